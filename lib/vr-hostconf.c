@@ -1,0 +1,300 @@
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "vr-error.h"
+#include "vr-hostconf.h"
+#include "vr-units.h"
+
+const char *const vr_profile_keys[] = {
+        "placement", "cpus", "housekeeping", "shares",
+        "queue", "rx-queue-size",
+        "sched-threads", "sched-class", "sched-priority", "sched-nice",
+        "sched-runtime", "sched-deadline", "sched-period",
+        "rate", "burst", "delay", "bandwidth", "strip",
+        NULL,
+};
+
+static const char *const host_keys[] = {
+        "router-cpus", "housekeeping-cpus", "mode", "deadline-cap", "default-queue",
+        "image-dir", "state-dir", "debug", NULL,
+};
+
+const char *vr_mode_to_string(VrMode m) {
+        return m == VR_MODE_BEST_EFFORT ? "best-effort" : "strict";
+}
+
+int vr_mode_from_string(const char *s) {
+        if (g_strcmp0(s, "strict") == 0)
+                return VR_MODE_STRICT;
+        if (g_strcmp0(s, "best-effort") == 0)
+                return VR_MODE_BEST_EFFORT;
+        return -1;
+}
+
+static void profile_free(gpointer p) {
+        VrProfile *pr = p;
+        if (!pr)
+                return;
+        g_free(pr->name);
+        g_hash_table_unref(pr->values);
+        g_free(pr);
+}
+
+static void rule_free(gpointer p) {
+        VrRule *r = p;
+        if (!r)
+                return;
+        g_free(r->name);
+        g_free(r->nova_flavor);
+        g_free(r->domain_name);
+        g_free(r->profile);
+        g_free(r);
+}
+
+VrHostConf *vr_host_conf_new_default(void) {
+        VrHostConf *c = g_new0(VrHostConf, 1);
+
+        c->mode = VR_MODE_STRICT;
+        c->deadline_cap_ppm = 900000;
+        /* Paper 002: a macvtap queue of 35-50 packets stayed stable under overload where
+         * the default 500 collapsed. */
+        c->default_queue = 50;
+        c->image_dir = g_strdup(LOCALSTATEDIR "/lib/virt-router/images");
+        c->state_dir = g_strdup(RUNSTATEDIR "/virt-router");
+        c->pf_networks = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        c->profiles = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, profile_free);
+        c->rules = g_ptr_array_new_with_free_func(rule_free);
+        return c;
+}
+
+void vr_host_conf_free(VrHostConf *c) {
+        if (!c)
+                return;
+        g_free(c->path);
+        vr_cpuset_free(c->router_cpus);
+        vr_cpuset_free(c->housekeeping_cpus);
+        g_free(c->image_dir);
+        g_free(c->state_dir);
+        g_hash_table_unref(c->pf_networks);
+        g_hash_table_unref(c->profiles);
+        g_ptr_array_unref(c->rules);
+        g_free(c);
+}
+
+static bool conf_fail(GError **error, const char *path, const char *group, const char *key,
+                      const char *value, const char *expected) {
+        g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                    "%s: [%s] %s='%s': expected %s", path, group, key, value ? value : "",
+                    expected);
+        return false;
+}
+
+static bool load_host_group(VrHostConf *c, GKeyFile *kf, const char *path, GError **error) {
+        g_auto(GStrv) keys = g_key_file_get_keys(kf, "host", NULL, NULL);
+
+        for (char **k = keys; k && *k; k++) {
+                g_autofree char *v = g_key_file_get_string(kf, "host", *k, NULL);
+                int64_t n;
+                int m;
+
+                if (!g_strv_contains(host_keys, *k)) {
+                        g_autofree char *known = g_strjoinv(", ", (char **) host_keys);
+                        g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                                    "%s: [host] unknown key '%s': expected one of %s", path, *k,
+                                    known);
+                        return false;
+                }
+                if (!v)
+                        return conf_fail(error, path, "host", *k, NULL, "a value");
+                if (g_str_equal(*k, "router-cpus") || g_str_equal(*k, "housekeeping-cpus")) {
+                        VrCpuSet **dst = g_str_equal(*k, "router-cpus") ? &c->router_cpus
+                                                                       : &c->housekeeping_cpus;
+                        vr_cpuset_free(*dst);
+                        *dst = NULL;
+                        if (vr_cpuset_parse(v, dst) < 0)
+                                return conf_fail(error, path, "host", *k, v,
+                                                 "a CPU list such as '2-3,6'");
+                } else if (g_str_equal(*k, "mode")) {
+                        m = vr_mode_from_string(v);
+                        if (m < 0)
+                                return conf_fail(error, path, "host", *k, v,
+                                                 "'strict' or 'best-effort'");
+                        c->mode = (VrMode) m;
+                } else if (g_str_equal(*k, "deadline-cap")) {
+                        if (vr_parse_fraction_ppm(v, &c->deadline_cap_ppm) < 0 ||
+                            c->deadline_cap_ppm == 0)
+                                return conf_fail(error, path, "host", *k, v,
+                                                 "a share of a CPU such as '90%' or '0.9'");
+                } else if (g_str_equal(*k, "default-queue")) {
+                        if (vr_parse_int(v, 1, 100000, &n) < 0)
+                                return conf_fail(error, path, "host", *k, v,
+                                                 "a queue length in packets, 1-100000");
+                        c->default_queue = (int) n;
+                } else if (g_str_equal(*k, "image-dir") || g_str_equal(*k, "state-dir")) {
+                        char **dst = g_str_equal(*k, "image-dir") ? &c->image_dir : &c->state_dir;
+                        if (!g_path_is_absolute(v))
+                                return conf_fail(error, path, "host", *k, v, "an absolute path");
+                        g_free(*dst);
+                        *dst = g_steal_pointer(&v);
+                } else if (g_str_equal(*k, "debug")) {
+                        if (vr_parse_bool(v, &c->debug) < 0)
+                                return conf_fail(error, path, "host", *k, v, "yes or no");
+                }
+        }
+        return true;
+}
+
+static bool load_pf_group(VrHostConf *c, GKeyFile *kf, const char *path, const char *group,
+                          const char *pf, GError **error) {
+        g_auto(GStrv) keys = g_key_file_get_keys(kf, group, NULL, NULL);
+
+        for (char **k = keys; k && *k; k++) {
+                g_autofree char *v = g_key_file_get_string(kf, group, *k, NULL);
+                if (!g_str_equal(*k, "network")) {
+                        g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                                    "%s: [%s] unknown key '%s': expected 'network'", path, group,
+                                    *k);
+                        return false;
+                }
+                if (!v || !*v)
+                        return conf_fail(error, path, group, *k, v,
+                                         "the name of a libvirt network with <forward mode='hostdev'>");
+                g_hash_table_replace(c->pf_networks, g_strdup(pf), g_steal_pointer(&v));
+        }
+        return true;
+}
+
+static bool load_profile_group(VrHostConf *c, GKeyFile *kf, const char *path,
+                               const char *group, const char *name, GError **error) {
+        g_auto(GStrv) keys = g_key_file_get_keys(kf, group, NULL, NULL);
+        VrProfile *p = g_new0(VrProfile, 1);
+
+        p->name = g_strdup(name);
+        p->values = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        g_hash_table_replace(c->profiles, p->name, p);
+        for (char **k = keys; k && *k; k++) {
+                if (!g_strv_contains(vr_profile_keys, *k)) {
+                        g_autofree char *known = g_strjoinv(", ", (char **) vr_profile_keys);
+                        g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                                    "%s: [%s] unknown key '%s': expected one of %s", path, group,
+                                    *k, known);
+                        return false;
+                }
+                g_hash_table_replace(p->values, g_strdup(*k),
+                                     g_key_file_get_string(kf, group, *k, NULL));
+        }
+        return true;
+}
+
+static bool load_rule_group(VrHostConf *c, GKeyFile *kf, const char *path, const char *group,
+                            const char *name, GError **error) {
+        g_auto(GStrv) keys = g_key_file_get_keys(kf, group, NULL, NULL);
+        VrRule *r = g_new0(VrRule, 1);
+
+        r->name = g_strdup(name);
+        g_ptr_array_add(c->rules, r);
+        for (char **k = keys; k && *k; k++) {
+                char **dst = NULL;
+                if (g_str_equal(*k, "nova-flavor"))
+                        dst = &r->nova_flavor;
+                else if (g_str_equal(*k, "name"))
+                        dst = &r->domain_name;
+                else if (g_str_equal(*k, "profile"))
+                        dst = &r->profile;
+                if (!dst) {
+                        g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                                    "%s: [%s] unknown key '%s': expected nova-flavor, name or profile",
+                                    path, group, *k);
+                        return false;
+                }
+                g_free(*dst);
+                *dst = g_key_file_get_string(kf, group, *k, NULL);
+        }
+        if (!r->profile)
+                return conf_fail(error, path, group, "profile", NULL,
+                                 "the profile this rule binds domains to");
+        if (!r->nova_flavor && !r->domain_name)
+                return conf_fail(error, path, group, "nova-flavor", NULL,
+                                 "nova-flavor= or name= (a glob) to match domains");
+        return true;
+}
+
+VrHostConf *vr_host_conf_load(const char *path, GError **error) {
+        g_autoptr(VrHostConf) c = vr_host_conf_new_default();
+        g_autoptr(GKeyFile) kf = g_key_file_new();
+        g_autoptr(GError) local = NULL;
+        g_auto(GStrv) groups = NULL;
+        const char *p = path ? path : VR_HOSTCONF_DEFAULT_PATH;
+
+        if (!g_key_file_load_from_file(kf, p, G_KEY_FILE_NONE, &local)) {
+                if (!path && g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+                        return g_steal_pointer(&c);
+                g_set_error(error, VR_ERROR,
+                            local->domain == G_KEY_FILE_ERROR ? VR_ERROR_INVALID : VR_ERROR_HOST,
+                            "host config %s: %s", p, local->message);
+                return NULL;
+        }
+        c->path = g_strdup(p);
+        groups = g_key_file_get_groups(kf, NULL);
+        for (char **g = groups; *g; g++) {
+                bool ok;
+                if (g_str_equal(*g, "host"))
+                        ok = load_host_group(c, kf, p, error);
+                else if (g_str_has_prefix(*g, "pf ") && (*g)[3])
+                        ok = load_pf_group(c, kf, p, *g, *g + 3, error);
+                else if (g_str_has_prefix(*g, "profile ") && (*g)[8])
+                        ok = load_profile_group(c, kf, p, *g, *g + 8, error);
+                else if (g_str_has_prefix(*g, "rule ") && (*g)[5])
+                        ok = load_rule_group(c, kf, p, *g, *g + 5, error);
+                else {
+                        g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                                    "%s: unknown group [%s]: expected [host], [pf NAME], [profile NAME] or [rule NAME]",
+                                    p, *g);
+                        return NULL;
+                }
+                if (!ok)
+                        return NULL;
+        }
+        for (guint i = 0; i < c->rules->len; i++) {
+                VrRule *r = c->rules->pdata[i];
+                if (!g_hash_table_contains(c->profiles, r->profile)) {
+                        g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                                    "%s: [rule %s] profile='%s': no [profile %s] in this file",
+                                    p, r->name, r->profile, r->profile);
+                        return NULL;
+                }
+        }
+        if (c->router_cpus && c->housekeeping_cpus &&
+            vr_cpuset_intersects(c->router_cpus, c->housekeeping_cpus)) {
+                g_autofree char *a = vr_cpuset_format(c->router_cpus);
+                g_autofree char *b = vr_cpuset_format(c->housekeeping_cpus);
+                g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                            "%s: [host] router-cpus=%s and housekeeping-cpus=%s overlap: expected disjoint CPU lists",
+                            p, a, b);
+                return NULL;
+        }
+        return g_steal_pointer(&c);
+}
+
+const VrProfile *vr_host_conf_profile(const VrHostConf *c, const char *name) {
+        return name ? g_hash_table_lookup(c->profiles, name) : NULL;
+}
+
+const char *vr_profile_get(const VrProfile *p, const char *key) {
+        return p ? g_hash_table_lookup(p->values, key) : NULL;
+}
+
+const VrRule *vr_host_conf_match_rule(const VrHostConf *c, const char *domain_name,
+                                      const char *nova_flavor) {
+        for (guint i = 0; i < c->rules->len; i++) {
+                const VrRule *r = c->rules->pdata[i];
+                if (r->nova_flavor && (!nova_flavor || !g_pattern_match_simple(r->nova_flavor, nova_flavor)))
+                        continue;
+                if (r->domain_name && (!domain_name || !g_pattern_match_simple(r->domain_name, domain_name)))
+                        continue;
+                return r;
+        }
+        return NULL;
+}

@@ -1,0 +1,64 @@
+/* The host config (GKeyFile, default /etc/virt-router/virt-router.conf): host facts,
+ * defaults, profiles and rules that bind domains without metadata to a profile. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vr-cpuset.h"
+#include "vr-macros.h"
+
+#define VR_HOSTCONF_DEFAULT_PATH SYSCONFDIR "/virt-router/virt-router.conf"
+
+typedef enum {
+        VR_MODE_STRICT,
+        VR_MODE_BEST_EFFORT,
+} VrMode;
+
+/* A profile keeps its values as written: the policy parser reads them with the same
+ * code as element attributes, so both get the same checks and the same messages. */
+typedef struct {
+        char *name;
+        GHashTable *values; /* key (string) -> value (string) */
+} VrProfile;
+
+typedef struct {
+        char *name;
+        char *nova_flavor; /* glob or NULL */
+        char *domain_name; /* glob or NULL */
+        char *profile;
+} VrRule;
+
+typedef struct {
+        char *path; /* file read, NULL when built-in defaults only */
+        VrCpuSet *router_cpus;       /* NULL: not configured */
+        VrCpuSet *housekeeping_cpus; /* NULL: not configured */
+        VrMode mode;
+        uint32_t deadline_cap_ppm;
+        int default_queue;
+        char *image_dir;
+        char *state_dir;
+        bool debug;
+        GHashTable *pf_networks; /* PF netdev -> libvirt network */
+        GHashTable *profiles;    /* name -> VrProfile */
+        GPtrArray *rules;        /* VrRule, file order */
+} VrHostConf;
+
+/* Defaults when no file exists. */
+VrHostConf *vr_host_conf_new_default(void);
+/* path NULL: the default path, whose absence is not an error. An explicit path must exist. */
+VrHostConf *vr_host_conf_load(const char *path, GError **error);
+void vr_host_conf_free(VrHostConf *c);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VrHostConf, vr_host_conf_free)
+
+const VrProfile *vr_host_conf_profile(const VrHostConf *c, const char *name);
+const char *vr_profile_get(const VrProfile *p, const char *key);
+/* The first rule matching a domain without metadata, or NULL. */
+const VrRule *vr_host_conf_match_rule(const VrHostConf *c, const char *domain_name,
+                                      const char *nova_flavor);
+
+const char *vr_mode_to_string(VrMode m);
+int vr_mode_from_string(const char *s); /* -1 if unknown */
+
+/* Keys a [profile] group may hold, NULL-terminated. */
+extern const char *const vr_profile_keys[];

@@ -1,0 +1,237 @@
+#include "config.h"
+
+#include <errno.h>
+
+#include "vr-error.h"
+#include "vr-plan.h"
+#include "vr-sysfs.h"
+
+VrHostFacts *vr_host_facts_read(const char *root, const VrPolicy *p) {
+        VrHostFacts *f = g_new0(VrHostFacts, 1);
+
+        f->root = g_strdup(root);
+        f->pf_vfs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                          (GDestroyNotify) g_ptr_array_unref);
+        f->netdevs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        for (guint i = 0; root && i < p->ports->len; i++) {
+                const VrPort *port = p->ports->pdata[i];
+                GPtrArray *vfs = NULL;
+                if (port->mode != VR_PORT_VF)
+                        continue;
+                if (port->pf && !g_hash_table_contains(f->pf_vfs, port->pf) &&
+                    vr_pf_vfs(root, port->pf, &vfs) == 0)
+                        g_hash_table_insert(f->pf_vfs, g_strdup(port->pf), vfs);
+                if (p->dom.type != VR_DOMAIN_LXC)
+                        continue;
+                /* A container gets the VF's netdev, so learn the names. */
+                vfs = port->pf ? g_hash_table_lookup(f->pf_vfs, port->pf) : NULL;
+                for (guint k = 0; vfs && k < vfs->len; k++) {
+                        char *nd = NULL;
+                        if (vr_pci_netdev(root, vfs->pdata[k], &nd) == 0)
+                                g_hash_table_replace(f->netdevs, g_strdup(vfs->pdata[k]), nd);
+                }
+                if (port->vf) {
+                        char *nd = NULL;
+                        if (vr_pci_netdev(root, port->vf, &nd) == 0)
+                                g_hash_table_replace(f->netdevs, g_strdup(port->vf), nd);
+                }
+        }
+        return f;
+}
+
+void vr_host_facts_free(VrHostFacts *f) {
+        if (!f)
+                return;
+        g_free(f->root);
+        g_hash_table_unref(f->pf_vfs);
+        g_hash_table_unref(f->netdevs);
+        g_free(f);
+}
+
+static void iface_free(gpointer p) {
+        VrPlanIface *i = p;
+        g_free(i->alias);
+        g_free(i->pci);
+        g_free(i->netdev);
+        g_ptr_array_unref(i->ips);
+        g_ptr_array_unref(i->routes);
+        g_free(i);
+}
+
+void vr_plan_free(VrPlan *p) {
+        if (!p)
+                return;
+        g_ptr_array_unref(p->vcpupin);
+        g_free(p->emulatorpin);
+        g_free(p->vcpu_cpuset);
+        g_ptr_array_unref(p->ifaces);
+        g_free(p);
+}
+
+static bool vf_in_use(GPtrArray *ifaces, const char *pci) {
+        for (guint i = 0; i < ifaces->len; i++) {
+                const VrPlanIface *o = ifaces->pdata[i];
+                if (g_strcmp0(o->pci, pci) == 0)
+                        return true;
+        }
+        return false;
+}
+
+static void port_error(GString *errs, const char *what, const VrPolicy *p, const VrPort *port,
+                       const char *fmt, ...) _printf_(5, 6);
+static void port_error(GString *errs, const char *what, const VrPolicy *p, const VrPort *port,
+                       const char *fmt, ...) {
+        g_autofree char *msg = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        msg = g_strdup_vprintf(fmt, ap);
+        va_end(ap);
+        if (errs->len)
+                g_string_append_c(errs, '\n');
+        g_string_append_printf(errs, "%s:%ld: domain '%s': <vr:port name='%s'> %s", what,
+                               port->line, p->dom.name, port->name, msg);
+}
+
+/* Choose the VF of a vf-mode port: an explicit address, the one the XML already has
+ * (if it still belongs to the PF), else the first of the PF's VFs this domain does not
+ * use yet. Ledger-level conflicts between domains are the hook's business at prepare. */
+static bool plan_vf(VrPlanIface *pi, const VrPolicy *p, const VrHostConf *conf,
+                    const VrHostFacts *facts, GHashTable *current, GPtrArray *ifaces,
+                    const char *what, GString *errs) {
+        const VrPort *port = pi->port;
+        bool lxc = p->dom.type == VR_DOMAIN_LXC;
+        const char *pool = port->network;
+        GPtrArray *vfs;
+
+        if (!pool && port->pf && !port->vf && !lxc)
+                pool = g_hash_table_lookup(conf->pf_networks, port->pf);
+        if (pool && !lxc) {
+                pi->kind = VR_IFACE_NETWORK;
+                pi->network = pool;
+                return true;
+        }
+        pi->kind = lxc ? VR_IFACE_LXC_HOSTDEV : VR_IFACE_HOSTDEV;
+        if (port->vf) {
+                pi->pci = g_strdup(port->vf);
+        } else {
+                const char *cur = current ? g_hash_table_lookup(current, port->name) : NULL;
+                if (!facts->root) {
+                        port_error(errs, what, p, port,
+                                   "pf='%s' needs a VF chosen on this host: expected vf='DDDD:BB:DD.F', a VF pool (network= here or [pf %s] network= in the host config), or --sysroot / to look one up",
+                                   port->pf, port->pf);
+                        return false;
+                }
+                vfs = g_hash_table_lookup(facts->pf_vfs, port->pf);
+                if (!vfs) {
+                        port_error(errs, what, p, port,
+                                   "pf='%s': no SR-IOV physical function of this name under %s/sys/class/net: expected a PF with VFs enabled (sriov_numvfs > 0)",
+                                   port->pf, g_str_equal(facts->root, "/") ? "" : facts->root);
+                        return false;
+                }
+                if (cur && g_ptr_array_find_with_equal_func(vfs, cur, g_str_equal, NULL) &&
+                    !vf_in_use(ifaces, cur))
+                        pi->pci = g_strdup(cur);
+                for (guint k = 0; !pi->pci && k < vfs->len; k++)
+                        if (!vf_in_use(ifaces, vfs->pdata[k]))
+                                pi->pci = g_strdup(vfs->pdata[k]);
+                if (!pi->pci) {
+                        port_error(errs, what, p, port,
+                                   "pf='%s' has %u VFs and this router's other ports use them all: expected a PF with a free VF",
+                                   port->pf, vfs->len);
+                        return false;
+                }
+        }
+        if (vf_in_use(ifaces, pi->pci)) {
+                port_error(errs, what, p, port, "vf='%s' is already given to another port: expected one VF per port", pi->pci);
+                return false;
+        }
+        if (lxc) {
+                const char *nd = g_hash_table_lookup(facts->netdevs, pi->pci);
+                if (!nd) {
+                        port_error(errs, what, p, port,
+                                   "VF %s: no network interface found for it%s: a container is given the VF's netdev, so expected a VF bound to its network driver (and --sysroot / to look it up)",
+                                   pi->pci, facts->root ? "" : " (no --sysroot given)");
+                        return false;
+                }
+                pi->netdev = g_strdup(nd);
+        }
+        return true;
+}
+
+VrPlan *vr_plan_build(const VrPolicy *policy, const VrHostConf *conf, const VrHostFacts *facts,
+                      GHashTable *current_vfs, const char *what, GError **error) {
+        g_autoptr(VrPlan) plan = g_new0(VrPlan, 1);
+        g_autoptr(GString) errs = g_string_new(NULL);
+        bool lxc = policy->dom.type == VR_DOMAIN_LXC;
+
+        plan->policy = policy;
+        plan->vcpupin = g_ptr_array_new_with_free_func(g_free);
+        plan->ifaces = g_ptr_array_new_with_free_func(iface_free);
+        plan->shares = policy->shares;
+        plan->strip = policy->strip;
+        plan->manage_ports = policy->rule == NULL;
+
+        /* Pinning is libvirt's job for vCPUs and the emulator; vhost workers are the
+         * tuner's (libvirt does not place them). An LXC container has no vCPU threads,
+         * so its CPU set goes to <vcpu cpuset> (the container's cpuset). */
+        if (policy->cpus && !lxc) {
+                for (unsigned v = 0; v < policy->dom.vcpus; v++) {
+                        if (policy->placement == VR_PLACEMENT_DEDICATED)
+                                g_ptr_array_add(plan->vcpupin, g_strdup_printf("%d", vr_cpuset_nth(policy->cpus, v)));
+                        else
+                                g_ptr_array_add(plan->vcpupin, vr_cpuset_format(policy->cpus));
+                }
+        }
+        if (lxc && policy->cpus)
+                plan->vcpu_cpuset = vr_cpuset_format(policy->cpus);
+        else if (!lxc && policy->housekeeping)
+                plan->emulatorpin = vr_cpuset_format(policy->housekeeping);
+
+        for (guint i = 0; plan->manage_ports && i < policy->ports->len; i++) {
+                const VrPort *port = policy->ports->pdata[i];
+                VrPlanIface *pi = g_new0(VrPlanIface, 1);
+
+                pi->port = port;
+                pi->alias = g_strconcat(VR_ALIAS_PREFIX, port->name, NULL);
+                pi->ips = g_ptr_array_new();
+                pi->routes = g_ptr_array_new();
+                if (port->mode == VR_PORT_VF) {
+                        if (!plan_vf(pi, policy, conf, facts, current_vfs, plan->ifaces, what, errs)) {
+                                iface_free(pi);
+                                continue;
+                        }
+                } else {
+                        pi->kind = VR_IFACE_DIRECT;
+                        pi->virtio = !lxc;
+                        if (!lxc) {
+                                /* Explicit vhost on real KVM hosts: a router silently falling
+                                 * back to QEMU's userspace virtio would be several times
+                                 * slower. Under emulation libvirt picks what exists. */
+                                if (port->backend == VR_BACKEND_VHOST ||
+                                    (port->backend == VR_BACKEND_DEFAULT && policy->dom.type == VR_DOMAIN_KVM))
+                                        pi->driver_name = "vhost";
+                                else if (port->backend == VR_BACKEND_QEMU)
+                                        pi->driver_name = "qemu";
+                        }
+                }
+                if (lxc) {
+                        for (guint k = 0; k < policy->addresses->len; k++) {
+                                VrAddress *a = policy->addresses->pdata[k];
+                                if (g_str_equal(a->port, port->name))
+                                        g_ptr_array_add(pi->ips, a);
+                        }
+                        for (guint k = 0; k < policy->routes->len; k++) {
+                                VrRoute *r = policy->routes->pdata[k];
+                                if (g_strcmp0(r->port, port->name) == 0)
+                                        g_ptr_array_add(pi->routes, r);
+                        }
+                }
+                g_ptr_array_add(plan->ifaces, pi);
+        }
+        if (errs->len) {
+                g_set_error_literal(error, VR_ERROR, VR_ERROR_INVALID, errs->str);
+                return NULL;
+        }
+        return g_steal_pointer(&plan);
+}

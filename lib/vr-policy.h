@@ -1,0 +1,136 @@
+/* The router policy: parsed from the domain's <vr:router> metadata (or bound by a host
+ * config rule), validated, defaults filled. Pure: no host access. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <libxml/tree.h>
+
+#include "vr-cpuset.h"
+#include "vr-hostconf.h"
+#include "vr-macros.h"
+
+typedef enum { VR_DOMAIN_KVM, VR_DOMAIN_QEMU, VR_DOMAIN_LXC } VrDomainType;
+typedef enum { VR_PLACEMENT_SHARED, VR_PLACEMENT_DEDICATED } VrPlacement;
+typedef enum {
+        VR_THREAD_VCPU = 1 << 0,
+        VR_THREAD_VHOST = 1 << 1,
+        VR_THREAD_EMULATOR = 1 << 2,
+        VR_THREAD_IOTHREAD = 1 << 3,
+        VR_THREAD_NAPI = 1 << 4,
+} VrThreadKind;
+typedef enum {
+        VR_SCHED_OTHER, VR_SCHED_BATCH, VR_SCHED_IDLE,
+        VR_SCHED_FIFO, VR_SCHED_RR, VR_SCHED_DEADLINE,
+} VrSchedClass;
+typedef enum { VR_PORT_VF, VR_PORT_MACVTAP, VR_PORT_MACVLAN } VrPortMode;
+typedef enum { VR_BACKEND_DEFAULT, VR_BACKEND_VHOST, VR_BACKEND_QEMU } VrBackend;
+typedef enum { VR_TRI_UNSET = -1, VR_TRI_NO = 0, VR_TRI_YES = 1 } VrTristate;
+typedef enum {
+        VR_STRIP_SOUND = 1 << 0, VR_STRIP_GRAPHICS = 1 << 1, VR_STRIP_VIDEO = 1 << 2,
+        VR_STRIP_INPUT = 1 << 3, VR_STRIP_USB = 1 << 4, VR_STRIP_MEMBALLOON = 1 << 5,
+        VR_STRIP_REDIRDEV = 1 << 6, VR_STRIP_WATCHDOG = 1 << 7, VR_STRIP_SMARTCARD = 1 << 8,
+} VrStrip;
+
+/* Keyword tables, NULL-terminated, indexed by the enums above (flags: by bit number). */
+extern const char *const vr_domain_type_names[];
+extern const char *const vr_placement_names[];
+extern const char *const vr_thread_names[];
+extern const char *const vr_sched_class_names[];
+extern const char *const vr_port_mode_names[];
+extern const char *const vr_backend_names[]; /* index 0 unused ("default") */
+extern const char *const vr_macvtap_mode_names[];
+extern const char *const vr_strip_names[];
+
+typedef struct {
+        char *name;
+        VrDomainType type;
+        unsigned vcpus;    /* maximum vCPUs: every one of them is pinned */
+        char *nova_flavor; /* from Nova's metadata, NULL if none */
+} VrDomain;
+
+typedef struct {
+        guint threads; /* VrThreadKind mask */
+        VrSchedClass cls;
+        int priority;  /* fifo/rr */
+        int nice;      /* other/batch */
+        bool has_nice;
+        uint64_t runtime_ns, deadline_ns, period_ns; /* 0 with derive: from the guarantee */
+        bool derive;
+} VrSchedRule;
+
+typedef struct {
+        char *name;
+        VrPortMode mode;
+        char *dev, *pf, *network, *vf, *mac;
+        int vlan;          /* 0: none */
+        int queue;         /* host queue length, packets */
+        int rx_queue_size; /* 0 for LXC */
+        int tx_queue_size; /* 0: unset */
+        int queues;
+        char *macvtap_mode;
+        VrBackend backend;
+        VrTristate trust, spoofchk;
+        long line;
+} VrPort;
+
+typedef struct {
+        bool set;
+        uint64_t rate_pps, burst, delay_ns, bandwidth_bps;
+} VrGuarantee;
+
+typedef struct {
+        char *port;
+        char *ip;  /* as written, "192.0.2.1/24" */
+        char *addr; /* "192.0.2.1" */
+        int family; /* 4 or 6 */
+        int prefix;
+        guint8 bytes[16];
+} VrAddress;
+
+typedef struct {
+        char *to;  /* "0.0.0.0/0" */
+        char *to_addr;
+        int to_prefix;
+        int family;
+        char *via;
+        char *port; /* the port whose address subnet holds via */
+} VrRoute;
+
+typedef struct {
+        VrDomain dom;
+        char *profile;   /* NULL if none */
+        char *rule;      /* host config rule that bound a domain without metadata */
+        VrMode mode;
+        VrPlacement placement;
+        VrCpuSet *cpus;         /* NULL: no pinning */
+        VrCpuSet *housekeeping; /* NULL: emulator not pinned */
+        int shares;             /* 0: unset */
+        GPtrArray *sched;       /* VrSchedRule */
+        GPtrArray *ports;       /* VrPort */
+        VrGuarantee guarantee;
+        GPtrArray *addresses;   /* VrAddress */
+        GPtrArray *routes;      /* VrRoute */
+        guint strip;            /* VrStrip mask */
+} VrPolicy;
+
+void vr_policy_free(VrPolicy *p);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VrPolicy, vr_policy_free)
+void vr_domain_clear(VrDomain *d);
+
+/* Read name, type and vCPU count; error if the root is not a libvirt <domain> that
+ * virt-router can handle. */
+bool vr_domain_read(xmlDoc *doc, const char *what, VrDomain *ret, GError **error);
+
+/* Parse the domain's router policy. Returns 1 with *ret set when the domain is a router
+ * (own metadata, or a host config rule), 0 with *ret NULL when it is not, -1 on error:
+ * the GError lists every problem found, one per line. `what` names the input in
+ * messages (a file name or "<stdin>"). */
+int vr_policy_parse(xmlDoc *doc, const char *what, const VrHostConf *conf, VrPolicy **ret,
+                    GError **error) _must_check_;
+
+const VrPort *vr_policy_port(const VrPolicy *p, const char *name);
+/* Port modes and types as shown to users: "vf", "macvtap", ... */
+int vr_enum_from_string(const char *const *table, const char *s);
+/* Policy as JSON (for `virt-router check --json`). Caller frees. */
+char *vr_policy_to_json(const VrPolicy *p);

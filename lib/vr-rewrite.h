@@ -1,0 +1,37 @@
+/* Rewriting a domain XML so it honours its router policy. The only code that edits
+ * domain XML: the CLI's apply/render and the hook's migrate/restore filter share it. */
+#pragma once
+
+#include <stdbool.h>
+#include <libxml/tree.h>
+
+#include "vr-hostconf.h"
+#include "vr-plan.h"
+
+/* Edit doc in place to match the plan. Everything the plan does not name is kept. */
+void vr_rewrite_doc(xmlDoc *doc, const VrPlan *plan);
+
+/* PCI addresses the doc's router interfaces use now: port name -> "DDDD:BB:DD.F". */
+GHashTable *vr_rewrite_current_vfs(xmlDoc *doc);
+
+typedef struct {
+        const VrHostConf *conf;
+        const char *sysroot; /* NULL: read no sysfs (VF ports need vf= or a pool) */
+        const char *what;    /* input name for messages */
+} VrApplyOptions;
+
+typedef enum {
+        VR_APPLY_NOT_ROUTER = 0, /* no policy: *ret_out is the input, byte for byte */
+        VR_APPLY_UNCHANGED = 1,  /* a router already as its policy says: input bytes */
+        VR_APPLY_CHANGED = 2,
+} VrApplyResult;
+
+/* Parse, plan and rewrite a whole document. Returns a VrApplyResult, or -1 with error
+ * set (nothing written). *ret_policy, if non-NULL, receives the policy (NULL for a
+ * domain that is not a router). */
+int vr_apply_xml(const char *buf, size_t len, const VrApplyOptions *opts, char **ret_out,
+                 size_t *ret_len, VrPolicy **ret_policy, GError **error) _must_check_;
+
+/* Same, on a parsed document (render uses it): edits doc, returns -1 or a VrApplyResult. */
+int vr_apply_doc(xmlDoc *doc, const VrApplyOptions *opts, VrPolicy **ret_policy,
+                 GError **error) _must_check_;

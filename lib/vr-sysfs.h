@@ -1,0 +1,20 @@
+/* Every /proc and /sys access goes through a root prefix ("/" on a real host, a fake
+ * tree in tests), as lscpu --sysroot does. Functions return 0 or a negative errno. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "vr-macros.h"
+
+/* ROOT + "/" + printf(fmt): caller frees. */
+char *vr_root_path(const char *root, const char *fmt, ...) _printf_(2, 3);
+/* Whole file, trailing newline removed. */
+int vr_read_line(const char *root, const char *relpath, char **ret) _must_check_;
+bool vr_netdev_exists(const char *root, const char *dev);
+/* PCI addresses of a PF's VFs in virtfn order (virtfn0, virtfn1, ...). -ENOENT if no
+ * such netdev, -ENOTSUP if it has no SR-IOV. */
+int vr_pf_vfs(const char *root, const char *pf, GPtrArray **ret_addrs) _must_check_;
+/* The netdev name of a PCI network function (its net/ entry), -ENOENT if none. */
+int vr_pci_netdev(const char *root, const char *addr, char **ret) _must_check_;
+/* The PF netdev a VF belongs to (through physfn/net), -ENOENT if none. */
+int vr_vf_pf(const char *root, const char *addr, char **ret) _must_check_;

@@ -1,0 +1,50 @@
+/* libxml2 helpers: parsing with line numbers, namespace-aware lookups, and edits that
+ * keep the user's layout (whitespace, comments, order) around what we change. */
+#pragma once
+
+#include <stdbool.h>
+#include <libxml/tree.h>
+
+#include "vr-macros.h"
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlDoc, xmlFreeDoc)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlChar, xmlFree)
+
+#define VR_XML_MAX_SIZE (10 * 1024 * 1024) /* libvirt's own limit on domain XML */
+
+/* Parse a document; the error names `what` (a file name or "<stdin>") and the line. */
+xmlDoc *vr_xml_parse(const char *buf, size_t len, const char *what, GError **error);
+/* Serialise as the user wrote it: an XML declaration only if the input had one. */
+char *vr_xml_serialize(xmlDoc *doc, bool with_decl, size_t *ret_len);
+bool vr_xml_has_decl(const char *buf, size_t len);
+
+bool vr_xml_is(const xmlNode *n, const char *ns, const char *name);
+/* First element child with this name in no namespace (ns NULL) or in namespace ns. */
+xmlNode *vr_xml_child(const xmlNode *parent, const char *ns, const char *name);
+xmlNode *vr_xml_next(xmlNode *n); /* next element sibling */
+xmlNode *vr_xml_first(const xmlNode *parent); /* first element child */
+/* g_strdup of an attribute in no namespace, NULL if absent. */
+char *vr_xml_prop(const xmlNode *n, const char *name);
+/* Text content of an element, trimmed; NULL if no element. */
+char *vr_xml_text(const xmlNode *n);
+long vr_xml_line(const xmlNode *n);
+
+/* Set an attribute; returns true if the document changed. */
+bool vr_xml_set_prop(xmlNode *n, const char *name, const char *value);
+/* Remove an attribute; true if it was there. */
+bool vr_xml_unset_prop(xmlNode *n, const char *name);
+/* Set an element's only text; true if changed. */
+bool vr_xml_set_text(xmlNode *n, const char *text);
+
+/* Insert `child` (a new, unlinked subtree) into parent after `after` (NULL: as last
+ * element child), indented like its siblings; the subtree itself is indented to match. */
+void vr_xml_insert(xmlNode *parent, xmlNode *after, xmlNode *child);
+/* Replace old by new in place (same indentation); frees old. */
+void vr_xml_replace(xmlNode *old_node, xmlNode *new_node);
+/* Unlink and free an element with the whitespace that introduced it. */
+void vr_xml_remove(xmlNode *n);
+/* New element with attributes given as NULL-terminated name, value pairs. */
+xmlNode *vr_xml_new(const char *name, ...) G_GNUC_NULL_TERMINATED;
+/* Structural equality (names, namespaces, attributes, element children; whitespace-only
+ * text ignored). */
+bool vr_xml_equal(const xmlNode *a, const xmlNode *b);

@@ -1,0 +1,236 @@
+/* Unit tests of the small parsers: units, CPU lists, the JSON writer, host config. */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vr-cpuset.h"
+#include "vr-error.h"
+#include "vr-hostconf.h"
+#include "vr-json.h"
+#include "vr-units.h"
+
+typedef struct {
+        const char *in;
+        int ret;
+        uint64_t want;
+} UnitCase;
+
+static void test_duration(void) {
+        static const UnitCase cases[] = {
+                {"300us", 0, 300000}, {"1ms", 0, 1000000}, {"1.5ms", 0, 1500000},
+                {"2s", 0, 2000000000ULL}, {"500ns", 0, 500}, {"0ms", 0, 0},
+                {"300", -EINVAL, 0}, {"", -EINVAL, 0}, {"ms", -EINVAL, 0}, {"-1ms", -EINVAL, 0},
+                {" 1ms", -EINVAL, 0}, {"1 ms", -EINVAL, 0}, {"1MS", -EINVAL, 0},
+                {"0x10ms", -EINVAL, 0}, {"1e3us", -EINVAL, 0}, {"0.5ns", -ERANGE, 0},
+                {"99999999999999999999s", -ERANGE, 0}, {"1.2.3ms", -EINVAL, 0},
+        };
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                uint64_t v = 42;
+                int r = vr_parse_duration(cases[i].in, &v);
+                g_test_message("duration '%s' -> %d %" G_GUINT64_FORMAT, cases[i].in, r, v);
+                g_assert_cmpint(r, ==, cases[i].ret);
+                g_assert_cmpuint(v, ==, r == 0 ? cases[i].want : 42);
+        }
+}
+
+static void test_rates(void) {
+        uint64_t v;
+        g_assert_cmpint(vr_parse_pkt_rate("800kpps", &v), ==, 0);
+        g_assert_cmpuint(v, ==, 800000);
+        g_assert_cmpint(vr_parse_pkt_rate("1.2Mpps", &v), ==, 0);
+        g_assert_cmpuint(v, ==, 1200000);
+        g_assert_cmpint(vr_parse_pkt_rate("50000pps", &v), ==, 0);
+        g_assert_cmpuint(v, ==, 50000);
+        g_assert_cmpint(vr_parse_pkt_rate("800k", &v), ==, -EINVAL);
+        g_assert_cmpint(vr_parse_pkt_rate("800Kpps", &v), ==, -EINVAL);
+        g_assert_cmpint(vr_parse_bit_rate("100Mbit/s", &v), ==, 0);
+        g_assert_cmpuint(v, ==, 100000000);
+        g_assert_cmpint(vr_parse_bit_rate("1Gbit", &v), ==, 0);
+        g_assert_cmpuint(v, ==, 1000000000);
+        g_assert_cmpint(vr_parse_bit_rate("500kbps", &v), ==, 0);
+        g_assert_cmpuint(v, ==, 500000);
+        g_assert_cmpint(vr_parse_bit_rate("100MB/s", &v), ==, -EINVAL);
+}
+
+static void test_format(void) {
+        g_autofree char *a = vr_format_duration(300000);
+        g_autofree char *b = vr_format_duration(1500000);
+        g_autofree char *c = vr_format_pkt_rate(800000);
+        g_autofree char *d = vr_format_bit_rate(1000000000);
+        g_assert_cmpstr(a, ==, "300us");
+        g_assert_cmpstr(b, ==, "1500us");
+        g_assert_cmpstr(c, ==, "800kpps");
+        g_assert_cmpstr(d, ==, "1Gbit/s");
+}
+
+static void test_int_bool_fraction(void) {
+        int64_t n;
+        bool b;
+        uint32_t ppm;
+        g_assert_cmpint(vr_parse_int("42", 0, 100, &n), ==, 0);
+        g_assert_cmpint(n, ==, 42);
+        g_assert_cmpint(vr_parse_int("-5", -10, 10, &n), ==, 0);
+        g_assert_cmpint(n, ==, -5);
+        g_assert_cmpint(vr_parse_int("101", 0, 100, &n), ==, -ERANGE);
+        g_assert_cmpint(vr_parse_int("4x", 0, 100, &n), ==, -EINVAL);
+        g_assert_cmpint(vr_parse_int(" 4", 0, 100, &n), ==, -EINVAL);
+        g_assert_cmpint(vr_parse_int("99999999999999999999", 0, 100, &n), ==, -ERANGE);
+        g_assert_cmpint(vr_parse_bool("yes", &b), ==, 0);
+        g_assert_true(b);
+        g_assert_cmpint(vr_parse_bool("off", &b), ==, 0);
+        g_assert_false(b);
+        g_assert_cmpint(vr_parse_bool("maybe", &b), ==, -EINVAL);
+        g_assert_cmpint(vr_parse_fraction_ppm("90%", &ppm), ==, 0);
+        g_assert_cmpuint(ppm, ==, 900000);
+        g_assert_cmpint(vr_parse_fraction_ppm("0.95", &ppm), ==, 0);
+        g_assert_cmpuint(ppm, ==, 950000);
+        g_assert_cmpint(vr_parse_fraction_ppm("120%", &ppm), ==, -ERANGE);
+}
+
+static void test_cpuset(void) {
+        static const struct {
+                const char *in;
+                int ret;
+                const char *canon;
+                unsigned count;
+        } cases[] = {
+                {"0", 0, "0", 1}, {"2-3", 0, "2-3", 2}, {"0-3,8,10-11", 0, "0-3,8,10-11", 7},
+                {"3,2,1", 0, "1-3", 3}, {"1, 2", 0, "1-2", 2}, {"", -EINVAL, NULL, 0},
+                {"a", -EINVAL, NULL, 0}, {"3-1", -ERANGE, NULL, 0}, {"1-2-3", -EINVAL, NULL, 0},
+                {"-1", -EINVAL, NULL, 0}, {"+1", -EINVAL, NULL, 0}, {"1-+2", -EINVAL, NULL, 0},
+                {"8192", -ERANGE, NULL, 0}, {"1,,2", -EINVAL, NULL, 0},
+        };
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autoptr(VrCpuSet) s = NULL;
+                int r = vr_cpuset_parse(cases[i].in, &s);
+                g_test_message("cpuset '%s' -> %d", cases[i].in, r);
+                g_assert_cmpint(r, ==, cases[i].ret);
+                if (r == 0) {
+                        g_autofree char *f = vr_cpuset_format(s);
+                        g_assert_cmpstr(f, ==, cases[i].canon);
+                        g_assert_cmpuint(vr_cpuset_count(s), ==, cases[i].count);
+                } else {
+                        g_assert_null(s);
+                }
+        }
+}
+
+static void test_cpuset_ops(void) {
+        g_autoptr(VrCpuSet) a = NULL, b = NULL, c = NULL;
+        g_assert_cmpint(vr_cpuset_parse("2-5", &a), ==, 0);
+        g_assert_cmpint(vr_cpuset_parse("3-4", &b), ==, 0);
+        g_assert_cmpint(vr_cpuset_parse("0-1", &c), ==, 0);
+        g_assert_true(vr_cpuset_is_subset(b, a));
+        g_assert_false(vr_cpuset_is_subset(a, b));
+        g_assert_true(vr_cpuset_intersects(a, b));
+        g_assert_false(vr_cpuset_intersects(a, c));
+        g_assert_cmpint(vr_cpuset_nth(a, 0), ==, 2);
+        g_assert_cmpint(vr_cpuset_nth(a, 3), ==, 5);
+        g_assert_cmpint(vr_cpuset_nth(a, 4), ==, -1);
+        g_assert_cmpint(vr_cpuset_last(a), ==, 5);
+}
+
+static void test_json(void) {
+        g_autoptr(VrJson) j = vr_json_new();
+        g_autofree char *out = NULL;
+        vr_json_begin_object(j);
+        vr_json_key(j, "name");
+        vr_json_string(j, "a\"b\\c\n");
+        vr_json_key(j, "list");
+        vr_json_begin_array(j);
+        vr_json_int(j, -1);
+        vr_json_bool(j, true);
+        vr_json_string(j, NULL);
+        vr_json_end_array(j);
+        vr_json_key(j, "empty");
+        vr_json_begin_object(j);
+        vr_json_end_object(j);
+        vr_json_end_object(j);
+        out = vr_json_finish(j);
+        g_assert_cmpstr(out, ==,
+                        "{\n  \"name\": \"a\\\"b\\\\c\\n\",\n  \"list\": [\n    -1,\n    true,\n    null\n  ],\n  \"empty\": {}\n}\n");
+}
+
+static char *write_conf(const char *text) {
+        g_autoptr(GError) err = NULL;
+        char *path = NULL;
+        int fd = g_file_open_tmp("vr-conf-XXXXXX", &path, &err);
+        g_assert_no_error(err);
+        close(fd);
+        g_assert_true(g_file_set_contents(path, text, -1, NULL));
+        return path;
+}
+
+static void test_hostconf(void) {
+        static const struct {
+                const char *text;
+                const char *error; /* substring, NULL: must load */
+        } cases[] = {
+                {"[host]\nrouter-cpus=2-3\nhousekeeping-cpus=0\nmode=best-effort\n", NULL},
+                {"[host]\nrouter-cpus=2-3\nhousekeeping-cpus=3\n", "overlap"},
+                {"[host]\nrouter-cpus=x\n", "router-cpus='x': expected a CPU list"},
+                {"[host]\nbogus=1\n", "unknown key 'bogus'"},
+                {"[hots]\n", "unknown group [hots]"},
+                {"[host]\nmode=lenient\n", "expected 'strict' or 'best-effort'"},
+                {"[host]\ndeadline-cap=150%\n", "deadline-cap='150%'"},
+                {"[host]\nimage-dir=relative\n", "expected an absolute path"},
+                {"[rule r]\nnova-flavor=vr.*\nprofile=missing\n", "no [profile missing]"},
+                {"[profile p]\nrate=1kpps\n[rule r]\nprofile=p\n", "nova-flavor= or name="},
+                {"[profile p]\ncolour=red\n", "unknown key 'colour'"},
+                {"[pf eth0]\nnetwork=\n", "[pf eth0] network=''"},
+                {"not a key file", "host config"},
+        };
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autofree char *path = write_conf(cases[i].text);
+                g_autoptr(GError) err = NULL;
+                g_autoptr(VrHostConf) c = vr_host_conf_load(path, &err);
+                g_test_message("conf case %zu: %s", i, err ? err->message : "ok");
+                if (cases[i].error) {
+                        g_assert_null(c);
+                        g_assert_error(err, VR_ERROR, VR_ERROR_INVALID);
+                        g_assert_nonnull(strstr(err->message, cases[i].error));
+                        g_assert_nonnull(strstr(err->message, path));
+                } else {
+                        g_assert_no_error(err);
+                        g_assert_nonnull(c);
+                }
+                unlink(path);
+        }
+}
+
+static void test_hostconf_missing(void) {
+        g_autoptr(GError) err = NULL;
+        g_autoptr(VrHostConf) c = vr_host_conf_load("/nonexistent/virt-router.conf", &err);
+        g_assert_null(c);
+        g_assert_error(err, VR_ERROR, VR_ERROR_HOST);
+}
+
+static void test_rules(void) {
+        g_autofree char *path = write_conf("[profile edge]\nplacement=shared\n"
+                                           "[rule nova]\nnova-flavor=vr.edge.*\nprofile=edge\n"
+                                           "[rule byname]\nname=edge-*\nprofile=edge\n");
+        g_autoptr(GError) err = NULL;
+        g_autoptr(VrHostConf) c = vr_host_conf_load(path, &err);
+        g_assert_no_error(err);
+        g_assert_cmpstr(vr_host_conf_match_rule(c, "x", "vr.edge.small")->name, ==, "nova");
+        g_assert_cmpstr(vr_host_conf_match_rule(c, "edge-1", NULL)->name, ==, "byname");
+        g_assert_null(vr_host_conf_match_rule(c, "web", "m1.small"));
+        unlink(path);
+}
+
+int main(int argc, char **argv) {
+        g_test_init(&argc, &argv, NULL);
+        g_test_add_func("/units/duration", test_duration);
+        g_test_add_func("/units/rates", test_rates);
+        g_test_add_func("/units/format", test_format);
+        g_test_add_func("/units/int-bool-fraction", test_int_bool_fraction);
+        g_test_add_func("/cpuset/parse", test_cpuset);
+        g_test_add_func("/cpuset/ops", test_cpuset_ops);
+        g_test_add_func("/json/writer", test_json);
+        g_test_add_func("/hostconf/errors", test_hostconf);
+        g_test_add_func("/hostconf/missing", test_hostconf_missing);
+        g_test_add_func("/hostconf/rules", test_rules);
+        return g_test_run();
+}

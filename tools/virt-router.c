@@ -1,0 +1,401 @@
+/* virt-router: the command users type. Parses options, calls the library, prints one
+ * clear message per problem and maps errors to exit codes. */
+#include "config.h"
+
+#include <errno.h>
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <libxml/parser.h>
+
+#include "vr-error.h"
+#include "vr-hostconf.h"
+#include "vr-policy.h"
+#include "vr-render.h"
+#include "vr-rewrite.h"
+#include "vr-xml.h"
+
+enum { EXIT_INVALID = 1, EXIT_USAGE = 2, EXIT_HOST = 3 };
+
+/* Options shared by the commands that read domains. */
+typedef struct {
+        char *config;
+        char *sysroot;
+        char *output;
+        gboolean json;
+} CommonOptions;
+
+static void common_options_clear(CommonOptions *o) {
+        g_clear_pointer(&o->config, g_free);
+        g_clear_pointer(&o->sysroot, g_free);
+        g_clear_pointer(&o->output, g_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CommonOptions, common_options_clear)
+
+static int report(GError *error) {
+        g_auto(GStrv) lines = g_strsplit(error->message, "\n", -1);
+
+        for (char **l = lines; *l; l++)
+                fprintf(stderr, "virt-router: %s\n", *l);
+        if (error->domain != VR_ERROR)
+                return EXIT_HOST;
+        return error->code == VR_ERROR_INVALID ? EXIT_INVALID
+             : error->code == VR_ERROR_USAGE   ? EXIT_USAGE
+                                               : EXIT_HOST;
+}
+
+static int usage_error(const char *cmd, const char *fmt, ...) _printf_(2, 3);
+static int usage_error(const char *cmd, const char *fmt, ...) {
+        g_autofree char *msg = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        msg = g_strdup_vprintf(fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "virt-router %s: %s\nTry 'virt-router %s --help'.\n", cmd, msg, cmd);
+        return EXIT_USAGE;
+}
+
+/* Parse a command's options; returns -1 on success, else an exit code. */
+static int parse_options(const char *cmd, const char *params, const char *summary,
+                         const char *description, GOptionEntry *entries, int *argc,
+                         char ***argv) {
+        g_autoptr(GOptionContext) ctx = g_option_context_new(params);
+        g_autoptr(GError) err = NULL;
+
+        g_option_context_set_summary(ctx, summary);
+        if (description)
+                g_option_context_set_description(ctx, description);
+        g_option_context_add_main_entries(ctx, entries, NULL);
+        if (!g_option_context_parse(ctx, argc, argv, &err))
+                return usage_error(cmd, "%s", err->message);
+        return -1;
+}
+
+static GOptionEntry common_entry(const char *long_name, char short_name, gpointer arg,
+                                 const char *desc, const char *arg_desc) {
+        GOptionEntry e = {long_name, short_name, 0, G_OPTION_ARG_FILENAME, arg, desc, arg_desc};
+        return e;
+}
+
+static VrHostConf *load_conf(const char *path, int *ret_exit) {
+        g_autoptr(GError) err = NULL;
+        VrHostConf *c = vr_host_conf_load(path, &err);
+
+        if (!c)
+                *ret_exit = report(err);
+        return c;
+}
+
+static bool read_input(const char *file, char **ret_buf, gsize *ret_len, GError **error) {
+        if (!file || g_str_equal(file, "-")) {
+                g_autoptr(GString) s = g_string_new(NULL);
+                char buf[65536];
+                size_t n;
+
+                if (isatty(STDIN_FILENO))
+                        fprintf(stderr, "virt-router: reading domain XML from standard input (Ctrl-D to end)\n");
+                while ((n = fread(buf, 1, sizeof(buf), stdin)) > 0) {
+                        g_string_append_len(s, buf, (gssize) n);
+                        if (s->len > VR_XML_MAX_SIZE)
+                                break;
+                }
+                if (ferror(stdin)) {
+                        g_set_error(error, VR_ERROR, VR_ERROR_HOST, "<stdin>: read error: %s", g_strerror(errno));
+                        return false;
+                }
+                *ret_len = s->len;
+                *ret_buf = g_string_free(g_steal_pointer(&s), FALSE);
+                return true;
+        }
+        if (!g_file_get_contents(file, ret_buf, ret_len, error)) {
+                (*error)->domain = VR_ERROR;
+                (*error)->code = VR_ERROR_HOST;
+                return false;
+        }
+        return true;
+}
+
+static int write_output(const char *file, const char *buf, size_t len) {
+        g_autoptr(GError) err = NULL;
+
+        if (file && !g_str_equal(file, "-")) {
+                if (!g_file_set_contents(file, buf, (gssize) len, &err))
+                        return report(err);
+                return 0;
+        }
+        if (fwrite(buf, 1, len, stdout) != len || fflush(stdout) != 0) {
+                fprintf(stderr, "virt-router: writing output: %s\n", g_strerror(errno));
+                return EXIT_HOST;
+        }
+        return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+
+static int cmd_apply(int argc, char **argv) {
+        g_auto(CommonOptions) o = {0};
+        GOptionEntry entries[] = {
+                common_entry("config", 'c', &o.config, "Host config (default " VR_HOSTCONF_DEFAULT_PATH ")", "FILE"),
+                common_entry("sysroot", 0, &o.sysroot, "Look up VFs of a PF under DIR/sys (use / for this host)", "DIR"),
+                common_entry("output", 'o', &o.output, "Write the result to FILE (default: standard output)", "FILE"),
+                {NULL},
+        };
+        g_autoptr(VrHostConf) conf = NULL;
+        g_autoptr(GError) err = NULL;
+        g_autofree char *in = NULL, *out = NULL;
+        gsize in_len = 0, out_len = 0;
+        const char *file;
+        VrApplyOptions ao;
+        int r = parse_options("apply", "[FILE|-]",
+                              "Rewrite a libvirt domain XML so it honours its router policy.",
+                              "The policy is the <vr:router xmlns:vr='urn:virt-router:1'> element in the\n"
+                              "domain's <metadata> (see virt-router.xml(5)), or a host config rule.\n"
+                              "Ports become <interface>/<hostdev> elements marked <alias name='ua-vr-PORT'/>;\n"
+                              "CPUs become <cputune> pins. Everything else is kept as written. A domain\n"
+                              "without policy is printed unchanged. Applying twice gives the same bytes.\n\n"
+                              "Example: virsh dumpxml vr1 | virt-router apply - > vr1.xml && virsh define vr1.xml",
+                              entries, &argc, &argv);
+        if (r >= 0)
+                return r;
+        if (argc > 2)
+                return usage_error("apply", "expected at most one input file, got %d", argc - 1);
+        file = argc == 2 ? argv[1] : "-";
+        if (!(conf = load_conf(o.config, &r)))
+                return r;
+        if (!read_input(file, &in, &in_len, &err))
+                return report(err);
+        ao = (VrApplyOptions){conf, o.sysroot, g_str_equal(file, "-") ? "<stdin>" : file};
+        if (vr_apply_xml(in, in_len, &ao, &out, &out_len, NULL, &err) < 0)
+                return report(err);
+        return write_output(o.output, out, out_len);
+}
+
+static int cmd_check(int argc, char **argv) {
+        g_auto(CommonOptions) o = {0};
+        GOptionEntry entries[] = {
+                common_entry("config", 'c', &o.config, "Host config (default " VR_HOSTCONF_DEFAULT_PATH ")", "FILE"),
+                {"json", 0, 0, G_OPTION_ARG_NONE, &o.json, "Print the policy as JSON", NULL},
+                {NULL},
+        };
+        g_autoptr(VrHostConf) conf = NULL;
+        g_autoptr(GError) err = NULL;
+        g_autoptr(xmlDoc) doc = NULL;
+        g_autoptr(VrPolicy) policy = NULL;
+        g_autofree char *in = NULL;
+        gsize in_len = 0;
+        const char *file, *what;
+        int r = parse_options("check", "[FILE|-]",
+                              "Validate a domain's router policy and show it with defaults filled in.",
+                              "Exit status 0: valid router policy; 1: invalid (every problem is listed);\n"
+                              "4: the domain is not a router (no policy, no matching host config rule).",
+                              entries, &argc, &argv);
+        if (r >= 0)
+                return r;
+        if (argc > 2)
+                return usage_error("check", "expected at most one input file, got %d", argc - 1);
+        file = argc == 2 ? argv[1] : "-";
+        what = g_str_equal(file, "-") ? "<stdin>" : file;
+        if (!(conf = load_conf(o.config, &r)))
+                return r;
+        if (!read_input(file, &in, &in_len, &err))
+                return report(err);
+        if (!(doc = vr_xml_parse(in, in_len, what, &err)))
+                return report(err);
+        r = vr_policy_parse(doc, what, conf, &policy, &err);
+        if (r < 0)
+                return report(err);
+        if (r == 0) {
+                if (o.json)
+                        printf("null\n");
+                else
+                        printf("%s: not a router (no <vr:router> metadata and no host config rule matches)\n", what);
+                return 4;
+        }
+        if (o.json) {
+                g_autofree char *json = vr_policy_to_json(policy);
+                return write_output(NULL, json, strlen(json));
+        }
+        printf("domain '%s' (%s, %u vCPU%s): valid router policy%s%s%s\n", policy->dom.name,
+               vr_domain_type_names[policy->dom.type], policy->dom.vcpus,
+               policy->dom.vcpus == 1 ? "" : "s", policy->profile ? ", profile " : "",
+               policy->profile ? policy->profile : "", policy->rule ? " (bound by host config rule)" : "");
+        {
+                g_autofree char *cpus = policy->cpus ? vr_cpuset_format(policy->cpus) : g_strdup("(not pinned)");
+                g_autofree char *hk = policy->housekeeping ? vr_cpuset_format(policy->housekeeping) : g_strdup("(not pinned)");
+                printf("  cpu: %s on %s, housekeeping %s", vr_placement_names[policy->placement], cpus, hk);
+                if (policy->shares)
+                        printf(", shares %d", policy->shares);
+                printf("\n");
+        }
+        for (guint i = 0; i < policy->ports->len; i++) {
+                const VrPort *p = policy->ports->pdata[i];
+                printf("  port %s: %s", p->name, vr_port_mode_names[p->mode]);
+                if (p->mode == VR_PORT_VF)
+                        printf(" %s%s%s", p->vf ? p->vf : p->network ? p->network : p->pf,
+                               p->vlan ? " vlan " : "", p->vlan ? "" : "");
+                else
+                        printf(" on %s, host queue %d packets", p->dev, p->queue);
+                if (p->vlan)
+                        printf("%d", p->vlan);
+                if (p->rx_queue_size)
+                        printf(", virtio rx ring %d", p->rx_queue_size);
+                printf("\n");
+        }
+        for (guint i = 0; i < policy->sched->len; i++) {
+                const VrSchedRule *s = policy->sched->pdata[i];
+                printf("  sched %s:", vr_sched_class_names[s->cls]);
+                for (int k = 0; vr_thread_names[k]; k++)
+                        if (s->threads & (1u << k))
+                                printf(" %s", vr_thread_names[k]);
+                if (s->cls == VR_SCHED_DEADLINE && s->derive)
+                        printf(" (runtime and period derived from the guarantee)");
+                else if (s->cls == VR_SCHED_DEADLINE)
+                        printf(" runtime %" G_GUINT64_FORMAT "ns / period %" G_GUINT64_FORMAT "ns", s->runtime_ns, s->period_ns);
+                else if (s->cls == VR_SCHED_FIFO || s->cls == VR_SCHED_RR)
+                        printf(" priority %d", s->priority);
+                printf("\n");
+        }
+        return 0;
+}
+
+static int cmd_render(int argc, char **argv) {
+        g_auto(CommonOptions) o = {0};
+        g_autofree char *name = NULL, *type = NULL, *cpus = NULL, *hk = NULL, *placement = NULL;
+        g_autofree char *profile = NULL, *policy = NULL, *image_dir = NULL, *template_dir = NULL;
+        g_autofree char *init = NULL;
+        g_auto(GStrv) ports = NULL;
+        gint vcpus = 0, memory = 0;
+        gboolean no_image = FALSE;
+        GOptionEntry entries[] = {
+                {"name", 'n', 0, G_OPTION_ARG_STRING, &name, "Domain name (default 'router')", "NAME"},
+                {"type", 't', 0, G_OPTION_ARG_STRING, &type, "kvm (real hosts, default) or qemu (emulation)", "TYPE"},
+                {"vcpus", 0, 0, G_OPTION_ARG_INT, &vcpus, "Number of vCPUs (default 1)", "N"},
+                {"memory", 'm', 0, G_OPTION_ARG_INT, &memory, "Memory in MiB", "MIB"},
+                {"port", 'p', 0, G_OPTION_ARG_STRING_ARRAY, &ports, "A port; repeat for each (replaces the template's)", "NAME=DEV[,key=value...]"},
+                {"cpus", 0, 0, G_OPTION_ARG_STRING, &cpus, "CPUs for the router's vCPUs", "LIST"},
+                {"housekeeping", 0, 0, G_OPTION_ARG_STRING, &hk, "CPUs for the emulator thread", "LIST"},
+                {"placement", 0, 0, G_OPTION_ARG_STRING, &placement, "dedicated or shared", "P"},
+                {"profile", 0, 0, G_OPTION_ARG_STRING, &profile, "Host config profile to use", "NAME"},
+                {"policy", 0, 0, G_OPTION_ARG_FILENAME, &policy, "Use the <vr:router> element in FILE as the policy", "FILE"},
+                {"image-dir", 0, 0, G_OPTION_ARG_FILENAME, &image_dir, "Guest kernel and initramfs directory", "DIR"},
+                {"no-image", 0, 0, G_OPTION_ARG_NONE, &no_image, "Boot no kernel (for tests that need a running QEMU only)", NULL},
+                {"init", 0, 0, G_OPTION_ARG_FILENAME, &init, "LXC: the container's init program", "PATH"},
+                {"template-dir", 0, 0, G_OPTION_ARG_FILENAME, &template_dir, "Where the templates are", "DIR"},
+                common_entry("config", 'c', &o.config, "Host config (default " VR_HOSTCONF_DEFAULT_PATH ")", "FILE"),
+                common_entry("sysroot", 0, &o.sysroot, "Look up VFs of a PF under DIR/sys (use / for this host)", "DIR"),
+                common_entry("output", 'o', &o.output, "Write the result to FILE (default: standard output)", "FILE"),
+                {NULL},
+        };
+        g_autoptr(VrHostConf) conf = NULL;
+        g_autoptr(GError) err = NULL;
+        g_autofree char *out = NULL;
+        VrRenderOptions ro;
+        VrApplyOptions ao;
+        int r = parse_options("render", "TEMPLATE",
+                              "Write a complete libvirt domain XML for a router.",
+                              "Templates: kvm-macvtap, kvm-vf, lxc-macvlan, lxc-vf.\n"
+                              "A port's DEV is the host interface under a macvtap/macvlan, or the PF of a VF;\n"
+                              "key=value pairs are <vr:port> attributes (virt-router.xml(5)), e.g.\n"
+                              "  --port wan=eth0,queue=40 --port lan=eth1,vlan=100\n\n"
+                              "Example: virt-router render kvm-macvtap -n vr1 --port wan=eth0 --port lan=eth1 \\\n"
+                              "           --cpus 2 --placement dedicated > vr1.xml && virsh define vr1.xml",
+                              entries, &argc, &argv);
+        if (r >= 0)
+                return r;
+        if (argc != 2)
+                return usage_error("render", "expected one TEMPLATE (kvm-macvtap, kvm-vf, lxc-macvlan, lxc-vf)");
+        if (vcpus < 0 || vcpus > 4096)
+                return usage_error("render", "--vcpus %d: expected 1-4096", vcpus);
+        if (memory < 0)
+                return usage_error("render", "--memory %d: expected MiB above zero", memory);
+        if (!(conf = load_conf(o.config, &r)))
+                return r;
+        ro = (VrRenderOptions){
+                .template_name = argv[1], .template_dir = template_dir, .name = name, .type = type,
+                .vcpus = vcpus, .memory_mib = memory, .ports = ports, .cpus = cpus,
+                .housekeeping = hk, .placement = placement, .profile = profile,
+                .policy_file = policy, .image_dir = image_dir, .no_image = no_image, .init = init,
+        };
+        ao = (VrApplyOptions){conf, o.sysroot, "render"};
+        out = vr_render(&ro, &ao, &err);
+        if (!out)
+                return report(err);
+        return write_output(o.output, out, strlen(out));
+}
+
+static int cmd_templates(int argc, char **argv) {
+        GOptionEntry entries[] = {{NULL}};
+        int r = parse_options("templates", "", "List the domain templates `render` knows.", NULL,
+                              entries, &argc, &argv);
+        static const char *const what[] = {
+                "KVM guest, ports are macvtaps (virtio, vhost, 1024-entry rings)",
+                "KVM guest, ports are SR-IOV VFs through VFIO (or a libvirt VF pool)",
+                "LXC container, ports are macvlans",
+                "LXC container, ports are SR-IOV VFs moved into the container",
+        };
+
+        if (r >= 0)
+                return r;
+        if (argc > 1)
+                return usage_error("templates", "expected no arguments");
+        for (int i = 0; vr_template_names[i]; i++)
+                printf("%-12s %s\n", vr_template_names[i], what[i]);
+        printf("(from %s)\n", vr_template_dir(NULL));
+        return 0;
+}
+
+typedef struct {
+        const char *name;
+        int (*fn)(int argc, char **argv);
+        const char *summary;
+} Command;
+
+static const Command commands[] = {
+        {"render", cmd_render, "write a complete domain XML for a router from a template"},
+        {"apply", cmd_apply, "rewrite a domain XML so it honours its router policy"},
+        {"check", cmd_check, "validate a domain's router policy and show it"},
+        {"templates", cmd_templates, "list the templates"},
+        {NULL, NULL, NULL},
+};
+
+static void main_help(FILE *f) {
+        fprintf(f, "Usage: virt-router COMMAND [OPTIONS]\n\n"
+                   "Turn libvirt KVM guests and LXC containers into fast, isolated virtual routers.\n\n"
+                   "Commands:\n");
+        for (const Command *c = commands; c->name; c++)
+                fprintf(f, "  %-10s %s\n", c->name, c->summary);
+        fprintf(f, "\nRun 'virt-router COMMAND --help' for a command's options.\n"
+                   "See virt-router(1), virt-router.xml(5), virt-router.conf(5).\n");
+}
+
+int main(int argc, char **argv) {
+        int r;
+
+        setlocale(LC_ALL, "");
+        if (argc < 2) {
+                main_help(stderr);
+                return EXIT_USAGE;
+        }
+        if (g_str_equal(argv[1], "--help") || g_str_equal(argv[1], "-h") || g_str_equal(argv[1], "help")) {
+                main_help(stdout);
+                return 0;
+        }
+        if (g_str_equal(argv[1], "--version")) {
+                printf("virt-router %s\n", PACKAGE_VERSION);
+                return 0;
+        }
+        for (const Command *c = commands; c->name; c++) {
+                if (g_str_equal(argv[1], c->name)) {
+                        g_autofree char *prog = g_strdup_printf("virt-router %s", c->name);
+                        g_set_prgname(prog);
+                        r = c->fn(argc - 1, argv + 1);
+                        xmlCleanupParser();
+                        return r;
+                }
+        }
+        fprintf(stderr, "virt-router: unknown command '%s'\n\n", argv[1]);
+        main_help(stderr);
+        return EXIT_USAGE;
+}
