@@ -89,8 +89,12 @@ static void port_error(GString *errs, const char *what, const VrPolicy *p, const
         va_end(ap);
         if (errs->len)
                 g_string_append_c(errs, '\n');
-        g_string_append_printf(errs, "%s:%ld: domain '%s': <vr:port name='%s'> %s", what,
-                               port->line, p->dom.name, port->name, msg);
+        if (port->line > 0)
+                g_string_append_printf(errs, "%s:%ld: ", what, port->line);
+        else
+                g_string_append_printf(errs, "%s: ", what);
+        g_string_append_printf(errs, "domain '%s': <vr:port name='%s'> %s", p->dom.name,
+                               port->name, msg);
 }
 
 /* Choose the VF of a vf-mode port: an explicit address, the one the XML already has

@@ -47,8 +47,38 @@ typedef struct {
         const char *dom;        /* domain name */
         const VrHostConf *conf;
         const VrProfile *profile;
-        GString *errors;
+        GPtrArray *errors; /* CtxError, sorted by line before they are reported */
 } Ctx;
+
+typedef struct {
+        long line;
+        char *msg;
+} CtxError;
+
+static void ctx_error_free(gpointer p) {
+        CtxError *e = p;
+        g_free(e->msg);
+        g_free(e);
+}
+
+static int ctx_error_cmp(gconstpointer a, gconstpointer b) {
+        const CtxError *x = *(CtxError *const *) a, *y = *(CtxError *const *) b;
+        return (x->line > y->line) - (x->line < y->line);
+}
+
+/* All problems, one per line, in document order (profile problems first). */
+static char *ctx_errors_join(GPtrArray *errors) {
+        GString *s = g_string_new(NULL);
+
+        g_ptr_array_sort(errors, ctx_error_cmp); /* stable: same-line errors keep order */
+        for (guint i = 0; i < errors->len; i++) {
+                const CtxError *e = errors->pdata[i];
+                if (i)
+                        g_string_append_c(s, '\n');
+                g_string_append(s, e->msg);
+        }
+        return g_string_free(s, FALSE);
+}
 
 /* Where a value came from, for messages. */
 typedef struct {
@@ -73,43 +103,44 @@ static char *describe_el(const xmlNode *el) {
         return g_strdup_printf("<%s>", qname);
 }
 
-static void add_error(Ctx *c, const char *msg) {
-        if (c->errors->len)
-                g_string_append_c(c->errors, '\n');
-        g_string_append(c->errors, msg);
+static void add_error(Ctx *c, long line, char *msg) {
+        CtxError *e = g_new0(CtxError, 1);
+        e->line = line;
+        e->msg = msg;
+        g_ptr_array_add(c->errors, e);
 }
 
 static void el_error(Ctx *c, const xmlNode *el, const char *fmt, ...) _printf_(3, 4);
 static void el_error(Ctx *c, const xmlNode *el, const char *fmt, ...) {
-        g_autofree char *msg = NULL, *desc = NULL, *line = NULL;
+        g_autofree char *msg = NULL, *desc = NULL;
         va_list ap;
 
         va_start(ap, fmt);
         msg = g_strdup_vprintf(fmt, ap);
         va_end(ap);
         if (el) {
+                long line = vr_xml_line(el);
+                g_autofree char *where = line > 0 ? g_strdup_printf("%s:%ld", c->what, line)
+                                                  : g_strdup(c->what); /* built in memory */
                 desc = describe_el(el);
-                line = g_strdup_printf("%s:%ld: domain '%s': %s %s", c->what, vr_xml_line(el),
-                                       c->dom, desc, msg);
+                add_error(c, line, g_strdup_printf("%s: domain '%s': %s %s", where, c->dom, desc, msg));
         } else {
-                line = g_strdup_printf("%s: domain '%s': %s", c->what, c->dom, msg);
+                add_error(c, 0, g_strdup_printf("%s: domain '%s': %s", c->what, c->dom, msg));
         }
-        add_error(c, line);
 }
 
 static void val_error(Ctx *c, const Val *v, const char *fmt, ...) _printf_(3, 4);
 static void val_error(Ctx *c, const Val *v, const char *fmt, ...) {
-        g_autofree char *msg = NULL, *line = NULL;
+        g_autofree char *msg = NULL;
         va_list ap;
 
         va_start(ap, fmt);
         msg = g_strdup_vprintf(fmt, ap);
         va_end(ap);
         if (v->profile_key) {
-                line = g_strdup_printf("%s: [profile %s] %s='%s' (profile of domain '%s'): %s",
-                                       c->conf->path ? c->conf->path : "host config",
-                                       c->profile->name, v->profile_key, v->value, c->dom, msg);
-                add_error(c, line);
+                add_error(c, 0, g_strdup_printf("%s: [profile %s] %s='%s' (profile of domain '%s'): %s",
+                                                c->conf->path ? c->conf->path : "host config",
+                                                c->profile->name, v->profile_key, v->value, c->dom, msg));
         } else {
                 el_error(c, v->el, "attribute %s='%s': %s", v->attr, v->value, msg);
         }
@@ -226,8 +257,13 @@ static bool read_flags(Ctx *c, const Val *v, const char *const *table, guint *re
 /* Attributes an element may carry; anything else in no namespace is an error. */
 static void check_attrs(Ctx *c, const xmlNode *el, const char *const *allowed) {
         for (xmlAttr *a = el->properties; a; a = a->next) {
-                if (a->ns)
+                if (a->ns && !g_str_has_prefix((const char *) a->ns->href, VR_NS_PREFIX))
                         continue; /* xml:lang and friends: not ours to judge */
+                if (a->ns) {
+                        el_error(c, el, "attribute '%s:%s' is namespaced: expected virt-router attributes without a prefix",
+                                 a->ns->prefix ? (const char *) a->ns->prefix : "", a->name);
+                        continue;
+                }
                 if (!g_strv_contains(allowed, (const char *) a->name)) {
                         g_autofree char *list = g_strjoinv(", ", (char **) allowed);
                         el_error(c, el, "unknown attribute '%s': expected %s%s", a->name,
@@ -582,7 +618,7 @@ static void parse_port(Ctx *c, VrPolicy *p, const xmlNode *el) {
         }
 
         if (port->mode == VR_PORT_VF) {
-                const Val *not_vf[] = {&dev, &mmode, &backend, &queues, &queue};
+                const Val *not_vf[] = {&dev, &mmode, &backend, &queues, &queue, &txq};
                 for (size_t k = 0; k < G_N_ELEMENTS(not_vf); k++)
                         if (not_vf[k]->value && !not_vf[k]->profile_key)
                                 val_error(c, not_vf[k], "applies to mode macvtap/macvlan only");
@@ -590,8 +626,8 @@ static void parse_port(Ctx *c, VrPolicy *p, const xmlNode *el) {
                         val_error(c, &pf, "expected a network interface name");
                 if (vf.value && !valid_pci_addr(vf.value))
                         val_error(c, &vf, "expected a PCI address DDDD:BB:DD.F such as 0000:03:10.1");
-                if (network.value && !*network.value)
-                        val_error(c, &network, "expected a libvirt network name");
+                if (network.value && (!*network.value || strpbrk(network.value, "/ \t\n")))
+                        val_error(c, &network, "expected a libvirt network name (no '/' or blanks)");
                 if (!pf.value && !vf.value && !network.value)
                         el_error(c, el, "mode='vf' needs pf= (the physical function), network= (a libvirt VF pool) or vf= (a VF's PCI address)");
                 if (network.value && lxc)
@@ -677,8 +713,14 @@ static void parse_guarantee(Ctx *c, VrPolicy *p, const xmlNode *el) {
 
         if (el)
                 check_attrs(c, el, attrs);
-        if (!rate.value && !delay.value && !burst.value && !bw.value)
+        if (!el && !rate.value && !delay.value && !burst.value && !bw.value)
+                return; /* the profile promises nothing either */
+        if (!el && (!rate.value || !delay.value)) {
+                /* A profile with half a guarantee: say so against the profile. */
+                const Val *given = rate.value ? &rate : delay.value ? &delay : burst.value ? &burst : &bw;
+                val_error(c, given, "a guarantee needs both rate= and delay= in the profile");
                 return;
+        }
         g->set = true;
         if (!rate.value)
                 el_error(c, el, "has no 'rate': expected a packet rate such as '800kpps'");
@@ -977,7 +1019,7 @@ static xmlNode *find_router(Ctx *c, xmlNode *metadata) {
 int vr_policy_parse(xmlDoc *doc, const char *what, const VrHostConf *conf, VrPolicy **ret,
                     GError **error) {
         g_autoptr(VrPolicy) p = policy_new();
-        g_autoptr(GString) errors = g_string_new(NULL);
+        g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(ctx_error_free);
         xmlNode *root, *router = NULL;
         Ctx c = {what, NULL, conf, NULL, errors};
 
@@ -1010,7 +1052,8 @@ int vr_policy_parse(xmlDoc *doc, const char *what, const VrHostConf *conf, VrPol
                 check_sched(&c, p, NULL);
         }
         if (errors->len) {
-                g_set_error_literal(error, VR_ERROR, VR_ERROR_INVALID, errors->str);
+                g_autofree char *msg = ctx_errors_join(errors);
+                g_set_error_literal(error, VR_ERROR, VR_ERROR_INVALID, msg);
                 return -1;
         }
         *ret = g_steal_pointer(&p);

@@ -69,7 +69,9 @@ static bool replace_policy(xmlDoc *doc, const char *file, GError **error) {
                             vr_xml_line(proot), proot->name, VR_NS);
                 return false;
         }
-        vr_xml_replace(old, xmlDocCopyNode(proot, doc, 1));
+        proot = xmlDocCopyNode(proot, doc, 1);
+        vr_xml_strip_blanks(proot); /* laid out like the template around it */
+        vr_xml_replace(old, proot);
         return true;
 }
 
@@ -78,31 +80,35 @@ static bool replace_policy(xmlDoc *doc, const char *file, GError **error) {
 static xmlNode *port_from_option(const char *opt, const char *default_mode, xmlNs *ns,
                                  GError **error) {
         g_auto(GStrv) parts = g_strsplit(opt, ",", -1);
-        g_auto(GStrv) head = g_strsplit(parts[0], "=", 2);
+        g_auto(GStrv) head = g_strsplit(parts[0] ? parts[0] : "", "=", 2);
+        g_autofree char *mode = g_strdup(default_mode);
         xmlNode *port;
-        const char *mode = default_mode, *dev = head[1];
+        guint n_parts = g_strv_length(parts);
 
-        if (!head[0] || !*head[0] || (dev && !*dev)) {
+        if (!head[0] || !*head[0] || (head[1] && !*head[1])) {
                 render_fail(error, "--port '%s': expected NAME=DEV[,key=value...]", opt);
                 return NULL;
         }
-        for (char **kv = parts + 1; *kv; kv++) {
-                if (!strchr(*kv, '=') || **kv == '=') {
-                        render_fail(error, "--port '%s': '%s' is not key=value: expected NAME=DEV[,key=value...]", opt, *kv);
+        for (guint i = 1; i < n_parts; i++) {
+                const char *kv = parts[i];
+                if (!strchr(kv, '=') || kv[0] == '=') {
+                        render_fail(error, "--port '%s': '%s' is not key=value: expected NAME=DEV[,key=value...]", opt, kv);
                         return NULL;
                 }
-                if (g_str_has_prefix(*kv, "mode="))
-                        mode = *kv + 5;
+                if (strncmp(kv, "mode=", 5) == 0) {
+                        g_free(mode);
+                        mode = g_strdup(kv + 5);
+                }
         }
         port = xmlNewNode(ns, BAD_CAST "port");
         xmlSetProp(port, BAD_CAST "name", BAD_CAST head[0]);
         xmlSetProp(port, BAD_CAST "mode", BAD_CAST mode);
-        if (dev)
-                xmlSetProp(port, BAD_CAST(g_str_equal(mode, "vf") ? "pf" : "dev"), BAD_CAST dev);
-        for (char **kv = parts + 1; *kv; kv++) {
-                g_auto(GStrv) p = g_strsplit(*kv, "=", 2);
-                if (!g_str_equal(p[0], "mode"))
-                        xmlSetProp(port, BAD_CAST p[0], BAD_CAST p[1]);
+        if (head[1])
+                xmlSetProp(port, BAD_CAST(g_strcmp0(mode, "vf") == 0 ? "pf" : "dev"), BAD_CAST head[1]);
+        for (guint i = 1; i < n_parts; i++) {
+                g_auto(GStrv) kv = g_strsplit(parts[i], "=", 2);
+                if (g_strcmp0(kv[0], "mode") != 0)
+                        xmlSetProp(port, BAD_CAST kv[0], BAD_CAST kv[1]);
         }
         return port;
 }
@@ -261,5 +267,10 @@ char *vr_render(const VrRenderOptions *o, const VrApplyOptions *apply, GError **
         r = vr_apply_doc(doc, apply, NULL, error);
         if (r < 0)
                 return NULL;
-        return vr_xml_serialize(doc, false, NULL);
+        {
+                g_auto(VrXmlStyle) style = {0};
+                vr_xml_style_detect(text, strlen(text), &style);
+                g_clear_pointer(&style.decl, g_free); /* templates carry none; domains need none */
+                return vr_xml_serialize(doc, &style, NULL);
+        }
 }

@@ -480,9 +480,9 @@ int vr_apply_doc(xmlDoc *doc, const VrApplyOptions *opts, VrPolicy **ret_policy,
         plan = vr_plan_build(policy, opts->conf, facts, current, opts->what, error);
         if (!plan)
                 return -1;
-        before = vr_xml_serialize(doc, false, NULL);
+        before = vr_xml_serialize(doc, NULL, NULL);
         vr_rewrite_doc(doc, plan);
-        after = vr_xml_serialize(doc, false, NULL);
+        after = vr_xml_serialize(doc, NULL, NULL);
         r = g_str_equal(before, after) ? VR_APPLY_UNCHANGED : VR_APPLY_CHANGED;
         if (ret_policy)
                 *ret_policy = g_steal_pointer(&policy);
@@ -500,7 +500,9 @@ int vr_apply_xml(const char *buf, size_t len, const VrApplyOptions *opts, char *
         if (r < 0)
                 return -1;
         if (r == VR_APPLY_CHANGED) {
-                *ret_out = vr_xml_serialize(doc, vr_xml_has_decl(buf, len), ret_len);
+                g_auto(VrXmlStyle) style = {0};
+                vr_xml_style_detect(buf, len, &style);
+                *ret_out = vr_xml_serialize(doc, &style, ret_len);
         } else {
                 *ret_out = g_strndup(buf, len);
                 *ret_len = len;

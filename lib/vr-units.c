@@ -86,6 +86,8 @@ int vr_parse_int(const char *s, int64_t min, int64_t max, int64_t *ret) {
                 p++;
         if (!g_ascii_isdigit(*p))
                 return -EINVAL;
+        if (p[0] == '0' && p[1])
+                return -EINVAL; /* "0256": octal to some readers, a typo to most */
         errno = 0;
         v = g_ascii_strtoll(s, &end, 10);
         if (*end)

@@ -3,7 +3,6 @@
 #include <stdarg.h>
 #include <string.h>
 #include <libxml/parser.h>
-#include <libxml/xmlsave.h>
 
 #include "vr-error.h"
 #include "vr-xml.h"
@@ -59,28 +58,148 @@ xmlDoc *vr_xml_parse(const char *buf, size_t len, const char *what, GError **err
         return doc;
 }
 
-bool vr_xml_has_decl(const char *buf, size_t len) {
+static size_t decl_len(const char *buf, size_t len) {
+        size_t off = 0;
+        const char *end;
+
         /* A BOM may precede the declaration. */
-        if (len >= 3 && (guchar) buf[0] == 0xEF && (guchar) buf[1] == 0xBB && (guchar) buf[2] == 0xBF) {
-                buf += 3;
-                len -= 3;
-        }
-        return len >= 5 && memcmp(buf, "<?xml", 5) == 0;
+        if (len >= 3 && (guchar) buf[0] == 0xEF && (guchar) buf[1] == 0xBB && (guchar) buf[2] == 0xBF)
+                off = 3;
+        if (len - off < 5 || memcmp(buf + off, "<?xml", 5) != 0)
+                return 0;
+        end = g_strstr_len(buf + off, (gssize) (len - off), "?>");
+        return end ? (size_t) (end - buf) + 2 : 0;
 }
 
-char *vr_xml_serialize(xmlDoc *doc, bool with_decl, size_t *ret_len) {
-        xmlBufferPtr buf = xmlBufferCreate();
-        xmlSaveCtxtPtr save;
-        char *out;
+static void count_quotes(const char *buf, size_t from, size_t to, size_t *single, size_t *dbl) {
+        for (size_t i = from + 1; i < to; i++) {
+                if (buf[i - 1] != '=')
+                        continue;
+                *single += buf[i] == '\'';
+                *dbl += buf[i] == '"';
+        }
+}
 
-        save = xmlSaveToBuffer(buf, "UTF-8", with_decl ? 0 : XML_SAVE_NO_DECL);
-        xmlSaveDoc(save, doc);
-        xmlSaveClose(save);
-        out = g_strndup((const char *) xmlBufferContent(buf), (gsize) xmlBufferLength(buf));
+void vr_xml_style_detect(const char *buf, size_t len, VrXmlStyle *ret) {
+        size_t dl = decl_len(buf, len), s = 0, d = 0, ms_ = 0, md = 0;
+        const char *m = g_strstr_len(buf, (gssize) len, "<metadata");
+        const char *me = m ? g_strstr_len(m, (gssize) (len - (size_t) (m - buf)), "</metadata>") : NULL;
+        size_t mstart = m ? (size_t) (m - buf) : len, mend = me ? (size_t) (me - buf) : mstart;
+
+        ret->decl = dl ? g_strndup(buf, dl) : NULL;
+        count_quotes(buf, 0, mstart, &s, &d);
+        count_quotes(buf, mend, len, &s, &d);
+        ret->quote = s > d ? '\'' : '"';
+        count_quotes(buf, mstart, mend, &ms_, &md);
+        ret->metadata_quote = ms_ > md ? '\'' : md > ms_ ? '"' : ret->quote;
+}
+
+void vr_xml_style_clear(VrXmlStyle *s) {
+        g_clear_pointer(&s->decl, g_free);
+}
+
+/* quote: the attribute's quote character, or 0 for element text. */
+static void escape_text(GString *out, const char *s, char quote) {
+        for (; *s; s++) {
+                switch (*s) {
+                case '&': g_string_append(out, "&amp;"); break;
+                case '<': g_string_append(out, "&lt;"); break;
+                case '>': g_string_append(out, "&gt;"); break;
+                case '\r': g_string_append(out, "&#13;"); break;
+                case '"': g_string_append(out, quote == '"' ? "&quot;" : "\""); break;
+                case '\'': g_string_append(out, quote == '\'' ? "&apos;" : "'"); break;
+                case '\n':
+                case '\t':
+                        /* A raw newline or tab in an attribute would be normalised away. */
+                        if (quote)
+                                g_string_append_printf(out, "&#%d;", *s);
+                        else
+                                g_string_append_c(out, *s);
+                        break;
+                default: g_string_append_c(out, *s);
+                }
+        }
+}
+
+static void append_qname(GString *out, const xmlNs *ns, const xmlChar *name) {
+        if (ns && ns->prefix)
+                g_string_append_printf(out, "%s:", (const char *) ns->prefix);
+        g_string_append(out, (const char *) name);
+}
+
+static void serialize_node(GString *out, const xmlNode *n, const VrXmlStyle *style, char quote) {
+        switch (n->type) {
+        case XML_ELEMENT_NODE:
+                g_string_append_c(out, '<');
+                append_qname(out, n->ns, n->name);
+                for (const xmlNs *ns = n->nsDef; ns; ns = ns->next) {
+                        g_string_append(out, ns->prefix ? " xmlns:" : " xmlns");
+                        if (ns->prefix)
+                                g_string_append(out, (const char *) ns->prefix);
+                        g_string_append_printf(out, "=%c", quote);
+                        escape_text(out, (const char *) ns->href, quote);
+                        g_string_append_c(out, quote);
+                }
+                for (const xmlAttr *a = n->properties; a; a = a->next) {
+                        g_autoptr(xmlChar) v = xmlNodeGetContent((const xmlNode *) a);
+                        g_string_append_c(out, ' ');
+                        append_qname(out, a->ns, a->name);
+                        g_string_append_printf(out, "=%c", quote);
+                        escape_text(out, v ? (const char *) v : "", quote);
+                        g_string_append_c(out, quote);
+                }
+                if (!n->children) {
+                        g_string_append(out, "/>");
+                        break;
+                }
+                g_string_append_c(out, '>');
+                for (const xmlNode *c = n->children; c; c = c->next)
+                        serialize_node(out, c, style,
+                                       vr_xml_is(n, NULL, "metadata") ? style->metadata_quote : quote);
+                g_string_append(out, "</");
+                append_qname(out, n->ns, n->name);
+                g_string_append_c(out, '>');
+                break;
+        case XML_TEXT_NODE:
+                escape_text(out, (const char *) n->content, 0);
+                break;
+        case XML_CDATA_SECTION_NODE:
+                g_string_append_printf(out, "<![CDATA[%s]]>", (const char *) n->content);
+                break;
+        case XML_COMMENT_NODE:
+                g_string_append_printf(out, "<!--%s-->", (const char *) n->content);
+                break;
+        case XML_PI_NODE:
+                g_string_append_printf(out, "<?%s%s%s?>", (const char *) n->name,
+                                       n->content ? " " : "", n->content ? (const char *) n->content : "");
+                break;
+        case XML_ENTITY_REF_NODE:
+                g_string_append_printf(out, "&%s;", (const char *) n->name);
+                break;
+        default:
+                break; /* DTD nodes: libvirt domain XML has none */
+        }
+}
+
+char *vr_xml_serialize(xmlDoc *doc, const VrXmlStyle *style, size_t *ret_len) {
+        static const VrXmlStyle plain = {NULL, '"', '"'};
+        GString *out;
+
+        if (!style)
+                style = &plain;
+        out = g_string_new(style->decl);
+        if (style->decl)
+                g_string_append_c(out, '\n');
+        /* Like libxml2 and libvirt: each top-level node on its own line. */
+        for (const xmlNode *n = doc->children; n; n = n->next) {
+                if (n->type == XML_DTD_NODE)
+                        continue;
+                serialize_node(out, n, style, style->quote);
+                g_string_append_c(out, '\n');
+        }
         if (ret_len)
-                *ret_len = (size_t) xmlBufferLength(buf);
-        xmlBufferFree(buf);
-        return out;
+                *ret_len = out->len;
+        return g_string_free(out, FALSE);
 }
 
 bool vr_xml_is(const xmlNode *n, const char *ns, const char *name) {
@@ -258,6 +377,18 @@ void vr_xml_replace(xmlNode *old_node, xmlNode *new_node) {
         xmlReplaceNode(old_node, new_node);
         xmlFreeNode(old_node);
         indent_subtree(new_node, ws);
+}
+
+void vr_xml_strip_blanks(xmlNode *n) {
+        for (xmlNode *c = n->children, *next; c; c = next) {
+                next = c->next;
+                if (is_blank_text(c)) {
+                        xmlUnlinkNode(c);
+                        xmlFreeNode(c);
+                } else if (c->type == XML_ELEMENT_NODE) {
+                        vr_xml_strip_blanks(c);
+                }
+        }
 }
 
 void vr_xml_remove(xmlNode *n) {

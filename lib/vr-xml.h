@@ -14,9 +14,20 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlChar, xmlFree)
 
 /* Parse a document; the error names `what` (a file name or "<stdin>") and the line. */
 xmlDoc *vr_xml_parse(const char *buf, size_t len, const char *what, GError **error);
-/* Serialise as the user wrote it: an XML declaration only if the input had one. */
-char *vr_xml_serialize(xmlDoc *doc, bool with_decl, size_t *ret_len);
-bool vr_xml_has_decl(const char *buf, size_t len);
+/* How the input was written, so that output differs only where we changed something:
+ * its own XML declaration, and the attribute quote it used (libvirt writes its elements
+ * with ', but dumps <metadata> contents through libxml2 with "). */
+typedef struct {
+        char *decl;          /* NULL: the input had none */
+        char quote;          /* outside <metadata> */
+        char metadata_quote; /* inside <metadata> */
+} VrXmlStyle;
+
+void vr_xml_style_detect(const char *buf, size_t len, VrXmlStyle *ret);
+void vr_xml_style_clear(VrXmlStyle *s);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VrXmlStyle, vr_xml_style_clear)
+/* style NULL: no declaration, double quotes. */
+char *vr_xml_serialize(xmlDoc *doc, const VrXmlStyle *style, size_t *ret_len);
 
 bool vr_xml_is(const xmlNode *n, const char *ns, const char *name);
 /* First element child with this name in no namespace (ns NULL) or in namespace ns. */
@@ -41,6 +52,8 @@ bool vr_xml_set_text(xmlNode *n, const char *text);
 void vr_xml_insert(xmlNode *parent, xmlNode *after, xmlNode *child);
 /* Replace old by new in place (same indentation); frees old. */
 void vr_xml_replace(xmlNode *old_node, xmlNode *new_node);
+/* Drop whitespace-only text below n, so vr_xml_insert/replace lay it out afresh. */
+void vr_xml_strip_blanks(xmlNode *n);
 /* Unlink and free an element with the whitespace that introduced it. */
 void vr_xml_remove(xmlNode *n);
 /* New element with attributes given as NULL-terminated name, value pairs. */
