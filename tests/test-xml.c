@@ -263,8 +263,10 @@ static int compare_names(gconstpointer a, gconstpointer b) {
         return g_strcmp0(*(char *const *) a, *(char *const *) b);
 }
 
+/* File scope: forked children _exit() with these still reachable, not leaked. */
+static GPtrArray *apply_cases, *render_cases;
+
 int main(int argc, char **argv) {
-        g_autoptr(GPtrArray) apply_cases = NULL, render_cases = NULL;
         const char *only = argc > 1 ? argv[1] : NULL;
         unsigned passed = 0, failed = 0;
 
@@ -283,6 +285,8 @@ int main(int argc, char **argv) {
                 printf("%s: %s/%s\n", ok ? "PASS" : "FAIL", is_apply ? "xml" : "render", base);
                 ok ? passed++ : failed++;
         }
+        g_ptr_array_unref(apply_cases);
+        g_ptr_array_unref(render_cases);
         printf("%u passed, %u failed\n", passed, failed);
         if (passed + failed == 0) {
                 fprintf(stderr, "no test cases found under %s/tests/data\n", g_getenv("top_srcdir"));

@@ -1,0 +1,93 @@
+#!/bin/sh
+# The virt-router command as users run it: --help for every subcommand, exit codes,
+# stdin/stdout and -o, byte-identical pass-through of non-router domains, check --json.
+set -u
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
+VIRT_ROUTER=${VIRT_ROUTER:-$top_srcdir/build/virt-router}
+export VIRT_ROUTER_TEMPLATE_DIR="${VIRT_ROUTER_TEMPLATE_DIR:-$top_srcdir/xml-templates}"
+data=$top_srcdir/tests/data
+conf=$data/xml/host.conf
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+
+if [ ! -x "$VIRT_ROUTER" ]; then
+        echo "SKIP: $VIRT_ROUTER not built"
+        exit 77
+fi
+
+ok() { pass=$((pass + 1)); echo "PASS: $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL: $1"; }
+
+# expect_rc WANT DESCRIPTION CMD...: run CMD, stdout/stderr to $tmp/out, $tmp/err
+expect_rc() {
+        want=$1 desc=$2
+        shift 2
+        "$@" > "$tmp/out" 2> "$tmp/err" < /dev/null
+        rc=$?
+        if [ "$rc" -eq "$want" ]; then ok "$desc"; else bad "$desc (exit $rc, expected $want)"; sed 's/^/  | /' "$tmp/err"; fi
+}
+
+contains() { # FILE STRING DESCRIPTION
+        if grep -qF -- "$2" "$1"; then ok "$3"; else bad "$3 (no '$2' in output)"; sed 's/^/  | /' "$1"; fi
+}
+
+expect_rc 0 "virt-router --help" "$VIRT_ROUTER" --help
+contains "$tmp/out" "render" "--help lists render"
+expect_rc 0 "virt-router --version" "$VIRT_ROUTER" --version
+expect_rc 2 "no command is a usage error" "$VIRT_ROUTER"
+expect_rc 2 "unknown command" "$VIRT_ROUTER" frobnicate
+contains "$tmp/err" "unknown command 'frobnicate'" "unknown command is named"
+for cmd in render apply check templates; do
+        expect_rc 0 "$cmd --help" "$VIRT_ROUTER" "$cmd" --help
+        contains "$tmp/out" "Usage:" "$cmd --help shows usage"
+done
+expect_rc 2 "unknown option" "$VIRT_ROUTER" apply --bogus
+contains "$tmp/err" "Try 'virt-router apply --help'" "usage error points to --help"
+expect_rc 0 "templates" "$VIRT_ROUTER" templates
+contains "$tmp/out" "lxc-vf" "templates lists lxc-vf"
+
+# apply: stdin to stdout, file to -o, errors
+"$VIRT_ROUTER" apply -c "$conf" - < "$data/xml/kvm-macvtap-basic.xml" > "$tmp/a.xml" 2> "$tmp/err"
+if cmp -s "$tmp/a.xml" "$data/xml/kvm-macvtap-basic.expected.xml"; then ok "apply from stdin"; else bad "apply from stdin"; fi
+expect_rc 0 "apply FILE -o OUT" "$VIRT_ROUTER" apply -c "$conf" -o "$tmp/b.xml" "$data/xml/kvm-macvtap-basic.xml"
+if cmp -s "$tmp/b.xml" "$data/xml/kvm-macvtap-basic.expected.xml"; then ok "apply -o writes the result"; else bad "apply -o writes the result"; fi
+expect_rc 0 "apply of a non-router domain" "$VIRT_ROUTER" apply -c "$conf" "$data/xml/not-a-router.xml"
+if cmp -s "$tmp/out" "$data/xml/not-a-router.xml"; then ok "non-router domain passes byte for byte"; else bad "non-router domain passes byte for byte"; fi
+expect_rc 1 "apply of bad policy exits 1" "$VIRT_ROUTER" apply -c "$conf" "$data/xml/err-bad-values.xml"
+contains "$tmp/err" "/tests/data/xml/err-bad-values.xml:9: domain 'vr1': <vr:port name='lan'> attribute vlan='5000'" "error names file, line, domain, element, value"
+if [ ! -s "$tmp/out" ]; then ok "nothing on stdout on error"; else bad "nothing on stdout on error"; fi
+cp "$data/xml/kvm-macvtap-basic.xml" "$tmp/keep.xml"
+expect_rc 1 "apply -o is not written on error" "$VIRT_ROUTER" apply -c "$conf" -o "$tmp/keep.xml" "$data/xml/err-txq.xml"
+if cmp -s "$tmp/keep.xml" "$data/xml/kvm-macvtap-basic.xml"; then ok "existing -o file untouched on error"; else bad "existing -o file untouched on error"; fi
+expect_rc 3 "missing input file exits 3" "$VIRT_ROUTER" apply -c "$conf" "$tmp/nonexistent.xml"
+expect_rc 3 "missing host config exits 3" "$VIRT_ROUTER" apply -c "$tmp/none.conf" "$data/xml/kvm-macvtap-basic.xml"
+printf '[host]\nrouter-cpus=nope\n' > "$tmp/bad.conf"
+expect_rc 1 "bad host config exits 1" "$VIRT_ROUTER" apply -c "$tmp/bad.conf" "$data/xml/kvm-macvtap-basic.xml"
+contains "$tmp/err" "bad.conf: [host] router-cpus='nope'" "host config error names file and key"
+expect_rc 1 "truncated XML exits 1" "$VIRT_ROUTER" apply -c "$conf" "$data/xml/err-truncated.xml"
+expect_rc 2 "two input files is a usage error" "$VIRT_ROUTER" apply a.xml b.xml
+
+# check
+expect_rc 0 "check a router" "$VIRT_ROUTER" check -c "$conf" "$data/xml/kvm-macvtap-dedicated.xml"
+contains "$tmp/out" "valid router policy" "check says valid"
+expect_rc 0 "check --json" "$VIRT_ROUTER" check -c "$conf" --json "$data/xml/deadline-sched.xml"
+if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["sched"][0]["runtime_ns"]==300000 and d["ports"][1]["queue"]==50' "$tmp/out" 2>/dev/null; then
+        ok "check --json is JSON with the parsed values"
+else
+        bad "check --json is JSON with the parsed values"; sed 's/^/  | /' "$tmp/out"
+fi
+expect_rc 4 "check of a non-router exits 4" "$VIRT_ROUTER" check -c "$conf" "$data/xml/not-a-router.xml"
+expect_rc 1 "check of a bad policy exits 1" "$VIRT_ROUTER" check -c "$conf" "$data/xml/err-two-routers.xml"
+
+# render
+expect_rc 0 "render kvm-macvtap" "$VIRT_ROUTER" render kvm-macvtap -c "$data/render/host.conf" -n vr1 --type qemu --memory 128 --no-image --port wan=h0 --port lan=h1
+if cmp -s "$tmp/out" "$data/render/kvm-macvtap-qemu.expected.xml"; then ok "render CLI matches the library case"; else bad "render CLI matches the library case"; diff "$data/render/kvm-macvtap-qemu.expected.xml" "$tmp/out" | head; fi
+expect_rc 2 "render without template" "$VIRT_ROUTER" render
+expect_rc 2 "render unknown template" "$VIRT_ROUTER" render kvm-tap
+expect_rc 2 "render --vcpus -1" "$VIRT_ROUTER" render kvm-macvtap --vcpus -1
+expect_rc 1 "render with a bad port attribute" "$VIRT_ROUTER" render kvm-macvtap --port wan=h0,vlan=7
+expect_rc 3 "render with a missing template dir" "$VIRT_ROUTER" render kvm-macvtap --template-dir "$tmp/none"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
