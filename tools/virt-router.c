@@ -232,13 +232,16 @@ static int cmd_check(int argc, char **argv) {
         for (guint i = 0; i < policy->ports->len; i++) {
                 const VrPort *p = policy->ports->pdata[i];
                 printf("  port %s: %s", p->name, vr_port_mode_names[p->mode]);
-                if (p->mode == VR_PORT_VF)
-                        printf(" %s%s%s", p->vf ? p->vf : p->network ? p->network : p->pf,
-                               p->vlan ? " vlan " : "", p->vlan ? "" : "");
+                if (p->mode == VR_PORT_VF && p->vf)
+                        printf(" %s", p->vf);
+                else if (p->mode == VR_PORT_VF && p->network)
+                        printf(" from VF pool %s", p->network);
+                else if (p->mode == VR_PORT_VF)
+                        printf(" of PF %s", p->pf);
                 else
                         printf(" on %s, host queue %d packets", p->dev, p->queue);
                 if (p->vlan)
-                        printf("%d", p->vlan);
+                        printf(", vlan %d", p->vlan);
                 if (p->rx_queue_size)
                         printf(", virtio rx ring %d", p->rx_queue_size);
                 printf("\n");
