@@ -1,0 +1,56 @@
+/* Reading processes and threads from ROOT/proc. Thread names contain spaces and
+ * parentheses ("CPU 0/KVM"), so stat is split at the last ')'. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "vr-macros.h"
+
+#define VR_PF_KTHREAD 0x00200000u /* include/linux/sched.h */
+
+typedef struct {
+        pid_t pid;
+        char comm[64];
+        char state;
+        pid_t ppid;
+        unsigned flags;
+        uint64_t utime, stime; /* clock ticks */
+        uint64_t starttime;
+        long num_threads;
+        int processor;
+        unsigned rt_priority;
+        unsigned policy;
+} VrProcStat;
+
+/* Parse one stat line. 0 or -EINVAL. */
+int vr_proc_stat_parse(const char *text, VrProcStat *ret) _must_check_;
+/* ROOT/proc/PID/stat (tid 0) or ROOT/proc/PID/task/TID/stat. */
+int vr_proc_read_stat(const char *root, pid_t pid, pid_t tid, VrProcStat *ret) _must_check_;
+/* Thread ids of PID, ascending. -ENOENT if the process is gone. */
+int vr_proc_list_tasks(const char *root, pid_t pid, GArray **ret_tids) _must_check_;
+/* Every process id under ROOT/proc, ascending. */
+int vr_proc_list_pids(const char *root, GArray **ret_pids) _must_check_;
+bool vr_proc_is_kthread(const VrProcStat *st);
+
+/* A task's cgroups: the v1 "cpu" hierarchy path and the v2 path (NULL if absent). */
+typedef struct {
+        char *cpu_v1;    /* e.g. /machine/qemu-1-vr1.libvirt-qemu/vcpu0 */
+        char *cpuset_v1;
+        char *unified;   /* the "0::" line */
+} VrProcCgroup;
+void vr_proc_cgroup_clear(VrProcCgroup *c);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VrProcCgroup, vr_proc_cgroup_clear)
+int vr_proc_read_cgroup(const char *root, pid_t pid, pid_t tid, VrProcCgroup *ret) _must_check_;
+
+/* Where the cgroup file systems are mounted, from ROOT/proc/self/mountinfo (paths as
+ * seen on the host, without ROOT). */
+typedef struct {
+        char *cpu_v1;    /* mount point of the v1 hierarchy holding "cpu", or NULL */
+        char *cpuset_v1;
+        char *unified;   /* cgroup2 mount point, or NULL */
+} VrCgroupMounts;
+void vr_cgroup_mounts_clear(VrCgroupMounts *m);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VrCgroupMounts, vr_cgroup_mounts_clear)
+int vr_cgroup_mounts_read(const char *root, VrCgroupMounts *ret) _must_check_;

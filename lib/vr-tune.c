@@ -1,0 +1,333 @@
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vr-error.h"
+#include "vr-sysfs.h"
+#include "vr-tune.h"
+#include "vr-units.h"
+
+/* The per-packet CPU cost assumed until `virt-router calibrate` measures this host:
+ * about 1 us per 64-byte packet through a vhost+virtio router (paper 002 forwarded
+ * ~1 Mpps on one core with vhost at the bottleneck). */
+#define DEFAULT_PACKET_COST_NS 1000ULL
+#define DL_MIN_RUNTIME_NS 1024ULL
+#define DL_MIN_PERIOD_NS 100000ULL
+#define DL_MAX_PERIOD_NS 100000000ULL /* keep the delay a reservation adds small */
+
+void vr_tune_host_clear(VrTuneHost *h) {
+        g_clear_pointer(&h->cpu_mount, g_free);
+        g_clear_pointer(&h->unified_mount, g_free);
+        g_clear_pointer(&h->online, vr_cpuset_free);
+}
+
+static uint64_t read_u64(const char *root, const char *rel, uint64_t dflt) {
+        g_autofree char *s = NULL;
+        int64_t v;
+        if (vr_read_line(root, rel, &s) < 0 || vr_parse_int(s, -1, G_MAXINT64, &v) < 0)
+                return dflt;
+        return v < 0 ? 0 : (uint64_t) v;
+}
+
+int vr_tune_host_read(const char *root, VrTuneHost *ret) {
+        g_auto(VrCgroupMounts) m = {0};
+        g_autofree char *online = NULL;
+        VrTuneHost h = {0};
+        int r;
+
+        r = vr_cgroup_mounts_read(root, &m);
+        if (r < 0)
+                return r;
+        h.cpu_mount = g_steal_pointer(&m.cpu_v1);
+        h.unified_mount = g_steal_pointer(&m.unified);
+        h.rt_period_us = read_u64(root, "proc/sys/kernel/sched_rt_period_us", 1000000);
+        h.rt_runtime_us = read_u64(root, "proc/sys/kernel/sched_rt_runtime_us", 950000);
+        if (h.cpu_mount) {
+                g_autofree char *f = g_strdup_printf("%s/cpu.rt_runtime_us", h.cpu_mount);
+                g_autofree char *abs = vr_root_path(root, "%s", f);
+                g_autoptr(GDir) d = NULL;
+                const char *name;
+                g_autofree char *dir = vr_root_path(root, "%s", h.cpu_mount);
+
+                h.rt_group_sched = access(abs, F_OK) == 0;
+                d = h.rt_group_sched ? g_dir_open(dir, 0, NULL) : NULL;
+                while (d && (name = g_dir_read_name(d))) {
+                        g_autofree char *rel = g_strdup_printf("%s/%s/cpu.rt_runtime_us", h.cpu_mount, name);
+                        if (!g_str_equal(name, VR_RT_CGROUP))
+                                h.rt_siblings_us += read_u64(root, rel, 0);
+                }
+        }
+        if (vr_read_line(root, "sys/devices/system/cpu/online", &online) < 0 ||
+            vr_cpuset_parse(online, &h.online) < 0)
+                h.online = NULL;
+        *ret = h;
+        return 0;
+}
+
+static void action_free(gpointer p) {
+        VrTuneAction *a = p;
+        g_free(a->role);
+        g_free(a->comm);
+        vr_cpuset_free(a->affinity);
+        g_free(a->move_to);
+        g_free(a);
+}
+
+static void write_free(gpointer p) {
+        VrCgroupWrite *w = p;
+        g_free(w->file);
+        g_free(w->value);
+        g_free(w);
+}
+
+void vr_tune_plan_free(VrTunePlan *p) {
+        if (!p)
+                return;
+        g_ptr_array_unref(p->actions);
+        g_ptr_array_unref(p->writes);
+        g_ptr_array_unref(p->notes);
+        g_free(p);
+}
+
+void vr_guarantee_derive(const VrGuarantee *g, uint64_t packet_cost_ns, uint64_t *ret_runtime_ns,
+                         uint64_t *ret_period_ns) {
+        /* A thread served by a reservation may wait up to (period - runtime) before it
+         * runs: half the delay bound for that leaves the other half to the queues. */
+        uint64_t period = CLAMP(g->delay_ns / 2, DL_MIN_PERIOD_NS, DL_MAX_PERIOD_NS);
+        long double work = (long double) g->rate_pps * (long double) packet_cost_ns * period / 1e9L;
+        uint64_t runtime = (uint64_t) work + 1;
+
+        *ret_period_ns = period;
+        *ret_runtime_ns = CLAMP(runtime, DL_MIN_RUNTIME_NS, period);
+}
+
+char *vr_domain_cgroup(const char *thread_cgroup) {
+        g_autofree char *base = NULL;
+        g_autofree char *dir = NULL;
+
+        if (!thread_cgroup || g_str_equal(thread_cgroup, "/"))
+                return NULL;
+        base = g_path_get_basename(thread_cgroup);
+        /* libvirt's per-thread groups: vcpuN, emulator, iothreadN (under "libvirt/" on v2). */
+        if (!g_str_has_prefix(base, "vcpu") && !g_str_equal(base, "emulator") &&
+            !g_str_has_prefix(base, "iothread"))
+                return g_strdup(thread_cgroup); /* a container's processes: the group itself */
+        dir = g_path_get_dirname(thread_cgroup);
+        if (g_str_has_suffix(dir, "/libvirt")) {
+                char *up = g_path_get_dirname(dir);
+                g_free(dir);
+                dir = up;
+        }
+        return g_steal_pointer(&dir);
+}
+
+uint64_t vr_shares_to_weight(uint64_t shares) {
+        /* Kernel/systemd mapping of [2, 262144] onto [1, 10000], 1024 -> 100. */
+        shares = CLAMP(shares, 2, 262144);
+        return 1 + ((shares - 2) * 9999) / 262142;
+}
+
+static const VrSchedRule *rule_for(const VrPolicy *p, VrThreadKind kind) {
+        for (guint i = 0; i < p->sched->len; i++) {
+                const VrSchedRule *r = p->sched->pdata[i];
+                if (r->threads & kind)
+                        return r;
+        }
+        return NULL;
+}
+
+static VrCpuSet *single(int cpu) {
+        VrCpuSet *s = vr_cpuset_new();
+        if (cpu >= 0)
+                vr_cpuset_set(s, (unsigned) cpu);
+        return s;
+}
+
+static guint count_kind(GPtrArray *threads, VrThreadKind kind) {
+        guint n = 0;
+        for (guint i = 0; i < threads->len; i++)
+                n += ((VrThread *) threads->pdata[i])->kind == kind;
+        return n;
+}
+
+/* Where a thread runs. Paper 002: tight binding (vCPU on one core, its vhost worker on
+ * another) gives the same mean throughput as loose binding but near-deterministic
+ * results; where cores run short, a vhost worker shares its vCPU's core. */
+static VrCpuSet *affinity_for(const VrPolicy *p, const VrThread *t, guint n_vcpus) {
+        const VrCpuSet *cpus = p->cpus;
+        unsigned n = cpus ? vr_cpuset_count(cpus) : 0;
+        bool dedicated = p->placement == VR_PLACEMENT_DEDICATED && n > 0;
+
+        switch (t->kind) {
+        case VR_THREAD_VCPU:
+                if (!cpus)
+                        return NULL;
+                return dedicated ? single(vr_cpuset_nth(cpus, (unsigned) t->index % n)) : vr_cpuset_copy(cpus);
+        case VR_THREAD_VHOST:
+                if (!cpus)
+                        return NULL;
+                if (!dedicated)
+                        return vr_cpuset_copy(cpus);
+                if (n >= n_vcpus + (unsigned) t->index + 1)
+                        return single(vr_cpuset_nth(cpus, n_vcpus + (unsigned) t->index));
+                return single(vr_cpuset_nth(cpus, (unsigned) t->index % MAX(n_vcpus, 1u) % n));
+        case VR_THREAD_NAPI:
+                if (!cpus)
+                        return NULL;
+                return dedicated ? single(vr_cpuset_nth(cpus, (unsigned) t->index % n)) : vr_cpuset_copy(cpus);
+        case VR_THREAD_EMULATOR:
+                if (p->dom.type == VR_DOMAIN_LXC)
+                        return cpus ? vr_cpuset_copy(cpus) : NULL;
+                return p->housekeeping ? vr_cpuset_copy(p->housekeeping) : NULL;
+        case VR_THREAD_IOTHREAD:
+        default:
+                return p->housekeeping ? vr_cpuset_copy(p->housekeeping) : NULL;
+        }
+}
+
+static void note(VrTunePlan *plan, const char *fmt, ...) _printf_(2, 3);
+static void note(VrTunePlan *plan, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        g_ptr_array_add(plan->notes, g_strdup_vprintf(fmt, ap));
+        va_end(ap);
+}
+
+static void add_write(VrTunePlan *plan, bool mkdir, const char *value, const char *fmt, ...) _printf_(4, 5);
+static void add_write(VrTunePlan *plan, bool mkdir, const char *value, const char *fmt, ...) {
+        VrCgroupWrite *w = g_new0(VrCgroupWrite, 1);
+        va_list ap;
+        va_start(ap, fmt);
+        w->file = g_strdup_vprintf(fmt, ap);
+        va_end(ap);
+        while (w->file[0] == '/')
+                memmove(w->file, w->file + 1, strlen(w->file));
+        w->value = g_strdup(value);
+        w->mkdir = mkdir;
+        g_ptr_array_add(plan->writes, w);
+}
+
+VrTunePlan *vr_tune_plan(const VrPolicy *p, const VrHostConf *conf, const VrTuneHost *host,
+                         GPtrArray *threads, GError **error) {
+        g_autoptr(VrTunePlan) plan = g_new0(VrTunePlan, 1);
+        guint n_vcpus = count_kind(threads, VR_THREAD_VCPU);
+        uint64_t dl_bw_ppm = 0; /* deadline bandwidth asked, in millionths of a CPU */
+        bool any_rt = false;
+        g_autofree char *domain_cg = NULL;
+        const char *emulator_cg = NULL;
+
+        plan->actions = g_ptr_array_new_with_free_func(action_free);
+        plan->writes = g_ptr_array_new_with_free_func(write_free);
+        plan->notes = g_ptr_array_new_with_free_func(g_free);
+
+        for (guint i = 0; i < threads->len; i++) {
+                const VrThread *t = threads->pdata[i];
+                if (!domain_cg && !t->kthread && t->cgroup)
+                        domain_cg = vr_domain_cgroup(t->cgroup);
+                if (t->kind == VR_THREAD_EMULATOR && t->tid == t->tgid && t->cgroup)
+                        emulator_cg = t->cgroup;
+        }
+
+        for (guint i = 0; i < threads->len; i++) {
+                const VrThread *t = threads->pdata[i];
+                const VrSchedRule *rule = rule_for(p, t->kind);
+                VrTuneAction *a = g_new0(VrTuneAction, 1);
+
+                a->tid = t->tid;
+                a->kind = t->kind;
+                a->role = vr_thread_role(t);
+                a->comm = g_strdup(t->comm);
+                a->affinity = affinity_for(p, t, n_vcpus);
+                g_ptr_array_add(plan->actions, a);
+                if (!rule)
+                        continue;
+                a->set_sched = true;
+                a->cls = rule->cls;
+                a->priority = rule->priority;
+                a->nice = rule->has_nice ? rule->nice : 0;
+                if (rule->cls == VR_SCHED_FIFO || rule->cls == VR_SCHED_RR)
+                        any_rt = true;
+                if (rule->cls == VR_SCHED_DEADLINE) {
+                        a->runtime_ns = rule->runtime_ns;
+                        a->deadline_ns = rule->deadline_ns;
+                        a->period_ns = rule->period_ns;
+                        if (rule->derive) {
+                                vr_guarantee_derive(&p->guarantee, DEFAULT_PACKET_COST_NS,
+                                                    &a->runtime_ns, &a->period_ns);
+                                a->deadline_ns = a->period_ns;
+                        }
+                        dl_bw_ppm += a->runtime_ns * 1000000 / a->period_ns;
+                        /* A deadline task's affinity must span its root domain: without
+                         * a partition of its own, that is every online CPU. */
+                        if (host->online && a->affinity && !vr_cpuset_equal(a->affinity, host->online)) {
+                                g_autofree char *want = vr_cpuset_format(a->affinity);
+                                g_autofree char *rd = vr_cpuset_format(host->online);
+                                note(plan, "%s: deadline threads cannot be pinned to fewer CPUs than their root domain: runs on CPUs %s (global EDF) instead of %s",
+                                     a->role, rd, want);
+                                vr_cpuset_free(a->affinity);
+                                a->affinity = vr_cpuset_copy(host->online);
+                        }
+                }
+                /* vhost kthreads (before 6.4) are attached to the owner's cgroups by the
+                 * kernel; a vhost worker found elsewhere joins the emulator so the
+                 * domain's CPU shares cover it. */
+                if (t->kind == VR_THREAD_VHOST && t->kthread && host->cpu_mount && emulator_cg &&
+                    g_strcmp0(t->cgroup, emulator_cg) != 0 && !(rule->cls == VR_SCHED_FIFO || rule->cls == VR_SCHED_RR))
+                        a->move_to = g_strdup(emulator_cg);
+        }
+
+        /* Deadline admission: the kernel caps deadline tasks at sched_rt_runtime_us per
+         * sched_rt_period_us of every CPU in the root domain, and the host config caps
+         * routers below that. */
+        if (dl_bw_ppm) {
+                unsigned cpus = host->online ? vr_cpuset_count(host->online) : 1;
+                uint64_t kernel_cap = host->rt_period_us ? host->rt_runtime_us * 1000000 / host->rt_period_us : 950000;
+                uint64_t cap = MIN(kernel_cap, (uint64_t) conf->deadline_cap_ppm) * cpus;
+                if (dl_bw_ppm > cap) {
+                        g_set_error(error, VR_ERROR, VR_ERROR_HOST,
+                                    "domain '%s': deadline reservations need %.1f%% of a CPU but the root domain of %u CPU%s allows %.1f%% (deadline-cap %.0f%%, kernel sched_rt_runtime_us/sched_rt_period_us %.0f%%)",
+                                    p->dom.name, dl_bw_ppm / 1e4, cpus, cpus == 1 ? "" : "s",
+                                    cap / 1e4, conf->deadline_cap_ppm / 1e4, kernel_cap / 1e4);
+                        return NULL;
+                }
+        }
+
+        /* RT throttling per group (CONFIG_RT_GROUP_SCHED, cgroup v1): a FIFO/RR thread
+         * in a group with cpu.rt_runtime_us 0, as libvirt's machine groups are, cannot
+         * be made RT. Router RT threads share one group with the budget the root left. */
+        if (any_rt && host->rt_group_sched && host->cpu_mount) {
+                uint64_t left = host->rt_runtime_us > host->rt_siblings_us ? host->rt_runtime_us - host->rt_siblings_us : 0;
+                g_autofree char *v = g_strdup_printf("%" G_GUINT64_FORMAT, left);
+                if (left == 0) {
+                        g_set_error(error, VR_ERROR, VR_ERROR_HOST,
+                                    "domain '%s': FIFO/RR threads need real-time bandwidth in a cgroup, but the cpu cgroups under %s already hold all %" G_GUINT64_FORMAT "us of sched_rt_runtime_us",
+                                    p->dom.name, host->cpu_mount, host->rt_runtime_us);
+                        return NULL;
+                }
+                add_write(plan, true, v, "%s/%s/cpu.rt_runtime_us", host->cpu_mount, VR_RT_CGROUP);
+                for (guint i = 0; i < plan->actions->len; i++) {
+                        VrTuneAction *a = plan->actions->pdata[i];
+                        if (a->set_sched && (a->cls == VR_SCHED_FIFO || a->cls == VR_SCHED_RR)) {
+                                g_free(a->move_to);
+                                a->move_to = g_strdup("/" VR_RT_CGROUP);
+                        }
+                }
+                note(plan, "real-time threads moved to cpu cgroup /%s (cpu.rt_runtime_us %s of %" G_GUINT64_FORMAT "): libvirt's groups have no RT budget",
+                     VR_RT_CGROUP, v, host->rt_period_us);
+        }
+
+        /* CPU shares of the whole domain (vhost workers live with the emulator). */
+        if (p->shares && domain_cg) {
+                g_autofree char *v = NULL;
+                if (host->cpu_mount) {
+                        v = g_strdup_printf("%d", p->shares);
+                        add_write(plan, false, v, "%s%s/cpu.shares", host->cpu_mount, domain_cg);
+                } else if (host->unified_mount) {
+                        v = g_strdup_printf("%" G_GUINT64_FORMAT, vr_shares_to_weight((uint64_t) p->shares));
+                        add_write(plan, false, v, "%s%s/cpu.weight", host->unified_mount, domain_cg);
+                }
+        }
+        return g_steal_pointer(&plan);
+}

@@ -1,0 +1,497 @@
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <libxml/tree.h>
+
+#include "vr-error.h"
+#include "vr-json.h"
+#include "vr-log.h"
+#include "vr-proc.h"
+#include "vr-sysfs.h"
+#include "vr-threads.h"
+#include "vr-tuner.h"
+#include "vr-xml.h"
+
+struct VrTuner {
+        char *root;
+        char *state_dir;
+        const VrHostConf *conf;
+        VrPolicy *policy;
+        pid_t pid;
+        char **napi_devs;
+        VrTuneHost host;
+        GPtrArray *threads;    /* VrThread */
+        VrTunePlan *plan;      /* last plan */
+        GHashTable *applied;   /* tid -> signature of the action applied */
+        GHashTable *errors;    /* tid -> message */
+        GPtrArray *host_errors;/* plan and cgroup errors */
+        char *writes_sig;
+        char *mode;            /* how thread events arrive */
+        gint64 started;
+};
+
+void vr_tuner_free(VrTuner *t) {
+        if (!t)
+                return;
+        g_free(t->root);
+        g_free(t->state_dir);
+        vr_policy_free(t->policy);
+        g_strfreev(t->napi_devs);
+        vr_tune_host_clear(&t->host);
+        if (t->threads)
+                g_ptr_array_unref(t->threads);
+        vr_tune_plan_free(t->plan);
+        if (t->applied)
+                g_hash_table_unref(t->applied);
+        if (t->errors)
+                g_hash_table_unref(t->errors);
+        if (t->host_errors)
+                g_ptr_array_unref(t->host_errors);
+        g_free(t->writes_sig);
+        g_free(t->mode);
+        g_free(t);
+}
+
+pid_t vr_tuner_pid(const VrTuner *t) { return t->pid; }
+const char *vr_tuner_domain(const VrTuner *t) { return t->policy->dom.name; }
+const VrPolicy *vr_tuner_policy(const VrTuner *t) { return t->policy; }
+unsigned vr_tuner_thread_count(const VrTuner *t) { return t->threads ? t->threads->len : 0; }
+
+void vr_tuner_set_mode(VrTuner *t, const char *how) {
+        g_free(t->mode);
+        t->mode = g_strdup(how);
+}
+
+/* The <domain> of a domain XML, or of libvirt's status XML (<domstatus pid=...>). */
+static xmlDoc *load_domain(const char *root, const VrTunerOptions *o, pid_t *ret_pid, GError **error) {
+        g_autofree char *path = NULL, *buf = NULL;
+        g_autoptr(GError) local = NULL;
+        g_autoptr(xmlDoc) doc = NULL;
+        xmlNode *top;
+        gsize len = 0;
+
+        if (o->xml_file) {
+                path = g_strdup(o->xml_file);
+        } else {
+                static const char *const drivers[] = {"qemu", "lxc", NULL};
+                for (const char *const *d = drivers; *d && !path; d++) {
+                        g_autofree char *p = vr_root_path(root, "run/libvirt/%s/%s.xml", *d, o->domain);
+                        if (g_file_test(p, G_FILE_TEST_EXISTS))
+                                path = g_steal_pointer(&p);
+                }
+                if (!path) {
+                        g_set_error(error, VR_ERROR, VR_ERROR_HOST,
+                                    "domain '%s': no status XML under %s/run/libvirt/qemu or lxc: expected a running domain (or --xml FILE)",
+                                    o->domain, g_str_equal(root, "/") ? "" : root);
+                        return NULL;
+                }
+        }
+        if (!g_file_get_contents(path, &buf, &len, &local)) {
+                g_set_error(error, VR_ERROR, VR_ERROR_HOST, "domain '%s': %s", o->domain, local->message);
+                return NULL;
+        }
+        doc = vr_xml_parse(buf, len, path, error);
+        if (!doc)
+                return NULL;
+        top = xmlDocGetRootElement(doc);
+        if (vr_xml_is(top, NULL, "domstatus")) {
+                g_autofree char *pid = vr_xml_prop(top, "pid");
+                xmlNode *dom = vr_xml_child(top, NULL, "domain");
+                xmlDoc *d2;
+                if (!dom) {
+                        g_set_error(error, VR_ERROR, VR_ERROR_INVALID, "%s: <domstatus> without <domain>", path);
+                        return NULL;
+                }
+                if (pid && ret_pid && !*ret_pid)
+                        *ret_pid = (pid_t) g_ascii_strtoll(pid, NULL, 10);
+                d2 = xmlNewDoc(BAD_CAST "1.0");
+                xmlDocSetRootElement(d2, xmlDocCopyNode(dom, d2, 1));
+                return d2;
+        }
+        return g_steal_pointer(&doc);
+}
+
+/* Host netdevs handed to a container (VF ports): their NAPI threads are the router's. */
+static char **napi_devices(xmlDoc *doc) {
+        g_autoptr(GPtrArray) devs = g_ptr_array_new_with_free_func(g_free);
+        xmlNode *devices = vr_xml_child(xmlDocGetRootElement(doc), NULL, "devices");
+
+        for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
+                g_autofree char *alias = vr_xml_prop(vr_xml_child(d, NULL, "alias"), "name");
+                xmlNode *src = vr_xml_child(d, NULL, "source");
+                if (!vr_xml_is(d, NULL, "hostdev") || !alias || !g_str_has_prefix(alias, VR_ALIAS_PREFIX))
+                        continue;
+                if (vr_xml_child(src, NULL, "interface"))
+                        g_ptr_array_add(devs, vr_xml_text(vr_xml_child(src, NULL, "interface")));
+        }
+        g_ptr_array_add(devs, NULL);
+        return (char **) g_ptr_array_free(g_steal_pointer(&devs), FALSE);
+}
+
+static pid_t read_pidfile(const char *root, const char *domain) {
+        static const char *const drivers[] = {"qemu", "lxc", NULL};
+        for (const char *const *d = drivers; *d; d++) {
+                g_autofree char *rel = g_strdup_printf("run/libvirt/%s/%s.pid", *d, domain);
+                g_autofree char *s = NULL;
+                if (vr_read_line(root, rel, &s) == 0)
+                        return (pid_t) g_ascii_strtoll(s, NULL, 10);
+        }
+        return 0;
+}
+
+/* libvirt's LXC pid file names the libvirt_lxc controller; the container's init is
+ * its child. */
+static pid_t lxc_init_of(const char *root, pid_t controller) {
+        g_autoptr(GArray) pids = NULL;
+        if (vr_proc_list_pids(root, &pids) < 0)
+                return controller;
+        for (guint i = 0; i < pids->len; i++) {
+                VrProcStat st;
+                pid_t p = g_array_index(pids, pid_t, i);
+                if (vr_proc_read_stat(root, p, 0, &st) == 0 && st.ppid == controller && !vr_proc_is_kthread(&st))
+                        return p;
+        }
+        return controller;
+}
+
+VrTuner *vr_tuner_new(const VrTunerOptions *o, GError **error) {
+        g_autoptr(VrTuner) t = g_new0(VrTuner, 1);
+        g_autoptr(xmlDoc) doc = NULL;
+        pid_t pid = o->pid;
+        VrProcStat st;
+        int r;
+
+        t->root = g_strdup(o->root ? o->root : "/");
+        t->conf = o->conf;
+        t->state_dir = g_strdup(o->state_dir ? o->state_dir : o->conf->state_dir);
+        t->applied = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
+        t->errors = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
+        t->host_errors = g_ptr_array_new_with_free_func(g_free);
+        t->started = g_get_real_time();
+        t->mode = g_strdup("proc connector");
+        doc = load_domain(t->root, o, &pid, error);
+        if (!doc)
+                return NULL;
+        r = vr_policy_parse(doc, o->xml_file ? o->xml_file : o->domain, o->conf, &t->policy, error);
+        if (r < 0)
+                return NULL;
+        if (r == 0) {
+                g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                            "domain '%s' is not a router: no <vr:router> metadata and no host config rule",
+                            o->domain);
+                return NULL;
+        }
+        if (o->domain && !g_str_equal(o->domain, t->policy->dom.name)) {
+                g_set_error(error, VR_ERROR, VR_ERROR_INVALID, "domain '%s': the XML describes domain '%s'",
+                            o->domain, t->policy->dom.name);
+                return NULL;
+        }
+        t->napi_devs = napi_devices(doc);
+        if (!pid)
+                pid = read_pidfile(t->root, t->policy->dom.name);
+        if (pid > 0 && !o->pid && t->policy->dom.type == VR_DOMAIN_LXC)
+                pid = lxc_init_of(t->root, pid);
+        if (pid <= 0 || vr_proc_read_stat(t->root, pid, 0, &st) < 0) {
+                g_set_error(error, VR_ERROR, VR_ERROR_HOST,
+                            "domain '%s': process %d not found: expected the running domain's QEMU or container init (--pid)",
+                            t->policy->dom.name, (int) pid);
+                return NULL;
+        }
+        t->pid = pid;
+        r = vr_tune_host_read(t->root, &t->host);
+        if (r < 0) {
+                g_set_error(error, VR_ERROR, VR_ERROR_HOST, "domain '%s': reading %s/proc/self/mountinfo: %s",
+                            t->policy->dom.name, g_str_equal(t->root, "/") ? "" : t->root, g_strerror(-r));
+                return NULL;
+        }
+        return g_steal_pointer(&t);
+}
+
+static char *action_signature(const VrTuneAction *a) {
+        g_autofree char *aff = a->affinity ? vr_cpuset_format(a->affinity) : g_strdup("-");
+        return g_strdup_printf("%s|%s|%d|%d|%d|%" G_GUINT64_FORMAT "|%" G_GUINT64_FORMAT "|%" G_GUINT64_FORMAT "|%s",
+                               aff, a->set_sched ? vr_sched_class_names[a->cls] : "-", a->priority,
+                               a->nice, (int) a->kind, a->runtime_ns, a->deadline_ns, a->period_ns,
+                               a->move_to ? a->move_to : "-");
+}
+
+static char *writes_signature(const VrTunePlan *p) {
+        GString *s = g_string_new(NULL);
+        for (guint i = 0; i < p->writes->len; i++) {
+                const VrCgroupWrite *w = p->writes->pdata[i];
+                g_string_append_printf(s, "%s=%s;", w->file, w->value);
+        }
+        return g_string_free(s, FALSE);
+}
+
+/* Plan for the current thread list and apply the actions that changed. */
+static int replan_and_apply(VrTuner *t) {
+        g_autoptr(GError) err = NULL;
+        g_autofree char *wsig = NULL;
+        VrTunePlan *plan;
+        int failures = 0;
+
+        plan = vr_tune_plan(t->policy, t->conf, &t->host, t->threads, &err);
+        g_ptr_array_set_size(t->host_errors, 0);
+        if (!plan) {
+                vr_log(LOG_ERR, "%s", err->message);
+                g_ptr_array_add(t->host_errors, g_strdup(err->message));
+                return -1;
+        }
+        vr_tune_plan_free(t->plan);
+        t->plan = plan;
+        wsig = writes_signature(plan);
+        if (g_strcmp0(wsig, t->writes_sig) != 0) {
+                g_autoptr(GPtrArray) errs = g_ptr_array_new_with_free_func(g_free);
+                if (vr_apply_cgroup_writes(t->root, plan, errs)) {
+                        for (guint i = 0; i < errs->len; i++) {
+                                vr_log(LOG_ERR, "domain '%s': %s", t->policy->dom.name, (char *) errs->pdata[i]);
+                                g_ptr_array_add(t->host_errors, g_strdup(errs->pdata[i]));
+                        }
+                } else {
+                        g_free(t->writes_sig);
+                        t->writes_sig = g_steal_pointer(&wsig);
+                }
+        }
+        for (guint i = 0; i < plan->actions->len; i++) {
+                const VrTuneAction *a = plan->actions->pdata[i];
+                g_autofree char *sig = action_signature(a);
+                char *msg = NULL;
+                gpointer key = GINT_TO_POINTER(a->tid);
+
+                if (g_strcmp0(g_hash_table_lookup(t->applied, key), sig) == 0)
+                        continue;
+                if (vr_apply_action(t->root, &t->host, a, &msg) < 0) {
+                        vr_log(LOG_WARNING, "domain '%s': %s", t->policy->dom.name, msg);
+                        g_hash_table_replace(t->errors, key, msg);
+                        g_hash_table_remove(t->applied, key);
+                        failures++;
+                } else if (a->affinity || a->set_sched || a->move_to) {
+                        g_autofree char *aff = a->affinity ? vr_cpuset_format(a->affinity) : NULL;
+                        vr_log(LOG_INFO, "domain '%s': %s (tid %d, '%s'): %s%s%s%s", t->policy->dom.name,
+                               a->role, (int) a->tid, a->comm, aff ? "CPUs " : "", aff ? aff : "",
+                               a->set_sched ? ", class " : "", a->set_sched ? vr_sched_class_names[a->cls] : "");
+                        g_hash_table_remove(t->errors, key);
+                        g_hash_table_replace(t->applied, key, g_steal_pointer(&sig));
+                } else {
+                        g_hash_table_replace(t->applied, key, g_steal_pointer(&sig)); /* nothing to do */
+                }
+        }
+        return failures;
+}
+
+int vr_tuner_refresh(VrTuner *t) {
+        GPtrArray *threads = NULL;
+        int r = vr_threads_discover(t->root, t->pid, t->policy->dom.type,
+                                    (const char *const *) t->napi_devs, &threads);
+        if (r < 0)
+                return r == -ENOENT ? -ESRCH : r;
+        if (t->threads)
+                g_ptr_array_unref(t->threads);
+        t->threads = threads;
+        r = replan_and_apply(t);
+        vr_tuner_write_state(t);
+        return r;
+}
+
+static int find_thread(VrTuner *t, pid_t tid) {
+        for (guint i = 0; t->threads && i < t->threads->len; i++)
+                if (((VrThread *) t->threads->pdata[i])->tid == tid)
+                        return (int) i;
+        return -1;
+}
+
+int vr_tuner_thread_event(VrTuner *t, pid_t tid, pid_t tgid) {
+        VrProcStat st;
+        VrThreadKind kind;
+        bool kthread, ours;
+        int index = 0, pos, r;
+        VrThread *th;
+
+        if (tgid != t->pid && tgid != tid)
+                return 0; /* another process's thread */
+        if (vr_proc_read_stat(t->root, tgid, tgid == tid ? 0 : tid, &st) < 0)
+                return 0; /* already gone */
+        kthread = vr_proc_is_kthread(&st);
+        if (tgid != t->pid && !kthread)
+                return 0;
+        kind = vr_thread_classify(st.comm, t->pid, kthread, tgid == t->pid,
+                                  (const char *const *) t->napi_devs, &index);
+        if (t->policy->dom.type == VR_DOMAIN_LXC)
+                return kind ? vr_tuner_refresh(t) : 0; /* containers: rare, rescan */
+        pos = find_thread(t, tid);
+        ours = kind != 0;
+        if (!ours && pos < 0)
+                return 0;
+        if (pos >= 0) {
+                th = t->threads->pdata[pos];
+                if (th->kind == kind && g_str_equal(th->comm, st.comm))
+                        return 0; /* nothing new */
+                g_ptr_array_remove_index(t->threads, (guint) pos);
+        }
+        if (ours) {
+                g_auto(VrProcCgroup) cg = {0};
+                th = g_new0(VrThread, 1);
+                th->tid = tid;
+                th->tgid = tgid;
+                th->kind = kind;
+                th->comm = g_strdup(st.comm);
+                th->kthread = kthread;
+                th->cpu_ticks = st.utime + st.stime;
+                if (vr_proc_read_cgroup(t->root, tgid, tgid == tid ? 0 : tid, &cg) == 0)
+                        th->cgroup = g_strdup(cg.cpu_v1 ? cg.cpu_v1 : cg.unified);
+                /* Ordinals: vhost/iothread/napi threads count in tid order. */
+                if (kind != VR_THREAD_VCPU && kind != VR_THREAD_EMULATOR) {
+                        index = 0;
+                        for (guint i = 0; i < t->threads->len; i++) {
+                                VrThread *o = t->threads->pdata[i];
+                                index += o->kind == kind && o->tid < tid;
+                        }
+                }
+                th->index = index;
+                g_ptr_array_add(t->threads, th);
+        }
+        g_hash_table_remove(t->applied, GINT_TO_POINTER(tid));
+        r = replan_and_apply(t);
+        vr_tuner_write_state(t);
+        return r;
+}
+
+void vr_tuner_thread_exit(VrTuner *t, pid_t tid) {
+        int pos = find_thread(t, tid);
+        if (pos < 0)
+                return;
+        g_ptr_array_remove_index(t->threads, (guint) pos);
+        g_hash_table_remove(t->applied, GINT_TO_POINTER(tid));
+        g_hash_table_remove(t->errors, GINT_TO_POINTER(tid));
+}
+
+static const VrTuneAction *action_for(const VrTuner *t, pid_t tid) {
+        for (guint i = 0; t->plan && i < t->plan->actions->len; i++) {
+                const VrTuneAction *a = t->plan->actions->pdata[i];
+                if (a->tid == tid)
+                        return a;
+        }
+        return NULL;
+}
+
+int vr_tuner_write_state(VrTuner *t) {
+        g_autoptr(VrJson) j = vr_json_new();
+        g_autofree char *json = NULL, *path = NULL, *dir = NULL;
+        g_autoptr(GError) err = NULL;
+
+        vr_json_begin_object(j);
+        vr_json_key(j, "domain");
+        vr_json_string(j, t->policy->dom.name);
+        vr_json_key(j, "type");
+        vr_json_string(j, vr_domain_type_names[t->policy->dom.type]);
+        vr_json_key(j, "pid");
+        vr_json_int(j, t->pid);
+        vr_json_key(j, "tuner_pid");
+        vr_json_int(j, getpid());
+        vr_json_key(j, "events");
+        vr_json_string(j, t->mode);
+        vr_json_key(j, "started_us");
+        vr_json_int(j, t->started);
+        vr_json_key(j, "updated_us");
+        vr_json_int(j, g_get_real_time());
+        vr_json_key(j, "threads");
+        vr_json_begin_array(j);
+        for (guint i = 0; t->threads && i < t->threads->len; i++) {
+                const VrThread *th = t->threads->pdata[i];
+                const VrTuneAction *a = action_for(t, th->tid);
+                const char *e = g_hash_table_lookup(t->errors, GINT_TO_POINTER(th->tid));
+                g_autofree char *role = vr_thread_role(th);
+                g_autofree char *aff = a && a->affinity ? vr_cpuset_format(a->affinity) : NULL;
+                vr_json_begin_object(j);
+                vr_json_key(j, "tid");
+                vr_json_int(j, th->tid);
+                vr_json_key(j, "role");
+                vr_json_string(j, role);
+                vr_json_key(j, "comm");
+                vr_json_string(j, th->comm);
+                vr_json_key(j, "kthread");
+                vr_json_bool(j, th->kthread);
+                vr_json_key(j, "cpus");
+                vr_json_string(j, aff);
+                vr_json_key(j, "class");
+                vr_json_string(j, a && a->set_sched ? vr_sched_class_names[a->cls] : NULL);
+                if (a && a->set_sched && (a->cls == VR_SCHED_FIFO || a->cls == VR_SCHED_RR)) {
+                        vr_json_key(j, "priority");
+                        vr_json_int(j, a->priority);
+                }
+                if (a && a->set_sched && a->cls == VR_SCHED_DEADLINE) {
+                        vr_json_key(j, "runtime_ns");
+                        vr_json_uint(j, a->runtime_ns);
+                        vr_json_key(j, "deadline_ns");
+                        vr_json_uint(j, a->deadline_ns);
+                        vr_json_key(j, "period_ns");
+                        vr_json_uint(j, a->period_ns);
+                }
+                vr_json_key(j, "applied");
+                vr_json_bool(j, g_hash_table_contains(t->applied, GINT_TO_POINTER(th->tid)));
+                vr_json_key(j, "error");
+                vr_json_string(j, e);
+                vr_json_end_object(j);
+        }
+        vr_json_end_array(j);
+        vr_json_key(j, "cgroup_writes");
+        vr_json_begin_array(j);
+        for (guint i = 0; t->plan && i < t->plan->writes->len; i++) {
+                const VrCgroupWrite *w = t->plan->writes->pdata[i];
+                g_autofree char *f = g_strconcat("/", w->file, NULL);
+                vr_json_begin_object(j);
+                vr_json_key(j, "file");
+                vr_json_string(j, f);
+                vr_json_key(j, "value");
+                vr_json_string(j, w->value);
+                vr_json_end_object(j);
+        }
+        vr_json_end_array(j);
+        vr_json_key(j, "notes");
+        vr_json_begin_array(j);
+        for (guint i = 0; t->plan && i < t->plan->notes->len; i++)
+                vr_json_string(j, t->plan->notes->pdata[i]);
+        vr_json_end_array(j);
+        vr_json_key(j, "errors");
+        vr_json_begin_array(j);
+        for (guint i = 0; i < t->host_errors->len; i++)
+                vr_json_string(j, t->host_errors->pdata[i]);
+        vr_json_end_array(j);
+        vr_json_end_object(j);
+        json = vr_json_finish(j);
+
+        if (g_mkdir_with_parents(t->state_dir, 0755) < 0)
+                return -errno;
+        path = g_strdup_printf("%s/%s.json", t->state_dir, t->policy->dom.name);
+        if (!g_file_set_contents(path, json, -1, &err)) {
+                vr_log(LOG_WARNING, "domain '%s': cannot write state %s: %s", t->policy->dom.name, path, err->message);
+                return -EIO;
+        }
+        return 0;
+}
+
+void vr_tuner_remove_state(VrTuner *t) {
+        g_autofree char *path = g_strdup_printf("%s/%s.json", t->state_dir, t->policy->dom.name);
+        (void) unlink(path);
+}
+
+void vr_tuner_cleanup(VrTuner *t) {
+        /* Groups the plan created (the RT group) go once empty; another router's
+         * threads keep one busy (EBUSY), and then it stays for them. */
+        for (guint i = 0; t->plan && i < t->plan->writes->len; i++) {
+                const VrCgroupWrite *w = t->plan->writes->pdata[i];
+                g_autofree char *dir = NULL, *abs = NULL;
+                if (!w->mkdir)
+                        continue;
+                dir = g_path_get_dirname(w->file);
+                abs = vr_root_path(t->root, "%s", dir);
+                if (rmdir(abs) == 0)
+                        vr_log(LOG_INFO, "domain '%s': removed cgroup %s", t->policy->dom.name, abs);
+                else if (errno != EBUSY && errno != ENOENT)
+                        vr_log(LOG_WARNING, "domain '%s': cannot remove cgroup %s: %s", t->policy->dom.name, abs, g_strerror(errno));
+        }
+}

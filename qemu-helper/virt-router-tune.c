@@ -1,0 +1,340 @@
+/* virt-router-tune: keeps a router's threads where its policy says, for as long as
+ * the domain runs. Learns about new threads from the kernel's process-event connector
+ * (no polling), applies the plan to each at once, and exits with the domain. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <locale.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/cn_proc.h>
+#include <linux/connector.h>
+#include <linux/netlink.h>
+#include <libxml/parser.h>
+
+#include "vr-error.h"
+#include "vr-hostconf.h"
+#include "vr-log.h"
+#include "vr-tuner.h"
+
+typedef struct {
+        char *domain;
+        char *xml;
+        char *config;
+        char *root;
+        char *state_dir;
+        gint pid;
+        gint poll_ms;
+        gboolean once;
+        gboolean daemon;
+        gboolean no_connector;
+        gboolean debug;
+} Options;
+
+static void options_clear(Options *o) {
+        g_free(o->domain);
+        g_free(o->xml);
+        g_free(o->config);
+        g_free(o->root);
+        g_free(o->state_dir);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Options, options_clear)
+
+/* ------------------------------------------------------------------------ */
+/* The process-event connector                                               */
+
+static int connector_open(void) {
+        struct sockaddr_nl sa = {.nl_family = AF_NETLINK, .nl_groups = CN_IDX_PROC, .nl_pid = 0};
+        struct __attribute__((packed)) {
+                struct nlmsghdr nl;
+                struct cn_msg cn;
+                enum proc_cn_mcast_op op;
+        } msg;
+        int fd, size = 4 * 1024 * 1024;
+
+        fd = socket(PF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_CONNECTOR);
+        if (fd < 0)
+                return -errno;
+        /* A burst of thread creations must not overflow the socket: with root, take a
+         * large buffer regardless of net.core.rmem_max. */
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
+                (void) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                goto fail;
+        memset(&msg, 0, sizeof(msg));
+        msg.nl.nlmsg_len = sizeof(msg);
+        msg.nl.nlmsg_type = NLMSG_DONE;
+        msg.nl.nlmsg_pid = 0;
+        msg.cn.id.idx = CN_IDX_PROC;
+        msg.cn.id.val = CN_VAL_PROC;
+        msg.cn.len = sizeof(enum proc_cn_mcast_op);
+        msg.op = PROC_CN_MCAST_LISTEN;
+        if (send(fd, &msg, sizeof(msg), 0) < 0)
+                goto fail;
+        return fd;
+fail: {
+        int r = -errno;
+        close(fd);
+        return r;
+}
+}
+
+/* Handle what the socket has. Returns false when the domain's process has exited. */
+static bool connector_drain(int fd, VrTuner *t, bool *ret_overrun) {
+        char buf[65536] __attribute__((aligned(NLMSG_ALIGNTO)));
+        pid_t vm = vr_tuner_pid(t);
+
+        for (;;) {
+                ssize_t n = recv(fd, buf, sizeof(buf), 0);
+                if (n < 0) {
+                        if (errno == ENOBUFS) {
+                                *ret_overrun = true; /* events were lost: rescan */
+                                continue;
+                        }
+                        return true; /* EAGAIN: drained */
+                }
+                for (struct nlmsghdr *nh = (struct nlmsghdr *) buf; NLMSG_OK(nh, (size_t) n);
+                     nh = NLMSG_NEXT(nh, n)) {
+                        struct cn_msg *cn = NLMSG_DATA(nh);
+                        struct proc_event *ev = (struct proc_event *) cn->data;
+
+                        if (nh->nlmsg_type != NLMSG_DONE || cn->id.idx != CN_IDX_PROC)
+                                continue;
+                        switch (ev->what) {
+                        case PROC_EVENT_FORK:
+                                /* A new thread of the VM, or a new kthread (vhost before
+                                 * 6.4 is created by kthreadd and named at once). */
+                                if (ev->event_data.fork.child_tgid == vm ||
+                                    ev->event_data.fork.parent_tgid == 2)
+                                        vr_tuner_thread_event(t, ev->event_data.fork.child_pid,
+                                                              ev->event_data.fork.child_tgid);
+                                break;
+                        case PROC_EVENT_COMM:
+                                /* QEMU names its threads after creating them. */
+                                vr_tuner_thread_event(t, ev->event_data.comm.process_pid,
+                                                      ev->event_data.comm.process_tgid);
+                                break;
+                        case PROC_EVENT_EXIT:
+                                if (ev->event_data.exit.process_tgid == vm) {
+                                        if (ev->event_data.exit.process_pid == vm)
+                                                return false;
+                                        vr_tuner_thread_exit(t, ev->event_data.exit.process_pid);
+                                }
+                                break;
+                        default:
+                                break;
+                        }
+                }
+        }
+}
+
+/* ------------------------------------------------------------------------ */
+
+static int daemonize(void) {
+        pid_t pid = fork();
+        int fd;
+
+        if (pid < 0)
+                return -errno;
+        if (pid > 0)
+                _exit(0);
+        if (setsid() < 0)
+                return -errno;
+        pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid > 0)
+                _exit(0);
+        /* Hold nothing of the caller: libvirt waits for the hook's stdout and stderr
+         * to close, so an inherited descriptor would freeze it. */
+        if (chdir("/") < 0)
+                return -errno;
+        umask(022);
+        fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        for (int i = 0; i < 3; i++)
+                if (dup2(fd, i) < 0)
+                        return -errno;
+        if (fd > 2)
+                close(fd);
+        for (int i = 3; i < 1024; i++)
+                if (i != fd)
+                        (void) close(i);
+        return 0;
+}
+
+static int pidfd_open_(pid_t pid) {
+#ifdef SYS_pidfd_open
+        int fd = (int) syscall(SYS_pidfd_open, pid, 0);
+        return fd < 0 ? -errno : fd;
+#else
+        (void) pid;
+        return -ENOSYS;
+#endif
+}
+
+static int run(const Options *o, VrTuner *t) {
+        g_autofree char *pidfile = NULL;
+        int conn = -1, pidfd, sfd, r = 0;
+        sigset_t mask;
+        bool running = true;
+
+        r = vr_tuner_refresh(t);
+        if (r == -ESRCH) {
+                vr_log(LOG_INFO, "domain '%s': process %d is gone", vr_tuner_domain(t), (int) vr_tuner_pid(t));
+                return 0;
+        }
+        vr_log(LOG_INFO, "domain '%s': tuned %u threads of process %d%s", vr_tuner_domain(t),
+               vr_tuner_thread_count(t), (int) vr_tuner_pid(t), r > 0 ? " (some failed, see above)" : "");
+        if (o->once)
+                return r > 0 ? 1 : 0;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        pidfd = pidfd_open_(vr_tuner_pid(t));
+        if (!o->no_connector) {
+                conn = connector_open();
+                if (conn < 0)
+                        vr_log(LOG_WARNING, "domain '%s': process-event connector unavailable (%s): rescanning every %d ms instead",
+                               vr_tuner_domain(t), g_strerror(-conn), o->poll_ms);
+        }
+        if (conn < 0) {
+                g_autofree char *how = g_strdup_printf("rescan every %d ms", o->poll_ms);
+                vr_tuner_set_mode(t, how);
+        }
+        /* Threads born between the first scan and the subscription: scan once more. */
+        vr_tuner_refresh(t);
+
+        pidfile = g_strdup_printf("%s/%s.tuner.pid", o->state_dir, vr_tuner_domain(t));
+        {
+                g_autofree char *s = g_strdup_printf("%d\n", (int) getpid());
+                (void) g_file_set_contents(pidfile, s, -1, NULL);
+        }
+        while (running) {
+                struct pollfd fds[3] = {
+                        {.fd = sfd, .events = POLLIN},
+                        {.fd = pidfd, .events = POLLIN},
+                        {.fd = conn, .events = POLLIN},
+                };
+                int n = poll(fds, 3, conn < 0 ? o->poll_ms : -1);
+                bool overrun = false;
+
+                if (n < 0 && errno != EINTR) {
+                        r = -errno;
+                        break;
+                }
+                if (fds[0].revents) {
+                        struct signalfd_siginfo si;
+                        if (read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo == SIGHUP) {
+                                vr_log(LOG_INFO, "domain '%s': SIGHUP: rescanning", vr_tuner_domain(t));
+                                vr_tuner_refresh(t);
+                        } else {
+                                vr_log(LOG_INFO, "domain '%s': stopping on signal", vr_tuner_domain(t));
+                                break;
+                        }
+                }
+                if (fds[1].revents) {
+                        running = false; /* the domain's process exited */
+                        break;
+                }
+                if (conn >= 0 && fds[2].revents) {
+                        running = connector_drain(conn, t, &overrun);
+                        if (overrun && running)
+                                vr_tuner_refresh(t);
+                }
+                if (conn < 0 && n == 0 && vr_tuner_refresh(t) == -ESRCH)
+                        running = false;
+        }
+        if (!running) {
+                vr_log(LOG_INFO, "domain '%s': process %d exited, tuner done", vr_tuner_domain(t), (int) vr_tuner_pid(t));
+                vr_tuner_remove_state(t);
+                vr_tuner_cleanup(t);
+        }
+        (void) unlink(pidfile);
+        if (conn >= 0)
+                close(conn);
+        if (pidfd >= 0)
+                close(pidfd);
+        close(sfd);
+        return r < 0 ? 1 : 0;
+}
+
+int main(int argc, char **argv) {
+        g_auto(Options) o = {.poll_ms = 1000};
+        GOptionEntry entries[] = {
+                {"domain", 'd', 0, G_OPTION_ARG_STRING, &o.domain, "The domain to tune (required)", "NAME"},
+                {"pid", 'p', 0, G_OPTION_ARG_INT, &o.pid, "Its QEMU (or container init) pid (default: libvirt's pid file)", "PID"},
+                {"xml", 'x', 0, G_OPTION_ARG_FILENAME, &o.xml, "Domain or libvirt status XML (default: /run/libvirt/{qemu,lxc}/NAME.xml)", "FILE"},
+                {"config", 'c', 0, G_OPTION_ARG_FILENAME, &o.config, "Host config (default " VR_HOSTCONF_DEFAULT_PATH ")", "FILE"},
+                {"root", 0, 0, G_OPTION_ARG_FILENAME, &o.root, "Root prefix for /proc, /sys and /run (tests)", "DIR"},
+                {"state-dir", 0, 0, G_OPTION_ARG_FILENAME, &o.state_dir, "Where DOMAIN.json goes (default: host config state-dir)", "DIR"},
+                {"once", 0, 0, G_OPTION_ARG_NONE, &o.once, "Apply once and exit", NULL},
+                {"daemon", 0, 0, G_OPTION_ARG_NONE, &o.daemon, "Detach: own session, no inherited descriptors, log to syslog", NULL},
+                {"no-connector", 0, 0, G_OPTION_ARG_NONE, &o.no_connector, "Do not use the process-event connector (rescan instead)", NULL},
+                {"poll-interval", 0, 0, G_OPTION_ARG_INT, &o.poll_ms, "Rescan interval without the connector (default 1000)", "MS"},
+                {"debug", 0, 0, G_OPTION_ARG_NONE, &o.debug, "Log debug messages", NULL},
+                {NULL},
+        };
+        g_autoptr(GOptionContext) ctx = g_option_context_new("--domain NAME");
+        g_autoptr(GError) err = NULL;
+        g_autoptr(VrHostConf) conf = NULL;
+        g_autoptr(VrTuner) t = NULL;
+        VrTunerOptions to;
+        int r;
+
+        setlocale(LC_ALL, "");
+        g_option_context_set_summary(ctx, "Place and schedule a virt-router domain's threads (vCPU, vhost, emulator,\n"
+                                          "iothreads, NAPI) as its policy says, and keep them so while it runs.");
+        g_option_context_set_description(ctx, "Started by virt-router-hook when a router domain starts. Exits when the\n"
+                                              "domain's process exits. State: STATE_DIR/NAME.json, shown by `virt-router status`.\n"
+                                              "Exit status: 0 done, 1 failure, 2 usage, 3 host problem.");
+        g_option_context_add_main_entries(ctx, entries, NULL);
+        if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
+                fprintf(stderr, "virt-router-tune: %s\nTry 'virt-router-tune --help'.\n", err->message);
+                return 2;
+        }
+        if (!o.domain || argc > 1) {
+                fprintf(stderr, "virt-router-tune: expected --domain NAME and no other arguments\nTry 'virt-router-tune --help'.\n");
+                return 2;
+        }
+        if (o.poll_ms < 100) {
+                fprintf(stderr, "virt-router-tune: --poll-interval %d: expected at least 100 ms\n", o.poll_ms);
+                return 2;
+        }
+        conf = vr_host_conf_load(o.config, &err);
+        if (!conf) {
+                fprintf(stderr, "virt-router-tune: %s\n", err->message);
+                return err->code == VR_ERROR_INVALID ? 1 : 3;
+        }
+        if (!o.state_dir)
+                o.state_dir = g_strdup(conf->state_dir);
+        vr_log_open("virt-router-tune", !o.daemon, o.debug || conf->debug);
+        to = (VrTunerOptions){o.root, o.domain, o.xml, (pid_t) o.pid, conf, o.state_dir};
+        t = vr_tuner_new(&to, &err);
+        if (!t) {
+                vr_log(LOG_ERR, "%s", err->message);
+                if (!o.daemon)
+                        return err->code == VR_ERROR_INVALID ? 1 : 3;
+                return err->code == VR_ERROR_INVALID ? 1 : 3;
+        }
+        if (o.daemon && (r = daemonize()) < 0) {
+                vr_log(LOG_ERR, "domain '%s': cannot detach: %s", o.domain, g_strerror(-r));
+                return 3;
+        }
+        r = run(&o, t);
+        xmlCleanupParser();
+        return r;
+}
