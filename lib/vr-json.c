@@ -1,5 +1,8 @@
 #include "config.h"
 
+#include <string.h>
+
+#include "vr-error.h"
 #include "vr-json.h"
 
 struct VrJson {
@@ -123,4 +126,251 @@ void vr_json_bool(VrJson *j, bool v) {
 
 char *vr_json_finish(VrJson *j) {
         return g_strconcat(j->out->str, "\n", NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reader                                                                   */
+
+#define JSON_MAX_DEPTH 64
+
+typedef struct {
+        const char *p;
+        const char *start;
+        GError **error;
+} Reader;
+
+void vr_json_node_free(VrJsonNode *n) {
+        if (!n)
+                return;
+        g_free(n->string);
+        if (n->items)
+                g_ptr_array_unref(n->items);
+        if (n->keys)
+                g_ptr_array_unref(n->keys);
+        g_free(n);
+}
+
+static bool fail(Reader *r, const char *what) {
+        if (r->error && !*r->error)
+                g_set_error(r->error, VR_ERROR, VR_ERROR_INVALID, "JSON at offset %ld: %s",
+                            (long) (r->p - r->start), what);
+        return false;
+}
+
+static void skip_ws(Reader *r) {
+        while (*r->p == ' ' || *r->p == '\t' || *r->p == '\n' || *r->p == '\r')
+                r->p++;
+}
+
+static bool parse_string(Reader *r, char **ret) {
+        GString *s = g_string_new(NULL);
+
+        r->p++; /* opening quote */
+        while (*r->p != '"') {
+                unsigned char c = (unsigned char) *r->p;
+                if (!c || c < 0x20) {
+                        g_string_free(s, TRUE);
+                        return fail(r, "unterminated string or control character in it");
+                }
+                if (c != '\\') {
+                        g_string_append_c(s, (char) c);
+                        r->p++;
+                        continue;
+                }
+                r->p++;
+                switch (*r->p) {
+                case '"': g_string_append_c(s, '"'); break;
+                case '\\': g_string_append_c(s, '\\'); break;
+                case '/': g_string_append_c(s, '/'); break;
+                case 'b': g_string_append_c(s, '\b'); break;
+                case 'f': g_string_append_c(s, '\f'); break;
+                case 'n': g_string_append_c(s, '\n'); break;
+                case 'r': g_string_append_c(s, '\r'); break;
+                case 't': g_string_append_c(s, '\t'); break;
+                case 'u': {
+                        gunichar u = 0;
+                        for (int i = 1; i <= 4; i++) {
+                                int d = g_ascii_xdigit_value(r->p[i]);
+                                if (d < 0) {
+                                        g_string_free(s, TRUE);
+                                        return fail(r, "bad \\u escape");
+                                }
+                                u = u * 16 + (gunichar) d;
+                        }
+                        r->p += 4;
+                        if (u >= 0xD800 && u <= 0xDBFF && r->p[1] == '\\' && r->p[2] == 'u') {
+                                gunichar lo = 0;
+                                for (int i = 3; i <= 6; i++) {
+                                        int d = g_ascii_xdigit_value(r->p[i]);
+                                        if (d < 0)
+                                                break;
+                                        lo = lo * 16 + (gunichar) d;
+                                }
+                                if (lo >= 0xDC00 && lo <= 0xDFFF) {
+                                        u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
+                                        r->p += 6;
+                                }
+                        }
+                        g_string_append_unichar(s, u);
+                        break;
+                }
+                default:
+                        g_string_free(s, TRUE);
+                        return fail(r, "bad escape in string");
+                }
+                r->p++;
+        }
+        r->p++;
+        *ret = g_string_free(s, FALSE);
+        return true;
+}
+
+static VrJsonNode *parse_value(Reader *r, int depth);
+
+static VrJsonNode *node_new(VrJsonType type) {
+        VrJsonNode *n = g_new0(VrJsonNode, 1);
+        n->type = type;
+        return n;
+}
+
+static VrJsonNode *parse_container(Reader *r, int depth, bool object) {
+        g_autoptr(VrJsonNode) n = node_new(object ? VR_JSON_OBJECT : VR_JSON_ARRAY);
+        char close = object ? '}' : ']';
+
+        n->items = g_ptr_array_new_with_free_func((GDestroyNotify) vr_json_node_free);
+        if (object)
+                n->keys = g_ptr_array_new_with_free_func(g_free);
+        r->p++;
+        skip_ws(r);
+        if (*r->p == close) {
+                r->p++;
+                return g_steal_pointer(&n);
+        }
+        for (;;) {
+                VrJsonNode *v;
+                skip_ws(r);
+                if (object) {
+                        char *key = NULL;
+                        if (*r->p != '"' || !parse_string(r, &key)) {
+                                fail(r, "expected a member name");
+                                return NULL;
+                        }
+                        g_ptr_array_add(n->keys, key);
+                        skip_ws(r);
+                        if (*r->p != ':') {
+                                fail(r, "expected ':'");
+                                return NULL;
+                        }
+                        r->p++;
+                }
+                v = parse_value(r, depth + 1);
+                if (!v)
+                        return NULL;
+                g_ptr_array_add(n->items, v);
+                skip_ws(r);
+                if (*r->p == ',') {
+                        r->p++;
+                        continue;
+                }
+                if (*r->p == close) {
+                        r->p++;
+                        return g_steal_pointer(&n);
+                }
+                fail(r, object ? "expected ',' or '}'" : "expected ',' or ']'");
+                return NULL;
+        }
+}
+
+static VrJsonNode *parse_value(Reader *r, int depth) {
+        VrJsonNode *n;
+
+        if (depth > JSON_MAX_DEPTH) {
+                fail(r, "nested too deeply");
+                return NULL;
+        }
+        skip_ws(r);
+        switch (*r->p) {
+        case '{': return parse_container(r, depth, true);
+        case '[': return parse_container(r, depth, false);
+        case '"':
+                n = node_new(VR_JSON_STRING);
+                if (!parse_string(r, &n->string)) {
+                        vr_json_node_free(n);
+                        return NULL;
+                }
+                return n;
+        case 't':
+        case 'f':
+        case 'n': {
+                static const struct { const char *word; VrJsonType type; bool b; } words[] = {
+                        {"true", VR_JSON_BOOL, true}, {"false", VR_JSON_BOOL, false}, {"null", VR_JSON_NULL, false},
+                };
+                for (size_t i = 0; i < G_N_ELEMENTS(words); i++) {
+                        size_t len = strlen(words[i].word);
+                        if (strncmp(r->p, words[i].word, len) == 0) {
+                                r->p += len;
+                                n = node_new(words[i].type);
+                                n->boolean = words[i].b;
+                                return n;
+                        }
+                }
+                fail(r, "unexpected word");
+                return NULL;
+        }
+        default: {
+                char *end = NULL;
+                double v;
+                if (*r->p != '-' && !g_ascii_isdigit(*r->p)) {
+                        fail(r, "unexpected character");
+                        return NULL;
+                }
+                v = g_ascii_strtod(r->p, &end);
+                if (end == r->p) {
+                        fail(r, "bad number");
+                        return NULL;
+                }
+                r->p = end;
+                n = node_new(VR_JSON_NUMBER);
+                n->number = v;
+                return n;
+        }
+        }
+}
+
+VrJsonNode *vr_json_parse(const char *text, GError **error) {
+        Reader r = {text, text, error};
+        g_autoptr(VrJsonNode) n = parse_value(&r, 0);
+
+        if (!n)
+                return NULL;
+        skip_ws(&r);
+        if (*r.p) {
+                fail(&r, "trailing characters after the document");
+                return NULL;
+        }
+        return g_steal_pointer(&n);
+}
+
+const VrJsonNode *vr_json_member(const VrJsonNode *n, const char *key) {
+        if (!n || n->type != VR_JSON_OBJECT)
+                return NULL;
+        for (guint i = 0; i < n->keys->len; i++)
+                if (g_str_equal(n->keys->pdata[i], key))
+                        return n->items->pdata[i];
+        return NULL;
+}
+
+const char *vr_json_member_string(const VrJsonNode *n, const char *key) {
+        const VrJsonNode *m = vr_json_member(n, key);
+        return m && m->type == VR_JSON_STRING ? m->string : NULL;
+}
+
+int64_t vr_json_member_int(const VrJsonNode *n, const char *key, int64_t dflt) {
+        const VrJsonNode *m = vr_json_member(n, key);
+        return m && m->type == VR_JSON_NUMBER ? (int64_t) m->number : dflt;
+}
+
+bool vr_json_member_bool(const VrJsonNode *n, const char *key, bool dflt) {
+        const VrJsonNode *m = vr_json_member(n, key);
+        return m && m->type == VR_JSON_BOOL ? m->boolean : dflt;
 }

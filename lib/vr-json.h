@@ -25,3 +25,27 @@ void vr_json_double(VrJson *j, double v);
 void vr_json_bool(VrJson *j, bool v);
 /* The document so far, two-space indented, ending in a newline. Caller frees. */
 char *vr_json_finish(VrJson *j);
+
+/* Reading JSON back (state files): a small tree, enough for what virt-router writes. */
+typedef enum {
+        VR_JSON_NULL, VR_JSON_BOOL, VR_JSON_NUMBER, VR_JSON_STRING, VR_JSON_ARRAY, VR_JSON_OBJECT,
+} VrJsonType;
+
+typedef struct VrJsonNode VrJsonNode;
+struct VrJsonNode {
+        VrJsonType type;
+        bool boolean;
+        double number;
+        char *string;
+        GPtrArray *items; /* ARRAY: VrJsonNode*; OBJECT: values, keys in `keys` */
+        GPtrArray *keys;  /* OBJECT: char* */
+};
+
+VrJsonNode *vr_json_parse(const char *text, GError **error);
+void vr_json_node_free(VrJsonNode *n);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VrJsonNode, vr_json_node_free)
+/* Member of an object, NULL if absent or n is no object. */
+const VrJsonNode *vr_json_member(const VrJsonNode *n, const char *key);
+const char *vr_json_member_string(const VrJsonNode *n, const char *key); /* NULL unless a string */
+int64_t vr_json_member_int(const VrJsonNode *n, const char *key, int64_t dflt);
+bool vr_json_member_bool(const VrJsonNode *n, const char *key, bool dflt);

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <locale.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,6 +34,7 @@ typedef struct {
         char *state_dir;
         gint pid;
         gint poll_ms;
+        gint rt_priority;
         gboolean once;
         gboolean daemon;
         gboolean no_connector;
@@ -172,6 +174,30 @@ static int daemonize(void) {
         return 0;
 }
 
+/* Routers under FIFO/RR can take 95% of their CPUs; a tuner in the normal class
+ * would then wait behind them before it places a new thread. It runs for microseconds
+ * per event, so it goes one step above the router's highest RT priority. */
+static void raise_priority(VrTuner *t, int requested) {
+        const VrPolicy *p = vr_tuner_policy(t);
+        struct sched_param sp = {0};
+        int prio = requested;
+
+        if (prio < 0) {
+                prio = 0;
+                for (guint i = 0; i < p->sched->len; i++) {
+                        const VrSchedRule *r = p->sched->pdata[i];
+                        if ((r->cls == VR_SCHED_FIFO || r->cls == VR_SCHED_RR) && r->priority + 1 > prio)
+                                prio = MIN(r->priority + 1, 99);
+                }
+        }
+        if (prio == 0)
+                return;
+        sp.sched_priority = prio;
+        if (sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp) < 0)
+                vr_log(LOG_WARNING, "domain '%s': cannot run the tuner at SCHED_FIFO %d: %s (it may react late while routers are busy)",
+                       vr_tuner_domain(t), prio, g_strerror(errno));
+}
+
 static int pidfd_open_(pid_t pid) {
 #ifdef SYS_pidfd_open
         int fd = (int) syscall(SYS_pidfd_open, pid, 0);
@@ -273,7 +299,7 @@ static int run(const Options *o, VrTuner *t) {
 }
 
 int main(int argc, char **argv) {
-        g_auto(Options) o = {.poll_ms = 1000};
+        g_auto(Options) o = {.poll_ms = 1000, .rt_priority = -1};
         GOptionEntry entries[] = {
                 {"domain", 'd', 0, G_OPTION_ARG_STRING, &o.domain, "The domain to tune (required)", "NAME"},
                 {"pid", 'p', 0, G_OPTION_ARG_INT, &o.pid, "Its QEMU (or container init) pid (default: libvirt's pid file)", "PID"},
@@ -285,6 +311,7 @@ int main(int argc, char **argv) {
                 {"daemon", 0, 0, G_OPTION_ARG_NONE, &o.daemon, "Detach: own session, no inherited descriptors, log to syslog", NULL},
                 {"no-connector", 0, 0, G_OPTION_ARG_NONE, &o.no_connector, "Do not use the process-event connector (rescan instead)", NULL},
                 {"poll-interval", 0, 0, G_OPTION_ARG_INT, &o.poll_ms, "Rescan interval without the connector (default 1000)", "MS"},
+                {"rt-priority", 0, 0, G_OPTION_ARG_INT, &o.rt_priority, "Run the tuner itself at this SCHED_FIFO priority (default: one above the router's RT threads; 0: normal class)", "N"},
                 {"debug", 0, 0, G_OPTION_ARG_NONE, &o.debug, "Log debug messages", NULL},
                 {NULL},
         };
@@ -330,6 +357,11 @@ int main(int argc, char **argv) {
                         return err->code == VR_ERROR_INVALID ? 1 : 3;
                 return err->code == VR_ERROR_INVALID ? 1 : 3;
         }
+        if (o.rt_priority > 99) {
+                vr_log(LOG_ERR, "--rt-priority %d: expected 0-99", o.rt_priority);
+                return 2;
+        }
+        raise_priority(t, o.rt_priority);
         if (o.daemon && (r = daemonize()) < 0) {
                 vr_log(LOG_ERR, "domain '%s': cannot detach: %s", o.domain, g_strerror(-r));
                 return 3;

@@ -11,9 +11,12 @@
 
 #include "vr-error.h"
 #include "vr-hostconf.h"
+#include "vr-json.h"
+#include "vr-proc.h"
 #include "vr-policy.h"
 #include "vr-render.h"
 #include "vr-rewrite.h"
+#include "vr-sysfs.h"
 #include "vr-xml.h"
 
 enum { EXIT_INVALID = 1, EXIT_USAGE = 2, EXIT_HOST = 3 };
@@ -349,6 +352,257 @@ static int cmd_templates(int argc, char **argv) {
         return 0;
 }
 
+/* ------------------------------------------------------------------------ */
+/* status                                                                   */
+
+typedef struct {
+        pid_t tid;
+        uint64_t ticks0, ticks1;
+        bool alive;
+        VrProcStat st;
+        char *cpus_now; /* Cpus_allowed_list as the kernel has it */
+} LiveThread;
+
+static const char *policy_name(unsigned policy) {
+        static const char *const names[] = {"other", "fifo", "rr", "batch", "iso", "idle", "deadline"};
+        return policy < G_N_ELEMENTS(names) ? names[policy] : "?";
+}
+
+static char *read_cpus_allowed(const char *root, pid_t pid, pid_t tid) {
+        g_autofree char *rel = g_strdup_printf("proc/%d/task/%d/status", (int) pid, (int) tid);
+        g_autofree char *text = NULL;
+        g_auto(GStrv) lines = NULL;
+
+        if (vr_read_line(root, rel, &text) < 0)
+                return NULL;
+        lines = g_strsplit(text, "\n", -1);
+        for (char **l = lines; *l; l++)
+                if (g_str_has_prefix(*l, "Cpus_allowed_list:"))
+                        return g_strstrip(g_strdup(*l + strlen("Cpus_allowed_list:")));
+        return NULL;
+}
+
+static bool pid_alive(const char *root, pid_t pid) {
+        VrProcStat st;
+        return pid > 0 && vr_proc_read_stat(root, pid, 0, &st) == 0 && st.state != 'Z';
+}
+
+typedef struct {
+        char *file;
+        VrJsonNode *state;
+        GArray *live; /* LiveThread */
+} DomainStatus;
+
+static void domain_status_free(gpointer p) {
+        DomainStatus *d = p;
+        g_free(d->file);
+        vr_json_node_free(d->state);
+        for (guint i = 0; d->live && i < d->live->len; i++)
+                g_free(g_array_index(d->live, LiveThread, i).cpus_now);
+        if (d->live)
+                g_array_unref(d->live);
+        g_free(d);
+}
+
+/* Two samples of every thread's CPU time, `ms` apart, for all domains at once.
+ * Returns the real time between them in ms: a busy host can delay the second. */
+static double sample(const char *root, GPtrArray *domains, int ms) {
+        gint64 t0 = g_get_monotonic_time();
+        for (int pass = 0; pass < 2; pass++) {
+                if (pass)
+                        g_usleep((gulong) ms * 1000);
+                for (guint i = 0; i < domains->len; i++) {
+                        DomainStatus *d = domains->pdata[i];
+                        const VrJsonNode *threads = vr_json_member(d->state, "threads");
+                        pid_t pid = (pid_t) vr_json_member_int(d->state, "pid", 0);
+                        if (!d->live)
+                                d->live = g_array_new(FALSE, TRUE, sizeof(LiveThread));
+                        for (guint k = 0; threads && threads->type == VR_JSON_ARRAY && k < threads->items->len; k++) {
+                                const VrJsonNode *th = threads->items->pdata[k];
+                                pid_t tid = (pid_t) vr_json_member_int(th, "tid", 0);
+                                bool kthread = vr_json_member_bool(th, "kthread", false);
+                                pid_t owner = kthread ? tid : pid;
+                                LiveThread *lt;
+                                if (!pass) {
+                                        LiveThread zero = {0};
+                                        g_array_append_val(d->live, zero);
+                                }
+                                lt = &g_array_index(d->live, LiveThread, k);
+                                lt->tid = tid;
+                                lt->alive = vr_proc_read_stat(root, owner, tid, &lt->st) == 0;
+                                if (!lt->alive)
+                                        continue;
+                                if (!pass) {
+                                        lt->ticks0 = lt->st.utime + lt->st.stime;
+                                        lt->cpus_now = read_cpus_allowed(root, owner, tid);
+                                } else {
+                                        lt->ticks1 = lt->st.utime + lt->st.stime;
+                                }
+                        }
+                }
+        }
+        return (double) (g_get_monotonic_time() - t0) / 1000.0;
+}
+
+static double cpu_percent(const LiveThread *lt, double ms) {
+        long hz = sysconf(_SC_CLK_TCK);
+        if (!lt->alive || lt->ticks1 < lt->ticks0 || hz <= 0)
+                return 0;
+        return 100.0 * (double) (lt->ticks1 - lt->ticks0) / (double) hz / (ms / 1000.0);
+}
+
+static int cmd_status(int argc, char **argv) {
+        g_auto(CommonOptions) o = {0};
+        g_autofree char *state_dir = NULL, *root = NULL;
+        gint interval = 500;
+        double elapsed;
+        GOptionEntry entries[] = {
+                common_entry("config", 'c', &o.config, "Host config (default " VR_HOSTCONF_DEFAULT_PATH ")", "FILE"),
+                {"json", 0, 0, G_OPTION_ARG_NONE, &o.json, "Print JSON", NULL},
+                {"state-dir", 0, 0, G_OPTION_ARG_FILENAME, &state_dir, "Where the tuners' state is (default: host config state-dir)", "DIR"},
+                {"interval", 'i', 0, G_OPTION_ARG_INT, &interval, "Sample CPU use over MS milliseconds (default 500)", "MS"},
+                {"root", 0, 0, G_OPTION_ARG_FILENAME, &root, "Root prefix for /proc (tests)", "DIR"},
+                {NULL},
+        };
+        g_autoptr(VrHostConf) conf = NULL;
+        g_autoptr(GPtrArray) domains = g_ptr_array_new_with_free_func(domain_status_free);
+        g_autoptr(GDir) dir = NULL;
+        const char *name, *want;
+        int r = parse_options("status", "[DOMAIN]",
+                              "Show the routers' threads: role, CPUs, scheduling class, live CPU use.",
+                              "Reads the state virt-router-tune keeps in STATE_DIR/DOMAIN.json and samples\n"
+                              "/proc for each thread's CPU use and current affinity and class.\n"
+                              "Exit status: 0 shown, 1 a named domain has no state, 3 cannot read the state dir.",
+                              entries, &argc, &argv);
+        if (r >= 0)
+                return r;
+        if (argc > 2)
+                return usage_error("status", "expected at most one DOMAIN");
+        if (interval < 10 || interval > 60000)
+                return usage_error("status", "--interval %d: expected 10-60000 ms", interval);
+        if (!(conf = load_conf(o.config, &r)))
+                return r;
+        if (!state_dir)
+                state_dir = g_strdup(conf->state_dir);
+        if (!root)
+                root = g_strdup("/");
+        want = argc == 2 ? argv[1] : NULL;
+        dir = g_dir_open(state_dir, 0, NULL);
+        while (dir && (name = g_dir_read_name(dir))) {
+                g_autofree char *path = NULL, *text = NULL;
+                g_autoptr(GError) err = NULL;
+                DomainStatus *d;
+                if (!g_str_has_suffix(name, ".json"))
+                        continue;
+                if (want && (strlen(name) != strlen(want) + 5 || strncmp(name, want, strlen(want)) != 0))
+                        continue;
+                path = g_build_filename(state_dir, name, NULL);
+                if (!g_file_get_contents(path, &text, NULL, NULL))
+                        continue;
+                d = g_new0(DomainStatus, 1);
+                d->file = g_steal_pointer(&path);
+                d->state = vr_json_parse(text, &err);
+                if (!d->state) {
+                        fprintf(stderr, "virt-router: %s: %s\n", d->file, err->message);
+                        domain_status_free(d);
+                        continue;
+                }
+                g_ptr_array_add(domains, d);
+        }
+        if (want && !domains->len) {
+                fprintf(stderr, "virt-router: domain '%s': no tuner state in %s: expected a running router domain (is virt-router-tune running for it?)\n",
+                        want, state_dir);
+                return EXIT_INVALID;
+        }
+        elapsed = sample(root, domains, interval);
+        if (o.json) {
+                g_autoptr(VrJson) j = vr_json_new();
+                g_autofree char *out = NULL;
+                vr_json_begin_array(j);
+                for (guint i = 0; i < domains->len; i++) {
+                        DomainStatus *d = domains->pdata[i];
+                        const VrJsonNode *threads = vr_json_member(d->state, "threads");
+                        vr_json_begin_object(j);
+                        vr_json_key(j, "domain");
+                        vr_json_string(j, vr_json_member_string(d->state, "domain"));
+                        vr_json_key(j, "pid");
+                        vr_json_int(j, vr_json_member_int(d->state, "pid", 0));
+                        vr_json_key(j, "running");
+                        vr_json_bool(j, pid_alive(root, (pid_t) vr_json_member_int(d->state, "pid", 0)));
+                        vr_json_key(j, "tuner_pid");
+                        vr_json_int(j, vr_json_member_int(d->state, "tuner_pid", 0));
+                        vr_json_key(j, "tuner_running");
+                        vr_json_bool(j, pid_alive(root, (pid_t) vr_json_member_int(d->state, "tuner_pid", 0)));
+                        vr_json_key(j, "threads");
+                        vr_json_begin_array(j);
+                        for (guint k = 0; threads && threads->type == VR_JSON_ARRAY && k < threads->items->len; k++) {
+                                const VrJsonNode *th = threads->items->pdata[k];
+                                const LiveThread *lt = &g_array_index(d->live, LiveThread, k);
+                                vr_json_begin_object(j);
+                                vr_json_key(j, "tid");
+                                vr_json_int(j, lt->tid);
+                                vr_json_key(j, "role");
+                                vr_json_string(j, vr_json_member_string(th, "role"));
+                                vr_json_key(j, "comm");
+                                vr_json_string(j, vr_json_member_string(th, "comm"));
+                                vr_json_key(j, "planned_cpus");
+                                vr_json_string(j, vr_json_member_string(th, "cpus"));
+                                vr_json_key(j, "planned_class");
+                                vr_json_string(j, vr_json_member_string(th, "class"));
+                                vr_json_key(j, "alive");
+                                vr_json_bool(j, lt->alive);
+                                vr_json_key(j, "cpus");
+                                vr_json_string(j, lt->cpus_now);
+                                vr_json_key(j, "class");
+                                vr_json_string(j, lt->alive ? policy_name(lt->st.policy) : NULL);
+                                vr_json_key(j, "cpu_percent");
+                                vr_json_double(j, cpu_percent(lt, elapsed));
+                                vr_json_key(j, "error");
+                                vr_json_string(j, vr_json_member_string(th, "error"));
+                                vr_json_end_object(j);
+                        }
+                        vr_json_end_array(j);
+                        vr_json_end_object(j);
+                }
+                vr_json_end_array(j);
+                out = vr_json_finish(j);
+                return write_output(NULL, out, strlen(out));
+        }
+        if (!domains->len) {
+                printf("no router is being tuned (no state in %s)\n", state_dir);
+                return 0;
+        }
+        for (guint i = 0; i < domains->len; i++) {
+                DomainStatus *d = domains->pdata[i];
+                const VrJsonNode *threads = vr_json_member(d->state, "threads");
+                const VrJsonNode *notes = vr_json_member(d->state, "notes");
+                const VrJsonNode *errors = vr_json_member(d->state, "errors");
+                pid_t pid = (pid_t) vr_json_member_int(d->state, "pid", 0);
+                pid_t tuner = (pid_t) vr_json_member_int(d->state, "tuner_pid", 0);
+                printf("%s%s (%s, pid %d%s), tuner pid %d%s, events: %s\n", i ? "\n" : "",
+                       vr_json_member_string(d->state, "domain"), vr_json_member_string(d->state, "type"),
+                       (int) pid, pid_alive(root, pid) ? "" : ", not running", (int) tuner,
+                       pid_alive(root, tuner) ? "" : " (not running)", vr_json_member_string(d->state, "events"));
+                printf("  %-10s %7s  %-16s %-8s %-8s %-9s %6s  %s\n", "ROLE", "TID", "NAME", "CPUS", "CLASS", "(PLANNED)", "CPU%", "STATE");
+                for (guint k = 0; threads && threads->type == VR_JSON_ARRAY && k < threads->items->len; k++) {
+                        const VrJsonNode *th = threads->items->pdata[k];
+                        const LiveThread *lt = &g_array_index(d->live, LiveThread, k);
+                        const char *planned = vr_json_member_string(th, "class");
+                        const char *err = vr_json_member_string(th, "error");
+                        printf("  %-10s %7d  %-16s %-8s %-8s %-9s %6.1f  %s\n", vr_json_member_string(th, "role"),
+                               (int) lt->tid, vr_json_member_string(th, "comm"),
+                               lt->cpus_now ? lt->cpus_now : "-", lt->alive ? policy_name(lt->st.policy) : "-",
+                               planned ? planned : "-", cpu_percent(lt, elapsed),
+                               !lt->alive ? "exited" : err ? err : vr_json_member_bool(th, "applied", false) ? "ok" : "pending");
+                }
+                for (guint k = 0; notes && notes->type == VR_JSON_ARRAY && k < notes->items->len; k++)
+                        printf("  note: %s\n", ((VrJsonNode *) notes->items->pdata[k])->string);
+                for (guint k = 0; errors && errors->type == VR_JSON_ARRAY && k < errors->items->len; k++)
+                        printf("  error: %s\n", ((VrJsonNode *) errors->items->pdata[k])->string);
+        }
+        return 0;
+}
+
 typedef struct {
         const char *name;
         int (*fn)(int argc, char **argv);
@@ -359,6 +613,7 @@ static const Command commands[] = {
         {"render", cmd_render, "write a complete domain XML for a router from a template"},
         {"apply", cmd_apply, "rewrite a domain XML so it honours its router policy"},
         {"check", cmd_check, "validate a domain's router policy and show it"},
+        {"status", cmd_status, "show routers' threads, their CPUs, class and CPU use"},
         {"templates", cmd_templates, "list the templates"},
         {NULL, NULL, NULL},
 };
