@@ -130,6 +130,21 @@ int vr_apply_action(const char *root, const VrTuneHost *host, const VrTuneAction
         int r;
 
         *ret_error = NULL;
+        if (a->error) {
+                *ret_error = g_strdup(a->error);
+                return -EINVAL;
+        }
+        /* Into the partition first: its CPUs are the thread's root domain. */
+        if (a->move_cpuset && host->cpuset_mount) {
+                g_autofree char *tasks = g_strdup_printf("%s%s/tasks", host->cpuset_mount, a->move_cpuset);
+                g_autofree char *tid = g_strdup_printf("%d", (int) a->tid);
+                r = write_file(root, tasks[0] == '/' ? tasks + 1 : tasks, tid);
+                if (r < 0) {
+                        *ret_error = g_strdup_printf("%s (tid %d): cannot move into cpuset partition %s: %s", a->role,
+                                                     (int) a->tid, a->move_cpuset, g_strerror(-r));
+                        return r;
+                }
+        }
         /* Into the RT group before becoming RT: a group without budget refuses it. */
         if (a->move_to && host->cpu_mount) {
                 g_autofree char *tasks = g_strdup_printf("%s%s/tasks", host->cpu_mount, a->move_to);

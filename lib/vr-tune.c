@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -17,10 +18,19 @@
 #define DL_MIN_PERIOD_NS 100000ULL
 #define DL_MAX_PERIOD_NS 100000000ULL /* keep the delay a reservation adds small */
 
+static void partition_free(gpointer p) {
+        VrPartition *part = p;
+        g_free(part->path);
+        vr_cpuset_free(part->cpus);
+        g_free(part);
+}
+
 void vr_tune_host_clear(VrTuneHost *h) {
         g_clear_pointer(&h->cpu_mount, g_free);
         g_clear_pointer(&h->unified_mount, g_free);
+        g_clear_pointer(&h->cpuset_mount, g_free);
         g_clear_pointer(&h->online, vr_cpuset_free);
+        g_clear_pointer(&h->partitions, g_ptr_array_unref);
 }
 
 static uint64_t read_u64(const char *root, const char *rel, uint64_t dflt) {
@@ -29,6 +39,74 @@ static uint64_t read_u64(const char *root, const char *rel, uint64_t dflt) {
         if (vr_read_line(root, rel, &s) < 0 || vr_parse_int(s, -1, G_MAXINT64, &v) < 0)
                 return dflt;
         return v < 0 ? 0 : (uint64_t) v;
+}
+
+/* Root domains made by cpusets (kernel/cgroup/cpuset.c, generate_sched_domains): each
+ * cpuset with sched_load_balance=1 whose ancestors all have it 0 spans a domain, and
+ * overlapping ones are merged. So an exclusive one that overlaps no other is a root
+ * domain of its own: a partition. */
+typedef struct {
+        char *path;
+        VrCpuSet *cpus;
+        bool exclusive;
+} DomainSet;
+
+static void domain_set_free(gpointer p) {
+        DomainSet *d = p;
+        g_free(d->path);
+        vr_cpuset_free(d->cpus);
+        g_free(d);
+}
+
+static void find_domain_sets(const char *root, const char *mount, const char *rel, int depth,
+                             GPtrArray *out) {
+        g_autofree char *dir = vr_root_path(root, "%s%s", mount, rel);
+        g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+        const char *name;
+
+        while (d && depth < 4 && (name = g_dir_read_name(d))) {
+                g_autofree char *child = g_strdup_printf("%s/%s", rel, name);
+                g_autofree char *lb_f = g_strdup_printf("%s%s/cpuset.sched_load_balance", mount, child);
+                g_autofree char *ex_f = g_strdup_printf("%s%s/cpuset.cpu_exclusive", mount, child);
+                g_autofree char *cpus_f = g_strdup_printf("%s%s/cpuset.cpus", mount, child);
+                g_autofree char *cpus = NULL;
+                VrCpuSet *set = NULL;
+                uint64_t lb = read_u64(root, lb_f, 2);
+                DomainSet *ds;
+
+                if (lb == 2)
+                        continue; /* a control file, not a cpuset directory */
+                if (lb == 0) {
+                        find_domain_sets(root, mount, child, depth + 1, out);
+                        continue;
+                }
+                if (vr_read_line(root, cpus_f, &cpus) < 0 || !*cpus || vr_cpuset_parse(cpus, &set) < 0)
+                        continue; /* no CPUs: no domain */
+                ds = g_new0(DomainSet, 1);
+                ds->path = g_steal_pointer(&child);
+                ds->cpus = set;
+                ds->exclusive = read_u64(root, ex_f, 0) == 1;
+                g_ptr_array_add(out, ds);
+        }
+}
+
+static void find_partitions(const char *root, const char *mount, GPtrArray *out) {
+        g_autoptr(GPtrArray) sets = g_ptr_array_new_with_free_func(domain_set_free);
+
+        find_domain_sets(root, mount, "", 0, sets);
+        for (guint i = 0; i < sets->len; i++) {
+                DomainSet *a = sets->pdata[i];
+                bool alone = a->exclusive;
+                for (guint k = 0; alone && k < sets->len; k++)
+                        if (k != i && vr_cpuset_intersects(a->cpus, ((DomainSet *) sets->pdata[k])->cpus))
+                                alone = false;
+                if (alone) {
+                        VrPartition *p = g_new0(VrPartition, 1);
+                        p->path = g_strdup(a->path);
+                        p->cpus = vr_cpuset_copy(a->cpus);
+                        g_ptr_array_add(out, p);
+                }
+        }
 }
 
 int vr_tune_host_read(const char *root, VrTuneHost *ret) {
@@ -42,6 +120,13 @@ int vr_tune_host_read(const char *root, VrTuneHost *ret) {
                 return r;
         h.cpu_mount = g_steal_pointer(&m.cpu_v1);
         h.unified_mount = g_steal_pointer(&m.unified);
+        h.cpuset_mount = g_steal_pointer(&m.cpuset_v1);
+        h.partitions = g_ptr_array_new_with_free_func(partition_free);
+        if (h.cpuset_mount) {
+                g_autofree char *top_lb = g_strdup_printf("%s/cpuset.sched_load_balance", h.cpuset_mount);
+                if (read_u64(root, top_lb, 1) == 0)
+                        find_partitions(root, h.cpuset_mount, h.partitions);
+        }
         h.rt_period_us = read_u64(root, "proc/sys/kernel/sched_rt_period_us", 1000000);
         h.rt_runtime_us = read_u64(root, "proc/sys/kernel/sched_rt_runtime_us", 950000);
         if (h.cpu_mount) {
@@ -72,7 +157,18 @@ static void action_free(gpointer p) {
         g_free(a->comm);
         vr_cpuset_free(a->affinity);
         g_free(a->move_to);
+        g_free(a->move_cpuset);
+        g_free(a->error);
         g_free(a);
+}
+
+static const VrPartition *partition_for(const VrTuneHost *host, const VrCpuSet *cpus) {
+        for (guint i = 0; host->partitions && i < host->partitions->len; i++) {
+                const VrPartition *p = host->partitions->pdata[i];
+                if (vr_cpuset_equal(p->cpus, cpus))
+                        return p;
+        }
+        return NULL;
 }
 
 static void write_free(gpointer p) {
@@ -97,7 +193,7 @@ void vr_guarantee_derive(const VrGuarantee *g, uint64_t packet_cost_ns, uint64_t
          * runs: half the delay bound for that leaves the other half to the queues. */
         uint64_t period = CLAMP(g->delay_ns / 2, DL_MIN_PERIOD_NS, DL_MAX_PERIOD_NS);
         long double work = (long double) g->rate_pps * (long double) packet_cost_ns * period / 1e9L;
-        uint64_t runtime = (uint64_t) work + 1;
+        uint64_t runtime = (uint64_t) ceill(work);
 
         *ret_period_ns = period;
         *ret_runtime_ns = CLAMP(runtime, DL_MIN_RUNTIME_NS, period);
@@ -209,11 +305,82 @@ static void add_write(VrTunePlan *plan, bool mkdir, const char *value, const cha
         g_ptr_array_add(plan->writes, w);
 }
 
+/* A deadline task's affinity must span its root domain. A partition of exactly the
+ * wanted CPUs (per core for dedicated placement, the pool for shared) makes that hold:
+ * the thread moves into it. Without one the root domain is every online CPU: a strict
+ * router refuses, a best-effort one runs under global EDF over all of them. */
+static void plan_deadline_cpus(VrTunePlan *plan, const VrPolicy *p, const VrTuneHost *host,
+                               VrTuneAction *a) {
+        const VrPartition *part;
+        g_autofree char *want = NULL, *rd = NULL;
+
+        if (!a->affinity || !host->online || vr_cpuset_equal(a->affinity, host->online))
+                return;
+        part = partition_for(host, a->affinity);
+        if (part && host->cpuset_mount) {
+                a->move_cpuset = g_strdup(part->path);
+                return;
+        }
+        want = vr_cpuset_format(a->affinity);
+        rd = vr_cpuset_format(host->online);
+        if (p->mode == VR_MODE_STRICT) {
+                a->error = g_strdup_printf("%s must run on CPUs %s under SCHED_DEADLINE, but those CPUs share a root domain with CPUs %s: deadline threads cannot be pinned to fewer CPUs than their root domain. Give them an exclusive cpuset partition (see virt-router-tune(8)), use placement='shared' over a partitioned pool, or set mode='best-effort' to run under global EDF",
+                                           a->role, want, rd);
+                a->set_sched = false;
+                return;
+        }
+        note(plan, "%s: deadline threads cannot be pinned to fewer CPUs than their root domain: runs on CPUs %s (global EDF) instead of %s",
+             a->role, rd, want);
+        vr_cpuset_free(a->affinity);
+        a->affinity = vr_cpuset_copy(host->online);
+}
+
+static bool check_admission(const VrPolicy *p, const VrHostConf *conf, const VrTuneHost *host,
+                            const VrTunePlan *plan, GError **error) {
+        uint64_t kernel_cap = host->rt_period_us ? host->rt_runtime_us * 1000000 / host->rt_period_us : 950000;
+        uint64_t cap_per_cpu = MIN(kernel_cap, (uint64_t) conf->deadline_cap_ppm);
+        g_autoptr(GHashTable) bw = g_hash_table_new(g_str_hash, g_str_equal); /* domain -> ppm */
+
+        for (guint i = 0; i < plan->actions->len; i++) {
+                const VrTuneAction *a = plan->actions->pdata[i];
+                const char *dom = a->move_cpuset ? a->move_cpuset : "";
+                uint64_t used;
+                if (!a->set_sched || a->cls != VR_SCHED_DEADLINE || a->error)
+                        continue;
+                used = GPOINTER_TO_SIZE(g_hash_table_lookup(bw, dom)) + a->runtime_ns * 1000000 / a->period_ns;
+                g_hash_table_insert(bw, (gpointer) dom, GSIZE_TO_POINTER(used));
+        }
+        {
+                GHashTableIter it;
+                gpointer key, val;
+                g_hash_table_iter_init(&it, bw);
+                while (g_hash_table_iter_next(&it, &key, &val)) {
+                        const char *dom = key;
+                        uint64_t used = GPOINTER_TO_SIZE(val);
+                        const VrPartition *part = NULL;
+                        unsigned cpus;
+                        g_autofree char *list = NULL;
+                        for (guint k = 0; *dom && host->partitions && k < host->partitions->len; k++)
+                                if (g_str_equal(((VrPartition *) host->partitions->pdata[k])->path, dom))
+                                        part = host->partitions->pdata[k];
+                        cpus = part ? vr_cpuset_count(part->cpus) : host->online ? vr_cpuset_count(host->online) : 1;
+                        list = part ? vr_cpuset_format(part->cpus) : host->online ? vr_cpuset_format(host->online) : g_strdup("?");
+                        if (used > cap_per_cpu * cpus) {
+                                g_set_error(error, VR_ERROR, VR_ERROR_HOST,
+                                            "domain '%s': deadline reservations need %.1f%% of a CPU in the root domain of CPU%s %s, which allows %.1f%% (deadline-cap %.0f%% of each CPU, kernel sched_rt_runtime_us/sched_rt_period_us %.0f%%)",
+                                            p->dom.name, used / 1e4, cpus == 1 ? "" : "s", list,
+                                            cap_per_cpu * cpus / 1e4, conf->deadline_cap_ppm / 1e4, kernel_cap / 1e4);
+                                return false;
+                        }
+                }
+        }
+        return true;
+}
+
 VrTunePlan *vr_tune_plan(const VrPolicy *p, const VrHostConf *conf, const VrTuneHost *host,
                          GPtrArray *threads, GError **error) {
         g_autoptr(VrTunePlan) plan = g_new0(VrTunePlan, 1);
         guint n_vcpus = count_kind(threads, VR_THREAD_VCPU);
-        uint64_t dl_bw_ppm = 0; /* deadline bandwidth asked, in millionths of a CPU */
         bool any_rt = false;
         g_autofree char *domain_cg = NULL;
         const char *emulator_cg = NULL;
@@ -258,17 +425,7 @@ VrTunePlan *vr_tune_plan(const VrPolicy *p, const VrHostConf *conf, const VrTune
                                                     &a->runtime_ns, &a->period_ns);
                                 a->deadline_ns = a->period_ns;
                         }
-                        dl_bw_ppm += a->runtime_ns * 1000000 / a->period_ns;
-                        /* A deadline task's affinity must span its root domain: without
-                         * a partition of its own, that is every online CPU. */
-                        if (host->online && a->affinity && !vr_cpuset_equal(a->affinity, host->online)) {
-                                g_autofree char *want = vr_cpuset_format(a->affinity);
-                                g_autofree char *rd = vr_cpuset_format(host->online);
-                                note(plan, "%s: deadline threads cannot be pinned to fewer CPUs than their root domain: runs on CPUs %s (global EDF) instead of %s",
-                                     a->role, rd, want);
-                                vr_cpuset_free(a->affinity);
-                                a->affinity = vr_cpuset_copy(host->online);
-                        }
+                        plan_deadline_cpus(plan, p, host, a);
                 }
                 /* vhost kthreads (before 6.4) are attached to the owner's cgroups by the
                  * kernel; a vhost worker found elsewhere joins the emulator so the
@@ -278,21 +435,11 @@ VrTunePlan *vr_tune_plan(const VrPolicy *p, const VrHostConf *conf, const VrTune
                         a->move_to = g_strdup(emulator_cg);
         }
 
-        /* Deadline admission: the kernel caps deadline tasks at sched_rt_runtime_us per
-         * sched_rt_period_us of every CPU in the root domain, and the host config caps
-         * routers below that. */
-        if (dl_bw_ppm) {
-                unsigned cpus = host->online ? vr_cpuset_count(host->online) : 1;
-                uint64_t kernel_cap = host->rt_period_us ? host->rt_runtime_us * 1000000 / host->rt_period_us : 950000;
-                uint64_t cap = MIN(kernel_cap, (uint64_t) conf->deadline_cap_ppm) * cpus;
-                if (dl_bw_ppm > cap) {
-                        g_set_error(error, VR_ERROR, VR_ERROR_HOST,
-                                    "domain '%s': deadline reservations need %.1f%% of a CPU but the root domain of %u CPU%s allows %.1f%% (deadline-cap %.0f%%, kernel sched_rt_runtime_us/sched_rt_period_us %.0f%%)",
-                                    p->dom.name, dl_bw_ppm / 1e4, cpus, cpus == 1 ? "" : "s",
-                                    cap / 1e4, conf->deadline_cap_ppm / 1e4, kernel_cap / 1e4);
-                        return NULL;
-                }
-        }
+        /* Deadline admission, per root domain: the kernel caps deadline tasks at
+         * sched_rt_runtime_us per sched_rt_period_us of each CPU of the domain, and the
+         * host config caps routers below that. */
+        if (!check_admission(p, conf, host, plan, error))
+                return NULL;
 
         /* RT throttling per group (CONFIG_RT_GROUP_SCHED, cgroup v1): a FIFO/RR thread
          * in a group with cpu.rt_runtime_us 0, as libvirt's machine groups are, cannot

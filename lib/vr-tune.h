@@ -17,7 +17,16 @@ typedef struct {
         uint64_t rt_period_us, rt_runtime_us; /* kernel.sched_rt_{period,runtime}_us */
         uint64_t rt_siblings_us; /* rt_runtime_us already given to other root cpu cgroups */
         VrCpuSet *online;     /* online CPUs: the default root domain */
+        char *cpuset_mount;   /* v1 cpuset hierarchy mount point, NULL if none */
+        GPtrArray *partitions;/* VrPartition: root domains made by exclusive cpusets */
 } VrTuneHost;
+
+/* A v1 cpuset that is a root domain of its own: exclusive, load-balanced, with no
+ * load-balanced ancestor (so its CPUs are not merged into a larger domain). */
+typedef struct {
+        char *path;    /* relative to the cpuset mount: "/virt-router/cpu2" */
+        VrCpuSet *cpus;
+} VrPartition;
 
 void vr_tune_host_clear(VrTuneHost *h);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VrTuneHost, vr_tune_host_clear)
@@ -35,6 +44,8 @@ typedef struct {
         int priority, nice;
         uint64_t runtime_ns, deadline_ns, period_ns;
         char *move_to;        /* v1 cpu cgroup (relative to the mount) to move into, or NULL */
+        char *move_cpuset;    /* v1 cpuset (a partition) to move into, or NULL */
+        char *error;          /* the plan cannot honour the policy for this thread: why */
 } VrTuneAction;
 
 typedef struct {

@@ -115,7 +115,7 @@ static xmlDoc *load_domain(const char *root, const VrTunerOptions *o, pid_t *ret
 }
 
 /* Host netdevs handed to a container (VF ports): their NAPI threads are the router's. */
-static char **napi_devices(xmlDoc *doc) {
+char **vr_domain_napi_devices(xmlDoc *doc) {
         g_autoptr(GPtrArray) devs = g_ptr_array_new_with_free_func(g_free);
         xmlNode *devices = vr_xml_child(xmlDocGetRootElement(doc), NULL, "devices");
 
@@ -189,7 +189,7 @@ VrTuner *vr_tuner_new(const VrTunerOptions *o, GError **error) {
                             o->domain, t->policy->dom.name);
                 return NULL;
         }
-        t->napi_devs = napi_devices(doc);
+        t->napi_devs = vr_domain_napi_devices(doc);
         if (!pid)
                 pid = read_pidfile(t->root, t->policy->dom.name);
         if (pid > 0 && !o->pid && t->policy->dom.type == VR_DOMAIN_LXC)
@@ -212,10 +212,11 @@ VrTuner *vr_tuner_new(const VrTunerOptions *o, GError **error) {
 
 static char *action_signature(const VrTuneAction *a) {
         g_autofree char *aff = a->affinity ? vr_cpuset_format(a->affinity) : g_strdup("-");
-        return g_strdup_printf("%s|%s|%d|%d|%d|%" G_GUINT64_FORMAT "|%" G_GUINT64_FORMAT "|%" G_GUINT64_FORMAT "|%s",
+        return g_strdup_printf("%s|%s|%d|%d|%d|%" G_GUINT64_FORMAT "|%" G_GUINT64_FORMAT "|%" G_GUINT64_FORMAT "|%s|%s|%s",
                                aff, a->set_sched ? vr_sched_class_names[a->cls] : "-", a->priority,
                                a->nice, (int) a->kind, a->runtime_ns, a->deadline_ns, a->period_ns,
-                               a->move_to ? a->move_to : "-");
+                               a->move_to ? a->move_to : "-", a->move_cpuset ? a->move_cpuset : "-",
+                               a->error ? a->error : "-");
 }
 
 static char *writes_signature(const VrTunePlan *p) {

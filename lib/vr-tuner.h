@@ -10,6 +10,7 @@
 #include "vr-apply.h"
 #include "vr-hostconf.h"
 #include "vr-policy.h"
+#include <libxml/tree.h>
 
 typedef struct {
         const char *root;      /* "/" on a host */
@@ -21,6 +22,10 @@ typedef struct {
 } VrTunerOptions;
 
 typedef struct VrTuner VrTuner;
+
+/* Host netdevs given to a container as VF ports (<hostdev> with a ua-vr- alias): their
+ * NAPI kthreads are the router's. NULL-terminated; g_strfreev. */
+char **vr_domain_napi_devices(xmlDoc *doc);
 
 /* Returns NULL with error (VR_ERROR_INVALID: the domain's XML or policy;
  * VR_ERROR_HOST: the process or host). A domain without policy is VR_ERROR_INVALID

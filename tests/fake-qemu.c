@@ -1,0 +1,616 @@
+/*
+ * fake-qemu: a stand-in for QEMU in the tuner's integration test and benchmark.
+ *
+ * It names its threads the way QEMU and the kernel do ("CPU 0/KVM", "CPU 0/TCG",
+ * "IO iothread1", and "vhost-<pid>" for vhost workers in the vhost_task form of
+ * kernels >= 6.4, where they are threads of the QEMU process). Each name is set from
+ * inside the new thread after it starts, as QEMU does, so a watcher sees the thread
+ * appear first with the parent's name and then a comm change.
+ *
+ * Normal mode:
+ *   fake-qemu [--vcpus N] [--tcg] [--vhost M] [--iothreads K] [--busy]
+ *             [--pidfile FILE] [--main-name NAME]
+ *   Prints "READY <pid>" once every thread is named, then sleeps (or spins with
+ *   --busy) until SIGTERM or SIGINT, and exits 0. SIGUSR1 starts one more
+ *   "vhost-<pid>" thread and prints "VHOST <tid>" once it is named.
+ *
+ * Bench mode:
+ *   fake-qemu --bench COUNT --expect-policy POLICY [--expect-cpus LIST]
+ *             [--timeout-ms T] [--csv FILE] [normal-mode options]
+ *   After READY, reads one line from stdin ("go"), then creates COUNT "vhost-<pid>"
+ *   threads one after the other. Each polls its own policy (and affinity) every
+ *   ~20 us until they match, and records the time from just before pthread_create
+ *   to the match (-1 on timeout). Prints
+ *   "BENCH count=N ok=K timeouts=T median_us=X p99_us=Y max_us=Z" and exits 0 if
+ *   there was no timeout, 1 otherwise.
+ *
+ * Exit status 2 on a usage error, 1 on any other error.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef SCHED_DEADLINE
+#define SCHED_DEADLINE 6
+#endif
+#ifndef SCHED_RESET_ON_FORK
+#define SCHED_RESET_ON_FORK 0x40000000
+#endif
+
+static const char *prog = "fake-qemu";
+
+static void __attribute__((format(printf, 1, 2))) err(const char *fmt, ...)
+{
+        va_list ap;
+
+        fprintf(stderr, "%s: ", prog);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+}
+
+/* ---------------------------------------------------------------- worker threads */
+
+struct worker {
+        pthread_t thread;
+        char name[32];          /* at most 15 chars are used (TASK_COMM_LEN) */
+        pid_t tid;              /* set by the thread once named, under lock */
+        int started;            /* pthread_create succeeded: must be joined */
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t named_cond = PTHREAD_COND_INITIALIZER;   /* a worker got named */
+static pthread_cond_t stop_cond = PTHREAD_COND_INITIALIZER;    /* stop was set */
+static atomic_int stop;         /* read lock-free by busy workers */
+static int busy;
+
+static struct worker **workers; /* grows on SIGUSR1 */
+static size_t n_workers, cap_workers;
+
+static void *worker_main(void *arg)
+{
+        struct worker *w = arg;
+        int rc = pthread_setname_np(pthread_self(), w->name);
+
+        if (rc != 0)
+                err("pthread_setname_np(\"%s\"): %s", w->name, strerror(rc));
+        pthread_mutex_lock(&lock);
+        w->tid = gettid();
+        pthread_cond_broadcast(&named_cond);
+        pthread_mutex_unlock(&lock);
+
+        if (busy) {
+                volatile unsigned long sink = 0;
+
+                while (!atomic_load_explicit(&stop, memory_order_relaxed))
+                        for (unsigned i = 0; i < 10000; i++)
+                                sink += i;
+                (void)sink;
+        } else {
+                pthread_mutex_lock(&lock);
+                while (!atomic_load(&stop))
+                        pthread_cond_wait(&stop_cond, &lock);
+                pthread_mutex_unlock(&lock);
+        }
+        return NULL;
+}
+
+/* Starts a worker named NAME; returns it, or NULL after printing why. Does not wait. */
+static struct worker *start_worker(const char *name)
+{
+        struct worker *w;
+        int rc;
+
+        if (n_workers == cap_workers) {
+                size_t cap = cap_workers ? 2 * cap_workers : 16;
+                struct worker **nw = realloc(workers, cap * sizeof(*nw));
+
+                if (!nw) {
+                        err("out of memory");
+                        return NULL;
+                }
+                workers = nw;
+                cap_workers = cap;
+        }
+        w = calloc(1, sizeof(*w));
+        if (!w) {
+                err("out of memory");
+                return NULL;
+        }
+        snprintf(w->name, sizeof(w->name), "%s", name);
+        rc = pthread_create(&w->thread, NULL, worker_main, w);
+        if (rc != 0) {
+                err("pthread_create for \"%s\": %s", name, strerror(rc));
+                free(w);
+                return NULL;
+        }
+        w->started = 1;
+        workers[n_workers++] = w;
+        return w;
+}
+
+/* Waits until every started worker has named itself. */
+static void wait_named(void)
+{
+        pthread_mutex_lock(&lock);
+        for (size_t i = 0; i < n_workers; i++)
+                while (workers[i]->tid == 0)
+                        pthread_cond_wait(&named_cond, &lock);
+        pthread_mutex_unlock(&lock);
+}
+
+static void stop_workers(void)
+{
+        pthread_mutex_lock(&lock);
+        atomic_store(&stop, 1);
+        pthread_cond_broadcast(&stop_cond);
+        pthread_mutex_unlock(&lock);
+        for (size_t i = 0; i < n_workers; i++) {
+                if (workers[i]->started)
+                        pthread_join(workers[i]->thread, NULL);
+                free(workers[i]);
+        }
+        free(workers);
+        workers = NULL;
+        n_workers = cap_workers = 0;
+}
+
+/* ---------------------------------------------------------------- bench threads */
+
+struct probe {
+        struct timespec t0;     /* CLOCK_MONOTONIC just before pthread_create */
+        int policy;
+        const cpu_set_t *cpus;  /* NULL: affinity not checked */
+        long timeout_us;
+        char name[32];
+        pid_t tid;              /* out */
+        long long latency_us;   /* out, -1 on timeout */
+};
+
+static long long us_since(const struct timespec *t0)
+{
+        struct timespec now;
+
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        return (long long)(now.tv_sec - t0->tv_sec) * 1000000LL +
+               (now.tv_nsec - t0->tv_nsec) / 1000;
+}
+
+static int probe_matches(const struct probe *p)
+{
+        int pol = sched_getscheduler(0);
+        cpu_set_t cur;
+
+        if (pol < 0 || (pol & ~SCHED_RESET_ON_FORK) != p->policy)
+                return 0;
+        if (!p->cpus)
+                return 1;
+        CPU_ZERO(&cur);
+        if (sched_getaffinity(0, sizeof(cur), &cur) != 0)
+                return 0;
+        return CPU_EQUAL(&cur, p->cpus);
+}
+
+static void *probe_main(void *arg)
+{
+        struct probe *p = arg;
+        const struct timespec pause = { 0, 20000 };
+        int rc;
+
+        p->tid = gettid();
+        /* 20 us sleeps must not become 70 us (default timer slack is 50 us) */
+        prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+        rc = pthread_setname_np(pthread_self(), p->name);
+        if (rc != 0)
+                err("pthread_setname_np(\"%s\"): %s", p->name, strerror(rc));
+        for (;;) {
+                if (probe_matches(p)) {
+                        p->latency_us = us_since(&p->t0);
+                        return NULL;
+                }
+                if (us_since(&p->t0) >= p->timeout_us) {
+                        p->latency_us = -1;
+                        return NULL;
+                }
+                nanosleep(&pause, NULL);
+        }
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+        long long x = *(const long long *)a, y = *(const long long *)b;
+
+        return (x > y) - (x < y);
+}
+
+static int run_bench(long count, int policy, const cpu_set_t *cpus, long timeout_ms,
+                     const char *csv)
+{
+        struct probe *res = calloc((size_t)count, sizeof(*res));
+        long long *ok_lat = calloc((size_t)count, sizeof(*ok_lat));
+        char line[256];
+        long n_ok = 0, timeouts = 0, done = 0;
+        int ret = 1;
+        FILE *f = NULL;
+
+        if (!res || !ok_lat) {
+                err("out of memory");
+                goto out;
+        }
+        if (csv) {      /* open it now: a bad path fails before the run, not after */
+                f = fopen(csv, "w");
+                if (!f) {
+                        err("%s: %s", csv, strerror(errno));
+                        goto out;
+                }
+        }
+        if (!fgets(line, sizeof(line), stdin)) {
+                err("expected a line (\"go\") on stdin, got end of file");
+                goto out;
+        }
+        for (long i = 0; i < count; i++) {
+                struct probe *p = &res[i];
+                pthread_t t;
+                int rc;
+
+                p->policy = policy;
+                p->cpus = cpus;
+                p->timeout_us = timeout_ms * 1000L;
+                snprintf(p->name, sizeof(p->name), "vhost-%ld", (long)getpid());
+                clock_gettime(CLOCK_MONOTONIC, &p->t0);
+                rc = pthread_create(&t, NULL, probe_main, p);
+                if (rc != 0) {
+                        err("pthread_create: %s%s", strerror(rc),
+                            rc == EAGAIN && (sched_getscheduler(0) & ~SCHED_RESET_ON_FORK) == SCHED_DEADLINE
+                            ? " (a SCHED_DEADLINE task cannot create threads; set deadline on the new thread instead)"
+                            : "");
+                        goto out;
+                }
+                pthread_join(t, NULL);
+                done++;
+                if (p->latency_us < 0)
+                        timeouts++;
+                else
+                        ok_lat[n_ok++] = p->latency_us;
+        }
+        if (f) {
+                fprintf(f, "index,tid,latency_us\n");
+                for (long i = 0; i < done; i++)
+                        fprintf(f, "%ld,%ld,%lld\n", i, (long)res[i].tid, res[i].latency_us);
+                if (fclose(f) != 0) {
+                        f = NULL;
+                        err("%s: %s", csv, strerror(errno));
+                        goto out;
+                }
+                f = NULL;
+        }
+        qsort(ok_lat, (size_t)n_ok, sizeof(*ok_lat), cmp_ll);
+        {
+                long long med = -1, p99 = -1, max = -1;
+
+                if (n_ok > 0) {
+                        long r99 = (99 * n_ok + 99) / 100;      /* nearest rank, ceil */
+
+                        med = ok_lat[(n_ok - 1) / 2];
+                        p99 = ok_lat[r99 - 1];
+                        max = ok_lat[n_ok - 1];
+                }
+                printf("BENCH count=%ld ok=%ld timeouts=%ld median_us=%lld p99_us=%lld max_us=%lld\n",
+                       done, n_ok, timeouts, med, p99, max);
+                fflush(stdout);
+        }
+        ret = timeouts ? 1 : 0;
+out:
+        if (f)
+                fclose(f);
+        free(res);
+        free(ok_lat);
+        return ret;
+}
+
+/* ---------------------------------------------------------------- options */
+
+static int parse_long(const char *s, long min, long max, long *out)
+{
+        char *end;
+        long v;
+
+        errno = 0;
+        v = strtol(s, &end, 10);
+        if (errno || end == s || *end || v < min || v > max)
+                return -1;
+        *out = v;
+        return 0;
+}
+
+static int parse_policy(const char *s)
+{
+        static const struct { const char *name; int policy; } tab[] = {
+                { "other", SCHED_OTHER }, { "fifo", SCHED_FIFO }, { "rr", SCHED_RR },
+                { "batch", SCHED_BATCH }, { "idle", SCHED_IDLE },
+                { "deadline", SCHED_DEADLINE },
+        };
+
+        for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
+                if (strcmp(s, tab[i].name) == 0)
+                        return tab[i].policy;
+        return -1;
+}
+
+/* "0-2,5" -> set; -1 on a syntax error or an empty list */
+static int parse_cpus(const char *s, cpu_set_t *set)
+{
+        const char *p = s;
+
+        CPU_ZERO(set);
+        while (*p) {
+                char *end;
+                long a, b;
+
+                if (*p < '0' || *p > '9')
+                        return -1;
+                a = strtol(p, &end, 10);
+                b = a;
+                if (*end == '-') {
+                        p = end + 1;
+                        if (*p < '0' || *p > '9')
+                                return -1;
+                        b = strtol(p, &end, 10);
+                }
+                if (a > b || b >= CPU_SETSIZE)
+                        return -1;
+                for (long c = a; c <= b; c++)
+                        CPU_SET((int)c, set);
+                p = end;
+                if (*p == ',')
+                        p++;
+                else if (*p)
+                        return -1;
+        }
+        return CPU_COUNT(set) ? 0 : -1;
+}
+
+static int write_pidfile(const char *path)
+{
+        char tmp[PATH_MAX];
+        FILE *f;
+
+        if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+                err("%s: path too long", path);
+                return -1;
+        }
+        f = fopen(tmp, "w");
+        if (!f) {
+                err("%s: %s", tmp, strerror(errno));
+                return -1;
+        }
+        fprintf(f, "%ld\n", (long)getpid());
+        if (fclose(f) != 0 || rename(tmp, path) != 0) {
+                err("%s: %s", path, strerror(errno));
+                unlink(tmp);
+                return -1;
+        }
+        return 0;
+}
+
+static void usage(FILE *out)
+{
+        fprintf(out,
+                "Usage: %s [--vcpus N] [--tcg] [--vhost M] [--iothreads K] [--busy]\n"
+                "                 [--pidfile FILE] [--main-name NAME]\n"
+                "       %s --bench COUNT --expect-policy POLICY [--expect-cpus LIST]\n"
+                "                 [--timeout-ms T] [--csv FILE] [options above]\n"
+                "Names its threads like QEMU: \"CPU i/KVM\" (\"CPU i/TCG\" with --tcg),\n"
+                "\"vhost-<pid>\", \"IO iothreadK\". Defaults: 1 vCPU, 1 vhost, 0 iothreads\n"
+                "(0, 0, 0 with --bench). SIGUSR1 adds a vhost thread, SIGTERM exits 0.\n"
+                "POLICY: other, fifo, rr, batch, idle or deadline.\n",
+                prog, prog);
+}
+
+int main(int argc, char **argv)
+{
+        enum { O_VCPUS = 256, O_TCG, O_VHOST, O_IOTHREADS, O_BUSY, O_PIDFILE, O_BENCH,
+               O_POLICY, O_CPUS, O_TIMEOUT, O_CSV, O_MAINNAME, O_HELP };
+        static const struct option opts[] = {
+                { "vcpus", required_argument, NULL, O_VCPUS },
+                { "tcg", no_argument, NULL, O_TCG },
+                { "vhost", required_argument, NULL, O_VHOST },
+                { "iothreads", required_argument, NULL, O_IOTHREADS },
+                { "busy", no_argument, NULL, O_BUSY },
+                { "pidfile", required_argument, NULL, O_PIDFILE },
+                { "main-name", required_argument, NULL, O_MAINNAME },
+                { "bench", required_argument, NULL, O_BENCH },
+                { "expect-policy", required_argument, NULL, O_POLICY },
+                { "expect-cpus", required_argument, NULL, O_CPUS },
+                { "timeout-ms", required_argument, NULL, O_TIMEOUT },
+                { "csv", required_argument, NULL, O_CSV },
+                { "help", no_argument, NULL, O_HELP },
+                { NULL, 0, NULL, 0 },
+        };
+        long vcpus = -1, vhost = -1, iothreads = -1, bench = -1, timeout_ms = 1000;
+        int tcg = 0, policy = -1, have_cpus = 0, c, ret = 0;
+        const char *pidfile = NULL, *csv = NULL, *main_name = NULL;
+        static cpu_set_t cpus;
+        sigset_t sigs;
+        char name[32];
+
+        if (argv[0] && argv[0][0]) {
+                const char *slash = strrchr(argv[0], '/');
+
+                prog = slash ? slash + 1 : argv[0];
+        }
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+                switch (c) {
+                case O_VCPUS:
+                        if (parse_long(optarg, 0, 4096, &vcpus) < 0)
+                                goto bad_num;
+                        break;
+                case O_TCG:
+                        tcg = 1;
+                        break;
+                case O_VHOST:
+                        if (parse_long(optarg, 0, 4096, &vhost) < 0)
+                                goto bad_num;
+                        break;
+                case O_IOTHREADS:
+                        if (parse_long(optarg, 0, 9999, &iothreads) < 0)
+                                goto bad_num;
+                        break;
+                case O_BUSY:
+                        busy = 1;
+                        break;
+                case O_PIDFILE:
+                        pidfile = optarg;
+                        break;
+                case O_MAINNAME:
+                        main_name = optarg;
+                        break;
+                case O_BENCH:
+                        if (parse_long(optarg, 1, 10000000, &bench) < 0)
+                                goto bad_num;
+                        break;
+                case O_POLICY:
+                        policy = parse_policy(optarg);
+                        if (policy < 0) {
+                                err("unknown policy '%s' (other, fifo, rr, batch, idle, deadline)", optarg);
+                                goto bad;
+                        }
+                        break;
+                case O_CPUS:
+                        if (parse_cpus(optarg, &cpus) < 0) {
+                                err("bad CPU list '%s' (e.g. 0-2,5)", optarg);
+                                goto bad;
+                        }
+                        have_cpus = 1;
+                        break;
+                case O_TIMEOUT:
+                        if (parse_long(optarg, 1, 3600000, &timeout_ms) < 0)
+                                goto bad_num;
+                        break;
+                case O_CSV:
+                        csv = optarg;
+                        break;
+                case O_HELP:
+                        usage(stdout);
+                        return 0;
+                default:
+                        goto bad;
+                }
+        }
+        if (optind < argc) {
+                err("unexpected argument '%s'", argv[optind]);
+                goto bad;
+        }
+        if (bench < 0 && (policy >= 0 || have_cpus || csv)) {
+                err("--expect-policy, --expect-cpus and --csv need --bench");
+                goto bad;
+        }
+        if (bench >= 0 && policy < 0) {
+                err("--bench needs --expect-policy");
+                goto bad;
+        }
+        if (vcpus < 0)
+                vcpus = bench < 0 ? 1 : 0;
+        if (vhost < 0)
+                vhost = bench < 0 ? 1 : 0;
+        if (iothreads < 0)
+                iothreads = 0;
+
+        if (main_name && prctl(PR_SET_NAME, main_name, 0, 0, 0) != 0) {
+                err("PR_SET_NAME: %s", strerror(errno));
+                return 1;
+        }
+        /* Block the signals main waits for before any thread exists: threads inherit
+         * the mask, so only main's sigwaitinfo() ever takes them. */
+        sigemptyset(&sigs);
+        sigaddset(&sigs, SIGTERM);
+        sigaddset(&sigs, SIGINT);
+        sigaddset(&sigs, SIGUSR1);
+        if (bench < 0)
+                pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+        for (long i = 0; i < vcpus; i++) {
+                snprintf(name, sizeof(name), "CPU %ld/%s", i, tcg ? "TCG" : "KVM");
+                if (!start_worker(name))
+                        goto fail;
+        }
+        for (long i = 0; i < vhost; i++) {
+                snprintf(name, sizeof(name), "vhost-%ld", (long)getpid());
+                if (!start_worker(name))
+                        goto fail;
+        }
+        for (long i = 1; i <= iothreads; i++) {
+                snprintf(name, sizeof(name), "IO iothread%ld", i);
+                if (!start_worker(name))
+                        goto fail;
+        }
+        wait_named();
+        if (pidfile && write_pidfile(pidfile) < 0)
+                goto fail;
+        printf("READY %ld\n", (long)getpid());
+        if (fflush(stdout) != 0) {
+                err("stdout: %s", strerror(errno));
+                goto fail;
+        }
+
+        if (bench >= 0) {
+                ret = run_bench(bench, policy, have_cpus ? &cpus : NULL, timeout_ms, csv);
+                stop_workers();
+                return ret;
+        }
+
+        for (;;) {
+                siginfo_t si;
+                int sig = sigwaitinfo(&sigs, &si);
+
+                if (sig < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        err("sigwaitinfo: %s", strerror(errno));
+                        goto fail;
+                }
+                if (sig == SIGUSR1) {
+                        struct worker *w;
+
+                        snprintf(name, sizeof(name), "vhost-%ld", (long)getpid());
+                        w = start_worker(name);
+                        if (!w)
+                                continue;       /* keep running; the error is on stderr */
+                        wait_named();
+                        printf("VHOST %ld\n", (long)w->tid);
+                        fflush(stdout);
+                        continue;
+                }
+                break;  /* SIGTERM, SIGINT */
+        }
+        stop_workers();
+        return 0;
+
+bad_num:
+        for (size_t i = 0; opts[i].name; i++)
+                if (opts[i].val == c)
+                        err("bad number '%s' for --%s", optarg, opts[i].name);
+bad:
+        fprintf(stderr, "Try '%s --help'.\n", prog);
+        return 2;
+fail:
+        stop_workers();
+        return 1;
+}

@@ -1,0 +1,119 @@
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <libxml/parser.h>
+
+#include "vr-test.h"
+
+char *vr_test_data_path(const char *sub, const char *name) {
+        const char *top = g_getenv("top_srcdir");
+        return g_build_filename(top ? top : ".", "tests", "data", sub, name, NULL);
+}
+
+char *vr_test_case_file(const char *sub, const char *base, const char *suffix) {
+        g_autofree char *name = g_strconcat(base, suffix, NULL);
+        return vr_test_data_path(sub, name);
+}
+
+bool vr_test_regenerate(void) {
+        return g_strcmp0(g_getenv("VR_TEST_REGENERATE"), "1") == 0;
+}
+
+bool vr_test_check_expected(const char *case_name, const char *path, const char *got,
+                            const char *other_path) {
+        g_autofree char *want = NULL;
+
+        if (vr_test_regenerate()) {
+                if (!g_file_set_contents(path, got, -1, NULL)) {
+                        fprintf(stderr, "%s: cannot write %s\n", case_name, path);
+                        return false;
+                }
+                if (other_path)
+                        (void) unlink(other_path);
+                return true;
+        }
+        if (!g_file_get_contents(path, &want, NULL, NULL)) {
+                fprintf(stderr, "%s: no %s (run make regen-expected and review it)\n--- got:\n%s\n",
+                        case_name, path, got);
+                return false;
+        }
+        if (!g_str_equal(want, got)) {
+                fprintf(stderr, "%s: output differs from %s\n--- expected:\n%s\n--- got:\n%s\n",
+                        case_name, path, want, got);
+                return false;
+        }
+        return true;
+}
+
+bool vr_test_check_result(const char *case_name, const char *exp_path, const char *err_path,
+                          const char *out, const char *error_message) {
+        bool want_error = g_file_test(err_path, G_FILE_TEST_EXISTS);
+
+        if (error_message) {
+                g_autofree char *msg = vr_test_relative(error_message);
+                g_autofree char *got = g_strconcat(msg, "\n", NULL);
+                if (!vr_test_regenerate() && !want_error) {
+                        fprintf(stderr, "%s: unexpected error:\n%s", case_name, got);
+                        return false;
+                }
+                return vr_test_check_expected(case_name, err_path, got, exp_path);
+        }
+        if (!vr_test_regenerate() && want_error) {
+                fprintf(stderr, "%s: expected an error (%s), got output:\n%s\n", case_name, err_path, out);
+                return false;
+        }
+        return vr_test_check_expected(case_name, exp_path, out, err_path);
+}
+
+static int compare_names(gconstpointer a, gconstpointer b) {
+        return g_strcmp0(*(char *const *) a, *(char *const *) b);
+}
+
+GPtrArray *vr_test_list_cases(const char *sub, const char *suffix, const char *exclude) {
+        g_autofree char *dir = vr_test_data_path(sub, "");
+        g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+        GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+        const char *n;
+
+        while (d && (n = g_dir_read_name(d))) {
+                if (!g_str_has_suffix(n, suffix) || (exclude && g_str_has_suffix(n, exclude)))
+                        continue;
+                g_ptr_array_add(names, g_strndup(n, strlen(n) - strlen(suffix)));
+        }
+        g_ptr_array_sort(names, compare_names);
+        return names;
+}
+
+bool vr_test_run_forked(bool (*fn)(const char *base), const char *base) {
+        int status = 0;
+        pid_t pid;
+
+        fflush(NULL);
+        pid = fork();
+        if (pid < 0)
+                return fn(base);
+        if (pid == 0) {
+                bool ok = fn(base);
+                xmlCleanupParser();
+                fflush(NULL);
+                _exit(ok ? 0 : 1);
+        }
+        if (waitpid(pid, &status, 0) < 0)
+                return false;
+        if (WIFSIGNALED(status)) {
+                fprintf(stderr, "%s: crashed with signal %d\n", base, WTERMSIG(status));
+                return false;
+        }
+        return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+char *vr_test_relative(const char *msg) {
+        const char *top = g_getenv("top_srcdir");
+        g_autofree char *prefix = g_strconcat(top ? top : ".", "/", NULL);
+        GString *s = g_string_new(msg);
+        g_string_replace(s, prefix, "", 0);
+        return g_string_free(s, FALSE);
+}

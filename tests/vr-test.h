@@ -1,0 +1,26 @@
+/* Shared by the data-driven test programs: paths under tests/data, expected files that
+ * VR_TEST_REGENERATE=1 rewrites, and one case per forked child. */
+#pragma once
+
+#include <stdbool.h>
+#include <glib.h>
+
+/* $top_srcdir/tests/data/SUB/NAME */
+char *vr_test_data_path(const char *sub, const char *name);
+/* $top_srcdir/tests/data/SUB/BASE + SUFFIX */
+char *vr_test_case_file(const char *sub, const char *base, const char *suffix);
+bool vr_test_regenerate(void);
+/* Compare `got` with the file at path (or rewrite it when regenerating; then the
+ * file at other_path, the other kind of expectation, is removed). */
+bool vr_test_check_expected(const char *case_name, const char *path, const char *got,
+                            const char *other_path);
+/* Expected error or output: if the case's .err exists an error is wanted. */
+bool vr_test_check_result(const char *case_name, const char *exp_path, const char *err_path,
+                          const char *out, const char *error_message);
+/* Names BASE of files SUB/BASE+SUFFIX, sorted; those ending in EXCLUDE are skipped. */
+GPtrArray *vr_test_list_cases(const char *sub, const char *suffix, const char *exclude);
+/* Run fn(base) in a child: a crash fails that case, not the suite. */
+bool vr_test_run_forked(bool (*fn)(const char *base), const char *base);
+/* Paths of the source tree in messages become relative, so expected files do not
+ * depend on where the checkout is. */
+char *vr_test_relative(const char *msg);
