@@ -348,13 +348,12 @@ int main(int argc, char **argv) {
         }
         if (!o.state_dir)
                 o.state_dir = g_strdup(conf->state_dir);
-        vr_log_open("virt-router-tune", !o.daemon, o.debug || conf->debug);
+        /* Until detached, problems go to stderr: the launcher shows them. */
+        vr_log_open("virt-router-tune", true, o.debug || conf->debug);
         to = (VrTunerOptions){o.root, o.domain, o.xml, (pid_t) o.pid, conf, o.state_dir};
         t = vr_tuner_new(&to, &err);
         if (!t) {
                 vr_log(LOG_ERR, "%s", err->message);
-                if (!o.daemon)
-                        return err->code == VR_ERROR_INVALID ? 1 : 3;
                 return err->code == VR_ERROR_INVALID ? 1 : 3;
         }
         if (o.rt_priority > 99) {
@@ -362,9 +361,12 @@ int main(int argc, char **argv) {
                 return 2;
         }
         raise_priority(t, o.rt_priority);
-        if (o.daemon && (r = daemonize()) < 0) {
-                vr_log(LOG_ERR, "domain '%s': cannot detach: %s", o.domain, g_strerror(-r));
-                return 3;
+        if (o.daemon) {
+                if ((r = daemonize()) < 0) {
+                        vr_log(LOG_ERR, "domain '%s': cannot detach: %s", o.domain, g_strerror(-r));
+                        return 3;
+                }
+                vr_log_open("virt-router-tune", false, o.debug || conf->debug);
         }
         r = run(&o, t);
         xmlCleanupParser();

@@ -181,5 +181,43 @@ vcpu=$(tid_of "CPU 0/KVM")
 if grep -q "cannot be pinned to fewer CPUs than their root domain" "$state/strict.json"; then pass "state says why"; else fail "no reason in the state"; cat "$state/strict.json"; fi
 stop_all
 
+echo "# launched as the hook launches it: detached, holding nothing of its caller"
+LAUNCH=$top_builddir/tests/test-launch
+start_fake --vcpus 1 --vhost 1
+# The domain XML names no pid: the tuner needs one, so give it through a status XML
+# as libvirt writes it (<domstatus pid=...>).
+domain_xml launched "      <vr:cpu placement='shared' cpus='0-$((ncpu - 1))'/>
+      <vr:sched threads='vcpu' class='batch'/>"
+{ echo "<domstatus state='running' pid='$fake_pid'>"; cat "$tmp/launched.xml"; echo "</domstatus>"; } >"$tmp/launched-status.xml"
+t0=$SECONDS
+out=$(timeout 10 "$LAUNCH" "$TUNE" launched "$tmp/launched-status.xml" "$state" 2>&1) || true
+if [[ $out == launched ]] && ((SECONDS - t0 < 5)); then
+	pass "launch returned at once; the daemon kept none of the caller's descriptors"
+else
+	fail "launch: '$out' after $((SECONDS - t0)) s"
+fi
+if wait_for "daemon state" test -s "$state/launched.json" &&
+	tuner_pid=$(cat "$state/launched.tuner.pid" 2>/dev/null) && kill -0 "$tuner_pid" 2>/dev/null; then
+	pass "detached tuner ($tuner_pid) runs and wrote its state"
+	# Double fork: a session of its own, but not its leader (no terminal can come back).
+	[[ $(ps -o sid= -p "$tuner_pid" | tr -d ' ') != "$(ps -o sid= -p $$ | tr -d ' ')" ]] && pass "tuner runs in a session of its own" || fail "tuner shares the caller's session"
+	if ls -l /proc/"$tuner_pid"/fd 2>/dev/null | grep -q pipe; then fail "tuner holds a pipe"; else pass "tuner holds no pipe"; fi
+else
+	fail "no detached tuner"
+fi
+vcpu=$(tid_of "CPU 0/KVM")
+[[ $(policy_of "$vcpu") == 3 ]] && pass "the detached tuner applied SCHED_BATCH" || fail "policy $(policy_of "$vcpu")"
+kill "$fake_pid"
+fake_pid=""
+if wait_for "detached tuner exit" bash -c "! kill -0 $tuner_pid 2>/dev/null"; then pass "detached tuner exits with the domain"; else fail "detached tuner still running"; fi
+tuner_pid=""
+printf "<domain type='qemu'><name>plain</name><devices/></domain>\n" >"$tmp/plain.xml"
+out=$(timeout 10 "$LAUNCH" "$TUNE" plain "$tmp/plain.xml" "$state" 2>&1) && rc=0 || rc=$?
+if ((rc == 1)) && [[ $out == *"domain 'plain' is not a router"* ]]; then
+	pass "a tuner that cannot start says why"
+else
+	fail "launch of a non-router: exit $rc, '$out'"
+fi
+
 echo "$passed passed, $failed failed"
 ((failed == 0))
