@@ -214,8 +214,16 @@ static int run(const Options *o, VrTuner *t) {
         sigset_t mask;
         bool running = true;
 
+        /* The pid file first: whoever sees the state may want to signal the tuner. */
+        pidfile = g_strdup_printf("%s/%s.tuner.pid", o->state_dir, vr_tuner_domain(t));
+        if (!o->once) {
+                g_autofree char *s = g_strdup_printf("%d\n", (int) getpid());
+                (void) g_mkdir_with_parents(o->state_dir, 0755);
+                (void) g_file_set_contents(pidfile, s, -1, NULL);
+        }
         r = vr_tuner_refresh(t);
         if (r == -ESRCH) {
+                (void) unlink(pidfile);
                 vr_log(LOG_INFO, "domain '%s': process %d is gone", vr_tuner_domain(t), (int) vr_tuner_pid(t));
                 return 0;
         }
@@ -244,11 +252,6 @@ static int run(const Options *o, VrTuner *t) {
         /* Threads born between the first scan and the subscription: scan once more. */
         vr_tuner_refresh(t);
 
-        pidfile = g_strdup_printf("%s/%s.tuner.pid", o->state_dir, vr_tuner_domain(t));
-        {
-                g_autofree char *s = g_strdup_printf("%d\n", (int) getpid());
-                (void) g_file_set_contents(pidfile, s, -1, NULL);
-        }
         while (running) {
                 struct pollfd fds[3] = {
                         {.fd = sfd, .events = POLLIN},

@@ -31,6 +31,7 @@ tmpf=$(mktemp)
 trap 'rm -f "$tmpf"' EXIT
 check "test-xml corpus (every case, forked)" 0 "$(bin tests test-xml)"
 check "test-units" 0 "$(bin tests test-units)"
+check "test-tune corpus (discovery and plans on the fake trees)" 0 "$(bin tests test-tune)"
 data=$top_srcdir/tests/data
 check "apply" 0 "$(bin . virt-router)" apply -c "$data/xml/host.conf" "$data/xml/preserve-everything.xml"
 check "apply error path" 1 "$(bin . virt-router)" apply -c "$data/xml/host.conf" "$data/xml/err-bad-values.xml"
