@@ -1,0 +1,446 @@
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vr-error.h"
+#include "vr-hook.h"
+#include "vr-json.h"
+#include "vr-launch.h"
+#include "vr-ledger.h"
+#include "vr-log.h"
+#include "vr-netdev.h"
+#include "vr-plan.h"
+#include "vr-policy.h"
+#include "vr-proc.h"
+#include "vr-rewrite.h"
+#include "vr-sysfs.h"
+#include "vr-xml.h"
+
+bool vr_hook_op_can_fail(const char *op) {
+        static const char *const ops[] = {"prepare", "start", "started", "migrate", "restore", NULL};
+        return g_strv_contains(ops, op);
+}
+
+typedef struct {
+        const VrHookRequest *req;
+        const char *state_dir;
+        xmlDoc *doc;
+        VrPolicy *policy;
+        const char *driver; /* "qemu" / "lxc" */
+} Hook;
+
+static char *hook_state_path(const Hook *h) {
+        return g_strdup_printf("%s/%s.hook.json", h->state_dir, h->policy->dom.name);
+}
+
+/* ------------------------------------------------------------------------ */
+/* What the domain's XML says now                                            */
+
+typedef struct {
+        char *port;
+        char *target;   /* macvtap/macvlan device, start XML */
+        char *pci;      /* hostdev VF */
+        bool managed;
+} LiveDevice;
+
+static void live_device_free(gpointer p) {
+        LiveDevice *d = p;
+        g_free(d->port);
+        g_free(d->target);
+        g_free(d->pci);
+        g_free(d);
+}
+
+static GPtrArray *live_devices(xmlDoc *doc) {
+        GPtrArray *out = g_ptr_array_new_with_free_func(live_device_free);
+        xmlNode *devices = vr_xml_child(xmlDocGetRootElement(doc), NULL, "devices");
+
+        for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
+                g_autofree char *alias = vr_xml_prop(vr_xml_child(d, NULL, "alias"), "name");
+                g_autofree char *managed = vr_xml_prop(d, "managed");
+                xmlNode *addr = vr_xml_child(vr_xml_child(d, NULL, "source"), NULL, "address");
+                LiveDevice *ld;
+                if (!alias || !g_str_has_prefix(alias, VR_ALIAS_PREFIX))
+                        continue;
+                ld = g_new0(LiveDevice, 1);
+                ld->port = g_strdup(alias + strlen(VR_ALIAS_PREFIX));
+                ld->target = vr_xml_prop(vr_xml_child(d, NULL, "target"), "dev");
+                ld->managed = g_strcmp0(managed, "no") != 0;
+                if (addr) {
+                        g_autofree char *dom = vr_xml_prop(addr, "domain"), *bus = vr_xml_prop(addr, "bus");
+                        g_autofree char *slot = vr_xml_prop(addr, "slot"), *fn = vr_xml_prop(addr, "function");
+                        if (dom && bus && slot && fn)
+                                ld->pci = g_strdup_printf("%04x:%02x:%02x.%x", (unsigned) g_ascii_strtoull(dom, NULL, 0),
+                                                          (unsigned) g_ascii_strtoull(bus, NULL, 0),
+                                                          (unsigned) g_ascii_strtoull(slot, NULL, 0),
+                                                          (unsigned) g_ascii_strtoull(fn, NULL, 0));
+                }
+                g_ptr_array_add(out, ld);
+        }
+        return out;
+}
+
+/* ------------------------------------------------------------------------ */
+/* prepare                                                                   */
+
+static bool fail_or_degrade(const Hook *h, GError **error, GError *cause) {
+        if (h->policy->mode == VR_MODE_BEST_EFFORT) {
+                vr_log(LOG_WARNING, "domain '%s': %s (best-effort: starting without it)", h->policy->dom.name,
+                       cause->message);
+                g_error_free(cause);
+                return true;
+        }
+        g_propagate_error(error, cause);
+        return false;
+}
+
+/* Deadline bandwidth a domain will hold, before it has threads: per rule, its share
+ * times the threads it covers (vCPUs; one vhost worker per virtio queue pair). */
+static uint64_t deadline_ppm(const VrPolicy *p) {
+        uint64_t ppm = 0;
+        unsigned vhosts = 0;
+
+        for (guint i = 0; i < p->ports->len; i++) {
+                const VrPort *port = p->ports->pdata[i];
+                if (port->mode == VR_PORT_MACVTAP)
+                        vhosts += (unsigned) MAX(port->queues, 1);
+        }
+        for (guint i = 0; i < p->sched->len; i++) {
+                const VrSchedRule *r = p->sched->pdata[i];
+                unsigned n = 0;
+                if (r->cls != VR_SCHED_DEADLINE || r->derive || !r->period_ns)
+                        continue; /* derived reservations are sized by the tuner */
+                if (r->threads & VR_THREAD_VCPU)
+                        n += p->dom.vcpus;
+                if (r->threads & VR_THREAD_VHOST)
+                        n += vhosts;
+                ppm += n * (r->runtime_ns * 1000000 / r->period_ns);
+        }
+        return ppm;
+}
+
+static bool op_prepare(Hook *h, GError **error) {
+        const VrPolicy *p = h->policy;
+        const char *root = h->req->root;
+        g_autoptr(VrHostFacts) facts = vr_host_facts_read(root, p);
+        g_autoptr(GHashTable) current = vr_rewrite_current_vfs(h->doc);
+        g_autoptr(VrPlan) plan = NULL;
+        g_autoptr(VrLedger) ledger = NULL;
+        g_autoptr(VrLedgerEntry) entry = NULL;
+        g_autoptr(GPtrArray) reclaimed = NULL;
+        g_autoptr(GHashTable) domain_cpus = NULL;
+        g_autoptr(GError) local = NULL;
+        g_autofree char *online_s = NULL;
+        VrCpuSet *online = NULL;
+        uint64_t dl;
+
+        plan = vr_plan_build(p, h->req->conf, facts, current, h->req->domain, &local);
+        if (!plan)
+                return fail_or_degrade(h, error, g_steal_pointer(&local));
+        /* Host checks the XML cannot express. */
+        for (guint i = 0; i < plan->ifaces->len; i++) {
+                const VrPlanIface *pi = plan->ifaces->pdata[i];
+                const VrPort *port = pi->port;
+                if (pi->kind == VR_IFACE_DIRECT && !vr_netdev_exists(root, port->dev)) {
+                        return fail_or_degrade(h, error, g_error_new(VR_ERROR, VR_ERROR_HOST,
+                                "domain '%s': port '%s': dev='%s' is no network interface of this host: expected the interface its %s sits on",
+                                p->dom.name, port->name, port->dev, p->dom.type == VR_DOMAIN_LXC ? "macvlan" : "macvtap"));
+                }
+                if (pi->kind == VR_IFACE_HOSTDEV) {
+                        int group;
+                        if (vr_pci_iommu_group(root, pi->pci, &group) < 0)
+                                return fail_or_degrade(h, error, g_error_new(VR_ERROR, VR_ERROR_HOST,
+                                        "domain '%s': port '%s': VF %s has no IOMMU group: VFIO needs VT-d/AMD-Vi (boot with intel_iommu=on or amd_iommu=on)",
+                                        p->dom.name, port->name, pi->pci));
+                }
+        }
+        /* Reserve. */
+        ledger = vr_ledger_open(root, h->state_dir, h->req->lock_wait_ms, &local);
+        if (!ledger)
+                return fail_or_degrade(h, error, g_steal_pointer(&local));
+        reclaimed = vr_ledger_reclaim(ledger);
+        for (guint i = 0; i < reclaimed->len; i++)
+                vr_log(LOG_INFO, "ledger: reclaimed the reservations of domain '%s' (its process is gone)",
+                       (char *) reclaimed->pdata[i]);
+        entry = vr_ledger_entry_new(p->dom.name, h->driver);
+        if (p->placement == VR_PLACEMENT_DEDICATED && p->cpus)
+                entry->cpus = vr_cpuset_copy(p->cpus);
+        for (guint i = 0; i < plan->ifaces->len; i++) {
+                const VrPlanIface *pi = plan->ifaces->pdata[i];
+                if (pi->pci)
+                        g_ptr_array_add(entry->vfs, g_strdup(pi->pci));
+        }
+        dl = deadline_ppm(p);
+        domain_cpus = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) vr_cpuset_free);
+        if (vr_read_line(root, "sys/devices/system/cpu/online", &online_s) == 0 &&
+            vr_cpuset_parse(online_s, &online) == 0)
+                g_hash_table_insert(domain_cpus, g_strdup(""), online);
+        if (dl)
+                g_hash_table_insert(entry->dl_ppm, g_strdup(""), GSIZE_TO_POINTER((gsize) dl));
+        if (!vr_ledger_reserve(ledger, entry, h->req->conf->deadline_cap_ppm, domain_cpus, &local))
+                return fail_or_degrade(h, error, g_steal_pointer(&local));
+        entry = NULL; /* the ledger owns it */
+        if (!vr_ledger_save(ledger, &local)) {
+                return fail_or_degrade(h, error, g_steal_pointer(&local));
+        }
+        {
+                const VrLedgerEntry *e = vr_ledger_find(ledger, p->dom.name);
+                g_autofree char *cpus = e->cpus ? vr_cpuset_format(e->cpus) : g_strdup("none");
+                vr_log(LOG_INFO, "domain '%s': prepare: reserved dedicated CPUs %s, %u VF%s, deadline %.1f%% of a CPU",
+                       p->dom.name, cpus, e->vfs->len, e->vfs->len == 1 ? "" : "s", dl / 1e4);
+        }
+        /* VFs the XML manages itself (managed='no') must be on vfio-pci before start. */
+        for (guint i = 0; i < plan->ifaces->len; i++) {
+                const VrPlanIface *pi = plan->ifaces->pdata[i];
+                g_autoptr(GPtrArray) live = NULL;
+                if (pi->kind != VR_IFACE_HOSTDEV)
+                        continue;
+                live = live_devices(h->doc);
+                for (guint k = 0; k < live->len; k++) {
+                        LiveDevice *ld = live->pdata[k];
+                        int r;
+                        if (!ld->pci || ld->managed || !g_str_equal(ld->pci, pi->pci))
+                                continue;
+                        r = vr_pci_bind_vfio(root, ld->pci);
+                        if (r < 0) {
+                                vr_ledger_release(ledger, p->dom.name);
+                                (void) vr_ledger_save(ledger, NULL);
+                                return fail_or_degrade(h, error, g_error_new(VR_ERROR, VR_ERROR_HOST,
+                                        "domain '%s': port '%s': cannot bind VF %s to vfio-pci: %s", p->dom.name,
+                                        pi->port->name, ld->pci, g_strerror(-r)));
+                        }
+                        vr_log(LOG_INFO, "domain '%s': port '%s': VF %s bound to vfio-pci", p->dom.name, pi->port->name, ld->pci);
+                }
+        }
+        return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* start: host side of the ports, recorded so stopped/release can undo it    */
+
+static bool op_start(Hook *h, GError **error) {
+        const VrPolicy *p = h->policy;
+        const char *root = h->req->root;
+        g_autoptr(GPtrArray) live = live_devices(h->doc);
+        g_autoptr(VrJson) j = vr_json_new();
+        g_autofree char *path = hook_state_path(h), *text = NULL;
+
+        vr_json_begin_object(j);
+        vr_json_key(j, "txqlen");
+        vr_json_begin_array(j);
+        for (guint i = 0; i < live->len; i++) {
+                LiveDevice *ld = live->pdata[i];
+                const VrPort *port = vr_policy_port(p, ld->port);
+                int old = 0, r;
+                if (!port || port->mode == VR_PORT_VF || !ld->target || !port->queue)
+                        continue;
+                /* Paper 002: a 500-packet macvtap queue collapsed under overload; 35-50 held. */
+                if (vr_netdev_get_txqlen(root, ld->target, &old) < 0)
+                        continue; /* an LXC macvlan is in the container already */
+                r = vr_netdev_set_txqlen(root, ld->target, port->queue);
+                if (r < 0) {
+                        g_autoptr(GError) e = g_error_new(VR_ERROR, VR_ERROR_HOST,
+                                "domain '%s': port '%s': cannot set the queue length of %s to %d: %s", p->dom.name,
+                                port->name, ld->target, port->queue, g_strerror(-r));
+                        if (!fail_or_degrade(h, error, g_steal_pointer(&e)))
+                                return false;
+                        continue;
+                }
+                vr_log(LOG_INFO, "domain '%s': port '%s': %s queue %d -> %d packets", p->dom.name, port->name,
+                       ld->target, old, port->queue);
+                vr_json_begin_object(j);
+                vr_json_key(j, "dev");
+                vr_json_string(j, ld->target);
+                vr_json_key(j, "old");
+                vr_json_int(j, old);
+                vr_json_end_object(j);
+        }
+        vr_json_end_array(j);
+        vr_json_key(j, "vf_flags");
+        vr_json_begin_array(j);
+        for (guint i = 0; i < live->len; i++) {
+                LiveDevice *ld = live->pdata[i];
+                const VrPort *port = vr_policy_port(p, ld->port);
+                g_autofree char *pf = NULL;
+                int index, r;
+                if (!port || port->mode != VR_PORT_VF || !ld->pci ||
+                    (port->spoofchk == VR_TRI_UNSET && port->trust == VR_TRI_UNSET))
+                        continue;
+                if (vr_vf_pf(root, ld->pci, &pf) < 0 || vr_vf_index(root, pf, ld->pci, &index) < 0)
+                        continue;
+                r = g_str_equal(root, "/") ? vr_vf_set_flags(pf, index, port->spoofchk, port->trust) : 0;
+                if (r < 0) {
+                        g_autoptr(GError) e = g_error_new(VR_ERROR, VR_ERROR_HOST,
+                                "domain '%s': port '%s': cannot set spoofchk/trust of VF %d of %s: %s", p->dom.name,
+                                port->name, index, pf, g_strerror(-r));
+                        if (!fail_or_degrade(h, error, g_steal_pointer(&e)))
+                                return false;
+                        continue;
+                }
+                vr_json_begin_object(j);
+                vr_json_key(j, "pf");
+                vr_json_string(j, pf);
+                vr_json_key(j, "vf");
+                vr_json_int(j, index);
+                vr_json_key(j, "spoofchk");
+                vr_json_int(j, port->spoofchk);
+                vr_json_key(j, "trust");
+                vr_json_int(j, port->trust);
+                vr_json_end_object(j);
+        }
+        vr_json_end_array(j);
+        vr_json_end_object(j);
+        text = vr_json_finish(j);
+        if (!g_file_set_contents(path, text, -1, NULL))
+                vr_log(LOG_WARNING, "domain '%s': cannot record host changes in %s", p->dom.name, path);
+        return true;
+}
+
+/* ------------------------------------------------------------------------ */
+
+static pid_t domain_pid(const Hook *h) {
+        g_autofree char *rel = g_strdup_printf("run/libvirt/%s/%s.pid", h->driver, h->policy->dom.name);
+        g_autofree char *s = NULL;
+        return vr_read_line(h->req->root, rel, &s) == 0 ? (pid_t) g_ascii_strtoll(s, NULL, 10) : 0;
+}
+
+static bool tuner_running(const Hook *h) {
+        g_autofree char *path = g_strdup_printf("%s/%s.tuner.pid", h->state_dir, h->policy->dom.name);
+        g_autofree char *s = NULL;
+        pid_t pid;
+        if (!g_file_get_contents(path, &s, NULL, NULL))
+                return false;
+        pid = (pid_t) g_ascii_strtoll(s, NULL, 10);
+        return pid > 1 && kill(pid, 0) == 0;
+}
+
+static bool op_started(Hook *h, bool reconnect, GError **error) {
+        g_autoptr(GError) local = NULL;
+        g_autoptr(VrLedger) ledger = NULL;
+        pid_t pid = domain_pid(h);
+        VrLaunchOptions lo;
+
+        ledger = vr_ledger_open(h->req->root, h->state_dir, h->req->lock_wait_ms, &local);
+        if (ledger && pid > 0 && vr_ledger_set_pid(ledger, h->policy->dom.name, pid))
+                (void) vr_ledger_save(ledger, NULL);
+        g_clear_pointer(&ledger, vr_ledger_close);
+        g_clear_error(&local);
+        if (h->req->no_tuner || (reconnect && tuner_running(h)))
+                return true;
+        lo = (VrLaunchOptions){.tune_path = h->req->tune_path, .domain = h->policy->dom.name,
+                               .config = h->req->conf->path, .state_dir = h->state_dir};
+        if (vr_tuner_launch(&lo, &local) < 0)
+                return fail_or_degrade(h, error, g_steal_pointer(&local));
+        vr_log(LOG_INFO, "domain '%s': %s: tuner started", h->policy->dom.name, reconnect ? "reconnect" : "started");
+        return true;
+}
+
+static void undo_host_changes(Hook *h) {
+        g_autofree char *path = hook_state_path(h), *text = NULL;
+        g_autoptr(VrJsonNode) st = NULL;
+        const VrJsonNode *vfs;
+
+        if (!g_file_get_contents(path, &text, NULL, NULL) || !(st = vr_json_parse(text, NULL)))
+                return;
+        /* macvtaps are gone with the domain; VF flags stay on the PF: back to the
+         * kernel's defaults (spoof checking on, not trusted). */
+        vfs = vr_json_member(st, "vf_flags");
+        for (guint i = 0; vfs && vfs->type == VR_JSON_ARRAY && i < vfs->items->len; i++) {
+                const VrJsonNode *v = vfs->items->pdata[i];
+                const char *pf = vr_json_member_string(v, "pf");
+                int vf = (int) vr_json_member_int(v, "vf", -1);
+                int r = pf && vf >= 0 && g_str_equal(h->req->root, "/") ? vr_vf_set_flags(pf, vf, 1, 0) : 0;
+                if (r < 0)
+                        vr_log(LOG_WARNING, "domain '%s': cannot restore VF %d of %s: %s", h->policy->dom.name, vf, pf, g_strerror(-r));
+        }
+        (void) unlink(path);
+}
+
+static void op_stopped(Hook *h) {
+        int r = vr_tuner_stop(h->state_dir, h->policy->dom.name);
+        if (r == 0)
+                vr_log(LOG_INFO, "domain '%s': stopped: tuner stopped", h->policy->dom.name);
+        undo_host_changes(h);
+}
+
+static void op_release(Hook *h) {
+        g_autoptr(GError) local = NULL;
+        g_autoptr(VrLedger) ledger = vr_ledger_open(h->req->root, h->state_dir, h->req->lock_wait_ms, &local);
+        g_autofree char *state = g_strdup_printf("%s/%s.json", h->state_dir, h->policy->dom.name);
+        g_autofree char *pidf = g_strdup_printf("%s/%s.tuner.pid", h->state_dir, h->policy->dom.name);
+
+        undo_host_changes(h);
+        if (!ledger) {
+                vr_log(LOG_ERR, "domain '%s': release: %s", h->policy->dom.name, local->message);
+        } else if (vr_ledger_release(ledger, h->policy->dom.name)) {
+                if (vr_ledger_save(ledger, &local))
+                        vr_log(LOG_INFO, "domain '%s': release: reservations released", h->policy->dom.name);
+                else
+                        vr_log(LOG_ERR, "domain '%s': release: %s", h->policy->dom.name, local->message);
+        }
+        (void) unlink(state);
+        (void) unlink(pidf);
+}
+
+/* ------------------------------------------------------------------------ */
+
+int vr_hook_run(const VrHookRequest *req, char **ret_stdout, GError **error) {
+        g_autoptr(xmlDoc) doc = NULL;
+        g_autoptr(VrPolicy) policy = NULL;
+        const char *what;
+        Hook h = {req, req->state_dir ? req->state_dir : req->conf->state_dir, NULL, NULL, "qemu"};
+        int r;
+
+        *ret_stdout = NULL;
+        /* The common case costs nothing: no policy in the XML and no rule that could
+         * bind the domain to a profile. */
+        if (!g_strstr_len(req->xml, (gssize) req->xml_len, VR_NS_PREFIX) && req->conf->rules->len == 0)
+                return 0;
+        if (g_str_equal(req->op, "attach"))
+                return 0;
+        if (g_str_equal(req->op, "migrate") || g_str_equal(req->op, "restore")) {
+                /* A filter: the domain as this host needs it; nothing when unchanged. */
+                VrApplyOptions ao = {req->conf, req->root, req->domain};
+                g_autofree char *out = NULL;
+                size_t len = 0;
+                r = vr_apply_xml(req->xml, req->xml_len, &ao, &out, &len, NULL, error);
+                if (r < 0)
+                        return -1;
+                if (r == VR_APPLY_CHANGED)
+                        *ret_stdout = g_steal_pointer(&out);
+                return 0;
+        }
+        what = req->domain ? req->domain : "<stdin>";
+        doc = vr_xml_parse(req->xml, req->xml_len, what, error);
+        if (!doc)
+                return -1;
+        r = vr_policy_parse(doc, what, req->conf, &policy, error);
+        if (r < 0)
+                return -1;
+        if (r == 0)
+                return 0;
+        h.doc = doc;
+        h.policy = policy;
+        h.driver = policy->dom.type == VR_DOMAIN_LXC ? "lxc" : "qemu";
+        vr_log(LOG_DEBUG, "domain '%s': %s %s", policy->dom.name, req->op, req->subop ? req->subop : "");
+        if (g_str_equal(req->op, "prepare"))
+                return op_prepare(&h, error) ? 0 : -1;
+        if (g_str_equal(req->op, "start"))
+                return op_start(&h, error) ? 0 : -1;
+        if (g_str_equal(req->op, "started"))
+                return op_started(&h, false, error) ? 0 : -1;
+        if (g_str_equal(req->op, "reconnect"))
+                return op_started(&h, true, error) ? 0 : -1;
+        if (g_str_equal(req->op, "stopped")) {
+                op_stopped(&h);
+                return 0;
+        }
+        if (g_str_equal(req->op, "release")) {
+                op_release(&h);
+                return 0;
+        }
+        return 0; /* an operation of a newer libvirt: nothing to do */
+}

@@ -1,0 +1,51 @@
+/* The host resource ledger: which router holds which dedicated CPUs, VFs and deadline
+ * bandwidth, so two starts never get the same core or VF. One JSON file under the
+ * state directory, changed only under an exclusive flock (waited for a bounded time:
+ * a hook must never block libvirt), written atomically. Entries of domains whose
+ * process is gone are reclaimed on every change. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "vr-cpuset.h"
+#include "vr-macros.h"
+
+typedef struct {
+        char *domain;
+        char *driver;       /* "qemu" or "lxc": where libvirt keeps its pid file */
+        pid_t pid;          /* the domain's process once started, 0 while preparing */
+        int64_t since_us;   /* when the entry was made (prepare) */
+        VrCpuSet *cpus;     /* dedicated CPUs, or NULL */
+        GPtrArray *vfs;     /* char* PCI addresses */
+        GHashTable *dl_ppm; /* root domain (cpuset path, "" for the default) -> millionths of a CPU */
+} VrLedgerEntry;
+
+typedef struct VrLedger VrLedger;
+
+/* Lock and read STATE_DIR/ledger. ROOT is the prefix under which pid liveness and
+ * libvirt's pid files are checked. Fails (VR_ERROR_HOST) when the lock is not had in
+ * wait_ms, the directory cannot be written, or the file is corrupt. */
+VrLedger *vr_ledger_open(const char *root, const char *state_dir, int wait_ms, GError **error);
+void vr_ledger_close(VrLedger *l); /* unlock, without writing */
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VrLedger, vr_ledger_close)
+
+/* Drop entries whose domain is gone. Returns their names (for logs). */
+GPtrArray *vr_ledger_reclaim(VrLedger *l);
+const VrLedgerEntry *vr_ledger_find(VrLedger *l, const char *domain);
+/* Reserve for `want` (its domain replaces any earlier entry of the same name).
+ * caps: the deadline bandwidth a root domain may give, millionths of a CPU per CPU,
+ * and the CPUs of each root domain, for the admission message. Fails with a message
+ * naming the holder and the numbers. */
+bool vr_ledger_reserve(VrLedger *l, VrLedgerEntry *want, uint32_t dl_cap_ppm_per_cpu,
+                       GHashTable *domain_cpus, GError **error);
+bool vr_ledger_set_pid(VrLedger *l, const char *domain, pid_t pid);
+bool vr_ledger_release(VrLedger *l, const char *domain);
+/* Write the ledger (atomically) and keep the lock. */
+bool vr_ledger_save(VrLedger *l, GError **error);
+guint vr_ledger_count(VrLedger *l);
+
+VrLedgerEntry *vr_ledger_entry_new(const char *domain, const char *driver);
+void vr_ledger_entry_free(VrLedgerEntry *e);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VrLedgerEntry, vr_ledger_entry_free)

@@ -1,0 +1,177 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <linux/if_link.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+
+#include "vr-netdev.h"
+#include "vr-sysfs.h"
+#include "vr-units.h"
+
+static int write_attr(const char *root, const char *rel, const char *value) {
+        g_autofree char *path = vr_root_path(root, "%s", rel);
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        ssize_t n;
+
+        if (fd < 0)
+                return -errno;
+        n = write(fd, value, strlen(value));
+        if (n < 0) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        return close(fd) < 0 ? -errno : 0;
+}
+
+int vr_netdev_get_txqlen(const char *root, const char *dev, int *ret) {
+        g_autofree char *rel = g_strdup_printf("sys/class/net/%s/tx_queue_len", dev);
+        g_autofree char *s = NULL;
+        int64_t v;
+        int r = vr_read_line(root, rel, &s);
+
+        if (r < 0)
+                return r;
+        if (vr_parse_int(s, 0, G_MAXINT, &v) < 0)
+                return -EINVAL;
+        *ret = (int) v;
+        return 0;
+}
+
+int vr_netdev_set_txqlen(const char *root, const char *dev, int qlen) {
+        g_autofree char *rel = g_strdup_printf("sys/class/net/%s/tx_queue_len", dev);
+        g_autofree char *v = g_strdup_printf("%d", qlen);
+        if (strchr(dev, '/'))
+                return -EINVAL;
+        return write_attr(root, rel, v);
+}
+
+int vr_vf_index(const char *root, const char *pf, const char *vf_addr, int *ret) {
+        for (int i = 0; i < 4096; i++) {
+                g_autofree char *link = vr_root_path(root, "sys/class/net/%s/device/virtfn%d", pf, i);
+                g_autofree char *target = g_file_read_link(link, NULL);
+                g_autofree char *base = NULL;
+                if (!target)
+                        return -ENOENT;
+                base = g_path_get_basename(target);
+                if (g_str_equal(base, vf_addr)) {
+                        *ret = i;
+                        return 0;
+                }
+        }
+        return -ENOENT;
+}
+
+/* One RTM_SETLINK on the PF carrying IFLA_VFINFO_LIST/IFLA_VF_INFO with the flags. */
+int vr_vf_set_flags(const char *pf, int vf, int spoofchk, int trust) {
+        struct {
+                struct nlmsghdr nh;
+                struct ifinfomsg ifi;
+                char buf[256];
+        } req;
+        struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+        struct rtattr *list, *info, *rta;
+        struct nlmsgerr *err;
+        char reply[1024];
+        unsigned ifindex = if_nametoindex(pf);
+        int fd, r;
+        ssize_t n;
+
+        if (!ifindex)
+                return -ENODEV;
+        if (spoofchk < 0 && trust < 0)
+                return 0;
+        memset(&req, 0, sizeof(req));
+        req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
+        req.nh.nlmsg_type = RTM_SETLINK;
+        req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+        req.ifi.ifi_family = AF_UNSPEC;
+        req.ifi.ifi_index = (int) ifindex;
+#define TAIL ((struct rtattr *) (((char *) &req) + NLMSG_ALIGN(req.nh.nlmsg_len)))
+        list = TAIL;
+        list->rta_type = IFLA_VFINFO_LIST | NLA_F_NESTED;
+        list->rta_len = RTA_LENGTH(0);
+        req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_ALIGN(list->rta_len);
+        info = TAIL;
+        info->rta_type = IFLA_VF_INFO | NLA_F_NESTED;
+        info->rta_len = RTA_LENGTH(0);
+        req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_ALIGN(info->rta_len);
+        if (spoofchk >= 0) {
+                struct ifla_vf_spoofchk v = {.vf = (uint32_t) vf, .setting = (uint32_t) spoofchk};
+                rta = TAIL;
+                rta->rta_type = IFLA_VF_SPOOFCHK;
+                rta->rta_len = RTA_LENGTH(sizeof(v));
+                memcpy(RTA_DATA(rta), &v, sizeof(v));
+                req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_ALIGN(rta->rta_len);
+        }
+        if (trust >= 0) {
+                struct ifla_vf_trust v = {.vf = (uint32_t) vf, .setting = (uint32_t) trust};
+                rta = TAIL;
+                rta->rta_type = IFLA_VF_TRUST;
+                rta->rta_len = RTA_LENGTH(sizeof(v));
+                memcpy(RTA_DATA(rta), &v, sizeof(v));
+                req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_ALIGN(rta->rta_len);
+        }
+#undef TAIL
+        info->rta_len = (unsigned short) (((char *) &req + req.nh.nlmsg_len) - (char *) info);
+        list->rta_len = (unsigned short) (((char *) &req + req.nh.nlmsg_len) - (char *) list);
+
+        fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+        if (fd < 0)
+                return -errno;
+        if (sendto(fd, &req, req.nh.nlmsg_len, 0, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                r = -errno;
+                close(fd);
+                return r;
+        }
+        n = recv(fd, reply, sizeof(reply), 0);
+        r = n < 0 ? -errno : 0;
+        close(fd);
+        if (r < 0)
+                return r;
+        if (n >= (ssize_t) NLMSG_LENGTH(sizeof(*err)) && ((struct nlmsghdr *) reply)->nlmsg_type == NLMSG_ERROR) {
+                err = NLMSG_DATA((struct nlmsghdr *) reply);
+                return err->error; /* 0 is the ACK */
+        }
+        return -EPROTO;
+}
+
+int vr_pci_bind_vfio(const char *root, const char *addr) {
+        g_autofree char *drv = vr_root_path(root, "sys/bus/pci/devices/%s/driver", addr);
+        g_autofree char *cur = g_file_read_link(drv, NULL);
+        g_autofree char *override = g_strdup_printf("sys/bus/pci/devices/%s/driver_override", addr);
+        g_autofree char *unbind = g_strdup_printf("sys/bus/pci/devices/%s/driver/unbind", addr);
+        int r;
+
+        if (strchr(addr, '/'))
+                return -EINVAL;
+        if (cur && g_str_has_suffix(cur, "/vfio-pci"))
+                return 0;
+        r = write_attr(root, override, "vfio-pci");
+        if (r < 0)
+                return r;
+        if (cur && (r = write_attr(root, unbind, addr)) < 0)
+                return r;
+        return write_attr(root, "sys/bus/pci/drivers_probe", addr);
+}
+
+int vr_pci_iommu_group(const char *root, const char *addr, int *ret) {
+        g_autofree char *link = vr_root_path(root, "sys/bus/pci/devices/%s/iommu_group", addr);
+        g_autofree char *target = g_file_read_link(link, NULL);
+        g_autofree char *base = NULL;
+        int64_t v;
+
+        if (!target)
+                return -ENOENT;
+        base = g_path_get_basename(target);
+        if (vr_parse_int(base, 0, G_MAXINT, &v) < 0)
+                return -EINVAL;
+        *ret = (int) v;
+        return 0;
+}

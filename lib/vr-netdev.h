@@ -1,0 +1,19 @@
+/* Host network device changes the hook makes: queue lengths through sysfs (root
+ * prefix), VF spoofchk/trust through rtnetlink on the PF, vfio-pci binding through
+ * sysfs. Each returns 0 or a negative errno. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "vr-macros.h"
+
+int vr_netdev_get_txqlen(const char *root, const char *dev, int *ret) _must_check_;
+int vr_netdev_set_txqlen(const char *root, const char *dev, int qlen) _must_check_;
+/* The VF index of a PCI address under its PF (virtfnN), -ENOENT if none. */
+int vr_vf_index(const char *root, const char *pf, const char *vf_addr, int *ret) _must_check_;
+/* IFLA_VF_SPOOFCHK / IFLA_VF_TRUST on PF for VF index; value <0 leaves it. */
+int vr_vf_set_flags(const char *pf, int vf, int spoofchk, int trust) _must_check_;
+/* Bind a PCI function to vfio-pci (driver_override, unbind, drivers_probe). */
+int vr_pci_bind_vfio(const char *root, const char *addr) _must_check_;
+/* The IOMMU group of a PCI function, -ENOENT without IOMMU. */
+int vr_pci_iommu_group(const char *root, const char *addr, int *ret) _must_check_;
