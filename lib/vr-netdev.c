@@ -16,7 +16,7 @@
 
 static int write_attr(const char *root, const char *rel, const char *value) {
         g_autofree char *path = vr_root_path(root, "%s", rel);
-        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
         ssize_t n;
 
         if (fd < 0)

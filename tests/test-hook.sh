@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# virt-router-hook as libvirt calls it (NAME OP SUBOP EXTRA, XML on stdin), on a fake
+# host tree: every operation, the ledger, and bad input, each with a clear message,
+# the right exit code and nothing left reserved. The real-libvirtd test is
+# tests/integration/test-hook-libvirt.sh.
+set -uo pipefail
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
+top_builddir=${top_builddir:-$top_srcdir/build}
+HOOK=$top_builddir/virt-router-hook
+if [[ ! -x $HOOK ]]; then
+	echo "SKIP: $HOOK not built"
+	exit 77
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+root=$tmp/root
+cp -a "$top_srcdir/tests/data/sysroot/sriov" "$root"
+mkdir -p "$root/proc/sys/kernel" "$root/sys/devices/system/cpu" "$root/run/libvirt/qemu"
+echo 0-3 >"$root/sys/devices/system/cpu/online"
+state=$tmp/state
+conf=$tmp/host.conf
+cat >"$conf" <<CONF
+[host]
+router-cpus=1-3
+housekeeping-cpus=0
+[profile edge]
+placement=dedicated
+cpus=3
+[rule nova-edge]
+nova-flavor=vr.edge.*
+profile=edge
+CONF
+export VIRT_ROUTER_ROOT=$root VIRT_ROUTER_STATE_DIR=$state VIRT_ROUTER_CONFIG=$conf
+export VIRT_ROUTER_NO_TUNER=1 VIRT_ROUTER_LOG=stderr
+passed=0 failed=0
+pass() { passed=$((passed + 1)); echo "PASS: $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
+
+# hook NAME OP XMLFILE: runs it; sets rc, out, err
+hook() {
+	"$HOOK" "$1" "$2" begin - <"$3" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	out=$(cat "$tmp/out")
+	err=$(cat "$tmp/err")
+}
+expect() { # DESC RC [STDERR-SUBSTRING]
+	if [[ $rc -eq $2 && ( -z ${3:-} || $err == *"$3"* ) ]]; then
+		pass "$1"
+	else
+		fail "$1 (exit $rc, expected $2${3:+, stderr with '$3'})"
+		sed 's/^/  | /' "$tmp/err"
+	fi
+}
+ledger_domains() { python3 -c 'import json,sys; print(" ".join(sorted(d["domain"] for d in json.load(open(sys.argv[1]))["domains"])))' "$state/ledger" 2>/dev/null; }
+
+domain() { # NAME POLICY-INNER [DEVICES] [VCPUS]
+	cat >"$tmp/$1.xml" <<XML
+<domain type='kvm'>
+  <name>$1</name>
+  <vcpu>${4:-1}</vcpu>
+  <metadata>
+    <vr:router xmlns:vr='urn:virt-router:1'>
+$2
+    </vr:router>
+  </metadata>
+  <devices>
+${3:-}
+  </devices>
+</domain>
+XML
+}
+
+printf "<domain type='kvm'><name>web</name><devices/></domain>\n" >"$tmp/web.xml"
+hook web prepare "$tmp/web.xml"
+expect "a domain without policy: exit 0" 0
+[[ -z $out && -z $err && ! -e $state/ledger ]] && pass "a domain without policy: no output, nothing written" || fail "non-router left traces"
+
+domain vr1 "      <vr:cpu placement='dedicated' cpus='1-2'/>
+      <vr:port name='wan' mode='macvtap' dev='eth0'/>" "" 2
+hook vr1 prepare "$tmp/vr1.xml"
+expect "prepare of a router reserves" 0 "reserved dedicated CPUs 1-2"
+[[ $(ledger_domains) == vr1 ]] && pass "ledger holds vr1" || fail "ledger: '$(ledger_domains)'"
+
+domain vr2 "      <vr:cpu placement='dedicated' cpus='2'/>
+      <vr:port name='wan' mode='macvtap' dev='eth1'/>"
+hook vr2 prepare "$tmp/vr2.xml"
+expect "a second router cannot take a reserved CPU" 1 "domain 'vr2': dedicated CPUs 2 overlap CPUs 1-2 reserved by running router 'vr1'"
+[[ $(ledger_domains) == vr1 ]] && pass "nothing reserved for the refused router" || fail "ledger: '$(ledger_domains)'"
+
+hook vr1 release "$tmp/vr1.xml"
+expect "release" 0
+[[ -z $(ledger_domains) ]] && pass "ledger empty after release" || fail "ledger: '$(ledger_domains)'"
+hook vr2 prepare "$tmp/vr2.xml"
+expect "the CPU is free again once released" 0
+hook vr2 release "$tmp/vr2.xml"
+
+# bad input
+head -c 200 "$tmp/vr1.xml" >"$tmp/trunc.xml"
+hook vr1 prepare "$tmp/trunc.xml"
+expect "truncated XML fails prepare with a message" 1 "not well-formed XML"
+hook vr1 release "$tmp/trunc.xml"
+expect "truncated XML does not fail release (libvirt cannot stop a release)" 0
+sed "s/urn:virt-router:1/urn:virt-router:2/" "$tmp/vr1.xml" >"$tmp/v2.xml"
+hook vr1 prepare "$tmp/v2.xml"
+expect "unknown namespace version" 1 "is in namespace 'urn:virt-router:2': expected urn:virt-router:1"
+domain bad "      <vr:cpu placement='dedicated' cpus='5-6'/>"
+hook bad prepare "$tmp/bad.xml"
+expect "impossible CPU set" 1 "cpus '5-6' reach outside the router pool"
+domain pf9 "      <vr:port name='wan' mode='vf' pf='eth9'/>"
+VIRT_ROUTER_ROOT=$root hook pf9 prepare "$tmp/pf9.xml"
+expect "unknown PF" 1 "pf='eth9': no SR-IOV physical function"
+domain nodev "      <vr:port name='wan' mode='macvtap' dev='eth7'/>"
+hook nodev prepare "$tmp/nodev.xml"
+expect "unknown macvtap parent" 1 "dev='eth7' is no network interface of this host"
+hostdev() { # PCI
+	local d=${1%%:*} rest=${1#*:}
+	local b=${rest%%:*} sf=${rest#*:}
+	printf "    <interface type='hostdev' managed='yes'>\n      <source><address type='pci' domain='0x%s' bus='0x%s' slot='0x%s' function='0x%s'/></source>\n      <alias name='ua-vr-wan'/>\n    </interface>\n" "$d" "$b" "${sf%%.*}" "${sf#*.}"
+}
+domain vfa "      <vr:port name='wan' mode='vf' pf='eth3'/>" "$(hostdev 0000:04:02.0)"
+domain vfb "      <vr:port name='wan' mode='vf' pf='eth3'/>" "$(hostdev 0000:04:02.0)"
+hook vfa prepare "$tmp/vfa.xml"
+expect "a VF router reserves its VF" 0
+hook vfb prepare "$tmp/vfb.xml"
+expect "a VF in use is refused" 1 "VF 0000:04:02.0 is in use by running router 'vfa'"
+hook vfa release "$tmp/vfa.xml"
+
+cp "$state/ledger" "$tmp/ledger.good" 2>/dev/null || true
+echo '{"version": 1, "domains": [' >"$state/ledger"
+hook vr1 prepare "$tmp/vr1.xml"
+expect "corrupt ledger" 1 "ledger $state/ledger is corrupt"
+[[ $(cat "$state/ledger") == '{"version": 1, "domains": [' ]] && pass "a corrupt ledger is left for the operator, not overwritten" || fail "corrupt ledger was changed"
+rm -f "$state/ledger"
+
+VIRT_ROUTER_STATE_DIR=$tmp/ledger.good/not-a-dir hook vr1 prepare "$tmp/vr1.xml"
+expect "unwritable state directory" 1 "cannot create state directory"
+if mkdir -p "$tmp/ro" && mount --bind "$tmp/ro" "$tmp/ro" 2>/dev/null && mount -o remount,bind,ro "$tmp/ro" 2>/dev/null; then
+	VIRT_ROUTER_STATE_DIR=$tmp/ro hook vr1 prepare "$tmp/vr1.xml"
+	expect "read-only /run" 1 "read-only file system"
+	umount "$tmp/ro"
+else
+	echo "# no bind mounts here: read-only state dir case covered by the unwritable one"
+fi
+
+sed "s|<vr:router xmlns:vr='urn:virt-router:1'>|<vr:router xmlns:vr='urn:virt-router:1' mode='best-effort'>|" "$tmp/bad.xml" >"$tmp/bad-be.xml"
+hook bad prepare "$tmp/bad-be.xml"
+expect "policy errors fail even best-effort routers (the XML itself is wrong)" 1
+sed "s|<vr:router xmlns:vr='urn:virt-router:1'>|<vr:router xmlns:vr='urn:virt-router:1' mode='best-effort'>|" "$tmp/nodev.xml" >"$tmp/nodev-be.xml"
+hook nodev prepare "$tmp/nodev-be.xml"
+expect "a best-effort router starts without what the host lacks" 0 "best-effort: starting without it"
+
+unset VIRT_ROUTER_NO_TUNER
+VIRT_ROUTER_TUNE=$tmp/no-such-tuner hook vr1 started "$tmp/vr1.xml"
+expect "a tuner that cannot start fails 'started' with the reason" 1 "cannot run $tmp/no-such-tuner"
+export VIRT_ROUTER_NO_TUNER=1
+
+# reclaim: an entry whose process is gone does not block
+cat >"$state/ledger" <<'JSON'
+{"version": 1, "domains": [{"domain": "ghost", "driver": "qemu", "pid": 999999, "since_us": 0, "cpus": "1-2", "vfs": [], "deadline_ppm": {}}]}
+JSON
+hook vr1 prepare "$tmp/vr1.xml"
+expect "entries of dead domains are reclaimed" 0 "reclaimed the reservations of domain 'ghost'"
+[[ $(ledger_domains) == vr1 ]] && pass "ghost gone, vr1 reserved" || fail "ledger: '$(ledger_domains)'"
+
+# start: the macvtap's queue length (paper 002: 35-50 packets under overload)
+mkdir -p "$root/sys/class/net/macvtap7"
+echo 500 >"$root/sys/class/net/macvtap7/tx_queue_len"
+domain q "      <vr:port name='wan' mode='macvtap' dev='eth0' queue='35'/>" "    <interface type='direct'>
+      <source dev='eth0' mode='bridge'/>
+      <target dev='macvtap7'/>
+      <alias name='ua-vr-wan'/>
+    </interface>"
+hook q start "$tmp/q.xml"
+expect "start sets the macvtap queue length" 0 "macvtap7 queue 500 -> 35 packets"
+[[ $(cat "$root/sys/class/net/macvtap7/tx_queue_len") == 35 ]] && pass "tx_queue_len is 35" || fail "tx_queue_len $(cat "$root/sys/class/net/macvtap7/tx_queue_len")"
+[[ -e $state/q.hook.json ]] && pass "host changes recorded for undo" || fail "no record of host changes"
+hook q stopped "$tmp/q.xml"
+[[ ! -e $state/q.hook.json ]] && pass "stopped undoes and forgets the changes" || fail "record left after stopped"
+
+# migrate/restore: a filter, silent when nothing changes
+domain mig "      <vr:port name='wan' mode='vf' pf='eth2'/>"
+"$HOOK" mig migrate begin - <"$tmp/mig.xml" >"$tmp/mig.out" 2>"$tmp/err"
+rc=$?
+if ((rc == 0)) && grep -q "address type='pci' domain='0x0000' bus='0x03' slot='0x10' function='0x0'" "$tmp/mig.out"; then
+	pass "migrate rewrites the VF for this host"
+else
+	fail "migrate: exit $rc"; sed 's/^/  | /' "$tmp/err" "$tmp/mig.out"
+fi
+"$HOOK" mig restore begin - <"$tmp/mig.out" >"$tmp/mig2.out" 2>"$tmp/err"
+[[ $? -eq 0 && ! -s $tmp/mig2.out ]] && pass "restore prints nothing when nothing changes" || fail "restore of an applied XML printed something"
+"$HOOK" web migrate begin - <"$tmp/web.xml" >"$tmp/web.out" 2>&1
+[[ $? -eq 0 && ! -s $tmp/web.out ]] && pass "migrate of a non-router prints nothing" || fail "migrate of a non-router"
+
+# Nova: no policy in the XML, a host config rule binds the flavor to a profile
+cat >"$tmp/nova.xml" <<'XML'
+<domain type='kvm'>
+  <name>instance-0000002a</name>
+  <vcpu>1</vcpu>
+  <metadata>
+    <nova:instance xmlns:nova="http://openstack.org/xmlns/libvirt/nova/1.1">
+      <nova:flavor name="vr.edge.small"><nova:vcpus>1</nova:vcpus></nova:flavor>
+    </nova:instance>
+  </metadata>
+  <devices/>
+</domain>
+XML
+rm -f "$state/ledger"
+hook instance-0000002a prepare "$tmp/nova.xml"
+expect "a Nova domain bound by a flavor rule is reserved" 0 "reserved dedicated CPUs 3"
+sed 's/vr.edge.small/m1.small/' "$tmp/nova.xml" >"$tmp/nova2.xml"
+hook instance-0000002b prepare "$tmp/nova2.xml"
+expect "a Nova domain of another flavor is left alone" 0
+[[ $(ledger_domains) == instance-0000002a ]] && pass "only the bound Nova domain is in the ledger" || fail "ledger: '$(ledger_domains)'"
+
+hook x prepare /dev/null
+expect "empty input fails prepare" 1 "empty input"
+"$HOOK" onlytwo prepare </dev/null >/dev/null 2>"$tmp/err"
+rc=$? err=$(cat "$tmp/err")
+expect "called with too few arguments" 2 "expected DOMAIN OPERATION SUB-OPERATION"
+
+echo "$passed passed, $failed failed"
+((failed == 0))
