@@ -93,11 +93,15 @@ conf=$tmp/host.conf # empty host config: no local config changes the plan
 fq_pids=()    # fake-qemus started, stopped by cleanup
 tuner_pids=() # tuners started, stopped by cleanup
 go_fd=
+sleep_pid=
 
 # True while PID runs (a child that exited stays a zombie until waited for).
+# Builtins only: every process this script forks is an event for the tuner.
 running() {
-	local state
-	state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+	local stat state
+	read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
+	state=${stat##*) }
+	state=${state%% *}
 	[[ "$state" != Z && "$state" != X ]]
 }
 
@@ -119,6 +123,9 @@ stop_pids() {
 
 cleanup() {
 	trap '' INT TERM
+	if [[ -n "$sleep_pid" ]]; then
+		kill "$sleep_pid" 2>/dev/null || true
+	fi
 	if [[ -n "$go_fd" ]]; then
 		exec {go_fd}>&-
 	fi
@@ -213,6 +220,23 @@ state_thread_field() {
 	' "$state_dir/bench.json"
 }
 
+# Sets rss_kib, hwm_kib, rss_anon_kib, rss_file_kib from /proc/PID/status when
+# it is still there (builtins only, as in running()).
+sample_memory() {
+	local k v rss='' hwm='' anon='' file=''
+	while read -r k v _; do
+		case "$k" in
+		VmRSS:) rss=$v ;;
+		VmHWM:) hwm=$v ;;
+		RssAnon:) anon=$v ;;
+		RssFile:) file=$v ;;
+		esac
+	done 2>/dev/null <"/proc/$1/status" || true
+	if [[ -n "$rss" ]]; then
+		rss_kib=$rss hwm_kib=$hwm rss_anon_kib=$anon rss_file_kib=$file
+	fi
+}
+
 rss_of() {
 	awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status" 2>/dev/null
 }
@@ -280,14 +304,9 @@ rss_anon_kib=
 rss_file_kib=
 deadline=$((SECONDS + BENCH_THREADS * BENCH_TIMEOUT_MS / 1000 + 120))
 while running "$bench_pid"; do
-	if r=$(rss_of "$latency_tuner" VmRSS) && [[ -n "$r" ]]; then
-		rss_kib=$r
-		hwm_kib=$(rss_of "$latency_tuner" VmHWM)
-		rss_anon_kib=$(rss_of "$latency_tuner" RssAnon)
-		rss_file_kib=$(rss_of "$latency_tuner" RssFile)
-	fi
+	sample_memory "$latency_tuner"
 	((SECONDS < deadline)) || cannot "fake-qemu --bench still running after $((BENCH_THREADS * BENCH_TIMEOUT_MS / 1000 + 120)) s"
-	sleep 0.05
+	sleep 0.1
 done
 bench_rc=0
 wait_exit "$bench_pid" || bench_rc=$?
@@ -351,7 +370,11 @@ forks0=$(awk '$1 == "processes" {print $2}' /proc/stat)
 ticks0=$(cpu_ticks_of "$idle_tuner")
 ns0=$(cpu_ns_of "$idle_tuner")
 t0=$(date +%s%N)
-sleep "$BENCH_IDLE_SECONDS"
+# In the background: a signal then interrupts `wait` and the trap cleans up at once.
+sleep "$BENCH_IDLE_SECONDS" &
+sleep_pid=$!
+wait "$sleep_pid"
+sleep_pid=
 ticks1=$(cpu_ticks_of "$idle_tuner")
 ns1=$(cpu_ns_of "$idle_tuner")
 t1=$(date +%s%N)
