@@ -1,99 +1,128 @@
-/* virt-router-hook: the libvirt hook for the qemu and lxc drivers. Installed as
- * $sysconfdir/libvirt/hooks/{qemu.d,lxc.d}/virt-router, called as
+/* virt-router-hook: the libvirt hook for the qemu and lxc drivers, installed as
+ * $sysconfdir/libvirt/hooks/{qemu.d,lxc.d}/virt-router and called as
  *   NAME OP SUBOP EXTRA   with the domain XML on stdin.
- * A domain that is no router costs a read of stdin and nothing else. */
+ *
+ * libvirt runs every hook for every domain, synchronously. This front links only
+ * libc: loading GLib and libxml2 (with ICU) alone takes ~0.6 ms, more than a hook of
+ * a domain that is no router may cost. It reads the XML, and only when the domain
+ * carries virt-router metadata or the host config has rules that could bind it does
+ * it hand the XML to virt-router-hook-full (beside it) through a memfd. */
 #include "config.h"
 
 #include <errno.h>
-#include <locale.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
-#include <libxml/parser.h>
 
-#include "vr-error.h"
-#include "vr-hook.h"
-#include "vr-hostconf.h"
-#include "vr-log.h"
-#include "vr-xml.h"
+#define NS_MARK "urn:virt-router:"
+#define MAX_XML (10 * 1024 * 1024 + 1)
 
-static char *read_stdin(size_t *ret_len) {
-        GString *s = g_string_sized_new(16384);
-        char buf[65536];
-        ssize_t n;
+static char *read_all(int fd, size_t *ret_len) {
+        size_t cap = 65536, len = 0;
+        char *buf = malloc(cap + 1);
 
-        /* Always read it all: libvirt writes the whole XML and must not see EPIPE. */
-        while ((n = read(STDIN_FILENO, buf, sizeof(buf))) != 0) {
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        break;
+        if (!buf)
+                return NULL;
+        for (;;) {
+                ssize_t n;
+                if (len == cap) {
+                        char *b;
+                        if (cap >= MAX_XML) { /* keep draining: libvirt must not see EPIPE */
+                                char sink[65536];
+                                while ((n = read(fd, sink, sizeof(sink))) > 0 || (n < 0 && errno == EINTR))
+                                        ;
+                                break;
+                        }
+                        cap *= 2;
+                        b = realloc(buf, cap + 1);
+                        if (!b) {
+                                free(buf);
+                                return NULL;
+                        }
+                        buf = b;
                 }
-                if (s->len < VR_XML_MAX_SIZE + 1)
-                        g_string_append_len(s, buf, n);
+                n = read(fd, buf + len, cap - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                len += (size_t) n;
         }
-        *ret_len = s->len;
-        return g_string_free(s, FALSE);
+        buf[len] = '\0';
+        *ret_len = len;
+        return buf;
+}
+
+/* Whether the host config has [rule ...] groups (which bind domains without
+ * metadata, e.g. Nova's, to a profile). An unreadable config counts as none: a
+ * broken config must not stop domains that are no routers. */
+static int config_has_rules(void) {
+        const char *path = getenv("VIRT_ROUTER_CONFIG");
+        char line[4096];
+        FILE *f;
+        int found = 0;
+
+        f = fopen(path && *path ? path : SYSCONFDIR "/virt-router/virt-router.conf", "re");
+        if (!f)
+                return 0;
+        while (!found && fgets(line, sizeof(line), f)) {
+                const char *p = line;
+                while (*p == ' ' || *p == '\t')
+                        p++;
+                found = strncmp(p, "[rule ", 6) == 0;
+        }
+        fclose(f);
+        return found;
 }
 
 int main(int argc, char **argv) {
-        g_autoptr(VrHostConf) conf = NULL;
-        g_autoptr(GError) err = NULL;
-        g_autofree char *xml = NULL, *out = NULL;
-        const char *config = g_getenv("VIRT_ROUTER_CONFIG");
-        const char *root = g_getenv("VIRT_ROUTER_ROOT");
-        const char *tune = g_getenv("VIRT_ROUTER_TUNE");
+        char self[PATH_MAX], full[PATH_MAX + 32];
+        const char *override = getenv("VIRT_ROUTER_HOOK_FULL");
         size_t len = 0;
-        VrHookRequest req;
-        int r;
+        char *xml;
+        ssize_t n;
+        int fd;
 
-        setlocale(LC_ALL, "C");
-        if (argc == 2 && (g_str_equal(argv[1], "--help") || g_str_equal(argv[1], "-h"))) {
-                printf("Usage: %s DOMAIN OPERATION SUB-OPERATION EXTRA < domain.xml\n\n"
-                       "The virt-router hook for libvirt's qemu and lxc drivers: validates and reserves a\n"
-                       "router's CPUs, VFs and deadline bandwidth (prepare), sets its host devices up\n"
-                       "(start), starts its thread tuner (started, reconnect), undoes all of it (stopped,\n"
-                       "release) and rewrites host-specific XML (migrate, restore). Domains without a\n"
-                       "router policy are left alone. See virt-router-hook(8).\n\n"
-                       "Environment: VIRT_ROUTER_CONFIG (host config), VIRT_ROUTER_ROOT (root prefix),\n"
-                       "VIRT_ROUTER_TUNE (tuner binary), VIRT_ROUTER_LOG=stderr.\n", argv[0]);
-                return 0;
-        }
-        if (argc < 4) {
-                fprintf(stderr, "virt-router-hook: expected DOMAIN OPERATION SUB-OPERATION [EXTRA] (as libvirt calls hooks)\n");
-                return 2;
-        }
-        xml = read_stdin(&len);
-        conf = vr_host_conf_load(config, &err);
-        if (!conf) {
-                /* A broken host config must not stop domains that are no routers. */
-                if (!g_strstr_len(xml, (gssize) len, VR_NS_PREFIX))
-                        return 0;
-                fprintf(stderr, "virt-router: domain '%s': %s\n", argv[1], err->message);
-                return vr_hook_op_can_fail(argv[2]) ? 1 : 0;
-        }
-        vr_log_open("virt-router-hook", g_strcmp0(g_getenv("VIRT_ROUTER_LOG"), "stderr") == 0, conf->debug);
-        req = (VrHookRequest){
-                .root = root && *root ? root : "/",
-                .conf = conf,
-                .state_dir = g_getenv("VIRT_ROUTER_STATE_DIR"),
-                .tune_path = tune && *tune ? tune : PKGLIBEXECDIR "/virt-router-tune",
-                .domain = argv[1], .op = argv[2], .subop = argv[3],
-                .xml = xml, .xml_len = len,
-                .lock_wait_ms = 2000,
-                .no_tuner = g_strcmp0(g_getenv("VIRT_ROUTER_NO_TUNER"), "1") == 0,
-        };
-        r = vr_hook_run(&req, &out, &err);
-        xmlCleanupParser();
-        if (r < 0) {
-                g_auto(GStrv) lines = g_strsplit(err->message, "\n", -1);
-                for (char **l = lines; *l; l++) {
-                        fprintf(stderr, "virt-router: %s\n", *l);
-                        vr_log(LOG_ERR, "%s", *l);
-                }
-                return vr_hook_op_can_fail(argv[2]) ? 1 : 0;
-        }
-        if (out && fputs(out, stdout) < 0)
+        if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
+                goto full; /* the full hook prints the help */
+        xml = read_all(STDIN_FILENO, &len);
+        if (!xml) {
+                fprintf(stderr, "virt-router: out of memory reading the domain XML\n");
                 return 1;
-        return 0;
+        }
+        if (!memmem(xml, len, NS_MARK, strlen(NS_MARK)) && !config_has_rules())
+                return 0; /* no router: nothing to do, nothing printed */
+        fd = memfd_create("domain-xml", MFD_CLOEXEC);
+        if (fd < 0 || (len && write(fd, xml, len) != (ssize_t) len) || lseek(fd, 0, SEEK_SET) < 0 ||
+            dup2(fd, STDIN_FILENO) < 0) {
+                fprintf(stderr, "virt-router: cannot pass the domain XML on: %s\n", strerror(errno));
+                return 1;
+        }
+        close(fd);
+        free(xml);
+full:
+        if (override && *override) {
+                snprintf(full, sizeof(full), "%s", override);
+        } else {
+                n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+                if (n < 0) {
+                        snprintf(full, sizeof(full), "%s/virt-router-hook-full", PKGLIBEXECDIR);
+                } else {
+                        char *slash;
+                        self[n] = '\0';
+                        slash = strrchr(self, '/');
+                        *slash = '\0';
+                        snprintf(full, sizeof(full), "%s/virt-router-hook-full", self);
+                }
+        }
+        execv(full, argv);
+        fprintf(stderr, "virt-router: cannot run %s: %s\n", full, strerror(errno));
+        /* Only a router domain gets here: fail the operations that can fail. */
+        return argc >= 3 && (!strcmp(argv[2], "prepare") || !strcmp(argv[2], "start") ||
+                             !strcmp(argv[2], "started") || !strcmp(argv[2], "migrate") ||
+                             !strcmp(argv[2], "restore"))
+                       ? 1 : 0;
 }

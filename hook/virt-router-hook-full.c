@@ -1,0 +1,98 @@
+/* virt-router-hook-full: the work of the libvirt hook for the qemu and lxc drivers,
+ * run by the front (virt-router-hook) only when the domain may be a router. Called
+ * as libvirt calls hooks: NAME OP SUBOP EXTRA with the domain XML on stdin. */
+#include "config.h"
+
+#include <errno.h>
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <libxml/parser.h>
+
+#include "vr-error.h"
+#include "vr-hook.h"
+#include "vr-hostconf.h"
+#include "vr-log.h"
+#include "vr-xml.h"
+
+static char *read_stdin(size_t *ret_len) {
+        GString *s = g_string_sized_new(16384);
+        char buf[65536];
+        ssize_t n;
+
+        /* Always read it all: libvirt writes the whole XML and must not see EPIPE. */
+        while ((n = read(STDIN_FILENO, buf, sizeof(buf))) != 0) {
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        break;
+                }
+                if (s->len < VR_XML_MAX_SIZE + 1)
+                        g_string_append_len(s, buf, n);
+        }
+        *ret_len = s->len;
+        return g_string_free(s, FALSE);
+}
+
+int main(int argc, char **argv) {
+        g_autoptr(VrHostConf) conf = NULL;
+        g_autoptr(GError) err = NULL;
+        g_autofree char *xml = NULL, *out = NULL;
+        const char *config = g_getenv("VIRT_ROUTER_CONFIG");
+        const char *root = g_getenv("VIRT_ROUTER_ROOT");
+        const char *tune = g_getenv("VIRT_ROUTER_TUNE");
+        size_t len = 0;
+        VrHookRequest req;
+        int r;
+
+        setlocale(LC_ALL, "C");
+        if (argc == 2 && (g_str_equal(argv[1], "--help") || g_str_equal(argv[1], "-h"))) {
+                printf("Usage: %s DOMAIN OPERATION SUB-OPERATION EXTRA < domain.xml\n\n"
+                       "The virt-router hook for libvirt's qemu and lxc drivers: validates and reserves a\n"
+                       "router's CPUs, VFs and deadline bandwidth (prepare), sets its host devices up\n"
+                       "(start), starts its thread tuner (started, reconnect), undoes all of it (stopped,\n"
+                       "release) and rewrites host-specific XML (migrate, restore). Domains without a\n"
+                       "router policy are left alone. See virt-router-hook(8).\n\n"
+                       "Environment: VIRT_ROUTER_CONFIG (host config), VIRT_ROUTER_ROOT (root prefix),\n"
+                       "VIRT_ROUTER_TUNE (tuner binary), VIRT_ROUTER_LOG=stderr.\n", argv[0]);
+                return 0;
+        }
+        if (argc < 4) {
+                fprintf(stderr, "virt-router-hook: expected DOMAIN OPERATION SUB-OPERATION [EXTRA] (as libvirt calls hooks)\n");
+                return 2;
+        }
+        xml = read_stdin(&len);
+        conf = vr_host_conf_load(config, &err);
+        if (!conf) {
+                /* A broken host config must not stop domains that are no routers. */
+                if (!g_strstr_len(xml, (gssize) len, VR_NS_PREFIX))
+                        return 0;
+                fprintf(stderr, "virt-router: domain '%s': %s\n", argv[1], err->message);
+                return vr_hook_op_can_fail(argv[2]) ? 1 : 0;
+        }
+        vr_log_open("virt-router-hook", g_strcmp0(g_getenv("VIRT_ROUTER_LOG"), "stderr") == 0, conf->debug);
+        req = (VrHookRequest){
+                .root = root && *root ? root : "/",
+                .conf = conf,
+                .state_dir = g_getenv("VIRT_ROUTER_STATE_DIR"),
+                .tune_path = tune && *tune ? tune : PKGLIBEXECDIR "/virt-router-tune",
+                .domain = argv[1], .op = argv[2], .subop = argv[3],
+                .xml = xml, .xml_len = len,
+                .lock_wait_ms = 2000,
+                .no_tuner = g_strcmp0(g_getenv("VIRT_ROUTER_NO_TUNER"), "1") == 0,
+        };
+        r = vr_hook_run(&req, &out, &err);
+        xmlCleanupParser();
+        if (r < 0) {
+                g_auto(GStrv) lines = g_strsplit(err->message, "\n", -1);
+                for (char **l = lines; *l; l++) {
+                        fprintf(stderr, "virt-router: %s\n", *l);
+                        vr_log(LOG_ERR, "%s", *l);
+                }
+                return vr_hook_op_can_fail(argv[2]) ? 1 : 0;
+        }
+        if (out && fputs(out, stdout) < 0)
+                return 1;
+        return 0;
+}
