@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,7 +32,14 @@ struct VrTuner {
         char *writes_sig;
         char *mode;            /* how thread events arrive */
         gint64 started;
+        bool libvirt_layout;   /* vCPU threads live in libvirt's vcpuN cgroups */
+        GHashTable *pending;   /* tid -> first seen (us): vCPUs libvirt has not placed yet */
+        bool dirty;            /* state changed since last written */
 };
+
+/* libvirt moves a new vCPU thread (vCPU hotplug) into its vcpuN cgroup after QEMU
+ * creates it; an RT thread moved elsewhere first would make libvirt's move fail. */
+#define PENDING_MAX_US (2 * G_USEC_PER_SEC)
 
 void vr_tuner_free(VrTuner *t) {
         if (!t)
@@ -52,6 +60,8 @@ void vr_tuner_free(VrTuner *t) {
                 g_ptr_array_unref(t->host_errors);
         g_free(t->writes_sig);
         g_free(t->mode);
+        if (t->pending)
+                g_hash_table_unref(t->pending);
         g_free(t);
 }
 
@@ -172,6 +182,7 @@ VrTuner *vr_tuner_new(const VrTunerOptions *o, GError **error) {
         t->host_errors = g_ptr_array_new_with_free_func(g_free);
         t->started = g_get_real_time();
         t->mode = g_strdup("proc connector");
+        t->pending = g_hash_table_new(g_direct_hash, g_direct_equal);
         doc = load_domain(t->root, o, &pid, error);
         if (!doc)
                 return NULL;
@@ -210,6 +221,61 @@ VrTuner *vr_tuner_new(const VrTunerOptions *o, GError **error) {
         return g_steal_pointer(&t);
 }
 
+static int compare_by_kind_tid(gconstpointer a, gconstpointer b);
+
+static bool in_vcpu_group(const char *cgroup) {
+        const char *base = cgroup ? strrchr(cgroup, '/') : NULL;
+        return base && g_str_has_prefix(base + 1, "vcpu");
+}
+
+/* Where QEMU creates threads: libvirt's emulator group. */
+static bool in_emulator_group(const char *cgroup) {
+        const char *base = cgroup ? strrchr(cgroup, '/') : NULL;
+        return base && g_str_equal(base + 1, "emulator");
+}
+
+/* Hold back a vCPU thread still in the emulator group, where QEMU creates it, until
+ * libvirt has moved it into its vcpuN group (for up to PENDING_MAX_US); true if it
+ * must wait. One already in a group of ours was placed before. */
+static bool hold_back(VrTuner *t, const VrThread *th) {
+        gint64 now = g_get_monotonic_time(), first;
+        gpointer key = GINT_TO_POINTER(th->tid);
+
+        if (th->kind != VR_THREAD_VCPU || !t->libvirt_layout || !in_emulator_group(th->cgroup)) {
+                g_hash_table_remove(t->pending, key);
+                return false;
+        }
+        if (!g_hash_table_contains(t->pending, key))
+                g_hash_table_insert(t->pending, key, GSIZE_TO_POINTER((gsize) now));
+        first = (gint64) GPOINTER_TO_SIZE(g_hash_table_lookup(t->pending, key));
+        if (now - first < PENDING_MAX_US)
+                return true;
+        g_hash_table_remove(t->pending, key);
+        return false;
+}
+
+/* Threads that have exited (their exit event may come after a new thread's), and
+ * the ordinals of vhost/iothread/napi threads among those alive, in tid order. */
+static void prune_and_number(VrTuner *t) {
+        int ords[32] = {0};
+
+        for (guint i = t->threads->len; i-- > 0;) {
+                const VrThread *th = t->threads->pdata[i];
+                VrProcStat st;
+                if (vr_proc_read_stat(t->root, th->tgid, th->tgid == th->tid ? 0 : th->tid, &st) < 0 || st.state == 'Z') {
+                        g_hash_table_remove(t->applied, GINT_TO_POINTER(th->tid));
+                        g_hash_table_remove(t->errors, GINT_TO_POINTER(th->tid));
+                        g_ptr_array_remove_index(t->threads, i);
+                }
+        }
+        g_ptr_array_sort(t->threads, compare_by_kind_tid);
+        for (guint i = 0; i < t->threads->len; i++) {
+                VrThread *th = t->threads->pdata[i];
+                if (th->kind != VR_THREAD_VCPU && th->kind != VR_THREAD_EMULATOR)
+                        th->index = ords[__builtin_ctz((unsigned) th->kind)]++;
+        }
+}
+
 static char *action_signature(const VrTuneAction *a) {
         g_autofree char *aff = a->affinity ? vr_cpuset_format(a->affinity) : g_strdup("-");
         return g_strdup_printf("%s|%s|%d|%d|%d|%" G_GUINT64_FORMAT "|%" G_GUINT64_FORMAT "|%" G_GUINT64_FORMAT "|%s|%s|%s",
@@ -217,6 +283,15 @@ static char *action_signature(const VrTuneAction *a) {
                                a->nice, (int) a->kind, a->runtime_ns, a->deadline_ns, a->period_ns,
                                a->move_to ? a->move_to : "-", a->move_cpuset ? a->move_cpuset : "-",
                                a->error ? a->error : "-");
+}
+
+static int compare_by_kind_tid(gconstpointer a, gconstpointer b) {
+        const VrThread *x = *(VrThread *const *) a, *y = *(VrThread *const *) b;
+        if (x->kind != y->kind)
+                return (x->kind > y->kind) - (x->kind < y->kind);
+        if (x->kind == VR_THREAD_VCPU && x->index != y->index)
+                return (x->index > y->index) - (x->index < y->index);
+        return (x->tid > y->tid) - (x->tid < y->tid);
 }
 
 static char *writes_signature(const VrTunePlan *p) {
@@ -235,6 +310,8 @@ static int replan_and_apply(VrTuner *t) {
         VrTunePlan *plan;
         int failures = 0;
 
+        prune_and_number(t);
+        t->dirty = true;
         plan = vr_tune_plan(t->policy, t->conf, &t->host, t->threads, &err);
         g_ptr_array_set_size(t->host_errors, 0);
         if (!plan) {
@@ -262,10 +339,20 @@ static int replan_and_apply(VrTuner *t) {
                 g_autofree char *sig = action_signature(a);
                 char *msg = NULL;
                 gpointer key = GINT_TO_POINTER(a->tid);
+                int r;
 
                 if (g_strcmp0(g_hash_table_lookup(t->applied, key), sig) == 0)
                         continue;
-                if (vr_apply_action(t->root, &t->host, a, &msg) < 0) {
+                r = vr_apply_action(t->root, &t->host, a, &msg);
+                if (r == -ENOENT && a->move_to) {
+                        /* The RT group went away (removed by hand, or by a tuner that
+                         * thought it was the last one): make it again, once. */
+                        g_autoptr(GPtrArray) errs = g_ptr_array_new_with_free_func(g_free);
+                        g_clear_pointer(&msg, g_free);
+                        if (vr_apply_cgroup_writes(t->root, plan, errs) == 0)
+                                r = vr_apply_action(t->root, &t->host, a, &msg);
+                }
+                if (r < 0) {
                         vr_log(LOG_WARNING, "domain '%s': %s", t->policy->dom.name, msg);
                         g_hash_table_replace(t->errors, key, msg);
                         g_hash_table_remove(t->applied, key);
@@ -293,9 +380,37 @@ int vr_tuner_refresh(VrTuner *t) {
         if (t->threads)
                 g_ptr_array_unref(t->threads);
         t->threads = threads;
+        for (guint i = 0; i < threads->len; i++)
+                if (in_vcpu_group(((VrThread *) threads->pdata[i])->cgroup))
+                        t->libvirt_layout = true;
+        for (guint i = threads->len; i-- > 0;)
+                if (hold_back(t, threads->pdata[i]))
+                        g_ptr_array_remove_index(threads, i);
         r = replan_and_apply(t);
-        vr_tuner_write_state(t);
+        vr_tuner_flush(t);
         return r;
+}
+
+int vr_tuner_pending_timeout_ms(const VrTuner *t) {
+        return g_hash_table_size(t->pending) ? 50 : -1;
+}
+
+void vr_tuner_retry_pending(VrTuner *t) {
+        g_autofree gpointer *tids = NULL;
+        guint n = 0;
+
+        tids = g_hash_table_get_keys_as_array(t->pending, &n);
+        for (guint i = 0; i < n; i++)
+                vr_tuner_thread_event(t, GPOINTER_TO_INT(tids[i]), t->pid);
+}
+
+bool vr_tuner_dirty(const VrTuner *t) {
+        return t->dirty;
+}
+
+void vr_tuner_flush(VrTuner *t) {
+        if (t->dirty && vr_tuner_write_state(t) == 0)
+                t->dirty = false;
 }
 
 static int find_thread(VrTuner *t, pid_t tid) {
@@ -353,11 +468,14 @@ int vr_tuner_thread_event(VrTuner *t, pid_t tid, pid_t tgid) {
                         }
                 }
                 th->index = index;
+                if (hold_back(t, th)) {
+                        vr_thread_free(th);
+                        return 0;
+                }
                 g_ptr_array_add(t->threads, th);
         }
         g_hash_table_remove(t->applied, GINT_TO_POINTER(tid));
         r = replan_and_apply(t);
-        vr_tuner_write_state(t);
         return r;
 }
 
@@ -368,6 +486,8 @@ void vr_tuner_thread_exit(VrTuner *t, pid_t tid) {
         g_ptr_array_remove_index(t->threads, (guint) pos);
         g_hash_table_remove(t->applied, GINT_TO_POINTER(tid));
         g_hash_table_remove(t->errors, GINT_TO_POINTER(tid));
+        g_hash_table_remove(t->pending, GINT_TO_POINTER(tid));
+        t->dirty = true;
 }
 
 static const VrTuneAction *action_for(const VrTuner *t, pid_t tid) {
@@ -468,7 +588,9 @@ int vr_tuner_write_state(VrTuner *t) {
         if (g_mkdir_with_parents(t->state_dir, 0755) < 0)
                 return -errno;
         path = g_strdup_printf("%s/%s.json", t->state_dir, t->policy->dom.name);
-        if (!g_file_set_contents(path, json, -1, &err)) {
+        /* Atomic (rename) but not durable: it lives in /run and is rewritten on every
+         * change; an fsync here put milliseconds on the path of each new thread. */
+        if (!g_file_set_contents_full(path, json, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0644, &err)) {
                 vr_log(LOG_WARNING, "domain '%s': cannot write state %s: %s", t->policy->dom.name, path, err->message);
                 return -EIO;
         }
@@ -480,9 +602,33 @@ void vr_tuner_remove_state(VrTuner *t) {
         (void) unlink(path);
 }
 
+/* Another domain's tuner alive in the same state directory? */
+static bool other_tuners(const VrTuner *t) {
+        g_autoptr(GDir) d = g_dir_open(t->state_dir, 0, NULL);
+        g_autofree char *mine = g_strdup_printf("%s.tuner.pid", t->policy->dom.name);
+        const char *name;
+
+        while (d && (name = g_dir_read_name(d))) {
+                g_autofree char *path = NULL, *text = NULL;
+                pid_t pid;
+                if (!g_str_has_suffix(name, ".tuner.pid") || g_str_equal(name, mine))
+                        continue;
+                path = g_build_filename(t->state_dir, name, NULL);
+                if (!g_file_get_contents(path, &text, NULL, NULL))
+                        continue;
+                pid = (pid_t) g_ascii_strtoll(text, NULL, 10);
+                if (pid > 1 && kill(pid, 0) == 0)
+                        return true;
+        }
+        return false;
+}
+
 void vr_tuner_cleanup(VrTuner *t) {
-        /* Groups the plan created (the RT group) go once empty; another router's
-         * threads keep one busy (EBUSY), and then it stays for them. */
+        /* Groups the plan created (the RT group) are shared by every router's tuner:
+         * they go when the last tuner goes (an empty group between two threads of
+         * another router is still in use). */
+        if (other_tuners(t))
+                return;
         for (guint i = 0; t->plan && i < t->plan->writes->len; i++) {
                 const VrCgroupWrite *w = t->plan->writes->pdata[i];
                 g_autofree char *dir = NULL, *abs = NULL;

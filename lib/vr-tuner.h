@@ -47,6 +47,13 @@ int vr_tuner_thread_event(VrTuner *t, pid_t tid, pid_t tgid);
 /* A thread exited. */
 void vr_tuner_thread_exit(VrTuner *t, pid_t tid);
 void vr_tuner_set_mode(VrTuner *t, const char *how_events_arrive);
+/* vCPU threads held back until libvirt places them: poll timeout to use (ms, -1 for
+ * none) and the retry to call when it expires. */
+int vr_tuner_pending_timeout_ms(const VrTuner *t);
+void vr_tuner_retry_pending(VrTuner *t);
+bool vr_tuner_dirty(const VrTuner *t);
+/* Write the state if anything changed since it was last written. */
+void vr_tuner_flush(VrTuner *t);
 /* Write ROOT-less state file STATE_DIR/DOMAIN.json (atomically). */
 int vr_tuner_write_state(VrTuner *t);
 /* Remove the state file (the domain is gone). */

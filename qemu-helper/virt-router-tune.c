@@ -53,6 +53,8 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Options, options_clear)
 /* ------------------------------------------------------------------------ */
 /* The process-event connector                                               */
 
+#define STATE_DEBOUNCE_MS 100
+
 static int connector_open(void) {
         struct sockaddr_nl sa = {.nl_family = AF_NETLINK, .nl_groups = CN_IDX_PROC, .nl_pid = 0};
         struct __attribute__((packed)) {
@@ -258,8 +260,16 @@ static int run(const Options *o, VrTuner *t) {
                         {.fd = pidfd, .events = POLLIN},
                         {.fd = conn, .events = POLLIN},
                 };
-                int n = poll(fds, 3, conn < 0 ? o->poll_ms : -1);
+                int pending = vr_tuner_pending_timeout_ms(t);
+                int timeout = conn < 0 ? (pending >= 0 ? MIN(pending, o->poll_ms) : o->poll_ms) : pending;
+                int n;
                 bool overrun = false;
+
+                /* The state file waits until events pause: on ext4 replacing a file
+                 * flushes it, which must not delay the next thread's placement. */
+                if (vr_tuner_dirty(t))
+                        timeout = timeout < 0 ? STATE_DEBOUNCE_MS : MIN(timeout, STATE_DEBOUNCE_MS);
+                n = poll(fds, 3, timeout);
 
                 if (n < 0 && errno != EINTR) {
                         r = -errno;
@@ -284,8 +294,12 @@ static int run(const Options *o, VrTuner *t) {
                         if (overrun && running)
                                 vr_tuner_refresh(t);
                 }
+                if (n == 0 && pending >= 0)
+                        vr_tuner_retry_pending(t);
                 if (conn < 0 && n == 0 && vr_tuner_refresh(t) == -ESRCH)
                         running = false;
+                if (n == 0)
+                        vr_tuner_flush(t);
         }
         if (!running) {
                 vr_log(LOG_INFO, "domain '%s': process %d exited, tuner done", vr_tuner_domain(t), (int) vr_tuner_pid(t));
