@@ -141,8 +141,10 @@ else
 	fail "vhost worker created later ($new) not tuned: policy $(policy_of "$new" 2>/dev/null)"
 fi
 [[ $(cpus_of "$new") == 0 ]] && pass "second vhost worker shares vCPU 0's core (no third core)" || fail "second vhost on $(cpus_of "$new"), expected 0"
-if "$VIRT_ROUTER" status fifo --state-dir "$state" --json --interval 50 >"$tmp/status.json" &&
-	python3 - "$tmp/status.json" "$new" <<'PY'
+# The state is written once events pause (100 ms): look again for a moment.
+status_ok() {
+	"$VIRT_ROUTER" status fifo --state-dir "$state" --json --interval 50 >"$tmp/status.json" &&
+		python3 - "$tmp/status.json" "$new" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))[0]
 roles = {t["role"]: t for t in d["threads"]}
@@ -150,7 +152,8 @@ assert d["running"] and d["tuner_running"], d
 assert roles["vcpu0"]["class"] == "fifo" and roles["vcpu0"]["cpus"] == "0", roles["vcpu0"]
 assert any(t["tid"] == int(sys.argv[2]) and t["class"] == "fifo" for t in d["threads"]), d["threads"]
 PY
-then pass "virt-router status --json shows the live policy"; else fail "virt-router status --json"; cat "$tmp/status.json"; fi
+}
+if wait_for "status" status_ok 2>/dev/null; then pass "virt-router status --json shows the live policy"; else fail "virt-router status --json"; cat "$tmp/status.json"; fi
 
 kill "$fake_pid"
 fake_pid=""
