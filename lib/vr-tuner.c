@@ -35,6 +35,7 @@ struct VrTuner {
         bool libvirt_layout;   /* vCPU threads live in libvirt's vcpuN cgroups */
         GHashTable *pending;   /* tid -> first seen (us): vCPUs libvirt has not placed yet */
         bool dirty;            /* state changed since last written */
+        gint64 dirty_since;    /* monotonic us */
 };
 
 /* libvirt moves a new vCPU thread (vCPU hotplug) into its vcpuN cgroup after QEMU
@@ -223,6 +224,12 @@ VrTuner *vr_tuner_new(const VrTunerOptions *o, GError **error) {
 
 static int compare_by_kind_tid(gconstpointer a, gconstpointer b);
 
+static void mark_dirty(VrTuner *t) {
+        if (!t->dirty)
+                t->dirty_since = g_get_monotonic_time();
+        t->dirty = true;
+}
+
 static bool in_vcpu_group(const char *cgroup) {
         const char *base = cgroup ? strrchr(cgroup, '/') : NULL;
         return base && g_str_has_prefix(base + 1, "vcpu");
@@ -311,7 +318,7 @@ static int replan_and_apply(VrTuner *t) {
         int failures = 0;
 
         prune_and_number(t);
-        t->dirty = true;
+        mark_dirty(t);
         plan = vr_tune_plan(t->policy, t->conf, &t->host, t->threads, &err);
         g_ptr_array_set_size(t->host_errors, 0);
         if (!plan) {
@@ -404,8 +411,12 @@ void vr_tuner_retry_pending(VrTuner *t) {
                 vr_tuner_thread_event(t, GPOINTER_TO_INT(tids[i]), t->pid);
 }
 
-bool vr_tuner_dirty(const VrTuner *t) {
-        return t->dirty;
+int vr_tuner_state_due_ms(const VrTuner *t, int debounce_ms) {
+        gint64 left;
+        if (!t->dirty)
+                return -1;
+        left = t->dirty_since + (gint64) debounce_ms * 1000 - g_get_monotonic_time();
+        return left <= 0 ? 0 : (int) ((left + 999) / 1000);
 }
 
 void vr_tuner_flush(VrTuner *t) {
@@ -487,7 +498,7 @@ void vr_tuner_thread_exit(VrTuner *t, pid_t tid) {
         g_hash_table_remove(t->applied, GINT_TO_POINTER(tid));
         g_hash_table_remove(t->errors, GINT_TO_POINTER(tid));
         g_hash_table_remove(t->pending, GINT_TO_POINTER(tid));
-        t->dirty = true;
+        mark_dirty(t);
 }
 
 static const VrTuneAction *action_for(const VrTuner *t, pid_t tid) {

@@ -51,7 +51,9 @@ void vr_tuner_set_mode(VrTuner *t, const char *how_events_arrive);
  * none) and the retry to call when it expires. */
 int vr_tuner_pending_timeout_ms(const VrTuner *t);
 void vr_tuner_retry_pending(VrTuner *t);
-bool vr_tuner_dirty(const VrTuner *t);
+/* -1 if the state is written; else ms until it is due (changed at least debounce_ms
+ * ago: 0), so that a host full of unrelated events still sees it written. */
+int vr_tuner_state_due_ms(const VrTuner *t, int debounce_ms);
 /* Write the state if anything changed since it was last written. */
 void vr_tuner_flush(VrTuner *t);
 /* Write ROOT-less state file STATE_DIR/DOMAIN.json (atomically). */

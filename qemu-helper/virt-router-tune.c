@@ -262,13 +262,18 @@ static int run(const Options *o, VrTuner *t) {
                 };
                 int pending = vr_tuner_pending_timeout_ms(t);
                 int timeout = conn < 0 ? (pending >= 0 ? MIN(pending, o->poll_ms) : o->poll_ms) : pending;
-                int n;
+                int n, due;
                 bool overrun = false;
 
                 /* The state file waits until events pause: on ext4 replacing a file
                  * flushes it, which must not delay the next thread's placement. */
-                if (vr_tuner_dirty(t))
-                        timeout = timeout < 0 ? STATE_DEBOUNCE_MS : MIN(timeout, STATE_DEBOUNCE_MS);
+                due = vr_tuner_state_due_ms(t, STATE_DEBOUNCE_MS);
+                if (due == 0) {
+                        vr_tuner_flush(t);
+                        due = -1;
+                }
+                if (due > 0)
+                        timeout = timeout < 0 ? due : MIN(timeout, due);
                 n = poll(fds, 3, timeout);
 
                 if (n < 0 && errno != EINTR) {
@@ -298,7 +303,7 @@ static int run(const Options *o, VrTuner *t) {
                         vr_tuner_retry_pending(t);
                 if (conn < 0 && n == 0 && vr_tuner_refresh(t) == -ESRCH)
                         running = false;
-                if (n == 0)
+                if (vr_tuner_state_due_ms(t, STATE_DEBOUNCE_MS) == 0)
                         vr_tuner_flush(t);
         }
         if (!running) {

@@ -153,7 +153,7 @@ assert roles["vcpu0"]["class"] == "fifo" and roles["vcpu0"]["cpus"] == "0", role
 assert any(t["tid"] == int(sys.argv[2]) and t["class"] == "fifo" for t in d["threads"]), d["threads"]
 PY
 }
-if wait_for "status" status_ok 2>/dev/null; then pass "virt-router status --json shows the live policy"; else fail "virt-router status --json"; cat "$tmp/status.json"; fi
+if wait_for "status" status_ok; then pass "virt-router status --json shows the live policy"; else fail "virt-router status --json"; cat "$tmp/status.json"; fi
 
 kill "$fake_pid"
 fake_pid=""
