@@ -16,6 +16,7 @@
 #include "vr-policy.h"
 #include "vr-proc.h"
 #include "vr-rewrite.h"
+#include "vr-spec.h"
 #include "vr-sysfs.h"
 #include "vr-xml.h"
 
@@ -320,6 +321,7 @@ static bool tuner_running(const Hook *h) {
 static bool op_started(Hook *h, bool reconnect, GError **error) {
         g_autoptr(GError) local = NULL;
         g_autoptr(VrLedger) ledger = NULL;
+        g_autofree char *spec = NULL, *spec_path = NULL;
         pid_t pid = domain_pid(h);
         VrLaunchOptions lo;
 
@@ -330,8 +332,17 @@ static bool op_started(Hook *h, bool reconnect, GError **error) {
         g_clear_error(&local);
         if (h->req->no_tuner || (reconnect && tuner_running(h)))
                 return true;
+        /* The spec from the XML libvirt just gave us: the tuner never parses XML. */
+        spec = vr_tune_spec_from_doc(h->req->root, h->doc, h->policy->dom.name, pid, h->req->conf, &local);
+        if (!spec)
+                return fail_or_degrade(h, error, g_steal_pointer(&local));
+        spec_path = g_strdup_printf("%s/%s.spec.json", h->state_dir, h->policy->dom.name);
+        if (g_mkdir_with_parents(h->state_dir, 0755) < 0 ||
+            !g_file_set_contents(spec_path, spec, -1, &local))
+                return fail_or_degrade(h, error, local ? g_steal_pointer(&local)
+                                                       : g_error_new(VR_ERROR, VR_ERROR_HOST, "cannot create %s", h->state_dir));
         lo = (VrLaunchOptions){.tune_path = h->req->tune_path, .domain = h->policy->dom.name,
-                               .config = h->req->conf->path, .state_dir = h->state_dir};
+                               .config = h->req->conf->path, .state_dir = h->state_dir, .spec = spec_path};
         if (vr_tuner_launch(&lo, &local) < 0)
                 return fail_or_degrade(h, error, g_steal_pointer(&local));
         vr_log(LOG_INFO, "domain '%s': %s: tuner started", h->policy->dom.name, reconnect ? "reconnect" : "started");
@@ -371,6 +382,7 @@ static void op_release(Hook *h) {
         g_autoptr(VrLedger) ledger = vr_ledger_open(h->req->root, h->state_dir, h->req->lock_wait_ms, &local);
         g_autofree char *state = g_strdup_printf("%s/%s.json", h->state_dir, h->policy->dom.name);
         g_autofree char *pidf = g_strdup_printf("%s/%s.tuner.pid", h->state_dir, h->policy->dom.name);
+        g_autofree char *specf = g_strdup_printf("%s/%s.spec.json", h->state_dir, h->policy->dom.name);
 
         undo_host_changes(h);
         if (!ledger) {
@@ -383,6 +395,7 @@ static void op_release(Hook *h) {
         }
         (void) unlink(state);
         (void) unlink(pidf);
+        (void) unlink(specf);
 }
 
 /* ------------------------------------------------------------------------ */

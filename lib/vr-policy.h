@@ -114,6 +114,7 @@ typedef struct {
         guint strip;            /* VrStrip mask */
 } VrPolicy;
 
+VrPolicy *vr_policy_new(void);
 void vr_policy_free(VrPolicy *p);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VrPolicy, vr_policy_free)
 void vr_domain_clear(VrDomain *d);
@@ -132,5 +133,9 @@ int vr_policy_parse(xmlDoc *doc, const char *what, const VrHostConf *conf, VrPol
 const VrPort *vr_policy_port(const VrPolicy *p, const char *name);
 /* Port modes and types as shown to users: "vf", "macvtap", ... */
 int vr_enum_from_string(const char *const *table, const char *s);
-/* Policy as JSON (for `virt-router check --json`). Caller frees. */
+/* Policy as JSON (for `virt-router check --json` and the tuner's spec). Caller frees. */
 char *vr_policy_to_json(const VrPolicy *p);
+/* The tuner's part of a policy back from that JSON (domain, mode, CPUs, scheduling,
+ * guarantee). */
+struct VrJsonNode;
+VrPolicy *vr_policy_from_json(const struct VrJsonNode *n, GError **error);

@@ -5,7 +5,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <libxml/tree.h>
 
 #include "vr-error.h"
 #include "vr-json.h"
@@ -14,7 +13,6 @@
 #include "vr-sysfs.h"
 #include "vr-threads.h"
 #include "vr-tuner.h"
-#include "vr-xml.h"
 
 struct VrTuner {
         char *root;
@@ -76,103 +74,12 @@ void vr_tuner_set_mode(VrTuner *t, const char *how) {
         t->mode = g_strdup(how);
 }
 
-/* The <domain> of a domain XML, or of libvirt's status XML (<domstatus pid=...>). */
-static xmlDoc *load_domain(const char *root, const VrTunerOptions *o, pid_t *ret_pid, GError **error) {
-        g_autofree char *path = NULL, *buf = NULL;
-        g_autoptr(GError) local = NULL;
-        g_autoptr(xmlDoc) doc = NULL;
-        xmlNode *top;
-        gsize len = 0;
-
-        if (o->xml_file) {
-                path = g_strdup(o->xml_file);
-        } else {
-                static const char *const drivers[] = {"qemu", "lxc", NULL};
-                for (const char *const *d = drivers; *d && !path; d++) {
-                        g_autofree char *p = vr_root_path(root, "run/libvirt/%s/%s.xml", *d, o->domain);
-                        if (g_file_test(p, G_FILE_TEST_EXISTS))
-                                path = g_steal_pointer(&p);
-                }
-                if (!path) {
-                        g_set_error(error, VR_ERROR, VR_ERROR_HOST,
-                                    "domain '%s': no status XML under %s/run/libvirt/qemu or lxc: expected a running domain (or --xml FILE)",
-                                    o->domain, g_str_equal(root, "/") ? "" : root);
-                        return NULL;
-                }
-        }
-        if (!g_file_get_contents(path, &buf, &len, &local)) {
-                g_set_error(error, VR_ERROR, VR_ERROR_HOST, "domain '%s': %s", o->domain, local->message);
-                return NULL;
-        }
-        doc = vr_xml_parse(buf, len, path, error);
-        if (!doc)
-                return NULL;
-        top = xmlDocGetRootElement(doc);
-        if (vr_xml_is(top, NULL, "domstatus")) {
-                g_autofree char *pid = vr_xml_prop(top, "pid");
-                xmlNode *dom = vr_xml_child(top, NULL, "domain");
-                xmlDoc *d2;
-                if (!dom) {
-                        g_set_error(error, VR_ERROR, VR_ERROR_INVALID, "%s: <domstatus> without <domain>", path);
-                        return NULL;
-                }
-                if (pid && ret_pid && !*ret_pid)
-                        *ret_pid = (pid_t) g_ascii_strtoll(pid, NULL, 10);
-                d2 = xmlNewDoc(BAD_CAST "1.0");
-                xmlDocSetRootElement(d2, xmlDocCopyNode(dom, d2, 1));
-                return d2;
-        }
-        return g_steal_pointer(&doc);
-}
-
-/* Host netdevs handed to a container (VF ports): their NAPI threads are the router's. */
-char **vr_domain_napi_devices(xmlDoc *doc) {
-        g_autoptr(GPtrArray) devs = g_ptr_array_new_with_free_func(g_free);
-        xmlNode *devices = vr_xml_child(xmlDocGetRootElement(doc), NULL, "devices");
-
-        for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
-                g_autofree char *alias = vr_xml_prop(vr_xml_child(d, NULL, "alias"), "name");
-                xmlNode *src = vr_xml_child(d, NULL, "source");
-                if (!vr_xml_is(d, NULL, "hostdev") || !alias || !g_str_has_prefix(alias, VR_ALIAS_PREFIX))
-                        continue;
-                if (vr_xml_child(src, NULL, "interface"))
-                        g_ptr_array_add(devs, vr_xml_text(vr_xml_child(src, NULL, "interface")));
-        }
-        g_ptr_array_add(devs, NULL);
-        return (char **) g_ptr_array_free(g_steal_pointer(&devs), FALSE);
-}
-
-static pid_t read_pidfile(const char *root, const char *domain) {
-        static const char *const drivers[] = {"qemu", "lxc", NULL};
-        for (const char *const *d = drivers; *d; d++) {
-                g_autofree char *rel = g_strdup_printf("run/libvirt/%s/%s.pid", *d, domain);
-                g_autofree char *s = NULL;
-                if (vr_read_line(root, rel, &s) == 0)
-                        return (pid_t) g_ascii_strtoll(s, NULL, 10);
-        }
-        return 0;
-}
-
-/* libvirt's LXC pid file names the libvirt_lxc controller; the container's init is
- * its child. */
-static pid_t lxc_init_of(const char *root, pid_t controller) {
-        g_autoptr(GArray) pids = NULL;
-        if (vr_proc_list_pids(root, &pids) < 0)
-                return controller;
-        for (guint i = 0; i < pids->len; i++) {
-                VrProcStat st;
-                pid_t p = g_array_index(pids, pid_t, i);
-                if (vr_proc_read_stat(root, p, 0, &st) == 0 && st.ppid == controller && !vr_proc_is_kthread(&st))
-                        return p;
-        }
-        return controller;
-}
-
 VrTuner *vr_tuner_new(const VrTunerOptions *o, GError **error) {
         g_autoptr(VrTuner) t = g_new0(VrTuner, 1);
-        g_autoptr(xmlDoc) doc = NULL;
-        pid_t pid = o->pid;
+        g_autoptr(VrJsonNode) spec = NULL;
+        const VrJsonNode *napi, *pol;
         VrProcStat st;
+        pid_t pid = o->pid;
         int r;
 
         t->root = g_strdup(o->root ? o->root : "/");
@@ -184,28 +91,35 @@ VrTuner *vr_tuner_new(const VrTunerOptions *o, GError **error) {
         t->started = g_get_real_time();
         t->mode = g_strdup("proc connector");
         t->pending = g_hash_table_new(g_direct_hash, g_direct_equal);
-        doc = load_domain(t->root, o, &pid, error);
-        if (!doc)
+
+        spec = vr_json_parse(o->spec, error);
+        if (!spec)
                 return NULL;
-        r = vr_policy_parse(doc, o->xml_file ? o->xml_file : o->domain, o->conf, &t->policy, error);
-        if (r < 0)
-                return NULL;
-        if (r == 0) {
-                g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
-                            "domain '%s' is not a router: no <vr:router> metadata and no host config rule",
-                            o->domain);
+        pol = vr_json_member(spec, "policy");
+        t->policy = pol ? vr_policy_from_json(pol, error) : NULL;
+        if (!t->policy) {
+                if (error && !*error)
+                        g_set_error(error, VR_ERROR, VR_ERROR_INVALID, "tuning spec: no policy");
                 return NULL;
         }
         if (o->domain && !g_str_equal(o->domain, t->policy->dom.name)) {
-                g_set_error(error, VR_ERROR, VR_ERROR_INVALID, "domain '%s': the XML describes domain '%s'",
+                g_set_error(error, VR_ERROR, VR_ERROR_INVALID, "domain '%s': the tuning spec describes domain '%s'",
                             o->domain, t->policy->dom.name);
                 return NULL;
         }
-        t->napi_devs = vr_domain_napi_devices(doc);
+        napi = vr_json_member(spec, "napi_devs");
+        {
+                g_autoptr(GPtrArray) devs = g_ptr_array_new_with_free_func(g_free);
+                for (guint k = 0; napi && napi->type == VR_JSON_ARRAY && k < napi->items->len; k++) {
+                        const VrJsonNode *d = napi->items->pdata[k];
+                        if (d->type == VR_JSON_STRING)
+                                g_ptr_array_add(devs, g_strdup(d->string));
+                }
+                g_ptr_array_add(devs, NULL);
+                t->napi_devs = (char **) g_ptr_array_free(g_steal_pointer(&devs), FALSE);
+        }
         if (!pid)
-                pid = read_pidfile(t->root, t->policy->dom.name);
-        if (pid > 0 && !o->pid && t->policy->dom.type == VR_DOMAIN_LXC)
-                pid = lxc_init_of(t->root, pid);
+                pid = (pid_t) vr_json_member_int(spec, "pid", 0);
         if (pid <= 0 || vr_proc_read_stat(t->root, pid, 0, &st) < 0) {
                 g_set_error(error, VR_ERROR, VR_ERROR_HOST,
                             "domain '%s': process %d not found: expected the running domain's QEMU or container init (--pid)",

@@ -10,26 +10,22 @@
 #include "vr-apply.h"
 #include "vr-hostconf.h"
 #include "vr-policy.h"
-#include <libxml/tree.h>
 
 typedef struct {
         const char *root;      /* "/" on a host */
-        const char *domain;    /* name */
-        const char *xml_file;  /* domain XML or libvirt status XML; NULL: ROOT/run/libvirt/{qemu,lxc}/DOMAIN.xml */
-        pid_t pid;             /* 0: from the status XML or ROOT/run/libvirt/{qemu,lxc}/DOMAIN.pid */
+        const char *domain;    /* name, checked against the spec; NULL: the spec's */
+        const char *spec;      /* the tuning spec (JSON text, see vr-spec.h) */
+        pid_t pid;             /* 0: the spec's */
         const VrHostConf *conf;
         const char *state_dir; /* NULL: conf->state_dir */
 } VrTunerOptions;
 
 typedef struct VrTuner VrTuner;
 
-/* Host netdevs given to a container as VF ports (<hostdev> with a ua-vr- alias): their
- * NAPI kthreads are the router's. NULL-terminated; g_strfreev. */
-char **vr_domain_napi_devices(xmlDoc *doc);
 
-/* Returns NULL with error (VR_ERROR_INVALID: the domain's XML or policy;
- * VR_ERROR_HOST: the process or host). A domain without policy is VR_ERROR_INVALID
- * with code... see vr_tuner_is_router(). */
+
+/* Returns NULL with error (VR_ERROR_INVALID: the spec; VR_ERROR_HOST: the process or
+ * the host). */
 VrTuner *vr_tuner_new(const VrTunerOptions *o, GError **error);
 void vr_tuner_free(VrTuner *t);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VrTuner, vr_tuner_free)

@@ -15,11 +15,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <linux/cn_proc.h>
 #include <linux/connector.h>
 #include <linux/netlink.h>
-#include <libxml/parser.h>
 
 #include "vr-error.h"
 #include "vr-hostconf.h"
@@ -28,6 +28,7 @@
 
 typedef struct {
         char *domain;
+        char *spec;
         char *xml;
         char *config;
         char *root;
@@ -43,6 +44,7 @@ typedef struct {
 
 static void options_clear(Options *o) {
         g_free(o->domain);
+        g_free(o->spec);
         g_free(o->xml);
         g_free(o->config);
         g_free(o->root);
@@ -320,12 +322,76 @@ static int run(const Options *o, VrTuner *t) {
         return r < 0 ? 1 : 0;
 }
 
+/* The command that turns domain XML into a spec: `virt-router spec`. The tuner does
+ * not parse XML itself, so that it never loads libxml2 (and its ICU): most of its
+ * memory would be those libraries. */
+static char *spec_command(void) {
+        const char *env = g_getenv("VIRT_ROUTER");
+        g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
+        g_autofree char *dir = self ? g_path_get_dirname(self) : NULL;
+        g_autofree char *sibling = dir ? g_build_filename(dir, "virt-router", NULL) : NULL;
+
+        if (env && *env)
+                return g_strdup(env);
+        if (sibling && g_file_test(sibling, G_FILE_TEST_IS_EXECUTABLE))
+                return g_steal_pointer(&sibling); /* the build tree */
+        return g_strdup(BINDIR "/virt-router");
+}
+
+static char *load_spec(const Options *o, GError **error) {
+        g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+        g_autofree char *out = NULL, *err_out = NULL;
+        g_autoptr(GError) local = NULL;
+        int status = 0;
+
+        if (o->spec) {
+                char *text = NULL;
+                if (!g_file_get_contents(o->spec, &text, NULL, &local)) {
+                        g_set_error(error, VR_ERROR, VR_ERROR_HOST, "domain '%s': %s", o->domain, local->message);
+                        return NULL;
+                }
+                return text;
+        }
+        g_ptr_array_add(argv, spec_command());
+        g_ptr_array_add(argv, g_strdup("spec"));
+        g_ptr_array_add(argv, g_strdup("--domain"));
+        g_ptr_array_add(argv, g_strdup(o->domain));
+        if (o->xml) {
+                g_ptr_array_add(argv, g_strdup("--xml"));
+                g_ptr_array_add(argv, g_strdup(o->xml));
+        }
+        if (o->config) {
+                g_ptr_array_add(argv, g_strdup("--config"));
+                g_ptr_array_add(argv, g_strdup(o->config));
+        }
+        if (o->root) {
+                g_ptr_array_add(argv, g_strdup("--root"));
+                g_ptr_array_add(argv, g_strdup(o->root));
+        }
+        g_ptr_array_add(argv, NULL);
+        if (!g_spawn_sync(NULL, (char **) argv->pdata, NULL, G_SPAWN_STDIN_FROM_DEV_NULL, NULL, NULL, &out,
+                          &err_out, &status, &local)) {
+                g_set_error(error, VR_ERROR, VR_ERROR_HOST, "domain '%s': cannot run %s: %s", o->domain,
+                            (char *) argv->pdata[0], local->message);
+                return NULL;
+        }
+        if (!g_spawn_check_wait_status(status, NULL)) {
+                g_strstrip(err_out);
+                /* virt-router's own words, without its "virt-router: " prefix */
+                g_set_error(error, VR_ERROR, WIFEXITED(status) && WEXITSTATUS(status) == 1 ? VR_ERROR_INVALID : VR_ERROR_HOST,
+                            "%s", g_str_has_prefix(err_out, "virt-router: ") ? err_out + 13 : err_out);
+                return NULL;
+        }
+        return g_steal_pointer(&out);
+}
+
 int main(int argc, char **argv) {
         g_auto(Options) o = {.poll_ms = 1000, .rt_priority = -1};
         GOptionEntry entries[] = {
                 {"domain", 'd', 0, G_OPTION_ARG_STRING, &o.domain, "The domain to tune (required)", "NAME"},
                 {"pid", 'p', 0, G_OPTION_ARG_INT, &o.pid, "Its QEMU (or container init) pid (default: libvirt's pid file)", "PID"},
-                {"xml", 'x', 0, G_OPTION_ARG_FILENAME, &o.xml, "Domain or libvirt status XML (default: /run/libvirt/{qemu,lxc}/NAME.xml)", "FILE"},
+                {"spec", 's', 0, G_OPTION_ARG_FILENAME, &o.spec, "Tuning spec (JSON, as `virt-router spec` writes it; the hook passes one)", "FILE"},
+                {"xml", 'x', 0, G_OPTION_ARG_FILENAME, &o.xml, "Domain or libvirt status XML, turned into a spec by `virt-router spec` (default: /run/libvirt/{qemu,lxc}/NAME.xml)", "FILE"},
                 {"config", 'c', 0, G_OPTION_ARG_FILENAME, &o.config, "Host config (default " VR_HOSTCONF_DEFAULT_PATH ")", "FILE"},
                 {"root", 0, 0, G_OPTION_ARG_FILENAME, &o.root, "Root prefix for /proc, /sys and /run (tests)", "DIR"},
                 {"state-dir", 0, 0, G_OPTION_ARG_FILENAME, &o.state_dir, "Where DOMAIN.json goes (default: host config state-dir)", "DIR"},
@@ -341,6 +407,7 @@ int main(int argc, char **argv) {
         g_autoptr(GError) err = NULL;
         g_autoptr(VrHostConf) conf = NULL;
         g_autoptr(VrTuner) t = NULL;
+        g_autofree char *spec = NULL;
         VrTunerOptions to;
         int r;
 
@@ -372,7 +439,12 @@ int main(int argc, char **argv) {
                 o.state_dir = g_strdup(conf->state_dir);
         /* Until detached, problems go to stderr: the launcher shows them. */
         vr_log_open("virt-router-tune", true, o.debug || conf->debug);
-        to = (VrTunerOptions){o.root, o.domain, o.xml, (pid_t) o.pid, conf, o.state_dir};
+        spec = load_spec(&o, &err);
+        if (!spec) {
+                vr_log(LOG_ERR, "%s", err->message);
+                return err->code == VR_ERROR_INVALID ? 1 : 3;
+        }
+        to = (VrTunerOptions){o.root, o.domain, spec, (pid_t) o.pid, conf, o.state_dir};
         t = vr_tuner_new(&to, &err);
         if (!t) {
                 vr_log(LOG_ERR, "%s", err->message);
@@ -390,7 +462,5 @@ int main(int argc, char **argv) {
                 }
                 vr_log_open("virt-router-tune", false, o.debug || conf->debug);
         }
-        r = run(&o, t);
-        xmlCleanupParser();
-        return r;
+        return run(&o, t);
 }

@@ -14,7 +14,7 @@
 #include "vr-error.h"
 #include "vr-threads.h"
 #include "vr-tune.h"
-#include "vr-tuner.h"
+#include "vr-spec.h"
 #include "vr-sysfs.h"
 #include "vr-test.h"
 #include "vr-xml.h"

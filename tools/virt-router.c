@@ -16,6 +16,7 @@
 #include "vr-policy.h"
 #include "vr-render.h"
 #include "vr-rewrite.h"
+#include "vr-spec.h"
 #include "vr-sysfs.h"
 #include "vr-xml.h"
 
@@ -603,6 +604,38 @@ static int cmd_status(int argc, char **argv) {
         return 0;
 }
 
+static int cmd_spec(int argc, char **argv) {
+        g_auto(CommonOptions) o = {0};
+        g_autofree char *domain = NULL, *xml = NULL, *root = NULL, *out = NULL;
+        gint pid = 0;
+        GOptionEntry entries[] = {
+                {"domain", 'd', 0, G_OPTION_ARG_STRING, &domain, "The domain (its status XML is read from /run/libvirt)", "NAME"},
+                {"xml", 'x', 0, G_OPTION_ARG_FILENAME, &xml, "Domain XML or libvirt status XML to read instead", "FILE"},
+                {"pid", 'p', 0, G_OPTION_ARG_INT, &pid, "libvirt's pid of the domain (default: from the status XML or pid file)", "PID"},
+                common_entry("config", 'c', &o.config, "Host config (default " VR_HOSTCONF_DEFAULT_PATH ")", "FILE"),
+                {"root", 0, 0, G_OPTION_ARG_FILENAME, &root, "Root prefix for /proc and /run (tests)", "DIR"},
+                {NULL},
+        };
+        g_autoptr(VrHostConf) conf = NULL;
+        g_autoptr(GError) err = NULL;
+        int r = parse_options("spec", "",
+                              "Print the tuning spec of a router domain: what virt-router-tune needs (JSON).",
+                              "The policy in the JSON form of `check --json`, the domain's process, and the\n"
+                              "netdevs whose NAPI threads are the router's. The tuner reads this instead of\n"
+                              "domain XML, so that it never loads libxml2.",
+                              entries, &argc, &argv);
+        if (r >= 0)
+                return r;
+        if (argc > 1 || (!domain && !xml))
+                return usage_error("spec", "expected --domain NAME or --xml FILE");
+        if (!(conf = load_conf(o.config, &r)))
+                return r;
+        out = vr_tune_spec_from_file(root, domain, xml, (pid_t) pid, conf, &err);
+        if (!out)
+                return report(err);
+        return write_output(NULL, out, strlen(out));
+}
+
 typedef struct {
         const char *name;
         int (*fn)(int argc, char **argv);
@@ -614,6 +647,7 @@ static const Command commands[] = {
         {"apply", cmd_apply, "rewrite a domain XML so it honours its router policy"},
         {"check", cmd_check, "validate a domain's router policy and show it"},
         {"status", cmd_status, "show routers' threads, their CPUs, class and CPU use"},
+        {"spec", cmd_spec, "print the tuning spec of a router domain (for virt-router-tune)"},
         {"templates", cmd_templates, "list the templates"},
         {NULL, NULL, NULL},
 };

@@ -254,6 +254,11 @@ EOF
 # and as the kernel has it.
 check_status() {
 	local what=$1 dom=$2 n=$3 out=$tmp/status.json err=$tmp/status.err i f
+	# The tuner writes its state at most 100 ms after a change: give it a moment.
+	for ((i = 0; i < 30; i++)); do
+		grep -q "\"vcpu$((n - 1))\"" "$state_dir/$dom.json" 2>/dev/null && break
+		sleep 0.1
+	done
 	if ! "$VIRT_ROUTER" status "$dom" --state-dir "$state_dir" --config "$conf" --json --interval 100 >"$out" 2>"$err"; then
 		fail "$what: virt-router status $dom --json: $(tr '\n' ' ' <"$err")"
 		return

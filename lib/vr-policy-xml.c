@@ -1,0 +1,981 @@
+#include "config.h"
+
+/* Parsing and validating the <vr:router> metadata of a domain XML. */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "vr-error.h"
+#include "vr-policy.h"
+#include "vr-json.h"
+#include "vr-units.h"
+#include "vr-xml.h"
+
+#define NOVA_NS_PREFIX "http://openstack.org/xmlns/libvirt/nova/"
+/* Kernel limits (kernel/sched/deadline.c): runtime >= 2^DL_SCALE ns, period bounded by
+ * the sched_deadline_period_{min,max}_us sysctls whose defaults are 100us and 4s. */
+#define DL_MIN_RUNTIME_NS 1024ULL
+#define DL_MIN_PERIOD_NS 100000ULL
+#define DL_MAX_PERIOD_NS 4000000000ULL
+
+static char *enum_expected(const char *const *table, int skip_first) {
+        g_autofree char *list = g_strjoinv(", ", (char **) table + skip_first);
+        return g_strdup_printf("one of: %s", list);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Diagnostics: every problem is collected, then reported together.          */
+
+typedef struct {
+        const char *what;       /* input name */
+        const char *dom;        /* domain name */
+        const VrHostConf *conf;
+        const VrProfile *profile;
+        GPtrArray *errors; /* CtxError, sorted by line before they are reported */
+} Ctx;
+
+typedef struct {
+        long line;
+        char *msg;
+} CtxError;
+
+static void ctx_error_free(gpointer p) {
+        CtxError *e = p;
+        g_free(e->msg);
+        g_free(e);
+}
+
+static int ctx_error_cmp(gconstpointer a, gconstpointer b) {
+        const CtxError *x = *(CtxError *const *) a, *y = *(CtxError *const *) b;
+        return (x->line > y->line) - (x->line < y->line);
+}
+
+/* All problems, one per line, in document order (profile problems first). */
+static char *ctx_errors_join(GPtrArray *errors) {
+        GString *s = g_string_new(NULL);
+
+        g_ptr_array_sort(errors, ctx_error_cmp); /* stable: same-line errors keep order */
+        for (guint i = 0; i < errors->len; i++) {
+                const CtxError *e = errors->pdata[i];
+                if (i)
+                        g_string_append_c(s, '\n');
+                g_string_append(s, e->msg);
+        }
+        return g_string_free(s, FALSE);
+}
+
+/* Where a value came from, for messages. */
+typedef struct {
+        char *value;
+        const xmlNode *el;
+        const char *attr;
+        const char *profile_key; /* set when the value came from the profile */
+} Val;
+
+static void val_clear(Val *v) {
+        g_clear_pointer(&v->value, g_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Val, val_clear)
+
+static char *describe_el(const xmlNode *el) {
+        g_autofree char *name = vr_xml_prop(el, "name");
+        const char *prefix = el->ns && el->ns->prefix ? (const char *) el->ns->prefix : NULL;
+        g_autofree char *qname = prefix ? g_strdup_printf("%s:%s", prefix, el->name)
+                                        : g_strdup((const char *) el->name);
+        if (name)
+                return g_strdup_printf("<%s name='%s'>", qname, name);
+        return g_strdup_printf("<%s>", qname);
+}
+
+static void add_error(Ctx *c, long line, char *msg) {
+        CtxError *e = g_new0(CtxError, 1);
+        e->line = line;
+        e->msg = msg;
+        g_ptr_array_add(c->errors, e);
+}
+
+static void el_error(Ctx *c, const xmlNode *el, const char *fmt, ...) _printf_(3, 4);
+static void el_error(Ctx *c, const xmlNode *el, const char *fmt, ...) {
+        g_autofree char *msg = NULL, *desc = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        msg = g_strdup_vprintf(fmt, ap);
+        va_end(ap);
+        if (el) {
+                long line = vr_xml_line(el);
+                g_autofree char *where = line > 0 ? g_strdup_printf("%s:%ld", c->what, line)
+                                                  : g_strdup(c->what); /* built in memory */
+                desc = describe_el(el);
+                add_error(c, line, g_strdup_printf("%s: domain '%s': %s %s", where, c->dom, desc, msg));
+        } else {
+                add_error(c, 0, g_strdup_printf("%s: domain '%s': %s", c->what, c->dom, msg));
+        }
+}
+
+static void val_error(Ctx *c, const Val *v, const char *fmt, ...) _printf_(3, 4);
+static void val_error(Ctx *c, const Val *v, const char *fmt, ...) {
+        g_autofree char *msg = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        msg = g_strdup_vprintf(fmt, ap);
+        va_end(ap);
+        if (v->profile_key) {
+                add_error(c, 0, g_strdup_printf("%s: [profile %s] %s='%s' (profile of domain '%s'): %s",
+                                                c->conf->path ? c->conf->path : "host config",
+                                                c->profile->name, v->profile_key, v->value, c->dom, msg));
+        } else {
+                el_error(c, v->el, "attribute %s='%s': %s", v->attr, v->value, msg);
+        }
+}
+
+/* The attribute if the element has it, else the profile's key; value NULL if neither. */
+static Val get_val(Ctx *c, const xmlNode *el, const char *attr, const char *profile_key) {
+        Val v = {NULL, el, attr, NULL};
+
+        if (el)
+                v.value = vr_xml_prop(el, attr);
+        if (!v.value && profile_key && c->profile) {
+                const char *pv = vr_profile_get(c->profile, profile_key);
+                if (pv) {
+                        v.value = g_strdup(pv);
+                        v.profile_key = profile_key;
+                }
+        }
+        return v;
+}
+
+/* Typed readers: return true if a valid value was found (and stored), false if absent
+ * or invalid (an error is recorded for invalid). */
+static bool read_enum(Ctx *c, const Val *v, const char *const *table, int *ret) {
+        int i;
+
+        if (!v->value)
+                return false;
+        i = vr_enum_from_string(table, v->value);
+        if (i < 0) {
+                g_autofree char *exp = enum_expected(table, 0);
+                val_error(c, v, "expected %s", exp);
+                return false;
+        }
+        *ret = i;
+        return true;
+}
+
+static bool read_int(Ctx *c, const Val *v, int64_t min, int64_t max, const char *what,
+                     int *ret) {
+        int64_t n;
+
+        if (!v->value)
+                return false;
+        if (vr_parse_int(v->value, min, max, &n) < 0) {
+                val_error(c, v, "expected %s, %" G_GINT64_FORMAT "-%" G_GINT64_FORMAT, what, min,
+                          max);
+                return false;
+        }
+        *ret = (int) n;
+        return true;
+}
+
+static bool read_duration(Ctx *c, const Val *v, uint64_t *ret) {
+        if (!v->value)
+                return false;
+        if (vr_parse_duration(v->value, ret) < 0) {
+                val_error(c, v, "expected a duration with a unit: ns, us, ms or s (e.g. '300us')");
+                return false;
+        }
+        return true;
+}
+
+static bool read_cpuset(Ctx *c, const Val *v, VrCpuSet **ret) {
+        if (!v->value)
+                return false;
+        if (vr_cpuset_parse(v->value, ret) < 0) {
+                val_error(c, v, "expected a CPU list such as '2-3,6'");
+                return false;
+        }
+        return true;
+}
+
+static bool read_tristate(Ctx *c, const Val *v, VrTristate *ret) {
+        if (!v->value)
+                return false;
+        if (!g_str_equal(v->value, "yes") && !g_str_equal(v->value, "no")) {
+                val_error(c, v, "expected yes or no");
+                return false;
+        }
+        *ret = g_str_equal(v->value, "yes") ? VR_TRI_YES : VR_TRI_NO;
+        return true;
+}
+
+/* Space- or comma-separated keywords into a flag mask. */
+static bool read_flags(Ctx *c, const Val *v, const char *const *table, guint *ret) {
+        g_auto(GStrv) words = NULL;
+        guint mask = 0;
+
+        if (!v->value)
+                return false;
+        words = g_strsplit_set(v->value, " ,\t\n", -1);
+        for (char **w = words; *w; w++) {
+                int i;
+                if (!**w)
+                        continue;
+                i = vr_enum_from_string(table, *w);
+                if (i < 0) {
+                        g_autofree char *exp = enum_expected(table, 0);
+                        val_error(c, v, "'%s' is not known: expected a list of %s", *w, exp);
+                        return false;
+                }
+                mask |= 1u << i;
+        }
+        if (!mask) {
+                g_autofree char *exp = enum_expected(table, 0);
+                val_error(c, v, "expected a list of %s", exp);
+                return false;
+        }
+        *ret = mask;
+        return true;
+}
+
+/* Attributes an element may carry; anything else in no namespace is an error. */
+static void check_attrs(Ctx *c, const xmlNode *el, const char *const *allowed) {
+        for (xmlAttr *a = el->properties; a; a = a->next) {
+                if (a->ns && !g_str_has_prefix((const char *) a->ns->href, VR_NS_PREFIX))
+                        continue; /* xml:lang and friends: not ours to judge */
+                if (a->ns) {
+                        el_error(c, el, "attribute '%s:%s' is namespaced: expected virt-router attributes without a prefix",
+                                 a->ns->prefix ? (const char *) a->ns->prefix : "", a->name);
+                        continue;
+                }
+                if (!g_strv_contains(allowed, (const char *) a->name)) {
+                        g_autofree char *list = g_strjoinv(", ", (char **) allowed);
+                        el_error(c, el, "unknown attribute '%s': expected %s%s", a->name,
+                                 allowed[0] ? "one of: " : "no attributes", list);
+                }
+        }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Domain facts                                                             */
+
+static char *find_nova_flavor(xmlNode *metadata) {
+        for (xmlNode *m = vr_xml_first(metadata); m; m = vr_xml_next(m)) {
+                if (!m->ns || !g_str_has_prefix((const char *) m->ns->href, NOVA_NS_PREFIX) ||
+                    !xmlStrEqual(m->name, BAD_CAST "instance"))
+                        continue;
+                for (xmlNode *f = vr_xml_first(m); f; f = vr_xml_next(f))
+                        if (xmlStrEqual(f->name, BAD_CAST "flavor") && f->ns &&
+                            xmlStrEqual(f->ns->href, m->ns->href))
+                                return vr_xml_prop(f, "name");
+        }
+        return NULL;
+}
+
+bool vr_domain_read(xmlDoc *doc, const char *what, VrDomain *ret, GError **error) {
+        xmlNode *root = xmlDocGetRootElement(doc);
+        g_autofree char *type = NULL, *name = NULL, *vcpu_text = NULL;
+        xmlNode *vcpu;
+        int64_t n = 1;
+        int t;
+
+        if (!vr_xml_is(root, NULL, "domain")) {
+                g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                            "%s:%ld: root element <%s>: expected a libvirt <domain>", what,
+                            vr_xml_line(root), root->name);
+                return false;
+        }
+        name = vr_xml_text(vr_xml_child(root, NULL, "name"));
+        if (!name || !*name) {
+                g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                            "%s:%ld: <domain> has no <name>: expected the domain's name", what,
+                            vr_xml_line(root));
+                return false;
+        }
+        type = vr_xml_prop(root, "type");
+        t = vr_enum_from_string(vr_domain_type_names, type);
+        if (t < 0) {
+                g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                            "%s:%ld: domain '%s': <domain type='%s'>: expected kvm, qemu or lxc",
+                            what, vr_xml_line(root), name, type ? type : "");
+                return false;
+        }
+        vcpu = vr_xml_child(root, NULL, "vcpu");
+        vcpu_text = vr_xml_text(vcpu);
+        if (vcpu && vr_parse_int(vcpu_text, 1, 4096, &n) < 0) {
+                g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                            "%s:%ld: domain '%s': <vcpu>%s</vcpu>: expected a vCPU count 1-4096",
+                            what, vr_xml_line(vcpu), name, vcpu_text);
+                return false;
+        }
+        ret->name = g_steal_pointer(&name);
+        ret->type = (VrDomainType) t;
+        ret->vcpus = (unsigned) n;
+        ret->nova_flavor = find_nova_flavor(vr_xml_child(root, NULL, "metadata"));
+        return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Policy objects                                                           */
+
+/* ------------------------------------------------------------------------ */
+/* Element parsers                                                          */
+
+static void parse_cpu(Ctx *c, VrPolicy *p, const xmlNode *el) {
+        static const char *const attrs[] = {"placement", "cpus", "housekeeping", "shares", NULL};
+        g_auto(Val) placement = get_val(c, el, "placement", "placement");
+        g_auto(Val) cpus = get_val(c, el, "cpus", "cpus");
+        g_auto(Val) hk = get_val(c, el, "housekeeping", "housekeeping");
+        g_auto(Val) shares = get_val(c, el, "shares", "shares");
+        int i;
+
+        if (el)
+                check_attrs(c, el, attrs);
+        if (read_enum(c, &placement, vr_placement_names, &i))
+                p->placement = (VrPlacement) i;
+        read_cpuset(c, &cpus, &p->cpus);
+        read_cpuset(c, &hk, &p->housekeeping);
+        /* cpu.shares limits of cgroup v1 (kernel: MIN_SHARES 2, MAX_SHARES 2^18). */
+        read_int(c, &shares, 2, 262144, "CFS CPU shares", &p->shares);
+}
+
+static void parse_sched(Ctx *c, VrPolicy *p, const xmlNode *el, guint *seen_threads) {
+        static const char *const attrs[] = {"threads", "class", "priority", "nice",
+                                            "runtime", "deadline", "period", NULL};
+        bool from_profile = el == NULL;
+        g_auto(Val) threads = get_val(c, el, "threads", from_profile ? "sched-threads" : NULL);
+        g_auto(Val) cls = get_val(c, el, "class", from_profile ? "sched-class" : NULL);
+        g_auto(Val) prio = get_val(c, el, "priority", from_profile ? "sched-priority" : NULL);
+        g_auto(Val) nice = get_val(c, el, "nice", from_profile ? "sched-nice" : NULL);
+        g_auto(Val) runtime = get_val(c, el, "runtime", from_profile ? "sched-runtime" : NULL);
+        g_auto(Val) deadline = get_val(c, el, "deadline", from_profile ? "sched-deadline" : NULL);
+        g_auto(Val) period = get_val(c, el, "period", from_profile ? "sched-period" : NULL);
+        g_autofree VrSchedRule *r = g_new0(VrSchedRule, 1);
+        const xmlNode *where = el;
+        int i;
+        bool ok = true;
+
+        if (el)
+                check_attrs(c, el, attrs);
+        if (!threads.value) {
+                el_error(c, where, "has no 'threads': expected a list of vcpu, vhost, emulator, iothread, napi");
+                ok = false;
+        } else if (!read_flags(c, &threads, vr_thread_names, &r->threads)) {
+                ok = false;
+        }
+        if (!cls.value) {
+                el_error(c, where, "has no 'class': expected one of: other, batch, idle, fifo, rr, deadline");
+                ok = false;
+        } else if (read_enum(c, &cls, vr_sched_class_names, &i)) {
+                r->cls = (VrSchedClass) i;
+        } else {
+                ok = false;
+        }
+        if (!ok)
+                return;
+        if (r->threads & *seen_threads) {
+                el_error(c, where, "attribute threads='%s': a thread kind may appear in one <vr:sched> only",
+                         threads.value);
+                return;
+        }
+        *seen_threads |= r->threads;
+
+        if (prio.value) {
+                if (r->cls != VR_SCHED_FIFO && r->cls != VR_SCHED_RR)
+                        val_error(c, &prio, "priority applies to class fifo or rr only");
+                else
+                        read_int(c, &prio, 1, 99, "a real-time priority", &r->priority);
+        } else if (r->cls == VR_SCHED_FIFO || r->cls == VR_SCHED_RR) {
+                /* Paper 002: vCPU and vhost at equal priority; any value works as long as
+                 * they share it, and 10 leaves room above for the host's own RT work. */
+                r->priority = 10;
+        }
+        if (nice.value) {
+                if (r->cls != VR_SCHED_OTHER && r->cls != VR_SCHED_BATCH)
+                        val_error(c, &nice, "nice applies to class other or batch only");
+                else if (read_int(c, &nice, -20, 19, "a nice value", &r->nice))
+                        r->has_nice = true;
+        }
+        if (r->cls != VR_SCHED_DEADLINE) {
+                const Val *dl[] = {&runtime, &deadline, &period};
+                for (size_t k = 0; k < G_N_ELEMENTS(dl); k++)
+                        if (dl[k]->value)
+                                val_error(c, dl[k], "applies to class deadline only");
+        } else {
+                bool have_rt = read_duration(c, &runtime, &r->runtime_ns);
+                bool have_p = read_duration(c, &period, &r->period_ns);
+                bool have_dl = read_duration(c, &deadline, &r->deadline_ns);
+
+                if (!runtime.value && !period.value) {
+                        r->derive = true; /* checked against the guarantee later */
+                } else if (!runtime.value || !period.value) {
+                        el_error(c, where, "class deadline needs both runtime and period (or neither, with a <vr:guarantee> to derive them from)");
+                } else if (have_rt && have_p) {
+                        if (!have_dl && !deadline.value)
+                                r->deadline_ns = r->period_ns;
+                        if (r->runtime_ns < DL_MIN_RUNTIME_NS)
+                                val_error(c, &runtime, "expected at least 1024ns (the kernel's minimum runtime)");
+                        else if (r->period_ns < DL_MIN_PERIOD_NS || r->period_ns > DL_MAX_PERIOD_NS)
+                                val_error(c, &period, "expected a period from 100us to 4s (the kernel's sched_deadline_period limits)");
+                        else if (deadline.value && !have_dl)
+                                ; /* already reported */
+                        else if (r->runtime_ns > r->deadline_ns || r->deadline_ns > r->period_ns) {
+                                g_autofree char *a = vr_format_duration(r->runtime_ns);
+                                g_autofree char *b = vr_format_duration(r->deadline_ns);
+                                g_autofree char *d = vr_format_duration(r->period_ns);
+                                el_error(c, where, "runtime %s, deadline %s, period %s: expected runtime <= deadline <= period",
+                                         a, b, d);
+                        }
+                }
+        }
+        g_ptr_array_add(p->sched, g_steal_pointer(&r));
+}
+
+static bool valid_port_name(const char *s) {
+        size_t n = strlen(s);
+        if (n < 1 || n > 15)
+                return false;
+        for (; *s; s++)
+                if (!g_ascii_isalnum(*s) && !strchr("_.-", *s))
+                        return false;
+        return true;
+}
+
+static bool valid_mac(const char *s) {
+        unsigned b[6];
+        char tail;
+
+        if (strlen(s) != 17 ||
+            sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &tail) != 6)
+                return false;
+        for (int i = 0; i < 17; i++)
+                if ((i % 3 == 2) != (s[i] == ':') || (i % 3 != 2 && !g_ascii_isxdigit(s[i])))
+                        return false;
+        return (b[0] & 1) == 0; /* multicast addresses cannot be a NIC's own */
+}
+
+static bool valid_pci_addr(const char *s) {
+        unsigned d, b, sl, f;
+        char tail;
+        if (strlen(s) != 12 || sscanf(s, "%4x:%2x:%2x.%1x%c", &d, &b, &sl, &f, &tail) != 4)
+                return false;
+        for (int i = 0; i < 12; i++)
+                if (i != 4 && i != 7 && i != 10 && !g_ascii_isxdigit(s[i]))
+                        return false;
+        return s[4] == ':' && s[7] == ':' && s[10] == '.' && sl < 32 && f < 8;
+}
+
+static bool valid_netdev(const char *s) {
+        /* The kernel's dev_valid_name(): 1-15 bytes, no '/', ':' or blanks, not . or .. */
+        size_t n = strlen(s);
+        if (n < 1 || n > 15 || g_str_equal(s, ".") || g_str_equal(s, ".."))
+                return false;
+        for (; *s; s++)
+                if (*s == '/' || *s == ':' || g_ascii_isspace(*s))
+                        return false;
+        return true;
+}
+
+static void parse_port(Ctx *c, VrPolicy *p, const xmlNode *el) {
+        static const char *const attrs[] = {"name", "mode", "dev", "pf", "network", "vf", "vlan",
+                                            "mac", "queue", "rx-queue-size", "tx-queue-size",
+                                            "queues", "macvtap-mode", "backend", "trust",
+                                            "spoofchk", NULL};
+        g_auto(Val) name = get_val(c, el, "name", NULL);
+        g_auto(Val) mode = get_val(c, el, "mode", NULL);
+        g_auto(Val) dev = get_val(c, el, "dev", NULL);
+        g_auto(Val) pf = get_val(c, el, "pf", NULL);
+        g_auto(Val) network = get_val(c, el, "network", NULL);
+        g_auto(Val) vf = get_val(c, el, "vf", NULL);
+        g_auto(Val) vlan = get_val(c, el, "vlan", NULL);
+        g_auto(Val) mac = get_val(c, el, "mac", NULL);
+        g_auto(Val) queue = get_val(c, el, "queue", "queue");
+        g_auto(Val) rxq = get_val(c, el, "rx-queue-size", "rx-queue-size");
+        g_auto(Val) txq = get_val(c, el, "tx-queue-size", NULL);
+        g_auto(Val) queues = get_val(c, el, "queues", NULL);
+        g_auto(Val) mmode = get_val(c, el, "macvtap-mode", NULL);
+        g_auto(Val) backend = get_val(c, el, "backend", NULL);
+        g_auto(Val) trust = get_val(c, el, "trust", NULL);
+        g_auto(Val) spoofchk = get_val(c, el, "spoofchk", NULL);
+        bool lxc = p->dom.type == VR_DOMAIN_LXC;
+        VrPort *port;
+        int i;
+
+        check_attrs(c, el, attrs);
+        if (!name.value) {
+                el_error(c, el, "has no 'name': expected a port name of 1-15 letters, digits, '_', '.' or '-'");
+                return;
+        }
+        if (!valid_port_name(name.value)) {
+                val_error(c, &name, "expected a port name of 1-15 letters, digits, '_', '.' or '-'");
+                return;
+        }
+        if (vr_policy_port(p, name.value)) {
+                val_error(c, &name, "a port of this name already exists: expected unique port names");
+                return;
+        }
+        if (!mode.value) {
+                el_error(c, el, "has no 'mode': expected one of: vf, macvtap, macvlan");
+                return;
+        }
+        if (!read_enum(c, &mode, vr_port_mode_names, &i))
+                return;
+
+        port = g_new0(VrPort, 1);
+        g_ptr_array_add(p->ports, port);
+        port->name = g_strdup(name.value);
+        port->mode = (VrPortMode) i;
+        port->line = vr_xml_line(el);
+        port->trust = port->spoofchk = VR_TRI_UNSET;
+        if (lxc && port->mode == VR_PORT_MACVTAP)
+                port->mode = VR_PORT_MACVLAN; /* a container's type='direct' is a macvlan */
+        if (!lxc && port->mode == VR_PORT_MACVLAN) {
+                val_error(c, &mode, "a KVM/QEMU guest gets a macvtap: expected vf or macvtap");
+                return;
+        }
+
+        if (port->mode == VR_PORT_VF) {
+                const Val *not_vf[] = {&dev, &mmode, &backend, &queues, &queue, &txq};
+                for (size_t k = 0; k < G_N_ELEMENTS(not_vf); k++)
+                        if (not_vf[k]->value && !not_vf[k]->profile_key)
+                                val_error(c, not_vf[k], "applies to mode macvtap/macvlan only");
+                if (pf.value && !valid_netdev(pf.value))
+                        val_error(c, &pf, "expected a network interface name");
+                if (vf.value && !valid_pci_addr(vf.value))
+                        val_error(c, &vf, "expected a PCI address DDDD:BB:DD.F such as 0000:03:10.1");
+                if (network.value && (!*network.value || strpbrk(network.value, "/ \t\n")))
+                        val_error(c, &network, "expected a libvirt network name (no '/' or blanks)");
+                if (!pf.value && !vf.value && !network.value)
+                        el_error(c, el, "mode='vf' needs pf= (the physical function), network= (a libvirt VF pool) or vf= (a VF's PCI address)");
+                if (network.value && lxc)
+                        val_error(c, &network, "LXC containers cannot use a libvirt VF pool: expected pf= or vf=");
+                port->pf = g_strdup(pf.value);
+                port->vf = g_strdup(vf.value);
+                port->network = g_strdup(network.value);
+                if (vlan.value)
+                        read_int(c, &vlan, 1, 4094, "a VLAN id", &port->vlan);
+                if (lxc && vlan.value)
+                        val_error(c, &vlan, "a VF moved into a container cannot be tagged by libvirt: expected no vlan for LXC (set it on the PF)");
+                read_tristate(c, &trust, &port->trust);
+                read_tristate(c, &spoofchk, &port->spoofchk);
+        } else {
+                const Val *vf_only[] = {&pf, &network, &vf, &vlan, &trust, &spoofchk};
+                for (size_t k = 0; k < G_N_ELEMENTS(vf_only); k++)
+                        if (vf_only[k]->value)
+                                val_error(c, vf_only[k], "applies to mode vf only%s",
+                                          vf_only[k] == &vlan ? " (put the macvtap on a VLAN device instead, e.g. dev='eth0.100')" : "");
+                if (!dev.value)
+                        el_error(c, el, "mode='%s' needs dev=: the host interface the %s sits on",
+                                 vr_port_mode_names[port->mode], vr_port_mode_names[port->mode]);
+                else if (!valid_netdev(dev.value))
+                        val_error(c, &dev, "expected a network interface name");
+                port->dev = g_strdup(dev.value);
+                port->queue = c->conf->default_queue;
+                read_int(c, &queue, 1, 100000, "a queue length in packets", &port->queue);
+                port->macvtap_mode = g_strdup("bridge");
+                if (read_enum(c, &mmode, vr_macvtap_mode_names, &i)) {
+                        g_free(port->macvtap_mode);
+                        port->macvtap_mode = g_strdup(vr_macvtap_mode_names[i]);
+                }
+        }
+        if (mac.value) {
+                if (!valid_mac(mac.value))
+                        val_error(c, &mac, "expected a unicast MAC address such as 52:54:00:12:34:56");
+                else
+                        port->mac = g_ascii_strdown(mac.value, -1);
+        }
+
+        if (lxc) {
+                const Val *kvm_only[] = {&rxq, &txq, &queues, &backend};
+                for (size_t k = 0; k < G_N_ELEMENTS(kvm_only); k++)
+                        if (kvm_only[k]->value && !kvm_only[k]->profile_key)
+                                val_error(c, kvm_only[k], "applies to KVM/QEMU guests only (a container has no virtio queue)");
+                return;
+        }
+        port->queues = 1;
+        if (port->mode == VR_PORT_MACVTAP) {
+                read_int(c, &queues, 1, 16, "a number of virtio queue pairs", &port->queues);
+                if (read_enum(c, &backend, vr_backend_names, &i)) {
+                        if (i == VR_BACKEND_DEFAULT)
+                                val_error(c, &backend, "expected vhost or qemu");
+                        else
+                                port->backend = (VrBackend) i;
+                }
+                /* Larger virtio rings absorb the bursts a descheduled vCPU causes; QEMU caps
+                 * rx_queue_size at 1024. */
+                port->rx_queue_size = 1024;
+                if (read_int(c, &rxq, 256, 1024, "a virtio ring size, a power of two", &port->rx_queue_size) &&
+                    (port->rx_queue_size & (port->rx_queue_size - 1)))
+                        val_error(c, &rxq, "expected a power of two: 256, 512 or 1024");
+                if (txq.value) {
+                        int64_t n;
+                        if (vr_parse_int(txq.value, 1, 1024, &n) < 0 || n != 256)
+                                val_error(c, &txq, "expected 256: QEMU accepts a larger tx ring only for vhost-user and vDPA backends, and a smaller one not at all");
+                        else
+                                port->tx_queue_size = 256;
+                }
+        } else if (rxq.value && !rxq.profile_key) {
+                val_error(c, &rxq, "applies to mode macvtap only (a VF's rings are set in the guest driver)");
+        }
+}
+
+static void parse_guarantee(Ctx *c, VrPolicy *p, const xmlNode *el) {
+        static const char *const attrs[] = {"rate", "burst", "delay", "bandwidth", NULL};
+        g_auto(Val) rate = get_val(c, el, "rate", "rate");
+        g_auto(Val) burst = get_val(c, el, "burst", "burst");
+        g_auto(Val) delay = get_val(c, el, "delay", "delay");
+        g_auto(Val) bw = get_val(c, el, "bandwidth", "bandwidth");
+        VrGuarantee *g = &p->guarantee;
+        int n;
+
+        if (el)
+                check_attrs(c, el, attrs);
+        if (!el && !rate.value && !delay.value && !burst.value && !bw.value)
+                return; /* the profile promises nothing either */
+        if (!el && (!rate.value || !delay.value)) {
+                /* A profile with half a guarantee: say so against the profile. */
+                const Val *given = rate.value ? &rate : delay.value ? &delay : burst.value ? &burst : &bw;
+                val_error(c, given, "a guarantee needs both rate= and delay= in the profile");
+                return;
+        }
+        g->set = true;
+        if (!rate.value)
+                el_error(c, el, "has no 'rate': expected a packet rate such as '800kpps'");
+        else if (vr_parse_pkt_rate(rate.value, &g->rate_pps) < 0 || g->rate_pps == 0)
+                val_error(c, &rate, "expected a packet rate above zero with a unit: pps, kpps or Mpps (e.g. '800kpps')");
+        if (!delay.value)
+                el_error(c, el, "has no 'delay': expected a delay bound such as '2ms'");
+        else if (read_duration(c, &delay, &g->delay_ns) && g->delay_ns == 0)
+                val_error(c, &delay, "expected a delay bound above zero");
+        if (read_int(c, &burst, 1, 1000000, "a burst in packets", &n))
+                g->burst = (uint64_t) n;
+        if (bw.value && (vr_parse_bit_rate(bw.value, &g->bandwidth_bps) < 0 || g->bandwidth_bps == 0))
+                val_error(c, &bw, "expected a bit rate above zero such as '100Mbit/s' or '1Gbit/s'");
+}
+
+static bool parse_ip(const char *s, int *family, guint8 bytes[16]) {
+        if (inet_pton(AF_INET, s, bytes) == 1) {
+                *family = 4;
+                return true;
+        }
+        if (inet_pton(AF_INET6, s, bytes) == 1) {
+                *family = 6;
+                return true;
+        }
+        return false;
+}
+
+/* "ADDR/PREFIX" */
+static bool parse_cidr(const char *s, char **ret_addr, int *family, int *prefix, guint8 bytes[16]) {
+        g_auto(GStrv) parts = g_strsplit(s, "/", 3);
+        int64_t n;
+
+        if (!parts[0] || !parts[1] || parts[2] || !parse_ip(parts[0], family, bytes))
+                return false;
+        if (vr_parse_int(parts[1], 0, *family == 4 ? 32 : 128, &n) < 0 || parts[1][0] == '+' ||
+            parts[1][0] == '-')
+                return false;
+        *prefix = (int) n;
+        *ret_addr = g_strdup(parts[0]);
+        return true;
+}
+
+static bool same_subnet(const guint8 *a, const guint8 *b, int prefix) {
+        int full = prefix / 8, rest = prefix % 8;
+        if (memcmp(a, b, (size_t) full) != 0)
+                return false;
+        return rest == 0 || ((a[full] ^ b[full]) & (0xff << (8 - rest))) == 0;
+}
+
+static void parse_address(Ctx *c, VrPolicy *p, const xmlNode *el) {
+        static const char *const attrs[] = {"port", "ip", NULL};
+        g_auto(Val) port = get_val(c, el, "port", NULL);
+        g_auto(Val) ip = get_val(c, el, "ip", NULL);
+        g_autofree VrAddress *a = g_new0(VrAddress, 1);
+
+        check_attrs(c, el, attrs);
+        if (!port.value || !ip.value) {
+                el_error(c, el, "needs port= (a <vr:port> name) and ip= (an address with prefix, e.g. 192.0.2.1/24)");
+                return;
+        }
+        if (!vr_policy_port(p, port.value)) {
+                val_error(c, &port, "no <vr:port> of this name: expected one of this router's ports");
+                return;
+        }
+        if (!parse_cidr(ip.value, &a->addr, &a->family, &a->prefix, a->bytes)) {
+                val_error(c, &ip, "expected an IPv4 or IPv6 address with prefix length, e.g. 192.0.2.1/24 or 2001:db8::1/64");
+                return;
+        }
+        for (guint i = 0; i < p->addresses->len; i++) {
+                VrAddress *o = p->addresses->pdata[i];
+                if (o->family == a->family && memcmp(o->bytes, a->bytes, 16) == 0) {
+                        val_error(c, &ip, "this address is already given to port '%s': expected each address once", o->port);
+                        g_free(a->addr);
+                        return;
+                }
+        }
+        a->port = g_strdup(port.value);
+        a->ip = g_strdup(ip.value);
+        g_ptr_array_add(p->addresses, g_steal_pointer(&a));
+}
+
+static void parse_route(Ctx *c, VrPolicy *p, const xmlNode *el) {
+        static const char *const attrs[] = {"to", "via", NULL};
+        g_auto(Val) to = get_val(c, el, "to", NULL);
+        g_auto(Val) via = get_val(c, el, "via", NULL);
+        guint8 to_bytes[16] = {0}, via_bytes[16] = {0};
+        int via_family = 0;
+        g_autofree char *to_addr = NULL;
+        int to_family = 0, to_prefix = 0;
+        VrRoute *r;
+
+        check_attrs(c, el, attrs);
+        if (!to.value || !via.value) {
+                el_error(c, el, "needs to= (a prefix or 'default') and via= (the next hop's address)");
+                return;
+        }
+        if (!parse_ip(via.value, &via_family, via_bytes)) {
+                val_error(c, &via, "expected an IPv4 or IPv6 address");
+                return;
+        }
+        if (g_str_equal(to.value, "default")) {
+                to_family = via_family;
+                to_addr = g_strdup(via_family == 4 ? "0.0.0.0" : "::");
+        } else if (!parse_cidr(to.value, &to_addr, &to_family, &to_prefix, to_bytes)) {
+                val_error(c, &to, "expected a prefix such as 198.51.100.0/24, or 'default'");
+                return;
+        }
+        if (to_family != via_family) {
+                el_error(c, el, "to='%s' and via='%s' are of different IP versions: expected both IPv4 or both IPv6",
+                         to.value, via.value);
+                return;
+        }
+        r = g_new0(VrRoute, 1);
+        r->to = g_strdup(to.value);
+        r->to_addr = g_steal_pointer(&to_addr);
+        r->to_prefix = to_prefix;
+        r->family = to_family;
+        r->via = g_strdup(via.value);
+        for (guint i = 0; i < p->addresses->len && !r->port; i++) {
+                VrAddress *a = p->addresses->pdata[i];
+                if (a->family == via_family && same_subnet(a->bytes, via_bytes, a->prefix))
+                        r->port = g_strdup(a->port);
+        }
+        g_ptr_array_add(p->routes, r);
+        if (!r->port)
+                val_error(c, &via, "no <vr:address> of this router has a subnet holding this next hop: expected an address on a directly connected network");
+}
+
+static void parse_strip(Ctx *c, VrPolicy *p, const xmlNode *el) {
+        static const char *const attrs[] = {"devices", NULL};
+        g_auto(Val) devices = get_val(c, el, "devices", "strip");
+
+        if (el)
+                check_attrs(c, el, attrs);
+        if (el && !devices.value) {
+                g_autofree char *exp = enum_expected(vr_strip_names, 0);
+                el_error(c, el, "has no 'devices': expected a list of %s", exp);
+                return;
+        }
+        read_flags(c, &devices, vr_strip_names, &p->strip);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Whole policy                                                             */
+
+static void check_cpus(Ctx *c, VrPolicy *p, const xmlNode *cpu_el) {
+        const VrCpuSet *pool = c->conf->router_cpus;
+
+        if (!p->cpus && pool)
+                p->cpus = vr_cpuset_copy(pool);
+        if (!p->housekeeping && c->conf->housekeeping_cpus)
+                p->housekeeping = vr_cpuset_copy(c->conf->housekeeping_cpus);
+
+        if (p->cpus && pool && !vr_cpuset_is_subset(p->cpus, pool)) {
+                g_autofree char *a = vr_cpuset_format(p->cpus);
+                g_autofree char *b = vr_cpuset_format(pool);
+                el_error(c, cpu_el, "cpus '%s' reach outside the router pool: expected CPUs within router-cpus=%s of %s",
+                         a, b, c->conf->path ? c->conf->path : "the host config");
+        }
+        if (p->placement == VR_PLACEMENT_DEDICATED) {
+                if (!p->cpus) {
+                        el_error(c, cpu_el, "placement='dedicated' needs cpus= or router-cpus= in the host config: expected the CPUs to dedicate");
+                } else if (vr_cpuset_count(p->cpus) < p->dom.vcpus) {
+                        g_autofree char *a = vr_cpuset_format(p->cpus);
+                        el_error(c, cpu_el, "placement='dedicated' with cpus '%s' (%u CPU%s) for %u vCPUs: expected at least one CPU per vCPU",
+                                 a, vr_cpuset_count(p->cpus), vr_cpuset_count(p->cpus) == 1 ? "" : "s",
+                                 p->dom.vcpus);
+                }
+                if (p->cpus && p->housekeeping && vr_cpuset_intersects(p->cpus, p->housekeeping)) {
+                        g_autofree char *a = vr_cpuset_format(p->cpus);
+                        g_autofree char *b = vr_cpuset_format(p->housekeeping);
+                        el_error(c, cpu_el, "dedicated cpus '%s' overlap housekeeping '%s': expected disjoint CPU lists",
+                                 a, b);
+                }
+        }
+}
+
+static void check_sched(Ctx *c, VrPolicy *p, const xmlNode *where) {
+        for (guint i = 0; i < p->sched->len; i++) {
+                VrSchedRule *r = p->sched->pdata[i];
+                if (r->cls == VR_SCHED_DEADLINE && r->derive && !p->guarantee.set)
+                        el_error(c, where, "a <vr:sched class='deadline'> has no runtime and period and the router has no <vr:guarantee>: expected runtime= and period=, or a guarantee to derive them from");
+                if ((r->threads & VR_THREAD_NAPI) && p->dom.type != VR_DOMAIN_LXC)
+                        el_error(c, where, "threads 'napi' are the host kernel's NAPI threads of an LXC router: expected vcpu, vhost, emulator or iothread for a %s domain",
+                                 vr_domain_type_names[p->dom.type]);
+                if ((r->threads & (VR_THREAD_VCPU | VR_THREAD_VHOST | VR_THREAD_IOTHREAD)) &&
+                    p->dom.type == VR_DOMAIN_LXC)
+                        el_error(c, where, "a container has no vCPU, vhost or iothreads: expected threads 'emulator' (the container's processes) or 'napi'");
+        }
+}
+
+static void parse_router(Ctx *c, VrPolicy *p, xmlNode *router) {
+        static const char *const attrs[] = {"profile", "mode", NULL};
+        static const char *const once[] = {"cpu", "guarantee", "strip", NULL};
+        g_auto(Val) profile = get_val(c, router, "profile", NULL);
+        g_auto(Val) mode = get_val(c, router, "mode", NULL);
+        xmlNode *cpu_el = NULL, *guarantee_el = NULL, *strip_el = NULL;
+        guint seen_threads = 0;
+        int i;
+
+        check_attrs(c, router, attrs);
+        p->mode = c->conf->mode;
+        if (read_enum(c, &mode, (const char *const[]){"strict", "best-effort", NULL}, &i))
+                p->mode = (VrMode) i;
+        if (profile.value) {
+                c->profile = vr_host_conf_profile(c->conf, profile.value);
+                if (!c->profile) {
+                        g_autofree char *names = NULL;
+                        g_autofree const char **keys = (const char **) g_hash_table_get_keys_as_array(c->conf->profiles, NULL);
+                        names = g_strjoinv(", ", (char **) keys);
+                        val_error(c, &profile, "no [profile %s] in %s: expected one of: %s",
+                                  profile.value, c->conf->path ? c->conf->path : "the host config (none read)",
+                                  *names ? names : "(no profiles defined)");
+                } else {
+                        p->profile = g_strdup(profile.value);
+                }
+        }
+
+        /* First pass: single elements and ports, since addresses and routes refer to ports. */
+        for (xmlNode *n = router->children; n; n = n->next) {
+                const char *name;
+                if (n->type != XML_ELEMENT_NODE)
+                        continue;
+                name = (const char *) n->name;
+                if (!n->ns || !xmlStrEqual(n->ns->href, BAD_CAST VR_NS)) {
+                        el_error(c, n, "is not in namespace %s: expected only virt-router elements inside <vr:router>", VR_NS);
+                        continue;
+                }
+                if (g_strv_contains(once, name)) {
+                        xmlNode **slot = g_str_equal(name, "cpu") ? &cpu_el
+                                       : g_str_equal(name, "guarantee") ? &guarantee_el : &strip_el;
+                        if (*slot)
+                                el_error(c, n, "appears twice (first at line %ld): expected at most one", vr_xml_line(*slot));
+                        else
+                                *slot = n;
+                } else if (g_str_equal(name, "port")) {
+                        parse_port(c, p, n);
+                } else if (!g_str_equal(name, "sched") && !g_str_equal(name, "address") &&
+                           !g_str_equal(name, "route")) {
+                        el_error(c, n, "is not a virt-router element: expected cpu, sched, port, guarantee, address, route or strip");
+                }
+                if (vr_xml_first(n))
+                        el_error(c, vr_xml_first(n), "inside <%s:%s>: expected an empty element",
+                                 n->ns->prefix ? (const char *) n->ns->prefix : "vr", name);
+        }
+        parse_cpu(c, p, cpu_el);
+        parse_guarantee(c, p, guarantee_el);
+        parse_strip(c, p, strip_el);
+        for (xmlNode *n = vr_xml_first(router); n; n = vr_xml_next(n)) {
+                if (!n->ns || !xmlStrEqual(n->ns->href, BAD_CAST VR_NS))
+                        continue;
+                if (xmlStrEqual(n->name, BAD_CAST "sched"))
+                        parse_sched(c, p, n, &seen_threads);
+                else if (xmlStrEqual(n->name, BAD_CAST "address"))
+                        parse_address(c, p, n);
+        }
+        for (xmlNode *n = vr_xml_first(router); n; n = vr_xml_next(n))
+                if (vr_xml_is(n, VR_NS, "route"))
+                        parse_route(c, p, n);
+        /* A profile's sched rule applies when the domain gives none of its own. */
+        if (p->sched->len == 0 && c->profile && (vr_profile_get(c->profile, "sched-class") ||
+                                                  vr_profile_get(c->profile, "sched-threads")))
+                parse_sched(c, p, NULL, &seen_threads);
+        check_cpus(c, p, cpu_el ? cpu_el : router);
+        check_sched(c, p, router);
+}
+
+/* Every element in a virt-router namespace anywhere in <metadata>; complain about
+ * versions we do not speak. */
+static xmlNode *find_router(Ctx *c, xmlNode *metadata) {
+        xmlNode *found = NULL;
+
+        for (xmlNode *m = vr_xml_first(metadata); m; m = vr_xml_next(m)) {
+                const char *href = m->ns ? (const char *) m->ns->href : NULL;
+                if (!href || !g_str_has_prefix(href, VR_NS_PREFIX))
+                        continue;
+                if (!g_str_equal(href, VR_NS)) {
+                        el_error(c, m, "is in namespace '%s': expected %s (this virt-router speaks version 1 of its metadata)",
+                                 href, VR_NS);
+                        continue;
+                }
+                if (!xmlStrEqual(m->name, BAD_CAST "router")) {
+                        el_error(c, m, "is not a virt-router metadata root: expected <vr:router xmlns:vr='%s'>", VR_NS);
+                        continue;
+                }
+                if (found) {
+                        el_error(c, m, "is a second router policy (first at line %ld): expected one <vr:router>",
+                                 vr_xml_line(found));
+                        continue;
+                }
+                found = m;
+        }
+        return found;
+}
+
+int vr_policy_parse(xmlDoc *doc, const char *what, const VrHostConf *conf, VrPolicy **ret,
+                    GError **error) {
+        g_autoptr(VrPolicy) p = vr_policy_new();
+        g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(ctx_error_free);
+        xmlNode *root, *router = NULL;
+        Ctx c = {what, NULL, conf, NULL, errors};
+
+        *ret = NULL;
+        if (!vr_domain_read(doc, what, &p->dom, error))
+                return -1;
+        c.dom = p->dom.name;
+        root = xmlDocGetRootElement(doc);
+        router = find_router(&c, vr_xml_child(root, NULL, "metadata"));
+        if (router) {
+                parse_router(&c, p, router);
+        } else if (!errors->len) {
+                const VrRule *rule = vr_host_conf_match_rule(conf, p->dom.name, p->dom.nova_flavor);
+                if (!rule)
+                        return 0;
+                /* A rule-bound domain gets the profile's CPU and scheduling policy; its
+                 * devices are Nova's (or the user's) and are left alone. */
+                p->rule = g_strdup(rule->name);
+                p->profile = g_strdup(rule->profile);
+                p->mode = conf->mode;
+                c.profile = vr_host_conf_profile(conf, rule->profile);
+                parse_cpu(&c, p, NULL);
+                parse_guarantee(&c, p, NULL);
+                parse_strip(&c, p, NULL);
+                if (vr_profile_get(c.profile, "sched-class") || vr_profile_get(c.profile, "sched-threads")) {
+                        guint seen = 0;
+                        parse_sched(&c, p, NULL, &seen);
+                }
+                check_cpus(&c, p, NULL);
+                check_sched(&c, p, NULL);
+        }
+        if (errors->len) {
+                g_autofree char *msg = ctx_errors_join(errors);
+                g_set_error_literal(error, VR_ERROR, VR_ERROR_INVALID, msg);
+                return -1;
+        }
+        *ret = g_steal_pointer(&p);
+        return 1;
+}
+
