@@ -154,6 +154,18 @@ VIRT_ROUTER_TUNE=$tmp/no-such-tuner hook vr1 started "$tmp/vr1.xml"
 expect "a tuner that cannot start fails 'started' with the reason" 1 "cannot run $tmp/no-such-tuner"
 export VIRT_ROUTER_NO_TUNER=1
 
+# reconnect (libvirtd restarted): the running domain's pid goes into the ledger, so a
+# later reclaim knows it alive
+rm -f "$state/ledger"
+hook vr1 prepare "$tmp/vr1.xml"
+echo $$ >"$root/run/libvirt/qemu/vr1.pid"
+hook vr1 reconnect "$tmp/vr1.xml"
+expect "reconnect" 0
+pid_in_ledger=$(python3 -c 'import json,sys; print([d["pid"] for d in json.load(open(sys.argv[1]))["domains"] if d["domain"] == "vr1"][0])' "$state/ledger" 2>/dev/null)
+[[ $pid_in_ledger == "$$" ]] && pass "reconnect records the domain's pid in the ledger" || fail "ledger pid '$pid_in_ledger', expected $$"
+rm -f "$root/run/libvirt/qemu/vr1.pid"
+hook vr1 release "$tmp/vr1.xml"
+
 # reclaim: an entry whose process is gone does not block
 cat >"$state/ledger" <<'JSON'
 {"version": 1, "domains": [{"domain": "ghost", "driver": "qemu", "pid": 999999, "since_us": 0, "cpus": "1-2", "vfs": [], "deadline_ppm": {}}]}
