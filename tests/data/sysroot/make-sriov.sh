@@ -61,6 +61,9 @@ for drv in ixgbe ixgbevf i40e iavf vfio-pci; do
         : > "$r/bus/pci/drivers/$drv/bind"
 done
 for v in eth0 eth1; do
+        # Attributes as the kernel has them (and so git keeps the directories).
         mkdir -p "$r/devices/virtual/net/$v"
+        echo 1000 > "$r/devices/virtual/net/$v/tx_queue_len"
+        echo 1500 > "$r/devices/virtual/net/$v/mtu"
         ln -s "../../devices/virtual/net/$v" "$r/class/net/$v"
 done
