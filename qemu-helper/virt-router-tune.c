@@ -225,9 +225,23 @@ static int run(const Options *o, VrTuner *t) {
                 (void) g_mkdir_with_parents(o->state_dir, 0755);
                 (void) g_file_set_contents(pidfile, s, -1, NULL);
         }
+        /* Subscribe before the first scan: a thread born meanwhile is then either
+         * found by the scan or announced by an event (handling it twice is harmless). */
+        if (!o->once && !o->no_connector) {
+                conn = connector_open();
+                if (conn < 0)
+                        vr_log(LOG_WARNING, "domain '%s': process-event connector unavailable (%s): rescanning every %d ms instead",
+                               vr_tuner_domain(t), g_strerror(-conn), o->poll_ms);
+        }
+        if (!o->once && conn < 0) {
+                g_autofree char *how = g_strdup_printf("rescan every %d ms", o->poll_ms);
+                vr_tuner_set_mode(t, how);
+        }
         r = vr_tuner_refresh(t);
         if (r == -ESRCH) {
                 (void) unlink(pidfile);
+                if (conn >= 0)
+                        close(conn);
                 vr_log(LOG_INFO, "domain '%s': process %d is gone", vr_tuner_domain(t), (int) vr_tuner_pid(t));
                 return 0;
         }
@@ -243,18 +257,6 @@ static int run(const Options *o, VrTuner *t) {
         sigprocmask(SIG_BLOCK, &mask, NULL);
         sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
         pidfd = pidfd_open_(vr_tuner_pid(t));
-        if (!o->no_connector) {
-                conn = connector_open();
-                if (conn < 0)
-                        vr_log(LOG_WARNING, "domain '%s': process-event connector unavailable (%s): rescanning every %d ms instead",
-                               vr_tuner_domain(t), g_strerror(-conn), o->poll_ms);
-        }
-        if (conn < 0) {
-                g_autofree char *how = g_strdup_printf("rescan every %d ms", o->poll_ms);
-                vr_tuner_set_mode(t, how);
-        }
-        /* Threads born between the first scan and the subscription: scan once more. */
-        vr_tuner_refresh(t);
 
         while (running) {
                 struct pollfd fds[3] = {
