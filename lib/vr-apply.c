@@ -11,25 +11,6 @@
 #include "vr-sched.h"
 #include "vr-sysfs.h"
 
-static int write_file(const char *root, const char *rel, const char *value) {
-        g_autofree char *path = vr_root_path(root, "%s", rel);
-        int fd = open(path, O_WRONLY | O_CLOEXEC | O_TRUNC);
-        size_t len = strlen(value);
-        ssize_t n;
-
-        if (fd < 0)
-                return -errno;
-        n = write(fd, value, len);
-        if (n < 0) {
-                int r = -errno;
-                close(fd);
-                return r;
-        }
-        if (close(fd) < 0)
-                return -errno;
-        return (size_t) n == len ? 0 : -EIO;
-}
-
 unsigned vr_apply_cgroup_writes(const char *root, const VrTunePlan *plan, GPtrArray *errors) {
         unsigned failures = 0;
 
@@ -45,7 +26,7 @@ unsigned vr_apply_cgroup_writes(const char *root, const VrTunePlan *plan, GPtrAr
                                 continue;
                         }
                 }
-                r = write_file(root, w->file, w->value);
+                r = vr_write_file(root, w->file, w->value);
                 if (r < 0) {
                         g_ptr_array_add(errors, g_strdup_printf("cannot write %s to /%s: %s%s", w->value, w->file, g_strerror(-r),
                                                                 r == -EINVAL && g_str_has_suffix(w->file, "rt_runtime_us")
@@ -124,6 +105,19 @@ static char *explain(const VrTuneHost *host, const VrTuneAction *a, const char *
         return g_strdup_printf("%s (tid %d): %s: %s", a->role, (int) a->tid, what, why);
 }
 
+/* Move the thread into a v1 cgroup (its tasks file takes one thread id). */
+static int move_task(const char *root, const char *mount, const char *group, const VrTuneAction *a,
+                     const char *what, char **ret_error) {
+        g_autofree char *tasks = g_strdup_printf("%s%s/tasks", mount, group);
+        g_autofree char *tid = g_strdup_printf("%d", (int) a->tid);
+        int r = vr_write_file(root, tasks[0] == '/' ? tasks + 1 : tasks, tid);
+
+        if (r < 0)
+                *ret_error = g_strdup_printf("%s (tid %d): cannot move into %s %s: %s", a->role, (int) a->tid,
+                                             what, group, g_strerror(-r));
+        return r;
+}
+
 int vr_apply_action(const char *root, const VrTuneHost *host, const VrTuneAction *a,
                     char **ret_error) {
         bool to_deadline = a->set_sched && a->cls == VR_SCHED_DEADLINE;
@@ -135,27 +129,13 @@ int vr_apply_action(const char *root, const VrTuneHost *host, const VrTuneAction
                 return -EINVAL;
         }
         /* Into the partition first: its CPUs are the thread's root domain. */
-        if (a->move_cpuset && host->cpuset_mount) {
-                g_autofree char *tasks = g_strdup_printf("%s%s/tasks", host->cpuset_mount, a->move_cpuset);
-                g_autofree char *tid = g_strdup_printf("%d", (int) a->tid);
-                r = write_file(root, tasks[0] == '/' ? tasks + 1 : tasks, tid);
-                if (r < 0) {
-                        *ret_error = g_strdup_printf("%s (tid %d): cannot move into cpuset partition %s: %s", a->role,
-                                                     (int) a->tid, a->move_cpuset, g_strerror(-r));
-                        return r;
-                }
-        }
+        if (a->move_cpuset && host->cpuset_mount &&
+            (r = move_task(root, host->cpuset_mount, a->move_cpuset, a, "cpuset partition", ret_error)) < 0)
+                return r;
         /* Into the RT group before becoming RT: a group without budget refuses it. */
-        if (a->move_to && host->cpu_mount) {
-                g_autofree char *tasks = g_strdup_printf("%s%s/tasks", host->cpu_mount, a->move_to);
-                g_autofree char *tid = g_strdup_printf("%d", (int) a->tid);
-                r = write_file(root, tasks[0] == '/' ? tasks + 1 : tasks, tid);
-                if (r < 0) {
-                        *ret_error = g_strdup_printf("%s (tid %d): cannot move into cpu cgroup %s: %s", a->role,
-                                                     (int) a->tid, a->move_to, g_strerror(-r));
-                        return r;
-                }
-        }
+        if (a->move_to && host->cpu_mount &&
+            (r = move_task(root, host->cpu_mount, a->move_to, a, "cpu cgroup", ret_error)) < 0)
+                return r;
         /* A deadline thread's affinity must already span its root domain when the
          * class is set; leaving deadline, the class must go before a narrower pin. */
         if (to_deadline && a->affinity && (r = set_affinity(a->tid, a->affinity)) < 0) {

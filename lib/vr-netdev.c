@@ -14,22 +14,6 @@
 #include "vr-sysfs.h"
 #include "vr-units.h"
 
-static int write_attr(const char *root, const char *rel, const char *value) {
-        g_autofree char *path = vr_root_path(root, "%s", rel);
-        int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
-        ssize_t n;
-
-        if (fd < 0)
-                return -errno;
-        n = write(fd, value, strlen(value));
-        if (n < 0) {
-                int r = -errno;
-                close(fd);
-                return r;
-        }
-        return close(fd) < 0 ? -errno : 0;
-}
-
 int vr_netdev_get_txqlen(const char *root, const char *dev, int *ret) {
         g_autofree char *rel = g_strdup_printf("sys/class/net/%s/tx_queue_len", dev);
         g_autofree char *s = NULL;
@@ -49,7 +33,7 @@ int vr_netdev_set_txqlen(const char *root, const char *dev, int qlen) {
         g_autofree char *v = g_strdup_printf("%d", qlen);
         if (strchr(dev, '/'))
                 return -EINVAL;
-        return write_attr(root, rel, v);
+        return vr_write_file(root, rel, v);
 }
 
 int vr_vf_index(const char *root, const char *pf, const char *vf_addr, int *ret) {
@@ -153,12 +137,12 @@ int vr_pci_bind_vfio(const char *root, const char *addr) {
                 return -EINVAL;
         if (cur && g_str_has_suffix(cur, "/vfio-pci"))
                 return 0;
-        r = write_attr(root, override, "vfio-pci");
+        r = vr_write_file(root, override, "vfio-pci");
         if (r < 0)
                 return r;
-        if (cur && (r = write_attr(root, unbind, addr)) < 0)
+        if (cur && (r = vr_write_file(root, unbind, addr)) < 0)
                 return r;
-        return write_attr(root, "sys/bus/pci/drivers_probe", addr);
+        return vr_write_file(root, "sys/bus/pci/drivers_probe", addr);
 }
 
 int vr_pci_iommu_group(const char *root, const char *addr, int *ret) {

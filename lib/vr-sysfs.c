@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
@@ -30,6 +31,26 @@ int vr_read_line(const char *root, const char *relpath, char **ret) {
         g_strchomp(buf);
         *ret = g_steal_pointer(&buf);
         return 0;
+}
+
+int vr_write_file(const char *root, const char *relpath, const char *value) {
+        g_autofree char *path = vr_root_path(root, "%s", relpath);
+        /* O_TRUNC: meaningless on sysfs, right on a fake tree of plain files. */
+        int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+        size_t len = strlen(value);
+        ssize_t n;
+
+        if (fd < 0)
+                return -errno;
+        n = write(fd, value, len);
+        if (n < 0) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        if (close(fd) < 0)
+                return -errno;
+        return (size_t) n == len ? 0 : -EIO;
 }
 
 static bool valid_component(const char *s) {

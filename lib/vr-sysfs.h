@@ -10,6 +10,8 @@
 char *vr_root_path(const char *root, const char *fmt, ...) _printf_(2, 3);
 /* Whole file, trailing newline removed. */
 int vr_read_line(const char *root, const char *relpath, char **ret) _must_check_;
+/* Write value to ROOT/relpath (a sysfs or cgroup attribute): 0 or -errno. */
+int vr_write_file(const char *root, const char *relpath, const char *value) _must_check_;
 bool vr_netdev_exists(const char *root, const char *dev);
 /* PCI addresses of a PF's VFs in virtfn order (virtfn0, virtfn1, ...). -ENOENT if no
  * such netdev, -ENOTSUP if it has no SR-IOV. */

@@ -130,6 +130,17 @@ static int compare_threads(gconstpointer a, gconstpointer b) {
         return (x->tid > y->tid) - (x->tid < y->tid);
 }
 
+void vr_threads_sort_and_number(GPtrArray *threads) {
+        int ords[32] = {0};
+
+        g_ptr_array_sort(threads, compare_threads);
+        for (guint i = 0; i < threads->len; i++) {
+                VrThread *t = threads->pdata[i];
+                if (t->kind != VR_THREAD_VCPU && t->kind != VR_THREAD_EMULATOR)
+                        t->index = ords[__builtin_ctz((unsigned) t->kind)]++;
+        }
+}
+
 /* Threads of one process. */
 static void add_process_threads(const char *root, pid_t pid, pid_t vm_pid, VrThreadKind force,
                                 GPtrArray *out) {
@@ -157,7 +168,6 @@ int vr_threads_discover(const char *root, pid_t vm_pid, VrDomainType type,
         g_autoptr(GArray) pids = NULL;
         g_auto(VrProcCgroup) vm_cg = {0};
         VrProcStat vm_st;
-        int ords[32] = {0};
         int r;
 
         r = vr_proc_read_stat(root, vm_pid, 0, &vm_st);
@@ -201,14 +211,7 @@ int vr_threads_discover(const char *root, pid_t vm_pid, VrDomainType type,
                                 add_process_threads(root, p, vm_pid, VR_THREAD_EMULATOR, out);
                 }
         }
-        g_ptr_array_sort(out, compare_threads);
-        /* Ordinals of vhost/iothread/napi threads, in tid order. */
-        for (guint i = 0; i < out->len; i++) {
-                VrThread *t = out->pdata[i];
-                int bit = __builtin_ctz((unsigned) t->kind);
-                if (t->kind != VR_THREAD_VCPU && t->kind != VR_THREAD_EMULATOR)
-                        t->index = ords[bit]++;
-        }
+        vr_threads_sort_and_number(out);
         *ret = g_steal_pointer(&out);
         return 0;
 }

@@ -34,6 +34,9 @@ VrThreadKind vr_thread_classify(const char *comm, pid_t vm_pid, bool kthread, bo
 int vr_threads_discover(const char *root, pid_t vm_pid, VrDomainType type,
                         const char *const *napi_devs, GPtrArray **ret) _must_check_;
 
+/* Sort by kind, vCPU number, tid; number vhost/iothread/napi threads in tid order. */
+void vr_threads_sort_and_number(GPtrArray *threads);
+
 /* Human form: "vcpu0", "vhost1", "emulator", "iothread0", "napi0". Caller frees. */
 char *vr_thread_role(const VrThread *t);
 const char *vr_thread_kind_name(VrThreadKind k);

@@ -136,7 +136,6 @@ VrTuner *vr_tuner_new(const VrTunerOptions *o, GError **error) {
         return g_steal_pointer(&t);
 }
 
-static int compare_by_kind_tid(gconstpointer a, gconstpointer b);
 
 static void mark_dirty(VrTuner *t) {
         if (!t->dirty)
@@ -178,8 +177,6 @@ static bool hold_back(VrTuner *t, const VrThread *th) {
 /* Threads that have exited (their exit event may come after a new thread's), and
  * the ordinals of vhost/iothread/napi threads among those alive, in tid order. */
 static void prune_and_number(VrTuner *t) {
-        int ords[32] = {0};
-
         for (guint i = t->threads->len; i-- > 0;) {
                 const VrThread *th = t->threads->pdata[i];
                 VrProcStat st;
@@ -189,12 +186,7 @@ static void prune_and_number(VrTuner *t) {
                         g_ptr_array_remove_index(t->threads, i);
                 }
         }
-        g_ptr_array_sort(t->threads, compare_by_kind_tid);
-        for (guint i = 0; i < t->threads->len; i++) {
-                VrThread *th = t->threads->pdata[i];
-                if (th->kind != VR_THREAD_VCPU && th->kind != VR_THREAD_EMULATOR)
-                        th->index = ords[__builtin_ctz((unsigned) th->kind)]++;
-        }
+        vr_threads_sort_and_number(t->threads);
 }
 
 static char *action_signature(const VrTuneAction *a) {
@@ -206,14 +198,6 @@ static char *action_signature(const VrTuneAction *a) {
                                a->error ? a->error : "-");
 }
 
-static int compare_by_kind_tid(gconstpointer a, gconstpointer b) {
-        const VrThread *x = *(VrThread *const *) a, *y = *(VrThread *const *) b;
-        if (x->kind != y->kind)
-                return (x->kind > y->kind) - (x->kind < y->kind);
-        if (x->kind == VR_THREAD_VCPU && x->index != y->index)
-                return (x->index > y->index) - (x->index < y->index);
-        return (x->tid > y->tid) - (x->tid < y->tid);
-}
 
 static char *writes_signature(const VrTunePlan *p) {
         GString *s = g_string_new(NULL);
