@@ -197,6 +197,7 @@ VrPlan *vr_plan_build(const VrPolicy *policy, const VrHostConf *conf, const VrHo
                 VrPlanIface *pi = g_new0(VrPlanIface, 1);
 
                 pi->port = port;
+                pi->domain = policy->dom.name;
                 pi->alias = g_strconcat(VR_ALIAS_PREFIX, port->name, NULL);
                 pi->ips = g_ptr_array_new();
                 pi->routes = g_ptr_array_new();

@@ -26,6 +26,7 @@ typedef enum {
 
 typedef struct {
         const VrPort *port;
+        const char *domain; /* for a stable generated MAC */
         char *alias;
         VrIfaceKind kind;
         char *pci;       /* HOSTDEV */

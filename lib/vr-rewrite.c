@@ -122,6 +122,13 @@ static void add(xmlNode *parent, xmlNode *child) {
         xmlAddChild(parent, child);
 }
 
+/* 52:54:00 (QEMU's prefix) and three bytes of a hash of domain and port. */
+static char *port_mac(const char *domain, const char *port) {
+        g_autofree char *key = g_strconcat(domain, "/", port, NULL);
+        g_autofree char *hex = g_compute_checksum_for_string(G_CHECKSUM_SHA256, key, -1);
+        return g_strdup_printf("52:54:00:%.2s:%.2s:%.2s", hex, hex + 2, hex + 4);
+}
+
 /* The device element the plan asks for, built fresh. */
 static xmlNode *build_device(const VrPlanIface *pi) {
         const VrPort *port = pi->port;
@@ -149,8 +156,13 @@ static xmlNode *build_device(const VrPlanIface *pi) {
                 dev = vr_xml_new("interface", "type", "direct", NULL);
                 break;
         }
-        if (port->mac)
+        if (port->mac) {
                 add(dev, vr_xml_new("mac", "address", port->mac, NULL));
+        } else if (pi->kind != VR_IFACE_LXC_HOSTDEV && pi->virtio) {
+                /* The guest finds its ports by MAC: a stable one, not libvirt's random. */
+                g_autofree char *mac = port_mac(pi->domain, port->name);
+                add(dev, vr_xml_new("mac", "address", mac, NULL));
+        }
         if (pi->kind == VR_IFACE_HOSTDEV) {
                 src = vr_xml_new("source", NULL);
                 add(src, pci_address_node(pi->pci));
@@ -230,7 +242,7 @@ static void insert_before_alias(xmlNode *dev, xmlNode *child) {
 
 /* Bring an existing device of the right kind in line with `want`, keeping what the
  * user added (PCI slot, boot order, <driver><host .../></driver>, ...). */
-static void merge_device(xmlNode *have, xmlNode *want) {
+static void merge_device(xmlNode *have, xmlNode *want, bool policy_mac) {
         bool want_lists = vr_xml_child(want, NULL, "ip") || vr_xml_child(want, NULL, "route");
 
         for (xmlAttr *a = want->properties; a; a = a->next) {
@@ -274,6 +286,8 @@ static void merge_device(xmlNode *have, xmlNode *want) {
                 if (g_str_equal(name, "ip") || g_str_equal(name, "route") || g_str_equal(name, "alias"))
                         continue;
                 h = vr_xml_child(have, NULL, name);
+                if (h && g_str_equal(name, "mac") && !policy_mac)
+                        continue; /* the MAC it has: ours from before, or libvirt's */
                 if (!h) {
                         insert_before_alias(have, xmlCopyNode(w, 1));
                 } else if (g_str_equal(name, "driver")) {
@@ -315,7 +329,7 @@ static void rewrite_ports(xmlNode *root, const VrPlan *plan) {
                 xmlNode *have = g_hash_table_lookup(existing, pi->alias);
 
                 if (have && same_kind(have, want)) {
-                        merge_device(have, want);
+                        merge_device(have, want, pi->port->mac != NULL);
                         xmlFreeNode(want);
                 } else if (have) {
                         /* A port that changed kind: keep the user's MAC and boot order. */
@@ -425,6 +439,86 @@ static void strip_devices(xmlNode *root, guint strip) {
                 set_model_none(devices, "memballoon", NULL);
 }
 
+/* ------------------------------------------------------------------------ */
+/* The guest's configuration (KVM/QEMU): addresses, routes, policer, shaper,  */
+/* read by the guest's init from fw_cfg, so a change needs no image rebuild.  */
+
+#define GUEST_CONFIG_ENTRY "opt/org.virt-router/config"
+
+static char *device_mac(xmlNode *devices, const char *alias) {
+        for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
+                g_autofree char *a = device_alias(d);
+                if (g_strcmp0(a, alias) == 0)
+                        return vr_xml_prop(vr_xml_child(d, NULL, "mac"), "address");
+        }
+        return NULL;
+}
+
+static char *guest_config(xmlNode *root, const VrPlan *plan) {
+        const VrPolicy *p = plan->policy;
+        xmlNode *devices = vr_xml_child(root, NULL, "devices");
+        /* libvirt 9 hands this to QEMU as -fw_cfg name=...,string=TEXT without escaping
+         * commas, which QEMU then splits at: no commas anywhere (names, addresses and
+         * rates have none; the comment must not either). */
+        GString *c = g_string_new("# virt-router guest configuration from the router policy\n");
+        /* Paper-style token bucket depth when the policy gives none: a few packets of
+         * headroom without letting a burst through the delay bound. */
+        uint64_t burst = p->guarantee.burst ? p->guarantee.burst : 32;
+
+        g_string_append_printf(c, "version 1\nname %s\n", p->dom.name);
+        for (guint i = 0; i < plan->ifaces->len; i++) {
+                const VrPlanIface *pi = plan->ifaces->pdata[i];
+                g_autofree char *mac = device_mac(devices, pi->alias);
+                if (mac)
+                        g_string_append_printf(c, "port %s mac %s\n", pi->port->name, mac);
+                else
+                        g_string_append_printf(c, "port %s\n", pi->port->name); /* a pool VF: MAC chosen by libvirt */
+        }
+        for (guint i = 0; i < p->addresses->len; i++) {
+                const VrAddress *a = p->addresses->pdata[i];
+                g_string_append_printf(c, "addr %s %s/%d\n", a->port, a->addr, a->prefix);
+        }
+        for (guint i = 0; i < p->routes->len; i++) {
+                const VrRoute *r = p->routes->pdata[i];
+                g_string_append_printf(c, "route %s/%d via %s\n", r->to_addr, r->to_prefix, r->via);
+        }
+        if (p->guarantee.set) {
+                for (guint i = 0; i < plan->ifaces->len; i++) {
+                        const VrPlanIface *pi = plan->ifaces->pdata[i];
+                        g_string_append_printf(c, "police %s rate %" G_GUINT64_FORMAT "pps burst %" G_GUINT64_FORMAT "\n",
+                                               pi->port->name, p->guarantee.rate_pps, burst);
+                        g_string_append_printf(c, "shape %s rate %" G_GUINT64_FORMAT "pps burst %" G_GUINT64_FORMAT "\n",
+                                               pi->port->name, p->guarantee.rate_pps, burst);
+                }
+        }
+        g_string_append(c, "rps off\n");
+        return g_string_free(c, FALSE);
+}
+
+static void rewrite_guest_config(xmlNode *root, const VrPlan *plan) {
+        g_autofree char *text = guest_config(root, plan);
+        xmlNode *sysinfo = NULL, *entry = NULL;
+
+        for (xmlNode *n = vr_xml_first(root); n && !sysinfo; n = vr_xml_next(n)) {
+                g_autofree char *type = vr_xml_prop(n, "type");
+                if (vr_xml_is(n, NULL, "sysinfo") && g_strcmp0(type, "fwcfg") == 0)
+                        sysinfo = n;
+        }
+        if (!sysinfo) {
+                xmlNode *os = vr_xml_child(root, NULL, "os"), *before = NULL;
+                for (xmlNode *n = vr_xml_first(root); n && n != os; n = vr_xml_next(n))
+                        before = n;
+                sysinfo = vr_xml_new("sysinfo", "type", "fwcfg", NULL);
+                vr_xml_insert(root, os ? before : NULL, sysinfo);
+        }
+        entry = find_by_attr(sysinfo, "entry", "name", GUEST_CONFIG_ENTRY);
+        if (!entry) {
+                entry = vr_xml_new("entry", "name", GUEST_CONFIG_ENTRY, NULL);
+                vr_xml_insert(sysinfo, NULL, entry);
+        }
+        vr_xml_set_text(entry, text);
+}
+
 void vr_rewrite_doc(xmlDoc *doc, const VrPlan *plan) {
         xmlNode *root = xmlDocGetRootElement(doc);
 
@@ -432,6 +526,8 @@ void vr_rewrite_doc(xmlDoc *doc, const VrPlan *plan) {
         if (plan->manage_ports)
                 rewrite_ports(root, plan);
         strip_devices(root, plan->strip);
+        if (plan->manage_ports && plan->ifaces->len && plan->policy->dom.type != VR_DOMAIN_LXC)
+                rewrite_guest_config(root, plan);
 }
 
 GHashTable *vr_rewrite_current_vfs(xmlDoc *doc) {

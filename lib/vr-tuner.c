@@ -541,13 +541,22 @@ void vr_tuner_cleanup(VrTuner *t) {
         for (guint i = 0; t->plan && i < t->plan->writes->len; i++) {
                 const VrCgroupWrite *w = t->plan->writes->pdata[i];
                 g_autofree char *dir = NULL, *abs = NULL;
+                int r;
                 if (!w->mkdir)
                         continue;
                 dir = g_path_get_dirname(w->file);
                 abs = vr_root_path(t->root, "%s", dir);
-                if (rmdir(abs) == 0)
+                /* The leader's exit is announced while the other threads of the
+                 * domain may still be leaving the group: give them half a second. */
+                for (int tries = 0;; tries++) {
+                        r = rmdir(abs) == 0 ? 0 : -errno;
+                        if (r != -EBUSY || tries >= 25)
+                                break;
+                        g_usleep(20000);
+                }
+                if (r == 0)
                         vr_log(LOG_INFO, "domain '%s': removed cgroup %s", t->policy->dom.name, abs);
-                else if (errno != EBUSY && errno != ENOENT)
-                        vr_log(LOG_WARNING, "domain '%s': cannot remove cgroup %s: %s", t->policy->dom.name, abs, g_strerror(errno));
+                else if (r != -EBUSY && r != -ENOENT)
+                        vr_log(LOG_WARNING, "domain '%s': cannot remove cgroup %s: %s", t->policy->dom.name, abs, g_strerror(-r));
         }
 }
