@@ -43,6 +43,7 @@ static char *hook_state_path(const Hook *h) {
 typedef struct {
         char *port;
         char *target;   /* macvtap/macvlan device, start XML */
+        char *guest;    /* LXC: the device's name inside the container */
         char *pci;      /* hostdev VF */
         bool managed;
 } LiveDevice;
@@ -51,24 +52,37 @@ static void live_device_free(gpointer p) {
         LiveDevice *d = p;
         g_free(d->port);
         g_free(d->target);
+        g_free(d->guest);
         g_free(d->pci);
         g_free(d);
 }
 
-static GPtrArray *live_devices(xmlDoc *doc) {
+static GPtrArray *live_devices(xmlDoc *doc, const VrPolicy *p) {
         GPtrArray *out = g_ptr_array_new_with_free_func(live_device_free);
         xmlNode *devices = vr_xml_child(xmlDocGetRootElement(doc), NULL, "devices");
+        g_autoptr(GHashTable) lxc_ports = g_hash_table_new(g_direct_hash, g_direct_equal); /* node -> port */
 
+        /* A container's devices carry no alias (libvirt drops them): match by source. */
+        for (guint i = 0; p->dom.type == VR_DOMAIN_LXC && i < p->ports->len; i++) {
+                const VrPort *port = p->ports->pdata[i];
+                xmlNode *d = vr_rewrite_find_lxc_port(devices, port, NULL, lxc_ports);
+                if (d)
+                        g_hash_table_insert(lxc_ports, d, (gpointer) port->name);
+        }
         for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
                 g_autofree char *alias = vr_xml_prop(vr_xml_child(d, NULL, "alias"), "name");
                 g_autofree char *managed = vr_xml_prop(d, "managed");
                 xmlNode *addr = vr_xml_child(vr_xml_child(d, NULL, "source"), NULL, "address");
+                const char *lxc_port = g_hash_table_lookup(lxc_ports, d);
                 LiveDevice *ld;
-                if (!alias || !g_str_has_prefix(alias, VR_ALIAS_PREFIX))
+                if (!lxc_port && (!alias || !g_str_has_prefix(alias, VR_ALIAS_PREFIX)))
                         continue;
                 ld = g_new0(LiveDevice, 1);
-                ld->port = g_strdup(alias + strlen(VR_ALIAS_PREFIX));
+                ld->port = g_strdup(lxc_port ? lxc_port : alias + strlen(VR_ALIAS_PREFIX));
                 ld->target = vr_xml_prop(vr_xml_child(d, NULL, "target"), "dev");
+                if (!ld->target) /* LXC: <guest dev='eth0' actual='macvlan0'/> */
+                        ld->target = vr_xml_prop(vr_xml_child(d, NULL, "guest"), "actual");
+                ld->guest = vr_xml_prop(vr_xml_child(d, NULL, "guest"), "dev");
                 ld->managed = g_strcmp0(managed, "no") != 0;
                 if (addr) {
                         g_autofree char *dom = vr_xml_prop(addr, "domain"), *bus = vr_xml_prop(addr, "bus");
@@ -199,7 +213,7 @@ static bool op_prepare(Hook *h, GError **error) {
                 g_autoptr(GPtrArray) live = NULL;
                 if (pi->kind != VR_IFACE_HOSTDEV)
                         continue;
-                live = live_devices(h->doc);
+                live = live_devices(h->doc, h->policy);
                 for (guint k = 0; k < live->len; k++) {
                         LiveDevice *ld = live->pdata[k];
                         int r;
@@ -225,7 +239,7 @@ static bool op_prepare(Hook *h, GError **error) {
 static bool op_start(Hook *h, GError **error) {
         const VrPolicy *p = h->policy;
         const char *root = h->req->root;
-        g_autoptr(GPtrArray) live = live_devices(h->doc);
+        g_autoptr(GPtrArray) live = live_devices(h->doc, h->policy);
         g_autoptr(VrJson) j = vr_json_new();
         g_autofree char *path = hook_state_path(h), *text = NULL;
 
@@ -318,6 +332,37 @@ static bool tuner_running(const Hook *h) {
         return pid > 1 && kill(pid, 0) == 0;
 }
 
+/* A container's macvlans are in its network namespace by the time it runs: set the
+ * queue lengths there, by their names inside (<guest dev=>). */
+static void lxc_queue_lengths(Hook *h, pid_t controller) {
+        g_autoptr(GPtrArray) live = live_devices(h->doc, h->policy);
+        pid_t init = 0;
+        g_autoptr(GArray) pids = NULL;
+
+        if (controller <= 0 || !g_str_equal(h->req->root, "/") || vr_proc_list_pids(h->req->root, &pids) < 0)
+                return;
+        for (guint i = 0; i < pids->len && !init; i++) {
+                VrProcStat st;
+                pid_t p = g_array_index(pids, pid_t, i);
+                if (vr_proc_read_stat(h->req->root, p, 0, &st) == 0 && st.ppid == controller)
+                        init = p;
+        }
+        for (guint i = 0; init && i < live->len; i++) {
+                LiveDevice *ld = live->pdata[i];
+                const VrPort *port = vr_policy_port(h->policy, ld->port);
+                int r;
+                if (!port || port->mode == VR_PORT_VF || !ld->guest || !port->queue)
+                        continue;
+                r = vr_netns_set_txqlen(init, ld->guest, port->queue);
+                if (r < 0)
+                        vr_log(LOG_WARNING, "domain '%s': port '%s': cannot set the queue length of %s in the container: %s",
+                               h->policy->dom.name, port->name, ld->guest, g_strerror(-r));
+                else
+                        vr_log(LOG_INFO, "domain '%s': port '%s': %s queue %d packets (in the container)",
+                               h->policy->dom.name, port->name, ld->guest, port->queue);
+        }
+}
+
 static bool op_started(Hook *h, bool reconnect, GError **error) {
         g_autoptr(GError) local = NULL;
         g_autoptr(VrLedger) ledger = NULL;
@@ -325,6 +370,8 @@ static bool op_started(Hook *h, bool reconnect, GError **error) {
         pid_t pid = domain_pid(h);
         VrLaunchOptions lo;
 
+        if (h->policy->dom.type == VR_DOMAIN_LXC && !reconnect)
+                lxc_queue_lengths(h, pid);
         ledger = vr_ledger_open(h->req->root, h->state_dir, h->req->lock_wait_ms, &local);
         if (ledger && pid > 0 && vr_ledger_set_pid(ledger, h->policy->dom.name, pid))
                 (void) vr_ledger_save(ledger, NULL);

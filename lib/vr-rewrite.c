@@ -130,7 +130,7 @@ static char *port_mac(const char *domain, const char *port) {
 }
 
 /* The device element the plan asks for, built fresh. */
-static xmlNode *build_device(const VrPlanIface *pi) {
+static xmlNode *build_device(const VrPlanIface *pi, bool lxc) {
         const VrPort *port = pi->port;
         xmlNode *dev, *src;
 
@@ -140,8 +140,7 @@ static xmlNode *build_device(const VrPlanIface *pi) {
                 add(dev, src);
                 add(src, vr_xml_new("interface", NULL));
                 xmlNodeAddContent(src->children, BAD_CAST pi->netdev);
-                add(dev, vr_xml_new("alias", "name", pi->alias, NULL));
-                return dev;
+                return dev; /* no alias: libvirt's LXC driver drops user aliases */
         }
         switch (pi->kind) {
         case VR_IFACE_HOSTDEV:
@@ -189,18 +188,20 @@ static xmlNode *build_device(const VrPlanIface *pi) {
         for (guint i = 0; i < pi->ips->len; i++) {
                 const VrAddress *a = pi->ips->pdata[i];
                 g_autofree char *prefix = g_strdup_printf("%d", a->prefix);
-                add(dev, vr_xml_new("ip", "address", a->addr, "family", a->family == 6 ? "ipv6" : NULL,
+                /* libvirt's own form (family always given), so a round trip matches. */
+                add(dev, vr_xml_new("ip", "address", a->addr, "family", a->family == 6 ? "ipv6" : "ipv4",
                                     "prefix", prefix, NULL));
         }
         for (guint i = 0; i < pi->routes->len; i++) {
                 const VrRoute *r = pi->routes->pdata[i];
                 g_autofree char *prefix = g_strdup_printf("%d", r->to_prefix);
-                add(dev, vr_xml_new("route", "family", r->family == 6 ? "ipv6" : NULL,
+                add(dev, vr_xml_new("route", "family", r->family == 6 ? "ipv6" : "ipv4",
                                     "address", r->to_addr, "prefix", prefix, "gateway", r->via, NULL));
         }
         if (pi->ips->len && pi->kind == VR_IFACE_DIRECT)
                 add(dev, vr_xml_new("link", "state", "up", NULL));
-        add(dev, vr_xml_new("alias", "name", pi->alias, NULL));
+        if (!lxc)
+                add(dev, vr_xml_new("alias", "name", pi->alias, NULL));
         return dev;
 }
 
@@ -306,9 +307,31 @@ static void merge_device(xmlNode *have, xmlNode *want, bool policy_mac) {
         }
 }
 
+/* libvirt's LXC driver drops user aliases, so a container's port is known by what it
+ * is: a macvlan on the port's dev, or the VF netdev handed to it. */
+xmlNode *vr_rewrite_find_lxc_port(xmlNode *devices, const VrPort *port, const char *vf_netdev,
+                                  GHashTable *claimed) {
+        for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
+                xmlNode *src = vr_xml_child(d, NULL, "source");
+                g_autofree char *type = vr_xml_prop(d, "type"), *dev = vr_xml_prop(src, "dev");
+                g_autofree char *netdev = vr_xml_text(vr_xml_child(src, NULL, "interface"));
+                if (claimed && g_hash_table_contains(claimed, d))
+                        continue;
+                if (port->mode != VR_PORT_VF && vr_xml_is(d, NULL, "interface") &&
+                    g_strcmp0(type, "direct") == 0 && g_strcmp0(dev, port->dev) == 0)
+                        return d;
+                if (port->mode == VR_PORT_VF && vf_netdev && vr_xml_is(d, NULL, "hostdev") &&
+                    g_strcmp0(netdev, vf_netdev) == 0)
+                        return d;
+        }
+        return NULL;
+}
+
 static void rewrite_ports(xmlNode *root, const VrPlan *plan) {
         xmlNode *devices = vr_xml_child(root, NULL, "devices");
         g_autoptr(GHashTable) existing = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        g_autoptr(GHashTable) claimed = g_hash_table_new(g_direct_hash, g_direct_equal);
+        bool lxc = plan->policy->dom.type == VR_DOMAIN_LXC;
         xmlNode *anchor = NULL;
 
         if (!devices) {
@@ -325,8 +348,13 @@ static void rewrite_ports(xmlNode *root, const VrPlan *plan) {
         }
         for (guint i = 0; i < plan->ifaces->len; i++) {
                 const VrPlanIface *pi = plan->ifaces->pdata[i];
-                xmlNode *want = build_device(pi);
+                xmlNode *want = build_device(pi, lxc);
                 xmlNode *have = g_hash_table_lookup(existing, pi->alias);
+
+                if (!have && lxc)
+                        have = vr_rewrite_find_lxc_port(devices, pi->port, pi->netdev, claimed);
+                if (have)
+                        g_hash_table_add(claimed, have);
 
                 if (have && same_kind(have, want)) {
                         merge_device(have, want, pi->port->mac != NULL);

@@ -11,6 +11,10 @@
 /* Edit doc in place to match the plan. Everything the plan does not name is kept. */
 void vr_rewrite_doc(xmlDoc *doc, const VrPlan *plan);
 
+/* A container's device for a port (LXC keeps no aliases): the macvlan on port->dev,
+ * or the hostdev of vf_netdev; devices in `claimed` (may be NULL) are skipped. */
+xmlNode *vr_rewrite_find_lxc_port(xmlNode *devices, const VrPort *port, const char *vf_netdev,
+                                  GHashTable *claimed);
 /* PCI addresses the doc's router interfaces use now: port name -> "DDDD:BB:DD.F". */
 GHashTable *vr_rewrite_current_vfs(xmlDoc *doc);
 

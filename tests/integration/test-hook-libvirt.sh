@@ -137,7 +137,7 @@ cat >"$tmp/pc.xml" <<XML
 <vr:router xmlns:vr='urn:virt-router:1'>
   <vr:cpu placement='shared' cpus='0-1' shares='512'/>
   <vr:sched threads='emulator' class='batch'/>
-  <vr:port name='wan' mode='macvlan' dev='$va'/>
+  <vr:port name='wan' mode='macvlan' dev='$va' queue='40'/>
   <vr:address port='wan' ip='192.0.2.1/24'/>
 </vr:router>
 XML
@@ -152,6 +152,11 @@ assert procs and all(t["class"] == "batch" and t["applied"] for t in procs), d["
 assert any(w["file"].endswith("/cpu.shares") and w["value"] == "512" for w in d["cgroup_writes"]), d
 PY
 then pass "LXC router tuned: its processes SCHED_BATCH, cpu.shares 512 on its cgroup"; else fail "LXC router not tuned: $(cat "$state/$c1.json" 2>/dev/null | head -c 600)"; fi
+ctl=$(cat "/run/libvirt/lxc/$c1.pid" 2>/dev/null || true)
+init=$(pgrep -P "$ctl" 2>/dev/null | head -1)
+# ip, not /sys: nsenter -n leaves the mount namespace, and so sysfs, as the host's.
+qlen=$(nsenter -t "$init" -n ip -o link show eth0 2>/dev/null | sed -n 's/.* qlen \([0-9]*\).*/\1/p')
+[[ $qlen == 40 ]] && pass "LXC router's macvlan queue length 40 inside the container" || fail "LXC macvlan queue length '$qlen', expected 40"
 virsh -q -c lxc:///system destroy "$c1" >/dev/null 2>&1 || true
 wait_for bash -c "[[ \$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))[\"domains\"]))' $state/ledger) == 0 ]]" && pass "ledger empty after the LXC router stopped" || fail "ledger: '$(ledger)'"
 
