@@ -152,7 +152,11 @@ static xmlNode *build_device(const VrPlanIface *pi, bool lxc) {
         case VR_IFACE_DIRECT:
         case VR_IFACE_LXC_HOSTDEV:
         default:
-                dev = vr_xml_new("interface", "type", "direct", NULL);
+                /* A router needs the multicast a macvtap filters by default (IPv6
+                 * neighbour discovery, routing protocols): let the guest's receive
+                 * filter through. */
+                dev = vr_xml_new("interface", "type", "direct", "trustGuestRxFilters",
+                                 lxc ? NULL : "yes", NULL);
                 break;
         }
         if (port->mac) {

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# The forwarding guest in a real libvirt domain (type='qemu'): two macvtap ports on
+# veths whose peers sit in two network namespaces. The guest must come up (VR-READY on
+# its serial console), forward UDP from one namespace to the other (counted on both
+# sides), and its ingress policer must drop above its rate and pass below it.
+# Builds the guest image (make guest) when images/ has none. Needs root.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top_srcdir=$(cd "${top_srcdir:-$here/../..}" && pwd)
+top_builddir=${top_builddir:-$top_srcdir/build}
+VIRT_ROUTER=${VIRT_ROUTER:-$top_builddir/virt-router}
+export VIRT_ROUTER_TEMPLATE_DIR=${VIRT_ROUTER_TEMPLATE_DIR:-$top_srcdir/xml-templates}
+IMAGES=${GUEST_IMAGE_DIR:-$top_srcdir/images}
+
+# shellcheck source=tests/lib/libvirtd.sh
+. "$top_srcdir/tests/lib/libvirtd.sh"
+vr_require_root_or_skip ip python3
+[[ -x $VIRT_ROUTER ]] || { echo "SKIP: $VIRT_ROUTER not built"; exit 77; }
+if [[ ! -r $IMAGES/vmlinuz || ! -r $IMAGES/initrd.img ]]; then
+	command -v debootstrap >/dev/null || { echo "SKIP: no guest image and no debootstrap to build one"; exit 77; }
+	echo "# building the guest image (make guest)"
+	make -C "$top_builddir" guest GUEST_IMAGE_DIR="$IMAGES" >"${TMPDIR:-/tmp}/vrtest-guest-build.log" 2>&1 ||
+		{ tail -20 "${TMPDIR:-/tmp}/vrtest-guest-build.log"; echo "FAIL: make guest"; echo "0 passed, 1 failed"; exit 1; }
+fi
+
+tag=$$
+dom="vrtest-$tag-guest"
+nsa="vrta$tag" nsb="vrtb$tag"
+wa="vgwa$tag" wb="vgwb$tag" la="vgla$tag" lb="vglb$tag"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/vrtest-guest.XXXXXX")
+console=$tmp/console.log
+passed=0 failed=0
+pass() { passed=$((passed + 1)); echo "PASS: $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
+cleanup() {
+	trap '' INT TERM
+	timeout 30 virsh -q destroy "$dom" >/dev/null 2>&1 || true
+	timeout 30 virsh -q undefine "$dom" >/dev/null 2>&1 || true
+	ip netns del "$nsa" 2>/dev/null || true
+	ip netns del "$nsb" 2>/dev/null || true
+	ip link del "$wa" 2>/dev/null || true
+	ip link del "$la" 2>/dev/null || true
+	rm -rf "$tmp"
+	vr_libvirtd_stop
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+vr_libvirtd_start || { echo "FAIL: libvirtd"; echo "0 passed, 1 failed"; exit 1; }
+
+# wan: ns A <-> router, lan: router <-> ns B. The macvtaps sit on wa and la; the peers
+# wb and lb go into the namespaces.
+ip netns add "$nsa"
+ip netns add "$nsb"
+ip link add "$wa" type veth peer name "$wb"
+ip link add "$la" type veth peer name "$lb"
+ip link set "$wb" netns "$nsa"
+ip link set "$lb" netns "$nsb"
+ip link set "$wa" up
+ip link set "$la" up
+ip -n "$nsa" addr add 192.0.2.2/24 dev "$wb"
+ip -n "$nsa" link set "$wb" up
+ip -n "$nsa" route add default via 192.0.2.1
+ip -n "$nsb" addr add 198.51.100.2/24 dev "$lb"
+ip -n "$nsb" link set "$lb" up
+ip -n "$nsb" route add default via 198.51.100.1
+
+cat >"$tmp/policy.xml" <<XML
+<vr:router xmlns:vr='urn:virt-router:1'>
+  <vr:port name='wan' mode='macvtap' dev='$wa' queue='50'/>
+  <vr:port name='lan' mode='macvtap' dev='$la' queue='50'/>
+  <vr:address port='wan' ip='192.0.2.1/24'/>
+  <vr:address port='lan' ip='198.51.100.1/24'/>
+  <vr:guarantee rate='2kpps' burst='50' delay='20ms'/>
+  <vr:strip devices='sound graphics video input usb memballoon'/>
+</vr:router>
+XML
+"$VIRT_ROUTER" render kvm-macvtap --type qemu -n "$dom" --memory 256 --image-dir "$IMAGES" --policy "$tmp/policy.xml" >"$tmp/dom.xml"
+# The serial console into a file, to read the guest's VR-READY line.
+python3 - "$tmp/dom.xml" "$console" <<'PY'
+import sys
+p, log = sys.argv[1:]
+s = open(p).read()
+s = s.replace("<serial type='pty'>", "<serial type='pty'>\n      <log file='%s' append='off'/>" % log, 1)
+open(p, "w").write(s)
+PY
+virsh -q define "$tmp/dom.xml" >/dev/null
+t0=$(date +%s%N)
+virsh -q start "$dom" >/dev/null
+ready=""
+for ((i = 0; i < 600; i++)); do
+	ready=$(grep -a -m1 "VR-READY" "$console" 2>/dev/null || true)
+	[[ -n $ready ]] && break
+	sleep 0.05
+done
+t1=$(date +%s%N)
+if [[ -n $ready ]]; then
+	pass "guest ready $(((t1 - t0) / 1000000)) ms after virsh start: $ready"
+else
+	fail "no VR-READY on the console within 30 s"; tail -c 2000 "$console" 2>/dev/null | tr -d '\r'
+fi
+[[ $ready == *"ports=wan,lan"* || $ready == *"ports=lan,wan"* ]] && pass "the guest found both ports by their MACs" || fail "ports in '$ready'"
+
+# UDP from A to B through the router: N packets at a low rate, counted by a receiver.
+udp() { # COUNT RATE_PPS -> prints received count
+	local count=$1 rate=$2
+	ip netns exec "$nsb" python3 - "$count" >"$tmp/recv.out" 2>&1 <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("198.51.100.2", 9999))
+s.settimeout(2.0)
+n = 0
+try:
+    while True:
+        s.recv(2048)
+        n += 1
+except socket.timeout:
+    pass
+print(n)
+PY
+	local rpid=$!
+	sleep 0.3
+	ip netns exec "$nsa" python3 - "$count" "$rate" <<'PY'
+import socket, sys, time
+count, rate = int(sys.argv[1]), float(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+t0 = time.monotonic()
+for i in range(count):
+    s.sendto(b"x" * 18, ("198.51.100.2", 9999))
+    delay = t0 + (i + 1) / rate - time.monotonic()
+    if delay > 0:
+        time.sleep(delay)
+PY
+	wait "$rpid" || true
+	cat "$tmp/recv.out"
+}
+# The first packets also resolve ARP on both sides: warm up.
+udp 20 100 >/dev/null
+got=$(udp 500 500)
+if ((got >= 490)); then pass "forwarded $got of 500 packets at 500 pps (below the 2 kpps policer)"; else fail "forwarded $got of 500 at 500 pps"; fi
+rx=$(ip netns exec "$nsb" cat "/sys/class/net/$lb/statistics/rx_packets")
+tx=$(ip netns exec "$nsa" cat "/sys/class/net/$wb/statistics/tx_packets")
+((rx >= got && tx >= 500)) && pass "counters: A sent $tx, B received $rx" || fail "counters: A tx $tx, B rx $rx"
+got=$(udp 4000 20000)
+if ((got < 3000)); then pass "policer: $got of 4000 packets sent at ~20 kpps passed a 2 kpps bucket of 50"; else fail "policer let $got of 4000 through"; fi
+
+echo "$passed passed, $failed failed"
+((failed == 0))
