@@ -14,6 +14,8 @@ PACKAGES=(
 	libvirt-clients qemu-system-x86 qemu-utils
 	# test tools: virt-xml-validate/xmllint, veths, leak checks, guest images
 	libxml2-utils iproute2 valgrind debootstrap
+	# tests and the demo: traffic generators, JSON checks, namespaces
+	python3 util-linux e2fsprogs zstd cpio
 	# man pages are rendered and checked; pgrep/pkill; modprobe for macvtap
 	man-db groff-base procps kmod
 )

@@ -80,6 +80,23 @@ fi
 expect_rc 4 "check of a non-router exits 4" "$VIRT_ROUTER" check -c "$conf" "$data/xml/not-a-router.xml"
 expect_rc 1 "check of a bad policy exits 1" "$VIRT_ROUTER" check -c "$conf" "$data/xml/err-two-routers.xml"
 
+# status: only tuner state counts (the hook keeps other JSON files beside it)
+mkdir -p "$tmp/state"
+cat >"$tmp/state/vrx.json" <<JSON
+{"domain": "vrx", "type": "qemu", "pid": 999999, "tuner_pid": 999998, "events": "proc connector",
+ "threads": [{"tid": 999997, "role": "vcpu0", "comm": "CPU 0/KVM", "kthread": false, "cpus": "1", "class": "fifo", "applied": true, "error": null}],
+ "cgroup_writes": [], "notes": [], "errors": []}
+JSON
+echo '{"pid": 1, "napi_devs": [], "policy": {}}' >"$tmp/state/vrx.spec.json"
+echo '{"txqlen": [], "vf_flags": []}' >"$tmp/state/vrx.hook.json"
+expect_rc 0 "status" "$VIRT_ROUTER" status --state-dir "$tmp/state" --interval 10
+contains "$tmp/out" "vrx (qemu, pid 999999, not running), tuner pid 999998 (not running)" "status shows a router that is gone as not running"
+if grep -q "(null)" "$tmp/out"; then bad "status reads only tuner state"; sed 's/^/  | /' "$tmp/out"; else ok "status reads only tuner state"; fi
+expect_rc 0 "status --json" "$VIRT_ROUTER" status --state-dir "$tmp/state" --json --interval 10
+if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert len(d)==1 and d[0]["domain"]=="vrx" and d[0]["threads"][0]["alive"] is False' "$tmp/out"; then ok "status --json"; else bad "status --json"; sed 's/^/  | /' "$tmp/out"; fi
+expect_rc 1 "status of an unknown domain" "$VIRT_ROUTER" status nope --state-dir "$tmp/state"
+contains "$tmp/err" "domain 'nope': no tuner state" "status names the unknown domain"
+
 # render
 expect_rc 0 "render kvm-macvtap" "$VIRT_ROUTER" render kvm-macvtap -c "$data/render/host.conf" -n vr1 --type qemu --memory 128 --no-image --port wan=h0 --port lan=h1
 if cmp -s "$tmp/out" "$data/render/kvm-macvtap-qemu.expected.xml"; then ok "render CLI matches the library case"; else bad "render CLI matches the library case"; diff "$data/render/kvm-macvtap-qemu.expected.xml" "$tmp/out" | head; fi

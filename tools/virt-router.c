@@ -493,7 +493,9 @@ static int cmd_status(int argc, char **argv) {
                 g_autofree char *path = NULL, *text = NULL;
                 g_autoptr(GError) err = NULL;
                 DomainStatus *d;
-                if (!g_str_has_suffix(name, ".json"))
+                /* Tuner state only: the hook keeps DOMAIN.spec.json and DOMAIN.hook.json here too. */
+                if (!g_str_has_suffix(name, ".json") || g_str_has_suffix(name, ".spec.json") ||
+                    g_str_has_suffix(name, ".hook.json"))
                         continue;
                 if (want && (strlen(name) != strlen(want) + 5 || strncmp(name, want, strlen(want)) != 0))
                         continue;
@@ -503,6 +505,10 @@ static int cmd_status(int argc, char **argv) {
                 d = g_new0(DomainStatus, 1);
                 d->file = g_steal_pointer(&path);
                 d->state = vr_json_parse(text, &err);
+                if (d->state && !vr_json_member_string(d->state, "domain")) {
+                        domain_status_free(d); /* some other JSON file */
+                        continue;
+                }
                 if (!d->state) {
                         fprintf(stderr, "virt-router: %s: %s\n", d->file, err->message);
                         domain_status_free(d);
