@@ -49,24 +49,8 @@ SCRIPT=$(realpath "${BASH_SOURCE[0]}")
 exec 9>>"$OUT/.lock" 2>/dev/null || exec 9<"$OUT/.lock"
 flock -w 600 9 || die "$OUT is locked by another build for 10 minutes"
 
-# The mirror apt uses here for SUITE: deb822 .sources first, then one-line lists.
-find_mirror() {
-	local f
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[[ -r $f ]] || continue
-		# stanzas are separated by blank lines; take URIs of one whose Suites has SUITE
-		awk -v suite="$SUITE" '
-			/^[[:space:]]*$/ { if (uri != "" && ok) { print uri; exit } uri = ""; ok = 0; next }
-			/^URIs:/ { uri = $2 }
-			/^Suites:/ { for (i = 2; i <= NF; i++) if ($i == suite) ok = 1 }
-			END { if (uri != "" && ok) print uri }' "$f"
-	done
-	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-		[[ -r $f ]] || continue
-		# deb [options] URI SUITE COMPONENTS...
-		sed 's/\[[^]]*\]//' "$f" | awk -v suite="$SUITE" '$1 == "deb" && $3 == suite { print $2; exit }'
-	done
-}
+# shellcheck source=guest/apt-mirror.sh
+. "$(dirname "${BASH_SOURCE[0]}")/apt-mirror.sh"
 
 # ---------------------------------------------------------------------------
 # The chroot: made once, reused until the package list or suite changes.

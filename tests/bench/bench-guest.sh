@@ -114,22 +114,8 @@ mkdir -p "$SG"
 exec 9>>"$SG/.lock"
 flock -w 1800 9 || cannot "$SG is locked by another build"
 
-# The mirror apt uses here for SUITE, as guest/build-image.sh finds it.
-find_mirror() {
-	local f
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[[ -r $f ]] || continue
-		awk -v suite="$SUITE" '
-			/^[[:space:]]*$/ { if (uri != "" && ok) { print uri; exit } uri = ""; ok = 0; next }
-			/^URIs:/ { uri = $2 }
-			/^Suites:/ { for (i = 2; i <= NF; i++) if ($i == suite) ok = 1 }
-			END { if (uri != "" && ok) print uri }' "$f"
-	done
-	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-		[[ -r $f ]] || continue
-		sed 's/\[[^]]*\]//' "$f" | awk -v suite="$SUITE" '$1 == "deb" && $3 == suite { print $2; exit }'
-	done
-}
+# shellcheck source=guest/apt-mirror.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../../guest/apt-mirror.sh"
 
 # 1. The chroot, made once per suite and package list.  Its kernel and initramfs
 # move out of /boot (libvirt boots them directly), so the root disk does not carry
