@@ -547,12 +547,12 @@ void vr_tuner_cleanup(VrTuner *t) {
                 dir = g_path_get_dirname(w->file);
                 abs = vr_root_path(t->root, "%s", dir);
                 /* The leader's exit is announced while the other threads of the
-                 * domain may still be leaving the group: give them half a second. */
+                 * domain may still be leaving the group (slowly on a loaded host): two seconds. */
                 for (int tries = 0;; tries++) {
                         r = rmdir(abs) == 0 ? 0 : -errno;
-                        if (r != -EBUSY || tries >= 25)
+                        if (r != -EBUSY || tries >= 40)
                                 break;
-                        g_usleep(20000);
+                        g_usleep(50000);
                 }
                 if (r == 0)
                         vr_log(LOG_INFO, "domain '%s': removed cgroup %s", t->policy->dom.name, abs);
