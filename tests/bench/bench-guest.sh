@@ -212,6 +212,8 @@ sd_kver=$(cat "$SG/kernel" 2>/dev/null || true)
 # Network, libvirtd, the two domains
 # shellcheck source=tests/lib/libvirtd.sh
 . "$top_srcdir/tests/lib/libvirtd.sh"
+# shellcheck source=tests/lib/netns.sh
+. "$top_srcdir/tests/lib/netns.sh"
 tag=$$
 dom_ours="vrbench-$tag-ours" dom_sd="vrbench-$tag-systemd"
 nsa="vrba$tag" nsb="vrbb$tag"
@@ -239,22 +241,10 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 vr_libvirtd_start || cannot "libvirtd does not answer"
 
-ip netns add "$nsa"
-ip netns add "$nsb"
-ip link add "$wa" type veth peer name "$wb"
-ip link add "$la" type veth peer name "$lb"
-ip link set "$wb" netns "$nsa"
-ip link set "$lb" netns "$nsb"
-ip link set "$wa" up
-ip link set "$la" up
-ip -n "$nsa" addr add 192.0.2.2/24 dev "$wb"
-ip -n "$nsa" link set "$wb" up
-ip -n "$nsa" route add default via 192.0.2.1
+vr_host_side "$nsa" "$wa" "$wb" 192.0.2.2/24 192.0.2.1
 # the router's MAC is known: no ARP retries (1 s apart) while the guest boots
 ip -n "$nsa" neigh replace 192.0.2.1 lladdr "$MAC_WAN" dev "$wb" nud permanent
-ip -n "$nsb" addr add 198.51.100.2/24 dev "$lb"
-ip -n "$nsb" link set "$lb" up
-ip -n "$nsb" route add default via 198.51.100.1
+vr_host_side "$nsb" "$la" "$lb" 198.51.100.2/24 198.51.100.1
 
 cat >"$tmp/policy.xml" <<XML
 <vr:router xmlns:vr='urn:virt-router:1'>

@@ -15,6 +15,8 @@ IMAGES=${GUEST_IMAGE_DIR:-$top_srcdir/images}
 
 # shellcheck source=tests/lib/libvirtd.sh
 . "$top_srcdir/tests/lib/libvirtd.sh"
+# shellcheck source=tests/lib/netns.sh
+. "$top_srcdir/tests/lib/netns.sh"
 vr_require_root_or_skip ip python3
 [[ -x $VIRT_ROUTER ]] || { echo "SKIP: $VIRT_ROUTER not built"; exit 77; }
 if [[ ! -r $IMAGES/vmlinuz || ! -r $IMAGES/initrd.img ]]; then
@@ -50,20 +52,8 @@ vr_libvirtd_start || { echo "FAIL: libvirtd"; echo "0 passed, 1 failed"; exit 1;
 
 # wan: ns A <-> router, lan: router <-> ns B. The macvtaps sit on wa and la; the peers
 # wb and lb go into the namespaces.
-ip netns add "$nsa"
-ip netns add "$nsb"
-ip link add "$wa" type veth peer name "$wb"
-ip link add "$la" type veth peer name "$lb"
-ip link set "$wb" netns "$nsa"
-ip link set "$lb" netns "$nsb"
-ip link set "$wa" up
-ip link set "$la" up
-ip -n "$nsa" addr add 192.0.2.2/24 dev "$wb"
-ip -n "$nsa" link set "$wb" up
-ip -n "$nsa" route add default via 192.0.2.1
-ip -n "$nsb" addr add 198.51.100.2/24 dev "$lb"
-ip -n "$nsb" link set "$lb" up
-ip -n "$nsb" route add default via 198.51.100.1
+vr_host_side "$nsa" "$wa" "$wb" 192.0.2.2/24 192.0.2.1
+vr_host_side "$nsb" "$la" "$lb" 198.51.100.2/24 198.51.100.1
 
 cat >"$tmp/policy.xml" <<XML
 <vr:router xmlns:vr='urn:virt-router:1'>
