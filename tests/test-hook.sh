@@ -5,6 +5,8 @@
 # tests/integration/test-hook-libvirt.sh.
 set -uo pipefail
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
+# shellcheck source=tests/lib/result.sh
+. "$top_srcdir/tests/lib/result.sh"
 top_builddir=${top_builddir:-$top_srcdir/build}
 HOOK=$top_builddir/virt-router-hook
 if [[ ! -x $HOOK ]]; then
@@ -32,9 +34,6 @@ profile=edge
 CONF
 export VIRT_ROUTER_ROOT=$root VIRT_ROUTER_STATE_DIR=$state VIRT_ROUTER_CONFIG=$conf
 export VIRT_ROUTER_NO_TUNER=1 VIRT_ROUTER_LOG=stderr
-passed=0 failed=0
-pass() { passed=$((passed + 1)); echo "PASS: $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
 
 # hook NAME OP XMLFILE: runs it; sets rc, out, err
 hook() {
@@ -230,5 +229,4 @@ expect "empty input fails prepare" 1 "empty input"
 rc=$? err=$(cat "$tmp/err")
 expect "called with too few arguments" 2 "expected DOMAIN OPERATION SUB-OPERATION"
 
-echo "$passed passed, $failed failed"
-((failed == 0))
+vr_test_summary

@@ -11,6 +11,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top_srcdir=$(cd "${top_srcdir:-$here/../..}" && pwd)
+# shellcheck source=tests/lib/result.sh
+. "$top_srcdir/tests/lib/result.sh"
 top_builddir=${top_builddir:-$top_srcdir/build}
 IMAGES=${GUEST_IMAGE_DIR:-$top_srcdir/images}
 QEMU=${QEMU:-qemu-system-x86_64}
@@ -25,10 +27,7 @@ if [[ ! -r $IMAGES/vmlinuz ]]; then
 fi
 [[ -f $top_builddir/Makefile ]] || skip "$top_builddir is not configured"
 
-passed=0 failed=0
-pass() { passed=$((passed + 1)); echo "PASS: $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
-finish() { echo "$passed passed, $failed failed"; ((failed == 0)); exit; }
+finish() { vr_test_summary; exit; }
 
 # Always through make: the image must hold the vr-init of this tree.
 t0=$(date +%s)

@@ -8,6 +8,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top_srcdir=$(cd "${top_srcdir:-$here/../..}" && pwd)
+# shellcheck source=tests/lib/result.sh
+. "$top_srcdir/tests/lib/result.sh"
 top_builddir=${top_builddir:-$top_srcdir/build}
 VIRT_ROUTER=${VIRT_ROUTER:-$top_builddir/virt-router}
 export VIRT_ROUTER_TEMPLATE_DIR=${VIRT_ROUTER_TEMPLATE_DIR:-$top_srcdir/xml-templates}
@@ -32,9 +34,6 @@ nsa="vrta$tag" nsb="vrtb$tag"
 wa="vgwa$tag" wb="vgwb$tag" la="vgla$tag" lb="vglb$tag"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vrtest-guest.XXXXXX")
 console=$tmp/console.log
-passed=0 failed=0
-pass() { passed=$((passed + 1)); echo "PASS: $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
 cleanup() {
 	trap '' INT TERM
 	timeout 30 virsh -q destroy "$dom" >/dev/null 2>&1 || true
@@ -134,5 +133,4 @@ tx=$(ip netns exec "$nsa" cat "/sys/class/net/$wb/statistics/tx_packets")
 got=$(udp 4000 20000)
 if ((got < 3000)); then pass "policer: $got of 4000 packets sent at ~20 kpps passed a 2 kpps bucket of 50"; else fail "policer let $got of 4000 through"; fi
 
-echo "$passed passed, $failed failed"
-((failed == 0))
+vr_test_summary

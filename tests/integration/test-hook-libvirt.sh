@@ -8,6 +8,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top_srcdir=$(cd "${top_srcdir:-$here/../..}" && pwd)
+# shellcheck source=tests/lib/result.sh
+. "$top_srcdir/tests/lib/result.sh"
 top_builddir=${top_builddir:-$top_srcdir/build}
 VIRT_ROUTER=${VIRT_ROUTER:-$top_builddir/virt-router}
 HOOK=$top_builddir/virt-router-hook
@@ -27,9 +29,6 @@ state=$tmp/state
 conf=$tmp/host.conf
 hooks=()
 va="vrh$$a" vb="vrh$$b"
-passed=0 failed=0
-pass() { passed=$((passed + 1)); echo "PASS: $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
 
 cleanup() {
 	trap '' INT TERM
@@ -160,5 +159,4 @@ qlen=$(nsenter -t "$init" -n ip -o link show eth0 2>/dev/null | sed -n 's/.* qle
 virsh -q -c lxc:///system destroy "$c1" >/dev/null 2>&1 || true
 wait_for bash -c "[[ \$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))[\"domains\"]))' $state/ledger) == 0 ]]" && pass "ledger empty after the LXC router stopped" || fail "ledger: '$(ledger)'"
 
-echo "$passed passed, $failed failed"
-((failed == 0))
+vr_test_summary

@@ -16,6 +16,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top_srcdir=$(cd "${top_srcdir:-$here/../..}" && pwd)
+# shellcheck source=tests/lib/result.sh
+. "$top_srcdir/tests/lib/result.sh"
 top_builddir=${top_builddir:-$top_srcdir/build}
 VIRT_ROUTER=${VIRT_ROUTER:-$top_builddir/virt-router}
 export VIRT_ROUTER_TEMPLATE_DIR=${VIRT_ROUTER_TEMPLATE_DIR:-$top_srcdir/xml-templates}
@@ -37,18 +39,8 @@ prefix="vrtest-$$-"
 veth_a="vrt$$a"
 veth_b="vrt$$b"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vrtest-define.XXXXXX")
-passed=0
-failed=0
 
-pass() {
-	passed=$((passed + 1))
-	echo "PASS: $*"
-}
 
-fail() {
-	failed=$((failed + 1))
-	echo "FAIL: $*"
-}
 
 cleanup_done=0
 cleanup() {
@@ -224,5 +216,4 @@ start_test() {
 echo "# starting a rendered router on $veth_a/$veth_b"
 start_test
 
-echo "$passed passed, $failed failed"
-((failed == 0))
+vr_test_summary

@@ -30,6 +30,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top_srcdir=$(cd "${top_srcdir:-$here/../..}" && pwd)
+# shellcheck source=tests/lib/result.sh
+. "$top_srcdir/tests/lib/result.sh"
 top_builddir=${top_builddir:-$top_srcdir/build}
 VIRT_ROUTER=${VIRT_ROUTER:-$top_builddir/virt-router}
 VIRT_ROUTER_TUNE=${VIRT_ROUTER_TUNE:-$top_builddir/virt-router-tune}
@@ -75,18 +77,8 @@ conf=$tmp/host.conf # empty host config: no local config changes the plan
 tuner_pids=()
 rt_group_before=0
 [[ -d $rt_group ]] && rt_group_before=1
-passed=0
-failed=0
 
-pass() {
-	passed=$((passed + 1))
-	echo "PASS: $*"
-}
 
-fail() {
-	failed=$((failed + 1))
-	echo "FAIL: $*"
-}
 
 note() {
 	echo "# $*"
@@ -470,5 +462,4 @@ if [[ -f $tmp/rendered.xml ]]; then
 	run_hotplug fallback "$tmp/tune-fallback.log" --no-connector --poll-interval 200
 fi
 
-echo "$passed passed, $failed failed"
-((failed == 0))
+vr_test_summary

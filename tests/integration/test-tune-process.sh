@@ -8,6 +8,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top_srcdir=$(cd "${top_srcdir:-$here/../..}" && pwd)
+# shellcheck source=tests/lib/result.sh
+. "$top_srcdir/tests/lib/result.sh"
 top_builddir=${top_builddir:-$top_srcdir/build}
 TUNE=$top_builddir/virt-router-tune
 FAKE=$top_builddir/tests/fake-qemu
@@ -31,10 +33,6 @@ state=$tmp/state
 cg=""
 fake_pid=""
 tuner_pid=""
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "PASS: $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
 
 stop_all() {
 	[[ -n $fake_pid ]] && kill "$fake_pid" 2>/dev/null || true
@@ -222,5 +220,4 @@ else
 	fail "launch of a non-router: exit $rc, '$out'"
 fi
 
-echo "$passed passed, $failed failed"
-((failed == 0))
+vr_test_summary
