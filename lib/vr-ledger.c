@@ -203,10 +203,6 @@ const VrLedgerEntry *vr_ledger_find(VrLedger *l, const char *domain) {
         return NULL;
 }
 
-guint vr_ledger_count(VrLedger *l) {
-        return l->entries->len;
-}
-
 bool vr_ledger_release(VrLedger *l, const char *domain) {
         for (guint i = 0; i < l->entries->len; i++) {
                 if (g_str_equal(((VrLedgerEntry *) l->entries->pdata[i])->domain, domain)) {

@@ -44,7 +44,6 @@ bool vr_ledger_set_pid(VrLedger *l, const char *domain, pid_t pid);
 bool vr_ledger_release(VrLedger *l, const char *domain);
 /* Write the ledger (atomically) and keep the lock. */
 bool vr_ledger_save(VrLedger *l, GError **error);
-guint vr_ledger_count(VrLedger *l);
 
 VrLedgerEntry *vr_ledger_entry_new(const char *domain, const char *driver);
 void vr_ledger_entry_free(VrLedgerEntry *e);

@@ -17,10 +17,6 @@ void vr_log_open(const char *ident, bool to_stderr, bool debug) {
                 openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
 
-bool vr_log_debug_enabled(void) {
-        return log_debug;
-}
-
 void vr_log(int priority, const char *fmt, ...) {
         va_list ap;
 

@@ -9,4 +9,3 @@
 
 void vr_log_open(const char *ident, bool to_stderr, bool debug);
 void vr_log(int priority, const char *fmt, ...) _printf_(2, 3);
-bool vr_log_debug_enabled(void);

@@ -39,10 +39,10 @@ int vr_netdev_set_txqlen(const char *root, const char *dev, int qlen) {
         return vr_write_file(root, rel, v);
 }
 
-/* In a forked child: enter PID's network namespace and get or set DEV's queue length.
- * The result travels back through a pipe (the child's exit status is too small). */
-static int netns_txqlen(pid_t pid, const char *dev, int set, int *ret) {
-        int fds[2], status = 0, result = -EIO, value = -1;
+/* In a forked child, enter PID's network namespace and set DEV's queue length; the
+ * child reports the result through a pipe (its exit status is too small for errno). */
+int vr_netns_set_txqlen(pid_t pid, const char *dev, int qlen) {
+        int fds[2], status = 0, result = -EIO;
         pid_t child;
 
         if (strlen(dev) >= IFNAMSIZ || strchr(dev, '/'))
@@ -59,44 +59,28 @@ static int netns_txqlen(pid_t pid, const char *dev, int set, int *ret) {
         if (child == 0) {
                 g_autofree char *ns = g_strdup_printf("/proc/%d/ns/net", (int) pid);
                 struct ifreq ifr = {0};
-                int out[2] = {-EIO, -1}, nsfd = open(ns, O_RDONLY | O_CLOEXEC), sock;
+                int out = -EIO, nsfd = open(ns, O_RDONLY | O_CLOEXEC), sock;
 
                 close(fds[0]);
                 if (nsfd < 0 || setns(nsfd, CLONE_NEWNET) < 0) {
-                        out[0] = -errno;
+                        out = -errno;
                 } else if ((sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0) {
-                        out[0] = -errno;
+                        out = -errno;
                 } else {
                         g_strlcpy(ifr.ifr_name, dev, IFNAMSIZ);
-                        ifr.ifr_qlen = set;
-                        out[0] = ioctl(sock, set >= 0 ? SIOCSIFTXQLEN : SIOCGIFTXQLEN, &ifr) < 0 ? -errno : 0;
-                        out[1] = ifr.ifr_qlen;
+                        ifr.ifr_qlen = qlen;
+                        out = ioctl(sock, SIOCSIFTXQLEN, &ifr) < 0 ? -errno : 0;
                 }
-                if (write(fds[1], out, sizeof(out)) != sizeof(out))
+                if (write(fds[1], &out, sizeof(out)) != sizeof(out))
                         _exit(1);
                 _exit(0);
         }
         close(fds[1]);
-        {
-                int in[2];
-                if (read(fds[0], in, sizeof(in)) == sizeof(in)) {
-                        result = in[0];
-                        value = in[1];
-                }
-        }
+        if (read(fds[0], &result, sizeof(result)) != sizeof(result))
+                result = -EIO;
         close(fds[0]);
         (void) waitpid(child, &status, 0);
-        if (result == 0 && ret)
-                *ret = value;
         return result;
-}
-
-int vr_netns_set_txqlen(pid_t pid, const char *dev, int qlen) {
-        return netns_txqlen(pid, dev, qlen, NULL);
-}
-
-int vr_netns_get_txqlen(pid_t pid, const char *dev, int *ret) {
-        return netns_txqlen(pid, dev, -1, ret);
 }
 
 int vr_vf_index(const char *root, const char *pf, const char *vf_addr, int *ret) {

@@ -10,10 +10,9 @@
 
 int vr_netdev_get_txqlen(const char *root, const char *dev, int *ret) _must_check_;
 int vr_netdev_set_txqlen(const char *root, const char *dev, int qlen) _must_check_;
-/* Queue length of DEV inside the network namespace of process PID (a container's
- * init): a child enters the namespace, so the caller's own stays as it is. */
+/* Set the queue length of DEV inside the network namespace of process PID (a
+ * container's init): a child enters the namespace, so the caller's own stays as it is. */
 int vr_netns_set_txqlen(pid_t pid, const char *dev, int qlen) _must_check_;
-int vr_netns_get_txqlen(pid_t pid, const char *dev, int *ret) _must_check_;
 /* The VF index of a PCI address under its PF (virtfnN), -ENOENT if none. */
 int vr_vf_index(const char *root, const char *pf, const char *vf_addr, int *ret) _must_check_;
 /* IFLA_VF_SPOOFCHK / IFLA_VF_TRUST on PF for VF index; value <0 leaves it. */

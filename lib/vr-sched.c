@@ -1,7 +1,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -11,9 +10,4 @@ int vr_sched_setattr(pid_t tid, const struct vr_sched_attr *attr) {
         struct vr_sched_attr a = *attr;
         a.size = sizeof(a);
         return syscall(SYS_sched_setattr, tid, &a, 0) < 0 ? -errno : 0;
-}
-
-int vr_sched_getattr(pid_t tid, struct vr_sched_attr *attr) {
-        memset(attr, 0, sizeof(*attr));
-        return syscall(SYS_sched_getattr, tid, attr, sizeof(*attr), 0) < 0 ? -errno : 0;
 }

@@ -27,4 +27,3 @@ struct vr_sched_attr {
 };
 
 int vr_sched_setattr(pid_t tid, const struct vr_sched_attr *attr);
-int vr_sched_getattr(pid_t tid, struct vr_sched_attr *attr);
