@@ -163,6 +163,20 @@ static bool plan_vf(VrPlanIface *pi, const VrPolicy *p, const VrHostConf *conf,
         return true;
 }
 
+/* In best-effort mode a deadline thread runs under global EDF over its root domain:
+ * libvirt's pinning would narrow its cpuset cgroup, and the kernel then refuses
+ * SCHED_DEADLINE. Leave those threads to the tuner, which places them. */
+static bool unpinned_deadline(const VrPolicy *p, VrThreadKind kind) {
+        if (p->mode != VR_MODE_BEST_EFFORT)
+                return false;
+        for (guint i = 0; i < p->sched->len; i++) {
+                const VrSchedRule *r = p->sched->pdata[i];
+                if (r->cls == VR_SCHED_DEADLINE && (r->threads & kind))
+                        return true;
+        }
+        return false;
+}
+
 VrPlan *vr_plan_build(const VrPolicy *policy, const VrHostConf *conf, const VrHostFacts *facts,
                       GHashTable *current_vfs, const char *what, GError **error) {
         g_autoptr(VrPlan) plan = g_new0(VrPlan, 1);
@@ -179,7 +193,7 @@ VrPlan *vr_plan_build(const VrPolicy *policy, const VrHostConf *conf, const VrHo
         /* Pinning is libvirt's job for vCPUs and the emulator; vhost workers are the
          * tuner's (libvirt does not place them). An LXC container has no vCPU threads,
          * so its CPU set goes to <vcpu cpuset> (the container's cpuset). */
-        if (policy->cpus && !lxc) {
+        if (policy->cpus && !lxc && !unpinned_deadline(policy, VR_THREAD_VCPU)) {
                 for (unsigned v = 0; v < policy->dom.vcpus; v++) {
                         if (policy->placement == VR_PLACEMENT_DEDICATED)
                                 g_ptr_array_add(plan->vcpupin, g_strdup_printf("%d", vr_cpuset_nth(policy->cpus, v)));
@@ -189,7 +203,7 @@ VrPlan *vr_plan_build(const VrPolicy *policy, const VrHostConf *conf, const VrHo
         }
         if (lxc && policy->cpus)
                 plan->vcpu_cpuset = vr_cpuset_format(policy->cpus);
-        else if (!lxc && policy->housekeeping)
+        else if (!lxc && policy->housekeeping && !unpinned_deadline(policy, VR_THREAD_EMULATOR))
                 plan->emulatorpin = vr_cpuset_format(policy->housekeeping);
 
         for (guint i = 0; plan->manage_ports && i < policy->ports->len; i++) {

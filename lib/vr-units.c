@@ -64,6 +64,17 @@ int vr_parse_pkt_rate(const char *s, uint64_t *ret_pps) {
         return parse_with_suffix(s, units, ret_pps);
 }
 
+int vr_parse_pkt_rate_cli(const char *s, uint64_t *ret_pps) {
+        size_t n = s ? strlen(s) : 0;
+        g_autofree char *t = NULL;
+
+        if (n && strspn(s, "0123456789.") == n)
+                t = g_strconcat(s, "pps", NULL);
+        else if (n > 1 && (s[n - 1] == 'k' || s[n - 1] == 'M') && strspn(s, "0123456789.") == n - 1)
+                t = g_strconcat(s, "pps", NULL);
+        return vr_parse_pkt_rate(t ? t : s, ret_pps);
+}
+
 int vr_parse_bit_rate(const char *s, uint64_t *ret_bps) {
         static const UnitSuffix units[] = {
                 {"bit/s", 1.0}, {"bps", 1.0}, {"bit", 1.0},

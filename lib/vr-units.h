@@ -12,6 +12,8 @@ int vr_parse_duration(const char *s, uint64_t *ret_ns) _must_check_;
 /* "800kpps", "1.2Mpps", "50000pps": packets per second. */
 int vr_parse_pkt_rate(const char *s, uint64_t *ret_pps) _must_check_;
 /* "100Mbit/s", "1Gbit", "500kbps": bits per second (SI prefixes). */
+/* On command lines and bench scenarios: also a bare number (pps) or 20k, 1.5M. */
+int vr_parse_pkt_rate_cli(const char *s, uint64_t *ret_pps) _must_check_;
 int vr_parse_bit_rate(const char *s, uint64_t *ret_bps) _must_check_;
 /* Decimal integer in [min, max], no sign tricks, no trailing garbage. */
 int vr_parse_int(const char *s, int64_t min, int64_t max, int64_t *ret) _must_check_;

@@ -15,7 +15,7 @@ PACKAGES=(
 	# test tools: virt-xml-validate/xmllint, veths, leak checks, guest images
 	libxml2-utils iproute2 valgrind debootstrap
 	# tests and the demo: traffic generators, JSON checks, namespaces
-	python3 util-linux e2fsprogs zstd cpio
+	python3 util-linux e2fsprogs zstd cpio gnuplot-nox
 	# man pages are rendered and checked; pgrep/pkill; modprobe for macvtap
 	man-db groff-base procps kmod
 )

@@ -19,6 +19,7 @@
 #include "vr-spec.h"
 #include "vr-sysfs.h"
 #include "vr-xml.h"
+#include "virt-router-bench.h"
 
 enum { EXIT_INVALID = 1, EXIT_USAGE = 2, EXIT_HOST = 3 };
 
@@ -655,6 +656,7 @@ static const Command commands[] = {
         {"status", cmd_status, "show routers' threads, their CPUs, class and CPU use"},
         {"spec", cmd_spec, "print the tuning spec of a router domain (for virt-router-tune)"},
         {"templates", cmd_templates, "list the templates"},
+        {"bench", vr_cmd_bench, "offer stepped load to running routers; CSV, CI and a plot"},
         {NULL, NULL, NULL},
 };
 
