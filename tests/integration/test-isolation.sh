@@ -65,6 +65,6 @@ fi
 for f in none-summary.csv shares-summary.csv none.png shares.png isolation.png; do
 	[[ -s $out/$f ]] && pass "bench wrote $f" || fail "bench wrote no $f"
 done
-rows=$(awk -F, 'NR > 1 && $2 == "VR1"' "$out/shares-samples.csv" | wc -l)
+rows=$(awk -F, 'NR > 1 && $3 == "VR1"' "$out/shares-samples.csv" | wc -l)
 [[ $rows -eq 4 ]] && pass "samples: 2 steps x 2 runs for VR1" || fail "samples: $rows rows for VR1, expected 4"
 vr_test_summary
