@@ -8,6 +8,7 @@
 #include "vr-bench.h"
 #include "vr-cpuset.h"
 #include "vr-error.h"
+#include "vr-policy.h"
 #include "vr-traffic.h"
 #include "vr-units.h"
 
@@ -89,10 +90,7 @@ static void parse_bench_group(VrBench *b, GKeyFile *kf, const char *what, GStrin
                 int64_t n;
 
                 if (g_str_equal(k, "generator")) {
-                        int g = -1;
-                        for (int x = 0; vr_generator_names[x]; x++)
-                                if (g_str_equal(v, vr_generator_names[x]))
-                                        g = x;
+                        int g = vr_enum_from_string(vr_generator_names, v);
                         if (g < 0)
                                 PROBLEM("[bench] generator='%s': expected builtin, trafgen or pktgen", v);
                         else
@@ -261,6 +259,7 @@ GArray *vr_bench_summarize(const VrBench *b, const GArray *samples) {
                         vr_stats_mean_ci95((double *)p50->data, p50->len, &sum.p50, &unused);
                         vr_stats_mean_ci95((double *)p99->data, p99->len, &sum.p99, &sum.p99_ci);
                         vr_stats_mean_ci95((double *)bucket->data, bucket->len, &sum.bucket, &unused);
+                        vr_stats_sort((double *)bucket->data, bucket->len);
                         sum.bucket_max = bucket->len ? vr_stats_percentile((double *)bucket->data, bucket->len, 100) : NAN;
                         g_array_append_val(out, sum);
                 }
@@ -328,10 +327,8 @@ char *vr_bench_gnuplot(const VrBench *b, const char *csv_path, const char *png_p
         GString *s = g_string_new(NULL);
         g_autofree char *csv = gp_quote(csv_path), *png = gp_quote(png_path);
         g_autofree char *title = gp_quote(b->title ? b->title : "virt-router bench");
-        g_autofree char *xlabel = NULL;
         const VrBenchRouter *sw = b->routers->pdata[vr_bench_swept(b)];
-
-        xlabel = g_strdup_printf("offered load of %s (packets/s)", sw->name);
+        g_autofree char *xlabel = g_strdup_printf("offered load of %s (packets/s)", sw->name);
         g_autofree char *xl = gp_quote(xlabel);
         g_string_append_printf(s,
                                "set terminal pngcairo size 900,560 noenhanced\n"

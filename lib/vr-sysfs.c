@@ -116,3 +116,17 @@ int vr_vf_pf(const char *root, const char *addr, char **ret) {
         dir = vr_root_path(root, "sys/bus/pci/devices/%s/physfn/net", addr);
         return first_entry(dir, ret);
 }
+
+char *vr_program_path(const char *env_var, const char *name, const char *installed_dir) {
+        const char *env = g_getenv(env_var);
+        g_autofree char *self = NULL, *dir = NULL, *sibling = NULL;
+
+        if (env && *env)
+                return g_strdup(env);
+        self = g_file_read_link("/proc/self/exe", NULL);
+        dir = self ? g_path_get_dirname(self) : NULL;
+        sibling = dir ? g_build_filename(dir, name, NULL) : NULL;
+        if (sibling && g_file_test(sibling, G_FILE_TEST_IS_EXECUTABLE))
+                return g_steal_pointer(&sibling); /* the build tree */
+        return g_build_filename(installed_dir, name, NULL);
+}

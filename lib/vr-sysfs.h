@@ -20,3 +20,6 @@ int vr_pf_vfs(const char *root, const char *pf, GPtrArray **ret_addrs) _must_che
 int vr_pci_netdev(const char *root, const char *addr, char **ret) _must_check_;
 /* The PF netdev a VF belongs to (through physfn/net), -ENOENT if none. */
 int vr_vf_pf(const char *root, const char *addr, char **ret) _must_check_;
+/* Where a companion program is: $ENV_VAR when set, else beside the running binary
+ * (a build tree), else INSTALLED_DIR/NAME. Caller frees. */
+char *vr_program_path(const char *env_var, const char *name, const char *installed_dir);

@@ -98,13 +98,15 @@ static int cmp_double(const void *a, const void *b) {
         return (x > y) - (x < y);
 }
 
-double vr_stats_percentile(double *v, size_t n, double p) {
+void vr_stats_sort(double *v, size_t n) {
+        qsort(v, n, sizeof(double), cmp_double);
+}
+
+double vr_stats_percentile(const double *v, size_t n, double p) {
         size_t i;
 
         if (n == 0)
                 return NAN;
-        qsort(v, n, sizeof(double), cmp_double);
-        /* nearest rank */
         i = (size_t)ceil(p / 100.0 * (double)n);
         return v[i == 0 ? 0 : MIN(i, n) - 1];
 }

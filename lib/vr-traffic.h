@@ -43,8 +43,10 @@ void vr_frame_stamp(uint8_t *frame, uint32_t seq, uint64_t ts_ns);
 bool vr_payload_parse(const uint8_t *data, size_t len, VrPayload *ret);
 int vr_parse_mac(const char *s, uint8_t mac[6]) _must_check_;
 
-/* Statistics. `v` is sorted in place where said. */
-double vr_stats_percentile(double *v, size_t n, double p); /* sorts; NAN when n == 0 */
+/* Statistics. */
+void vr_stats_sort(double *v, size_t n);
+/* Nearest-rank percentile of v, sorted ascending (vr_stats_sort); NAN when n == 0. */
+double vr_stats_percentile(const double *v, size_t n, double p);
 /* Mean and the half-width of its 95% confidence interval (Student's t; 0 for n < 2). */
 void vr_stats_mean_ci95(const double *v, size_t n, double *ret_mean, double *ret_half);
 /* The smallest token-bucket depth (packets) that the arrivals (sorted, ns) conform to

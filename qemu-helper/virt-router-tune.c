@@ -24,6 +24,7 @@
 #include "vr-error.h"
 #include "vr-hostconf.h"
 #include "vr-log.h"
+#include "vr-sysfs.h"
 #include "vr-tuner.h"
 
 typedef struct {
@@ -328,16 +329,7 @@ static int run(const Options *o, VrTuner *t) {
  * not parse XML itself, so that it never loads libxml2 (and its ICU): most of its
  * memory would be those libraries. */
 static char *spec_command(void) {
-        const char *env = g_getenv("VIRT_ROUTER");
-        g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
-        g_autofree char *dir = self ? g_path_get_dirname(self) : NULL;
-        g_autofree char *sibling = dir ? g_build_filename(dir, "virt-router", NULL) : NULL;
-
-        if (env && *env)
-                return g_strdup(env);
-        if (sibling && g_file_test(sibling, G_FILE_TEST_IS_EXECUTABLE))
-                return g_steal_pointer(&sibling); /* the build tree */
-        return g_strdup(BINDIR "/virt-router");
+        return vr_program_path("VIRT_ROUTER", "virt-router", BINDIR);
 }
 
 static char *load_spec(const Options *o, GError **error) {

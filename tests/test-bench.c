@@ -53,6 +53,7 @@ static void test_stats(void) {
         /* arrivals: 10 packets at once, then one every 1 ms */
         uint64_t burst[20];
 
+        vr_stats_sort(v, 10);
         g_assert_cmpfloat(vr_stats_percentile(v, 10, 50), ==, 5);
         g_assert_cmpfloat(vr_stats_percentile(v, 10, 99), ==, 10);
         g_assert_cmpfloat(vr_stats_percentile(v, 10, 0), ==, 1);

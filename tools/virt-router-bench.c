@@ -16,6 +16,8 @@
 #include "vr-bench.h"
 #include "vr-error.h"
 #include "vr-json.h"
+#include "vr-policy.h"
+#include "vr-sysfs.h"
 #include "vr-traffic.h"
 #include "vr-units.h"
 #include "virt-router-bench.h"
@@ -24,20 +26,6 @@ typedef struct {
         GPid pid;
         int out_fd, err_fd;
 } Child;
-
-static char *traffic_path(void) {
-        const char *env = g_getenv("VIRT_ROUTER_TRAFFIC");
-        g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
-        g_autofree char *dir = self ? g_path_get_dirname(self) : NULL;
-        g_autofree char *beside = dir ? g_build_filename(dir, "virt-router-traffic", NULL) : NULL;
-
-        if (env && *env)
-                return g_strdup(env);
-        /* In a build tree the helper sits beside us; installed, in pkglibexecdir. */
-        if (beside && g_file_test(beside, G_FILE_TEST_IS_EXECUTABLE))
-                return g_steal_pointer(&beside);
-        return g_strdup(PKGLIBEXECDIR "/virt-router-traffic");
-}
 
 static bool spawn(GPtrArray *argv, Child *c, GError **error) {
         g_ptr_array_add(argv, NULL);
@@ -260,7 +248,7 @@ int vr_cmd_bench(int argc, char **argv) {
         g_autoptr(VrBench) b = NULL;
         g_autoptr(GArray) samples = g_array_new(FALSE, TRUE, sizeof(VrBenchSample));
         g_autoptr(GArray) summary = NULL;
-        g_autofree char *data = NULL, *prog = traffic_path(), *base = NULL, *csv = NULL, *scsv = NULL, *gp = NULL,
+        g_autofree char *data = NULL, *prog = vr_program_path("VIRT_ROUTER_TRAFFIC", "virt-router-traffic", PKGLIBEXECDIR), *base = NULL, *csv = NULL, *scsv = NULL, *gp = NULL,
                         *png = NULL, *text = NULL, *script = NULL;
         bool tty = isatty(STDERR_FILENO);
         gint64 t0;
@@ -292,10 +280,7 @@ int vr_cmd_bench(int argc, char **argv) {
                 b->duration_ns = ns;
         }
         if (generator) {
-                int g = -1;
-                for (int i = 0; vr_generator_names[i]; i++)
-                        if (g_str_equal(generator, vr_generator_names[i]))
-                                g = i;
+                int g = vr_enum_from_string(vr_generator_names, generator);
                 if (g < 0)
                         return fprintf(stderr, "virt-router bench: --generator '%s': expected builtin, trafgen or pktgen\n", generator), 2;
                 b->generator = (VrGenerator)g;

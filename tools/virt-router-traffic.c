@@ -332,6 +332,8 @@ static int cmd_recv(const Opts *o) {
         }
         signal(SIGINT, on_signal);
         signal(SIGTERM, on_signal);
+        /* Wake at least every 100 ms to notice the end of --duration. */
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &(struct timeval){0, 100000}, sizeof(struct timeval));
         /* The sender stamps CLOCK_MONOTONIC; the kernel stamps CLOCK_REALTIME. */
         offset = now_ns(CLOCK_REALTIME) - now_ns(CLOCK_MONOTONIC);
         t_end = now_ns(CLOCK_MONOTONIC) + dur;
@@ -343,8 +345,6 @@ static int cmd_recv(const Opts *o) {
 
                 if (t >= t_end)
                         break;
-                (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &(struct timeval){0, (long)(MIN(t_end - t, 200000000u) / 1000)},
-                                 sizeof(struct timeval));
                 for (int i = 0; i < BATCH; i++) {
                         msgs[i].msg_hdr.msg_control = ctrl[i];
                         msgs[i].msg_hdr.msg_controllen = sizeof(ctrl[i]);
@@ -387,6 +387,7 @@ static int cmd_recv(const Opts *o) {
         }
         if (lat->len) {
                 double *v = (double *)lat->data;
+                vr_stats_sort(v, lat->len);
                 vr_json_key(j, "latency_ms");
                 vr_json_begin_object(j);
                 vr_json_key(j, "p50"), vr_json_double(j, vr_stats_percentile(v, lat->len, 50));
