@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "vr-error.h"
+#include "vr-guarantee.h"
 #include "vr-hook.h"
 #include "vr-json.h"
 #include "vr-launch.h"
@@ -112,31 +113,6 @@ static bool fail_or_degrade(const Hook *h, GError **error, GError *cause) {
         return false;
 }
 
-/* Deadline bandwidth a domain will hold, before it has threads: per rule, its share
- * times the threads it covers (vCPUs; one vhost worker per virtio queue pair). */
-static uint64_t deadline_ppm(const VrPolicy *p) {
-        uint64_t ppm = 0;
-        unsigned vhosts = 0;
-
-        for (guint i = 0; i < p->ports->len; i++) {
-                const VrPort *port = p->ports->pdata[i];
-                if (port->mode == VR_PORT_MACVTAP)
-                        vhosts += (unsigned) MAX(port->queues, 1);
-        }
-        for (guint i = 0; i < p->sched->len; i++) {
-                const VrSchedRule *r = p->sched->pdata[i];
-                unsigned n = 0;
-                if (r->cls != VR_SCHED_DEADLINE || r->derive || !r->period_ns)
-                        continue; /* derived reservations are sized by the tuner */
-                if (r->threads & VR_THREAD_VCPU)
-                        n += p->dom.vcpus;
-                if (r->threads & VR_THREAD_VHOST)
-                        n += vhosts;
-                ppm += n * (r->runtime_ns * 1000000 / r->period_ns);
-        }
-        return ppm;
-}
-
 static bool op_prepare(Hook *h, GError **error) {
         const VrPolicy *p = h->policy;
         const char *root = h->req->root;
@@ -149,8 +125,9 @@ static bool op_prepare(Hook *h, GError **error) {
         g_autoptr(GHashTable) domain_cpus = NULL;
         g_autoptr(GError) local = NULL;
         g_autofree char *online_s = NULL;
+        g_autofree char *dl_why = NULL;
         VrCpuSet *online = NULL;
-        uint64_t dl;
+        uint64_t dl = 0;
 
         plan = vr_plan_build(p, h->req->conf, facts, current, h->req->domain, &local);
         if (!plan)
@@ -188,15 +165,21 @@ static bool op_prepare(Hook *h, GError **error) {
                 if (pi->pci)
                         g_ptr_array_add(entry->vfs, g_strdup(pi->pci));
         }
-        dl = deadline_ppm(p);
+        if (!vr_deadline_demand(p, h->req->conf, entry->dl_ppm, &dl, &dl_why, &local))
+                return fail_or_degrade(h, error, g_steal_pointer(&local));
         domain_cpus = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) vr_cpuset_free);
         if (vr_read_line(root, "sys/devices/system/cpu/online", &online_s) == 0 &&
             vr_cpuset_parse(online_s, &online) == 0)
                 g_hash_table_insert(domain_cpus, g_strdup(""), online);
-        if (dl)
-                g_hash_table_insert(entry->dl_ppm, g_strdup(""), GSIZE_TO_POINTER((gsize) dl));
-        if (!vr_ledger_reserve(ledger, entry, h->req->conf->deadline_cap_ppm, domain_cpus, &local))
+        if (!vr_ledger_reserve(ledger, entry, h->req->conf->deadline_cap_ppm, domain_cpus, &local)) {
+                /* Say what the reservation is made of, so the operator sees which number to change. */
+                if (dl_why && *dl_why && strstr(local->message, "deadline reservations")) {
+                        g_autofree char *m = g_strdup_printf("%s (its reservation: %s)", local->message, dl_why);
+                        g_free(local->message);
+                        local->message = g_steal_pointer(&m);
+                }
                 return fail_or_degrade(h, error, g_steal_pointer(&local));
+        }
         entry = NULL; /* the ledger owns it */
         if (!vr_ledger_save(ledger, &local)) {
                 return fail_or_degrade(h, error, g_steal_pointer(&local));

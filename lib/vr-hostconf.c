@@ -66,6 +66,14 @@ VrHostConf *vr_host_conf_new_default(void) {
         c->pf_networks = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         c->profiles = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, profile_free);
         c->rules = g_ptr_array_new_with_free_func(rule_free);
+        /* Uncalibrated: about what a KVM router with vhost-net spends per packet on a
+         * current server core; Debian's kernels tick at 250 Hz. */
+        c->cost.vcpu_ns = 1000;
+        c->cost.backend_ns = 1000;
+        c->cost.vcpu_idle_ppm = 20000;
+        c->cost.backend_idle_ppm = 20000;
+        c->cost.margin_ppm = 200000;
+        c->cost.tick_ns = 4000000;
         return c;
 }
 
@@ -80,6 +88,7 @@ void vr_host_conf_free(VrHostConf *c) {
         g_hash_table_unref(c->pf_networks);
         g_hash_table_unref(c->profiles);
         g_ptr_array_unref(c->rules);
+        g_free(c->cost.measured_on);
         g_free(c);
 }
 
@@ -142,6 +151,84 @@ static bool load_host_group(VrHostConf *c, GKeyFile *kf, const char *path, GErro
                         if (vr_parse_bool(v, &c->debug) < 0)
                                 return conf_fail(error, path, "host", *k, v, "yes or no");
                 }
+        }
+        return true;
+}
+
+static const char *const calibration_keys[] = {
+        "vcpu-packet-cost", "backend-packet-cost", "vcpu-idle", "backend-idle", "margin",
+        "tick", "measured", NULL,
+};
+
+static bool load_calibration_group(VrHostConf *c, GKeyFile *kf, const char *path, GError **error) {
+        g_auto(GStrv) keys = g_key_file_get_keys(kf, "calibration", NULL, NULL);
+        unsigned costs = 0;
+
+        for (char **k = keys; k && *k; k++) {
+                g_autofree char *v = g_key_file_get_string(kf, "calibration", *k, NULL);
+                if (!g_strv_contains(calibration_keys, *k)) {
+                        g_autofree char *known = g_strjoinv(", ", (char **) calibration_keys);
+                        g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                                    "%s: [calibration] unknown key '%s': expected one of %s", path, *k, known);
+                        return false;
+                }
+                if (!v)
+                        return conf_fail(error, path, "calibration", *k, NULL, "a value");
+                if (g_str_equal(*k, "vcpu-packet-cost") || g_str_equal(*k, "backend-packet-cost")) {
+                        uint64_t *dst = **k == 'v' ? &c->cost.vcpu_ns : &c->cost.backend_ns;
+                        if (vr_parse_duration(v, dst) < 0 || *dst > 1000000000)
+                                return conf_fail(error, path, "calibration", *k, v,
+                                                 "CPU time per packet such as '1500ns' or '12us'");
+                        costs++;
+                } else if (g_str_equal(*k, "vcpu-idle") || g_str_equal(*k, "backend-idle") ||
+                           g_str_equal(*k, "margin")) {
+                        uint32_t *dst = g_str_equal(*k, "margin") ? &c->cost.margin_ppm
+                                        : **k == 'v' ? &c->cost.vcpu_idle_ppm : &c->cost.backend_idle_ppm;
+                        if (vr_parse_fraction_ppm(v, dst) < 0)
+                                return conf_fail(error, path, "calibration", *k, v, "a share such as '3%'");
+                } else if (g_str_equal(*k, "tick")) {
+                        if (vr_parse_duration(v, &c->cost.tick_ns) < 0 || c->cost.tick_ns > 100000000)
+                                return conf_fail(error, path, "calibration", *k, v,
+                                                 "the scheduler tick such as '4ms' (1/CONFIG_HZ), at most 100ms");
+                } else {
+                        g_free(c->cost.measured_on);
+                        c->cost.measured_on = g_steal_pointer(&v);
+                }
+        }
+        c->cost.measured = costs == 2;
+        return true;
+}
+
+bool vr_host_conf_store_calibration(const char *path, const VrPacketCost *cost, GError **error) {
+        g_autoptr(GKeyFile) kf = g_key_file_new();
+        g_autoptr(GError) local = NULL;
+        g_autofree char *text = NULL;
+        g_autofree char *dir = g_path_get_dirname(path);
+        char buf[64];
+
+        if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_KEEP_COMMENTS, &local) &&
+            !g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
+                g_set_error(error, VR_ERROR, VR_ERROR_INVALID, "%s: %s", path, local->message);
+                return false;
+        }
+#define SET_NS(key, v) (g_snprintf(buf, sizeof buf, "%.3fus", (v) / 1e3), g_key_file_set_string(kf, "calibration", key, buf))
+#define SET_PPM(key, v) (g_snprintf(buf, sizeof buf, "%.2f%%", (v) / 1e4), g_key_file_set_string(kf, "calibration", key, buf))
+        SET_NS("vcpu-packet-cost", cost->vcpu_ns);
+        SET_NS("backend-packet-cost", cost->backend_ns);
+        SET_PPM("vcpu-idle", cost->vcpu_idle_ppm);
+        SET_PPM("backend-idle", cost->backend_idle_ppm);
+        SET_PPM("margin", cost->margin_ppm);
+        g_snprintf(buf, sizeof buf, "%.3fms", cost->tick_ns / 1e6);
+        g_key_file_set_string(kf, "calibration", "tick", buf);
+#undef SET_NS
+#undef SET_PPM
+        if (cost->measured_on)
+                g_key_file_set_string(kf, "calibration", "measured", cost->measured_on);
+        text = g_key_file_to_data(kf, NULL, NULL);
+        if (g_mkdir_with_parents(dir, 0755) < 0 || !g_file_set_contents(path, text, -1, &local)) {
+                g_set_error(error, VR_ERROR, VR_ERROR_HOST, "cannot write %s: %s", path,
+                            local ? local->message : g_strerror(errno));
+                return false;
         }
         return true;
 }
@@ -242,6 +329,8 @@ VrHostConf *vr_host_conf_load(const char *path, GError **error) {
                 bool ok;
                 if (g_str_equal(*g, "host"))
                         ok = load_host_group(c, kf, p, error);
+                else if (g_str_equal(*g, "calibration"))
+                        ok = load_calibration_group(c, kf, p, error);
                 else if (g_str_has_prefix(*g, "pf ") && (*g)[3])
                         ok = load_pf_group(c, kf, p, *g, *g + 3, error);
                 else if (g_str_has_prefix(*g, "profile ") && (*g)[8])
@@ -250,7 +339,7 @@ VrHostConf *vr_host_conf_load(const char *path, GError **error) {
                         ok = load_rule_group(c, kf, p, *g, *g + 5, error);
                 else {
                         g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
-                                    "%s: unknown group [%s]: expected [host], [pf NAME], [profile NAME] or [rule NAME]",
+                                    "%s: unknown group [%s]: expected [host], [calibration], [pf NAME], [profile NAME] or [rule NAME]",
                                     p, *g);
                         return NULL;
                 }

@@ -29,6 +29,17 @@ typedef struct {
         char *profile;
 } VrRule;
 
+/* What forwarding costs on this host ([calibration], written by `virt-router
+ * calibrate`): CPU time per forwarded packet and idle use, per kind of thread. */
+typedef struct {
+        uint64_t vcpu_ns, backend_ns;              /* per forwarded packet */
+        uint32_t vcpu_idle_ppm, backend_idle_ppm;  /* with no traffic, millionths of a CPU */
+        uint32_t margin_ppm;                       /* headroom over the measured cost */
+        uint64_t tick_ns;                          /* deadline budgets are enforced per tick */
+        bool measured;                             /* both costs came from the file */
+        char *measured_on;                         /* calibrate's note: when, which router */
+} VrPacketCost;
+
 typedef struct {
         char *path; /* file read, NULL when built-in defaults only */
         VrCpuSet *router_cpus;       /* NULL: not configured */
@@ -42,6 +53,7 @@ typedef struct {
         GHashTable *pf_networks; /* PF netdev -> libvirt network */
         GHashTable *profiles;    /* name -> VrProfile */
         GPtrArray *rules;        /* VrRule, file order */
+        VrPacketCost cost;
 } VrHostConf;
 
 /* Defaults when no file exists. */
@@ -56,6 +68,10 @@ const char *vr_profile_get(const VrProfile *p, const char *key);
 /* The first rule matching a domain without metadata, or NULL. */
 const VrRule *vr_host_conf_match_rule(const VrHostConf *c, const char *domain_name,
                                       const char *nova_flavor);
+
+/* Write COST into the [calibration] group of the host config at PATH (created if
+ * missing), keeping every other group, key and comment; atomically. */
+bool vr_host_conf_store_calibration(const char *path, const VrPacketCost *cost, GError **error);
 
 const char *vr_mode_to_string(VrMode m);
 int vr_mode_from_string(const char *s); /* -1 if unknown */

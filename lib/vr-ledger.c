@@ -252,18 +252,35 @@ bool vr_ledger_reserve(VrLedger *l, VrLedgerEntry *want, uint32_t dl_cap_ppm_per
         g_hash_table_iter_init(&it, want->dl_ppm);
         while (g_hash_table_iter_next(&it, &key, &val)) {
                 uint64_t used = GPOINTER_TO_SIZE(val), others = 0;
-                const VrCpuSet *cpus = domain_cpus ? g_hash_table_lookup(domain_cpus, key) : NULL;
-                unsigned n = cpus ? vr_cpuset_count(cpus) : 1;
+                const char *k = key;
+                const VrCpuSet *cpus = domain_cpus ? g_hash_table_lookup(domain_cpus, k) : NULL;
+                /* "cpuN": one CPU; otherwise a root domain of the CPUs given for it. */
+                unsigned n = g_str_has_prefix(k, "cpu") ? 1 : cpus ? vr_cpuset_count(cpus) : 1;
                 uint64_t cap = (uint64_t) dl_cap_ppm_per_cpu * n;
-                for (guint i = 0; i < l->entries->len; i++)
-                        others += GPOINTER_TO_SIZE(g_hash_table_lookup(((VrLedgerEntry *) l->entries->pdata[i])->dl_ppm, key));
-                if (used + others > cap) {
-                        g_autofree char *list = cpus ? vr_cpuset_format(cpus) : g_strdup("?");
-                        g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
-                                    "domain '%s': deadline reservations of %.1f%% of a CPU do not fit in the root domain of CPU%s %s: other routers hold %.1f%% of the %.1f%% routers may use there",
-                                    want->domain, used / 1e4, n == 1 ? "" : "s", list, others / 1e4, cap / 1e4);
-                        return false;
+                g_autoptr(GString) holders = g_string_new(NULL);
+                g_autofree char *where = NULL;
+                for (guint i = 0; i < l->entries->len; i++) {
+                        const VrLedgerEntry *o = l->entries->pdata[i];
+                        uint64_t v = GPOINTER_TO_SIZE(g_hash_table_lookup(o->dl_ppm, k));
+                        if (!v)
+                                continue;
+                        others += v;
+                        g_string_append_printf(holders, "%s'%s' %.1f%%", holders->len ? ", " : "", o->domain, v / 1e4);
                 }
+                if (used + others <= cap)
+                        continue;
+                if (g_str_has_prefix(k, "cpu")) {
+                        where = g_strdup_printf("CPU %s", k + 3);
+                } else {
+                        g_autofree char *list = cpus ? vr_cpuset_format(cpus) : g_strdup("?");
+                        where = g_strdup_printf("the root domain of CPU%s %s", n == 1 ? "" : "s", list);
+                }
+                g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                            "domain '%s': deadline reservations do not fit on %s: it needs %.1f%% of a CPU there, other routers hold %.1f%% (%s), and routers may use %.1f%% (deadline-cap %.1f%% x %u CPU%s): %.1f%% is left",
+                            want->domain, where, used / 1e4, others / 1e4, holders->len ? holders->str : "none",
+                            cap / 1e4, dl_cap_ppm_per_cpu / 1e4, n, n == 1 ? "" : "s",
+                            others < cap ? (cap - others) / 1e4 : 0.0);
+                return false;
         }
         g_ptr_array_add(l->entries, want);
         return true;

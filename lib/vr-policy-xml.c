@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "vr-error.h"
+#include "vr-guarantee.h"
 #include "vr-policy.h"
 #include "vr-json.h"
 #include "vr-units.h"
@@ -574,6 +575,7 @@ static void parse_port(Ctx *c, VrPolicy *p, const xmlNode *el) {
                 port->dev = g_strdup(dev.value);
                 port->queue = c->conf->default_queue;
                 read_int(c, &queue, 1, 100000, "a queue length in packets", &port->queue);
+                port->queue_given = queue.value != NULL;
                 port->macvtap_mode = g_strdup("bridge");
                 if (read_enum(c, &mmode, vr_macvtap_mode_names, &i)) {
                         g_free(port->macvtap_mode);
@@ -606,6 +608,7 @@ static void parse_port(Ctx *c, VrPolicy *p, const xmlNode *el) {
                 /* Larger virtio rings absorb the bursts a descheduled vCPU causes; QEMU caps
                  * rx_queue_size at 1024. */
                 port->rx_queue_size = 1024;
+                port->ring_given = rxq.value != NULL;
                 if (read_int(c, &rxq, 256, 1024, "a virtio ring size, a power of two", &port->rx_queue_size) &&
                     (port->rx_queue_size & (port->rx_queue_size - 1)))
                         val_error(c, &rxq, "expected a power of two: 256, 512 or 1024");
@@ -831,6 +834,41 @@ static void check_sched(Ctx *c, VrPolicy *p, const xmlNode *where) {
         }
 }
 
+/* A guarantee that cannot be kept is an error here, where the element is known;
+ * one that can sizes the queues the policy leaves open and the token buckets. */
+static void check_guarantee(Ctx *c, VrPolicy *p, const xmlNode *where) {
+        VrGuaranteePlan gp;
+        g_autoptr(GError) local = NULL;
+
+        if (!p->guarantee.set || c->errors->len)
+                return;
+        if (p->dom.type == VR_DOMAIN_LXC) {
+                /* A container's packets are forwarded by the host kernel: only the
+                 * reservations of its NAPI threads, given explicitly, apply. */
+                p->guarantee.police_burst = p->guarantee.shape_burst = p->guarantee.burst ? p->guarantee.burst : 32;
+                return;
+        }
+        if (!vr_guarantee_plan(p, c->conf, &gp, &local)) {
+                if (where)
+                        el_error(c, where, "%s", local->message);
+                else
+                        add_error(c, 0, g_strdup_printf("%s: domain '%s': the guarantee of profile '%s': %s", c->what,
+                                                        c->dom, c->profile ? c->profile->name : "?", local->message));
+                return;
+        }
+        p->guarantee.police_burst = gp.police_burst;
+        p->guarantee.shape_burst = gp.shape_burst;
+        for (guint i = 0; i < p->ports->len; i++) {
+                VrPort *port = p->ports->pdata[i];
+                if (port->mode != VR_PORT_MACVTAP && port->mode != VR_PORT_MACVLAN)
+                        continue;
+                if (!port->queue_given)
+                        port->queue = (int) MIN(gp.host_queue, 100000);
+                if (!port->ring_given && port->rx_queue_size)
+                        port->rx_queue_size = gp.guest_ring;
+        }
+}
+
 static void parse_router(Ctx *c, VrPolicy *p, xmlNode *router) {
         static const char *const attrs[] = {"profile", "mode", NULL};
         static const char *const once[] = {"cpu", "guarantee", "strip", NULL};
@@ -905,6 +943,7 @@ static void parse_router(Ctx *c, VrPolicy *p, xmlNode *router) {
                 parse_sched(c, p, NULL, &seen_threads);
         check_cpus(c, p, cpu_el ? cpu_el : router);
         check_sched(c, p, router);
+        check_guarantee(c, p, guarantee_el);
 }
 
 /* Every element in a virt-router namespace anywhere in <metadata>; complain about
@@ -969,6 +1008,7 @@ int vr_policy_parse(xmlDoc *doc, const char *what, const VrHostConf *conf, VrPol
                 }
                 check_cpus(&c, p, NULL);
                 check_sched(&c, p, NULL);
+                check_guarantee(&c, p, NULL);
         }
         if (errors->len) {
                 g_autofree char *msg = ctx_errors_join(errors);

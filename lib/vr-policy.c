@@ -199,6 +199,8 @@ char *vr_policy_to_json(const VrPolicy *p) {
                         vr_json_int(j, port->rx_queue_size);
                         vr_json_key(j, "queues");
                         vr_json_int(j, port->queues);
+                        vr_json_key(j, "backend");
+                        vr_json_string(j, port->backend ? vr_backend_names[port->backend] : NULL);
                 }
                 vr_json_end_object(j);
         }
@@ -251,8 +253,8 @@ char *vr_policy_to_json(const VrPolicy *p) {
 
 /* ------------------------------------------------------------------------ */
 /* Reading the JSON form back: the part of a policy the tuner needs (the domain,
- * mode, CPUs, scheduling rules, guarantee). Ports, addresses and routes stay with
- * the XML and its hook. */
+ * mode, CPUs, scheduling rules, guarantee, the ports' kinds). Addresses, routes and the
+ * rest of the ports stay with the XML and its hook. */
 
 static bool json_fail(GError **error, const char *what) {
         g_set_error(error, VR_ERROR, VR_ERROR_INVALID, "policy JSON: %s", what);
@@ -271,7 +273,7 @@ static bool json_cpuset_read(const VrJsonNode *n, const char *key, VrCpuSet **re
 VrPolicy *vr_policy_from_json(const VrJsonNode *n, GError **error) {
         g_autoptr(VrPolicy) p = vr_policy_new();
         const VrJsonNode *cpu = vr_json_member(n, "cpu"), *sched = vr_json_member(n, "sched");
-        const VrJsonNode *g = vr_json_member(n, "guarantee");
+        const VrJsonNode *g = vr_json_member(n, "guarantee"), *ports = vr_json_member(n, "ports");
         const char *name = vr_json_member_string(n, "domain"), *type = vr_json_member_string(n, "type");
         int t, i;
 
@@ -320,6 +322,18 @@ VrPolicy *vr_policy_from_json(const VrJsonNode *n, GError **error) {
                 rule->runtime_ns = (uint64_t) vr_json_member_int(r, "runtime_ns", 0);
                 rule->deadline_ns = (uint64_t) vr_json_member_int(r, "deadline_ns", 0);
                 rule->period_ns = (uint64_t) vr_json_member_int(r, "period_ns", 0);
+        }
+        /* Ports as far as a derived reservation needs them: which have vhost workers. */
+        for (guint k = 0; ports && ports->type == VR_JSON_ARRAY && k < ports->items->len; k++) {
+                const VrJsonNode *o = ports->items->pdata[k];
+                VrPort *port = g_new0(VrPort, 1);
+                g_ptr_array_add(p->ports, port);
+                port->name = g_strdup(vr_json_member_string(o, "name"));
+                i = vr_enum_from_string(vr_port_mode_names, vr_json_member_string(o, "mode"));
+                port->mode = i < 0 ? VR_PORT_VF : (VrPortMode) i;
+                port->queues = (int) vr_json_member_int(o, "queues", 1);
+                i = vr_enum_from_string(vr_backend_names, vr_json_member_string(o, "backend"));
+                port->backend = i < 0 ? VR_BACKEND_DEFAULT : (VrBackend) i;
         }
         if (g && g->type == VR_JSON_OBJECT) {
                 p->guarantee.set = true;

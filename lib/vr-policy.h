@@ -66,6 +66,7 @@ typedef struct {
         int vlan;          /* 0: none */
         int queue;         /* host queue length, packets */
         int rx_queue_size; /* 0 for LXC */
+        bool queue_given, ring_given; /* by the policy; otherwise a guarantee may size them */
         int tx_queue_size; /* 0: unset */
         int queues;
         char *macvtap_mode;
@@ -77,6 +78,7 @@ typedef struct {
 typedef struct {
         bool set;
         uint64_t rate_pps, burst, delay_ns, bandwidth_bps;
+        uint64_t police_burst, shape_burst; /* derived at parse (vr-guarantee.h) */
 } VrGuarantee;
 
 typedef struct {

@@ -493,9 +493,6 @@ static char *guest_config(xmlNode *root, const VrPlan *plan) {
          * commas, which QEMU then splits at: no commas anywhere (names, addresses and
          * rates have none; the comment must not either). */
         GString *c = g_string_new("# virt-router guest configuration from the router policy\n");
-        /* Paper-style token bucket depth when the policy gives none: a few packets of
-         * headroom without letting a burst through the delay bound. */
-        uint64_t burst = p->guarantee.burst ? p->guarantee.burst : 32;
 
         g_string_append_printf(c, "version 1\nname %s\n", p->dom.name);
         for (guint i = 0; i < plan->ifaces->len; i++) {
@@ -518,9 +515,9 @@ static char *guest_config(xmlNode *root, const VrPlan *plan) {
                 for (guint i = 0; i < plan->ifaces->len; i++) {
                         const VrPlanIface *pi = plan->ifaces->pdata[i];
                         g_string_append_printf(c, "police %s rate %" G_GUINT64_FORMAT "pps burst %" G_GUINT64_FORMAT "\n",
-                                               pi->port->name, p->guarantee.rate_pps, burst);
+                                               pi->port->name, p->guarantee.rate_pps, p->guarantee.police_burst);
                         g_string_append_printf(c, "shape %s rate %" G_GUINT64_FORMAT "pps burst %" G_GUINT64_FORMAT "\n",
-                                               pi->port->name, p->guarantee.rate_pps, burst);
+                                               pi->port->name, p->guarantee.rate_pps, p->guarantee.shape_burst);
                 }
         }
         g_string_append(c, "rps off\n");

@@ -7,13 +7,13 @@
 
 #include "vr-error.h"
 #include "vr-sysfs.h"
+#include "vr-guarantee.h"
 #include "vr-tune.h"
 #include "vr-units.h"
 
 /* The per-packet CPU cost assumed until `virt-router calibrate` measures this host:
  * about 1 us per 64-byte packet through a vhost+virtio router (paper 002 forwarded
  * ~1 Mpps on one core with vhost at the bottleneck). */
-#define DEFAULT_PACKET_COST_NS 1000ULL
 #define DL_MIN_RUNTIME_NS 1024ULL
 #define DL_MIN_PERIOD_NS 100000ULL
 #define DL_MAX_PERIOD_NS 100000000ULL /* keep the delay a reservation adds small */
@@ -187,18 +187,6 @@ void vr_tune_plan_free(VrTunePlan *p) {
         g_free(p);
 }
 
-void vr_guarantee_derive(const VrGuarantee *g, uint64_t packet_cost_ns, uint64_t *ret_runtime_ns,
-                         uint64_t *ret_period_ns) {
-        /* A thread served by a reservation may wait up to (period - runtime) before it
-         * runs: half the delay bound for that leaves the other half to the queues. */
-        uint64_t period = CLAMP(g->delay_ns / 2, DL_MIN_PERIOD_NS, DL_MAX_PERIOD_NS);
-        long double work = (long double) g->rate_pps * (long double) packet_cost_ns * period / 1e9L;
-        uint64_t runtime = (uint64_t) ceill(work);
-
-        *ret_period_ns = period;
-        *ret_runtime_ns = CLAMP(runtime, DL_MIN_RUNTIME_NS, period);
-}
-
 char *vr_domain_cgroup(const char *thread_cgroup) {
         g_autofree char *base = NULL;
         g_autofree char *dir = NULL;
@@ -335,6 +323,19 @@ static void plan_deadline_cpus(VrTunePlan *plan, const VrPolicy *p, const VrTune
         a->affinity = vr_cpuset_copy(host->online);
 }
 
+static bool derive(const VrPolicy *p, const VrHostConf *conf, VrGuaranteePlan *gp, GError **error) {
+        if (!vr_guarantee_plan(p, conf, gp, error)) {
+                g_prefix_error(error, "domain '%s': <vr:guarantee>: ", p->dom.name);
+                return false;
+        }
+        if (!gp->period_ns) {
+                g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                            "domain '%s': no thread holds a derived deadline reservation", p->dom.name);
+                return false;
+        }
+        return true;
+}
+
 static bool check_admission(const VrPolicy *p, const VrHostConf *conf, const VrTuneHost *host,
                             const VrTunePlan *plan, GError **error) {
         uint64_t kernel_cap = host->rt_period_us ? host->rt_runtime_us * 1000000 / host->rt_period_us : 950000;
@@ -384,6 +385,8 @@ VrTunePlan *vr_tune_plan(const VrPolicy *p, const VrHostConf *conf, const VrTune
         bool any_rt = false;
         g_autofree char *domain_cg = NULL;
         const char *emulator_cg = NULL;
+        VrGuaranteePlan gp;
+        bool derived = false;
 
         plan->actions = g_ptr_array_new_with_free_func(action_free);
         plan->writes = g_ptr_array_new_with_free_func(write_free);
@@ -421,9 +424,16 @@ VrTunePlan *vr_tune_plan(const VrPolicy *p, const VrHostConf *conf, const VrTune
                         a->deadline_ns = rule->deadline_ns;
                         a->period_ns = rule->period_ns;
                         if (rule->derive) {
-                                vr_guarantee_derive(&p->guarantee, DEFAULT_PACKET_COST_NS,
-                                                    &a->runtime_ns, &a->period_ns);
-                                a->deadline_ns = a->period_ns;
+                                /* QEMU's other emulator threads (RCU, monitor) forward
+                                 * nothing: they stay in CFS, outside the reservation. */
+                                if (t->kind == VR_THREAD_EMULATOR && t->tid != t->tgid) {
+                                        a->set_sched = false;
+                                        continue;
+                                }
+                                if (!derived && !(derived = derive(p, conf, &gp, error)))
+                                        return NULL;
+                                a->period_ns = a->deadline_ns = gp.period_ns;
+                                a->runtime_ns = t->kind == VR_THREAD_VCPU ? gp.vcpu.runtime_ns : gp.backend.runtime_ns;
                         }
                         plan_deadline_cpus(plan, p, host, a);
                 }

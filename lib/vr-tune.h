@@ -68,11 +68,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VrTunePlan, vr_tune_plan_free)
 VrTunePlan *vr_tune_plan(const VrPolicy *p, const VrHostConf *conf, const VrTuneHost *host,
                          GPtrArray *threads, GError **error);
 
-/* Deadline parameters derived from a guarantee when the policy gives none: the period
- * follows the delay bound, the runtime the rate times the per-packet cost. */
-void vr_guarantee_derive(const VrGuarantee *g, uint64_t packet_cost_ns, uint64_t *ret_runtime_ns,
-                         uint64_t *ret_period_ns);
-
 /* The domain's own cgroup from one of its threads' ("/machine/qemu-1-vr1.libvirt-qemu/vcpu0"
  * -> "/machine/qemu-1-vr1.libvirt-qemu"). Caller frees. */
 char *vr_domain_cgroup(const char *thread_cgroup);

@@ -13,6 +13,7 @@
 #include "vr-hostconf.h"
 #include "vr-json.h"
 #include "vr-proc.h"
+#include "vr-guarantee.h"
 #include "vr-policy.h"
 #include "vr-render.h"
 #include "vr-rewrite.h"
@@ -264,6 +265,31 @@ static int cmd_check(int argc, char **argv) {
                 else if (s->cls == VR_SCHED_FIFO || s->cls == VR_SCHED_RR)
                         printf(" priority %d", s->priority);
                 printf("\n");
+        }
+        if (policy->guarantee.set && policy->dom.type != VR_DOMAIN_LXC) {
+                const VrGuarantee *g = &policy->guarantee;
+                VrGuaranteePlan gp;
+                if (!vr_guarantee_plan(policy, conf, &gp, &err))
+                        return report(err); /* the parser has checked it: not reached */
+                printf("  guarantee: %" G_GUINT64_FORMAT " pps, burst %" G_GUINT64_FORMAT "%s, delay %.3f ms\n", g->rate_pps,
+                       gp.burst, g->burst ? "" : " (derived)", g->delay_ns / 1e6);
+                if (gp.period_ns) {
+                        printf("    reservation: period %.1f ms (set by the %s bound)", gp.period_ns / 1e6, gp.period_by);
+                        if (gp.vcpu.reserved)
+                                printf(", %u vCPU x %.1f us (%.1f%%)", gp.vcpu.threads, gp.vcpu.runtime_ns / 1e3, gp.vcpu.util_ppm / 1e4);
+                        if (gp.backend.reserved)
+                                printf(", %u backend x %.1f us (%.1f%%)", gp.backend.threads, gp.backend.runtime_ns / 1e3,
+                                       gp.backend.util_ppm / 1e4);
+                        printf(": %.1f%% of a CPU\n", gp.total_ppm / 1e4);
+                } else {
+                        printf("    reservation: none (no <vr:sched class='deadline'> without runtime): policed and shaped only\n");
+                }
+                printf("    packet cost: vCPU %.3f us, backend %.3f us per packet, %s\n", conf->cost.vcpu_ns / 1e3,
+                       conf->cost.backend_ns / 1e3, conf->cost.measured ? "measured by virt-router calibrate" : "defaults (run virt-router calibrate)");
+                printf("    worst delay %.2f ms, jitter %" G_GUINT64_FORMAT " packets; host queue %" G_GUINT64_FORMAT ", virtio ring %d\n",
+                       gp.worst_delay_ns / 1e6, gp.jitter, gp.host_queue, gp.guest_ring);
+                printf("    policer: %" G_GUINT64_FORMAT " pps, bucket %" G_GUINT64_FORMAT "; shaper: %" G_GUINT64_FORMAT " pps, bucket %" G_GUINT64_FORMAT "\n",
+                       g->rate_pps, gp.police_burst, g->rate_pps, gp.shape_burst);
         }
         return 0;
 }

@@ -1,0 +1,238 @@
+#include "config.h"
+
+#include <math.h>
+
+#include "vr-error.h"
+#include "vr-guarantee.h"
+
+/* Which threads hold derived reservations: those of the deadline rules without
+ * runtime. Without vhost (TCG, backend='qemu') QEMU's main thread is the virtio
+ * backend; libvirt gives vhost-net to KVM domains only. */
+static void count_threads(const VrPolicy *p, unsigned *vcpus, unsigned *backends, bool *backend_stage) {
+        guint mask = 0;
+        unsigned vhosts = 0;
+        bool has_backend = false;
+
+        for (guint i = 0; i < p->sched->len; i++) {
+                const VrSchedRule *r = p->sched->pdata[i];
+                if (r->cls == VR_SCHED_DEADLINE && r->derive)
+                        mask |= r->threads;
+        }
+        for (guint i = 0; i < p->ports->len; i++) {
+                const VrPort *port = p->ports->pdata[i];
+                has_backend |= port->mode == VR_PORT_MACVTAP;
+                if (port->mode == VR_PORT_MACVTAP && port->backend != VR_BACKEND_QEMU &&
+                    p->dom.type == VR_DOMAIN_KVM)
+                        vhosts += (unsigned) MAX(port->queues, 1);
+        }
+        *vcpus = (mask & VR_THREAD_VCPU) ? p->dom.vcpus : 0;
+        *backends = ((mask & VR_THREAD_VHOST) ? vhosts : 0) + ((mask & VR_THREAD_EMULATOR) ? 1 : 0);
+        /* A path through VFs only has no backend stage: the NIC writes to the guest. */
+        *backend_stage = *backends > 0 && has_backend;
+        if (!has_backend)
+                *backends = 0;
+}
+
+static uint64_t pow2_at_least(uint64_t v) {
+        uint64_t r = 1;
+        while (r < v)
+                r <<= 1;
+        return r;
+}
+
+/* Millionths of a CPU a thread needs: idle use plus the rate times the measured cost,
+ * with the margin on top of the traffic part. */
+static double util_needed(uint64_t rate, uint64_t cost_ns, uint32_t idle_ppm, uint32_t margin_ppm) {
+        return idle_ppm / 1e6 + (double) rate * (double) cost_ns / 1e9 * (1.0 + margin_ppm / 1e6);
+}
+
+static bool check_util(const VrPolicy *p, const VrHostConf *conf, const char *what, double u,
+                       uint64_t cost_ns, uint32_t idle_ppm, GError **error) {
+        if (u * 1e6 <= conf->deadline_cap_ppm)
+                return true;
+        g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                    "rate %" G_GUINT64_FORMAT " pps needs %.1f%% of a CPU for each %s thread (%.3f us per packet%s, idle %.1f%%, margin %.0f%%), more than the %.0f%% deadline-cap a thread may hold: lower the rate, or forward with more queues or vCPUs",
+                    p->guarantee.rate_pps, u * 100, what, cost_ns / 1e3,
+                    conf->cost.measured ? "" : " uncalibrated", idle_ppm / 1e4, conf->cost.margin_ppm / 1e4,
+                    conf->deadline_cap_ppm / 1e4);
+        return false;
+}
+
+bool vr_guarantee_plan(const VrPolicy *p, const VrHostConf *conf, VrGuaranteePlan *ret, GError **error) {
+        const VrGuarantee *g = &p->guarantee;
+        const VrPacketCost *c = &conf->cost;
+        VrGuaranteePlan r = {0};
+        double rate = (double) g->rate_pps, D = g->delay_ns / 1e9, tick = c->tick_ns / 1e9;
+        double uv, ub, A, T, p_burst, p_delay, P, bo_v = 0, bo_b = 0;
+        double pmin = VR_DL_MIN_PERIOD_NS / 1e9;
+
+        g_return_val_if_fail(g->set && g->rate_pps > 0 && g->delay_ns > 0, false);
+        r.calibrated = c->measured;
+        count_threads(p, &r.vcpu.threads, &r.backend.threads, &r.backend.reserved);
+        r.vcpu.reserved = r.vcpu.threads > 0;
+        uv = util_needed(g->rate_pps, c->vcpu_ns, c->vcpu_idle_ppm, c->margin_ppm);
+        ub = util_needed(g->rate_pps, c->backend_ns, c->backend_idle_ppm, c->margin_ppm);
+        if ((r.vcpu.reserved && !check_util(p, conf, "vCPU", uv, c->vcpu_ns, c->vcpu_idle_ppm, error)) ||
+            (r.backend.reserved && !check_util(p, conf, "backend (vhost or QEMU main)", ub, c->backend_ns,
+                                               c->backend_idle_ppm, error)))
+                return false;
+
+        /* A packet waits for the backend on the way in, the vCPU, and the backend on
+         * the way out. A reserved thread that has work waits at most 2(P - Q) for CPU,
+         * plus one tick by which another task may overrun its budget: the sum over
+         * the stages, S(P) = A P + T, is what the router adds to delay and, times the
+         * rate, to burstiness. */
+        A = 2.0 * ((r.backend.reserved ? 2.0 * (1.0 - ub) : 0) + (r.vcpu.reserved ? 1.0 - uv : 0));
+        T = tick * ((r.backend.reserved ? 2 : 0) + (r.vcpu.reserved ? 1 : 0));
+
+        /* Burst when the policy gives none: what lets the period be 10 ms (few switches),
+         * or, when the delay bound is too tight for that, the most it leaves room for. */
+        r.burst = g->burst;
+        if (!r.burst)
+                r.burst = (uint64_t) MAX(1.0, floor(MIN(ceil(2 * rate * (T + A * 0.01)), rate * (D - T - A * pmin))));
+        if (rate * D <= r.burst + rate * T) {
+                g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                            "delay %.3f ms cannot be kept: draining a burst of %" G_GUINT64_FORMAT " packets at %" G_GUINT64_FORMAT " pps takes %.3f ms, and the scheduler tick adds %.3f ms (%.3f ms x %u stages): expected delay above %.3f ms",
+                            D * 1e3, r.burst, g->rate_pps, r.burst / rate * 1e3, T * 1e3,
+                            tick * 1e3, (r.backend.reserved ? 2 : 0) + (r.vcpu.reserved ? 1 : 0),
+                            (r.burst / rate + T + A * pmin) * 1e3);
+                return false;
+        }
+        if (A > 0) {
+                /* Jitter at most half the burst, so traffic within (rate, burst/2) passes
+                 * the policer and shaper whole, and the output keeps within (rate, burst). */
+                p_burst = (r.burst / (2.0 * rate) - T) / A;
+                p_delay = (D - r.burst / rate - T) / A;
+                P = MIN(p_burst, p_delay);
+                r.period_by = p_burst <= p_delay ? "burst" : "delay";
+                if (P > VR_DL_MAX_PERIOD_NS / 1e9) {
+                        P = VR_DL_MAX_PERIOD_NS / 1e9;
+                        r.period_by = "maximum";
+                }
+                if (P < pmin) {
+                        if (p_burst < pmin)
+                                g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                                            "burst %" G_GUINT64_FORMAT " cannot be kept: at %" G_GUINT64_FORMAT " pps the scheduler bunches up to %.0f packets (tick %.3f ms, period at least %.0f ms), and that must stay within half the burst: expected burst of at least %.0f packets",
+                                            r.burst, g->rate_pps, rate * (T + A * pmin), tick * 1e3,
+                                            pmin * 1e3, ceil(2 * rate * (T + A * pmin)));
+                        else
+                                g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                                            "delay %.3f ms cannot be kept: a burst of %" G_GUINT64_FORMAT " packets drains in %.3f ms and the scheduler adds up to %.3f ms (period at least %.0f ms): expected delay of at least %.3f ms",
+                                            D * 1e3, r.burst, r.burst / rate * 1e3, (T + A * pmin) * 1e3,
+                                            pmin * 1e3, (r.burst / rate + T + A * pmin) * 1e3);
+                        return false;
+                }
+                /* Round down to 100 us: readable numbers, still within both bounds. */
+                r.period_ns = MAX((uint64_t) floor(P * 1e4) * 100000, VR_DL_MIN_PERIOD_NS);
+                P = r.period_ns / 1e9;
+                if (r.vcpu.reserved) {
+                        r.vcpu.runtime_ns = MAX((uint64_t) ceil(uv * r.period_ns), VR_DL_MIN_RUNTIME_NS);
+                        r.vcpu.util_ppm = (uint32_t) (r.vcpu.runtime_ns * 1000000 / r.period_ns);
+                        bo_v = 2.0 * (P - r.vcpu.runtime_ns / 1e9) + tick;
+                        r.vcpu.blackout_ns = (uint64_t) llround(bo_v * 1e9);
+                }
+                if (r.backend.reserved) {
+                        r.backend.runtime_ns = MAX((uint64_t) ceil(ub * r.period_ns), VR_DL_MIN_RUNTIME_NS);
+                        r.backend.util_ppm = (uint32_t) (r.backend.runtime_ns * 1000000 / r.period_ns);
+                        bo_b = 2.0 * (P - r.backend.runtime_ns / 1e9) + tick;
+                        r.backend.blackout_ns = (uint64_t) llround(bo_b * 1e9);
+                }
+                r.total_ppm = r.vcpu.threads * r.vcpu.util_ppm + r.backend.threads * r.backend.util_ppm;
+        } else {
+                r.period_by = "none";
+        }
+        r.jitter = (uint64_t) ceil(rate * (2 * bo_b + bo_v));
+        r.worst_delay_ns = (uint64_t) llround((r.burst / rate + 2 * bo_b + bo_v) * 1e9);
+        /* Queues hold what may wait within the bound: a burst plus what arrives while
+         * the thread that empties them waits for CPU. */
+        r.host_queue = (uint64_t) ceil(r.burst + rate * bo_b);
+        r.guest_ring = (int) CLAMP(pow2_at_least((uint64_t) ceil(r.burst + rate * (bo_b + bo_v))), 256, 1024);
+        /* The policer sees packets after the backend and vCPU waits: its bucket is the
+         * burst. The shaper's output still passes the backend once more, so it keeps
+         * the rest of the bucket free for that wait. */
+        r.police_burst = r.burst;
+        r.shape_burst = r.burst > (uint64_t) ceil(rate * bo_b) ? r.burst - (uint64_t) ceil(rate * bo_b) : 1;
+        *ret = r;
+        return true;
+}
+
+char *vr_guarantee_plan_format(const VrGuaranteePlan *g) {
+        GString *s = g_string_new(NULL);
+
+        g_string_append_printf(s, "period=%.1fms (by %s)", g->period_ns / 1e6, g->period_by);
+        if (g->vcpu.reserved)
+                g_string_append_printf(s, " vcpu=%ux%.1fus/%.1f%%", g->vcpu.threads, g->vcpu.runtime_ns / 1e3,
+                                       g->vcpu.util_ppm / 1e4);
+        if (g->backend.reserved)
+                g_string_append_printf(s, " backend=%ux%.1fus/%.1f%%", g->backend.threads,
+                                       g->backend.runtime_ns / 1e3, g->backend.util_ppm / 1e4);
+        g_string_append_printf(s, " total=%.1f%% burst=%" G_GUINT64_FORMAT " jitter=%" G_GUINT64_FORMAT
+                               " worst-delay=%.2fms host-queue=%" G_GUINT64_FORMAT " ring=%d police=%" G_GUINT64_FORMAT
+                               " shape=%" G_GUINT64_FORMAT "%s",
+                               g->total_ppm / 1e4, g->burst, g->jitter, g->worst_delay_ns / 1e6, g->host_queue,
+                               g->guest_ring, g->police_burst, g->shape_burst, g->calibrated ? "" : " uncalibrated");
+        return g_string_free(s, FALSE);
+}
+
+bool vr_deadline_demand(const VrPolicy *p, const VrHostConf *conf, GHashTable *ret, uint64_t *ret_total,
+                        char **ret_why, GError **error) {
+        g_autoptr(GString) why = g_string_new(NULL);
+        uint64_t total = 0;
+        unsigned vcpus, backends, vhosts = 0;
+        bool stage, derived = false;
+        VrGuaranteePlan gp;
+
+        count_threads(p, &vcpus, &backends, &stage);
+        for (guint i = 0; i < p->ports->len; i++) {
+                const VrPort *port = p->ports->pdata[i];
+                if (port->mode == VR_PORT_MACVTAP && port->backend != VR_BACKEND_QEMU && p->dom.type == VR_DOMAIN_KVM)
+                        vhosts += (unsigned) MAX(port->queues, 1);
+        }
+        for (guint i = 0; i < p->sched->len; i++) {
+                const VrSchedRule *r = p->sched->pdata[i];
+                unsigned n = 0;
+                uint64_t each;
+                if (r->cls != VR_SCHED_DEADLINE)
+                        continue;
+                if (r->derive) {
+                        derived = true;
+                        continue;
+                }
+                /* An explicit emulator rule is counted for QEMU's main thread. */
+                n = ((r->threads & VR_THREAD_VCPU) ? p->dom.vcpus : 0) + ((r->threads & VR_THREAD_VHOST) ? vhosts : 0) +
+                    ((r->threads & VR_THREAD_EMULATOR) ? 1 : 0);
+                each = r->runtime_ns * 1000000 / r->period_ns;
+                total += n * each;
+                g_string_append_printf(why, "%s%u thread%s x %.1f%% (runtime %.3f ms / period %.3f ms)", why->len ? ", " : "",
+                                       n, n == 1 ? "" : "s", each / 1e4, r->runtime_ns / 1e6, r->period_ns / 1e6);
+        }
+        if (derived) {
+                if (!vr_guarantee_plan(p, conf, &gp, error)) {
+                        g_prefix_error(error, "domain '%s': <vr:guarantee>: ", p->dom.name);
+                        return false;
+                }
+                total += gp.total_ppm;
+                if (gp.vcpu.reserved)
+                        g_string_append_printf(why, "%s%u vCPU x %.1f%%", why->len ? ", " : "", gp.vcpu.threads,
+                                               gp.vcpu.util_ppm / 1e4);
+                if (gp.backend.reserved)
+                        g_string_append_printf(why, "%s%u backend x %.1f%%", why->len ? ", " : "", gp.backend.threads,
+                                               gp.backend.util_ppm / 1e4);
+                g_string_append_printf(why, " for %" G_GUINT64_FORMAT " pps at %.3f/%.3f us per packet%s, period %.1f ms",
+                                       p->guarantee.rate_pps, conf->cost.vcpu_ns / 1e3, conf->cost.backend_ns / 1e3,
+                                       conf->cost.measured ? "" : " (uncalibrated)", gp.period_ns / 1e6);
+        }
+        if (total) {
+                g_hash_table_insert(ret, g_strdup(""), GSIZE_TO_POINTER((gsize) total));
+                if (p->cpus) {
+                        unsigned n = vr_cpuset_count(p->cpus);
+                        for (unsigned k = 0; k < n; k++)
+                                g_hash_table_insert(ret, g_strdup_printf("cpu%d", vr_cpuset_nth(p->cpus, k)),
+                                                    GSIZE_TO_POINTER((gsize) ((total + n - 1) / n)));
+                }
+        }
+        *ret_total = total;
+        if (ret_why)
+                *ret_why = g_string_free(g_steal_pointer(&why), FALSE);
+        return true;
+}
