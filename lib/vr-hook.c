@@ -300,9 +300,7 @@ static bool op_start(Hook *h, GError **error) {
 /* ------------------------------------------------------------------------ */
 
 static pid_t domain_pid(const Hook *h) {
-        g_autofree char *rel = g_strdup_printf("run/libvirt/%s/%s.pid", h->driver, h->policy->dom.name);
-        g_autofree char *s = NULL;
-        return vr_read_line(h->req->root, rel, &s) == 0 ? (pid_t) g_ascii_strtoll(s, NULL, 10) : 0;
+        return vr_libvirt_pid(h->req->root, h->driver, h->policy->dom.name);
 }
 
 static bool tuner_running(const Hook *h) {

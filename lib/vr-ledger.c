@@ -165,13 +165,7 @@ static bool process_alive(const char *root, pid_t pid) {
 
 /* The domain's process per libvirt's pid file, if it runs. */
 static pid_t libvirt_pid(const char *root, const VrLedgerEntry *e) {
-        g_autofree char *rel = g_strdup_printf("run/libvirt/%s/%s.pid", e->driver, e->domain);
-        g_autofree char *s = NULL;
-        pid_t pid;
-
-        if (vr_read_line(root, rel, &s) < 0)
-                return 0;
-        pid = (pid_t) g_ascii_strtoll(s, NULL, 10);
+        pid_t pid = vr_libvirt_pid(root, e->driver, e->domain);
         return process_alive(root, pid) ? pid : 0;
 }
 

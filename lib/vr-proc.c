@@ -178,3 +178,15 @@ int vr_cgroup_mounts_read(const char *root, VrCgroupMounts *ret) {
         *ret = m;
         return 0;
 }
+
+pid_t vr_libvirt_pid(const char *root, const char *driver, const char *domain) {
+        static const char *const drivers[] = {"qemu", "lxc", NULL};
+        const char *const one[] = {driver, NULL};
+        for (const char *const *d = driver ? one : drivers; *d; d++) {
+                g_autofree char *rel = g_strdup_printf("run/libvirt/%s/%s.pid", *d, domain);
+                g_autofree char *s = NULL;
+                if (vr_read_line(root, rel, &s) == 0)
+                        return (pid_t) g_ascii_strtoll(s, NULL, 10);
+        }
+        return 0;
+}

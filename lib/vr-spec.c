@@ -77,17 +77,6 @@ char **vr_domain_napi_devices(xmlDoc *doc) {
         return (char **) g_ptr_array_free(g_steal_pointer(&devs), FALSE);
 }
 
-static pid_t read_pidfile(const char *root, const char *domain) {
-        static const char *const drivers[] = {"qemu", "lxc", NULL};
-        for (const char *const *d = drivers; *d; d++) {
-                g_autofree char *rel = g_strdup_printf("run/libvirt/%s/%s.pid", *d, domain);
-                g_autofree char *s = NULL;
-                if (vr_read_line(root, rel, &s) == 0)
-                        return (pid_t) g_ascii_strtoll(s, NULL, 10);
-        }
-        return 0;
-}
-
 /* libvirt's LXC pid file names the libvirt_lxc controller; the container's init is
  * its child. */
 static pid_t lxc_init_of(const char *root, pid_t controller) {
@@ -138,7 +127,7 @@ char *vr_tune_spec_from_doc(const char *root, xmlDoc *doc, const char *what, pid
                 return NULL;
         }
         if (!pid)
-                pid = read_pidfile(root, policy->dom.name);
+                pid = vr_libvirt_pid(root, NULL, policy->dom.name);
         if (pid > 0 && policy->dom.type == VR_DOMAIN_LXC)
                 pid = lxc_init_of(root, pid);
         napi = vr_domain_napi_devices(doc);

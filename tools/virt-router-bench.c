@@ -109,7 +109,7 @@ static void add(GPtrArray *a, const char *opt, const char *fmt, ...) {
 }
 
 /* One point: every router's sink, then every router's source at once. */
-static bool run_point(const VrBench *b, const char *prog, guint step, guint rep, GArray *samples, GError **error) {
+bool vr_bench_run_point(const VrBench *b, const char *prog, guint step, guint rep, GArray *samples, GError **error) {
         guint n = b->routers->len;
         g_autofree Child *sinks = g_new0(Child, n), *sources = g_new0(Child, n);
         g_autofree VrBenchSample *x = g_new0(VrBenchSample, n);
@@ -308,7 +308,7 @@ int vr_cmd_bench(int argc, char **argv) {
         t0 = g_get_monotonic_time();
         for (guint s = 0; s < b->steps; s++)
                 for (guint r = 0; r < b->repeat; r++) {
-                        if (!run_point(b, prog, s, r, samples, &err)) {
+                        if (!vr_bench_run_point(b, prog, s, r, samples, &err)) {
                                 if (tty)
                                         fputc('\n', stderr);
                                 fprintf(stderr, "virt-router bench: step %u, run %u: %s\n", s + 1, r + 1, err->message);

@@ -683,6 +683,7 @@ static const Command commands[] = {
         {"spec", cmd_spec, "print the tuning spec of a router domain (for virt-router-tune)"},
         {"templates", cmd_templates, "list the templates"},
         {"bench", vr_cmd_bench, "offer stepped load to running routers; CSV, CI and a plot"},
+        {"calibrate", vr_cmd_calibrate, "measure a router's CPU cost per packet; store it in the host config"},
         {NULL, NULL, NULL},
 };
 
