@@ -172,11 +172,16 @@ static bool op_prepare(Hook *h, GError **error) {
             vr_cpuset_parse(online_s, &online) == 0)
                 g_hash_table_insert(domain_cpus, g_strdup(""), online);
         if (!vr_ledger_reserve(ledger, entry, h->req->conf->deadline_cap_ppm, domain_cpus, &local)) {
-                /* Say what the reservation is made of, so the operator sees which number to change. */
                 if (dl_why && *dl_why && strstr(local->message, "deadline reservations")) {
+                        /* Say what the reservation is made of, so the operator sees which
+                         * number to change. Refused in every mode: started anyway, its
+                         * threads would still get their reservations from the tuner and
+                         * break the guarantees of the routers already admitted. */
                         g_autofree char *m = g_strdup_printf("%s (its reservation: %s)", local->message, dl_why);
                         g_free(local->message);
                         local->message = g_steal_pointer(&m);
+                        g_propagate_error(error, g_steal_pointer(&local));
+                        return false;
                 }
                 return fail_or_degrade(h, error, g_steal_pointer(&local));
         }

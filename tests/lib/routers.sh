@@ -12,7 +12,8 @@
 #
 #   vr_routers_init TAG CONF_TEXT   temp dir, host config, hook (this build), libvirtd
 #   vr_router_define I NAME POLICY_CPU_XML [EXTRA_POLICY_XML [QUEUE]]   namespaces, render,
-#                                   define (QUEUE: macvtap queue length, default 50)
+#                                   define (QUEUE: macvtap queue length, default 50;
+#                                   empty: none given, the policy sizes it)
 #   vr_router_start NAME            virsh start; waits for VR-READY (sets VR_READY_MS)
 #   vr_router_stop NAME             virsh destroy (the hook releases)
 #   vr_router_scenario_group I NAME LOAD   a [router NAME] group for `virt-router bench`
@@ -46,14 +47,14 @@ vr_routers_init() {
 }
 
 vr_router_define() {
-	local i=$1 name=$2 cpu=$3 extra=${4:-} q=${5:-50} s=vrs$VR_RT_TAG$1 k=vrk$VR_RT_TAG$1 w=vrw$VR_RT_TAG$1 l=vrl$VR_RT_TAG$1
+	local i=$1 name=$2 cpu=$3 extra=${4:-} q=${5-50} s=vrs$VR_RT_TAG$1 k=vrk$VR_RT_TAG$1 w=vrw$VR_RT_TAG$1 l=vrl$VR_RT_TAG$1
 	ip netns list | grep -qw "$s" || vr_host_side "$s" "$w" "${w}p" "198.18.$i.2/24" "198.18.$i.1"
 	ip netns list | grep -qw "$k" || vr_host_side "$k" "$l" "${l}p" "198.19.$i.2/24" "198.19.$i.1"
 	cat >"$VR_RT_TMP/policy-$name.xml" <<XML
 <vr:router xmlns:vr='urn:virt-router:1'>
   $cpu
-  <vr:port name='wan' mode='macvtap' dev='$w' queue='$q'/>
-  <vr:port name='lan' mode='macvtap' dev='$l' queue='$q'/>
+  <vr:port name='wan' mode='macvtap' dev='$w'${q:+ queue='$q'}/>
+  <vr:port name='lan' mode='macvtap' dev='$l'${q:+ queue='$q'}/>
   <vr:address port='wan' ip='198.18.$i.1/24'/>
   <vr:address port='lan' ip='198.19.$i.1/24'/>
   $extra
