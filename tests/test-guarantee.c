@@ -10,6 +10,7 @@
 #include <string.h>
 #include <glib/gstdio.h>
 
+#include "vr-calibrate.h"
 #include "vr-guarantee.h"
 #include "vr-ledger.h"
 #include "vr-test.h"
@@ -123,9 +124,66 @@ static bool run_case(const char *base) {
         return ok;
 }
 
+/* The calibration fit: idle subtracted, saturated steps left out, the largest cost kept;
+ * and the [calibration] group written into a config without losing the rest of it. */
+static void test_calibrate(void) {
+        /* idle: 2% vCPU, 1% backend over 4 s */
+        VrCalPoint idle = {.window_s = 4, .vcpu_s = 0.08, .backend_s = 0.04};
+        VrCalPoint pts[] = {
+                /* 5 s window, 4 s traffic at 10 kpps = 40000 packets: vCPU 0.1 + 0.8 s */
+                {.offered_pps = 10000, .sent_pps = 10000, .forwarded_pps = 10000, .window_s = 5, .traffic_s = 4,
+                 .vcpu_s = 0.1 + 0.8, .backend_s = 0.05 + 0.4},
+                /* batching: cheaper per packet at 20 kpps */
+                {.offered_pps = 20000, .sent_pps = 20000, .forwarded_pps = 19900, .window_s = 5, .traffic_s = 4,
+                 .vcpu_s = 0.1 + 1.2, .backend_s = 0.05 + 0.6},
+                /* saturated: not used, however expensive */
+                {.offered_pps = 80000, .sent_pps = 80000, .forwarded_pps = 50000, .window_s = 5, .traffic_s = 4,
+                 .vcpu_s = 4.9, .backend_s = 4.9},
+        };
+        g_autoptr(GArray) points = g_array_new(FALSE, TRUE, sizeof(VrCalPoint));
+        g_autoptr(GError) err = NULL;
+        g_autoptr(VrHostConf) conf = NULL;
+        g_autofree char *dir = g_dir_make_tmp("vr-test-cal-XXXXXX", NULL);
+        g_autofree char *path = g_build_filename(dir, "virt-router.conf", NULL);
+        g_autofree char *text = NULL;
+        VrPacketCost cost = {.margin_ppm = 200000, .tick_ns = 4000000, .measured_on = (char *) "test"};
+
+        g_array_append_vals(points, pts, G_N_ELEMENTS(pts));
+        g_assert_true(vr_calibrate_fit(&idle, points, &cost, &err));
+        g_assert_cmpuint(cost.vcpu_ns, ==, 20000);   /* 0.8 s / 40000 */
+        g_assert_cmpuint(cost.backend_ns, ==, 10000);
+        g_assert_cmpuint(cost.vcpu_idle_ppm, ==, 20000);
+        g_assert_cmpuint(cost.backend_idle_ppm, ==, 10000);
+        g_assert_true(g_array_index(points, VrCalPoint, 1).used);
+        g_assert_false(g_array_index(points, VrCalPoint, 2).used);
+        g_assert_cmpfloat_with_epsilon(g_array_index(points, VrCalPoint, 1).vcpu_ns, 1.2e9 / 79600, 1e-6);
+        /* nothing usable */
+        g_array_set_size(points, 0);
+        g_array_append_val(points, pts[2]);
+        g_assert_false(vr_calibrate_fit(&idle, points, &cost, &err));
+        g_assert_nonnull(strstr(err->message, "saturated"));
+
+        g_assert_true(g_file_set_contents(path, "# operator's note\n[host]\nmode=best-effort\n", -1, NULL));
+        g_assert_true(vr_host_conf_store_calibration(path, &cost, NULL));
+        g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+        g_assert_nonnull(strstr(text, "# operator's note"));
+        conf = vr_host_conf_load(path, &err);
+        g_assert_nonnull(conf);
+        g_assert_true(conf->cost.measured);
+        g_assert_cmpuint(conf->cost.vcpu_ns, ==, 20000);
+        g_assert_cmpuint(conf->cost.backend_idle_ppm, ==, 10000);
+        g_assert_cmpuint(conf->cost.tick_ns, ==, 4000000);
+        g_assert_cmpint(conf->mode, ==, VR_MODE_BEST_EFFORT);
+        (void) g_unlink(path);
+        (void) g_rmdir(dir);
+        g_print("PASS: calibration fit and store\n");
+}
+
 int main(void) {
         g_autoptr(GPtrArray) cases = vr_test_list_cases("guarantee", ".routers", NULL);
         unsigned failed = 0;
+
+        test_calibrate();
 
         if (!cases->len) {
                 g_printerr("no cases under tests/data/guarantee\n");
