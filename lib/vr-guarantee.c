@@ -90,6 +90,12 @@ bool vr_guarantee_plan(const VrPolicy *p, const VrHostConf *conf, VrGuaranteePla
         r.burst = g->burst;
         if (!r.burst)
                 r.burst = (uint64_t) MAX(1.0, floor(MIN(ceil(2 * rate * (T + A * 0.01)), rate * (D - T - A * pmin))));
+        if (rate * D <= r.burst + rate * T && T == 0) {
+                g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                            "delay %.3f ms cannot be kept: draining a burst of %" G_GUINT64_FORMAT " packets at %" G_GUINT64_FORMAT " pps takes %.3f ms: expected delay above %.3f ms, or a smaller burst",
+                            D * 1e3, r.burst, g->rate_pps, r.burst / rate * 1e3, r.burst / rate * 1e3);
+                return false;
+        }
         if (rate * D <= r.burst + rate * T) {
                 g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
                             "delay %.3f ms cannot be kept: draining a burst of %" G_GUINT64_FORMAT " packets at %" G_GUINT64_FORMAT " pps takes %.3f ms, and the scheduler tick adds %.3f ms (%.3f ms x %u stages): expected delay above %.3f ms",

@@ -60,7 +60,7 @@ cat >"$tmp/policy.xml" <<XML
   <vr:port name='lan' mode='macvtap' dev='$la' queue='50'/>
   <vr:address port='wan' ip='192.0.2.1/24'/>
   <vr:address port='lan' ip='198.51.100.1/24'/>
-  <vr:guarantee rate='2kpps' burst='50' delay='20ms'/>
+  <vr:guarantee rate='2kpps' burst='50' delay='50ms'/>
   <vr:strip devices='sound graphics video input usb memballoon'/>
 </vr:router>
 XML
