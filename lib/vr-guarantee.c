@@ -5,12 +5,26 @@
 #include "vr-error.h"
 #include "vr-guarantee.h"
 
+/* vhost workers: one per queue pair of each macvtap port; libvirt gives vhost-net to
+ * KVM domains only, and not to ports with backend='qemu'. */
+static unsigned count_vhosts(const VrPolicy *p) {
+        unsigned vhosts = 0;
+
+        for (guint i = 0; i < p->ports->len; i++) {
+                const VrPort *port = p->ports->pdata[i];
+                if (port->mode == VR_PORT_MACVTAP && port->backend != VR_BACKEND_QEMU &&
+                    p->dom.type == VR_DOMAIN_KVM)
+                        vhosts += (unsigned) MAX(port->queues, 1);
+        }
+        return vhosts;
+}
+
 /* Which threads hold derived reservations: those of the deadline rules without
  * runtime. Without vhost (TCG, backend='qemu') QEMU's main thread is the virtio
- * backend; libvirt gives vhost-net to KVM domains only. */
+ * backend. */
 static void count_threads(const VrPolicy *p, unsigned *vcpus, unsigned *backends, bool *backend_stage) {
         guint mask = 0;
-        unsigned vhosts = 0;
+        unsigned vhosts = count_vhosts(p);
         bool has_backend = false;
 
         for (guint i = 0; i < p->sched->len; i++) {
@@ -18,13 +32,8 @@ static void count_threads(const VrPolicy *p, unsigned *vcpus, unsigned *backends
                 if (r->cls == VR_SCHED_DEADLINE && r->derive)
                         mask |= r->threads;
         }
-        for (guint i = 0; i < p->ports->len; i++) {
-                const VrPort *port = p->ports->pdata[i];
-                has_backend |= port->mode == VR_PORT_MACVTAP;
-                if (port->mode == VR_PORT_MACVTAP && port->backend != VR_BACKEND_QEMU &&
-                    p->dom.type == VR_DOMAIN_KVM)
-                        vhosts += (unsigned) MAX(port->queues, 1);
-        }
+        for (guint i = 0; i < p->ports->len; i++)
+                has_backend |= ((const VrPort *) p->ports->pdata[i])->mode == VR_PORT_MACVTAP;
         *vcpus = (mask & VR_THREAD_VCPU) ? p->dom.vcpus : 0;
         *backends = ((mask & VR_THREAD_VHOST) ? vhosts : 0) + ((mask & VR_THREAD_EMULATOR) ? 1 : 0);
         /* A path through VFs only has no backend stage: the NIC writes to the guest. */
@@ -184,16 +193,10 @@ bool vr_deadline_demand(const VrPolicy *p, const VrHostConf *conf, GHashTable *r
                         char **ret_why, GError **error) {
         g_autoptr(GString) why = g_string_new(NULL);
         uint64_t total = 0;
-        unsigned vcpus, backends, vhosts = 0;
-        bool stage, derived = false;
+        unsigned vhosts = count_vhosts(p);
+        bool derived = false;
         VrGuaranteePlan gp;
 
-        count_threads(p, &vcpus, &backends, &stage);
-        for (guint i = 0; i < p->ports->len; i++) {
-                const VrPort *port = p->ports->pdata[i];
-                if (port->mode == VR_PORT_MACVTAP && port->backend != VR_BACKEND_QEMU && p->dom.type == VR_DOMAIN_KVM)
-                        vhosts += (unsigned) MAX(port->queues, 1);
-        }
         for (guint i = 0; i < p->sched->len; i++) {
                 const VrSchedRule *r = p->sched->pdata[i];
                 unsigned n = 0;
