@@ -128,6 +128,7 @@ static bool op_prepare(Hook *h, GError **error) {
         g_autofree char *dl_why = NULL;
         VrCpuSet *online = NULL;
         uint64_t dl = 0;
+        bool dl_refused = false;
 
         plan = vr_plan_build(p, h->req->conf, facts, current, h->req->domain, &local);
         if (!plan)
@@ -171,8 +172,8 @@ static bool op_prepare(Hook *h, GError **error) {
         if (vr_read_line(root, "sys/devices/system/cpu/online", &online_s) == 0 &&
             vr_cpuset_parse(online_s, &online) == 0)
                 g_hash_table_insert(domain_cpus, g_strdup(""), online);
-        if (!vr_ledger_reserve(ledger, entry, h->req->conf->deadline_cap_ppm, domain_cpus, &local)) {
-                if (dl_why && *dl_why && strstr(local->message, "deadline reservations")) {
+        if (!vr_ledger_reserve(ledger, entry, h->req->conf->deadline_cap_ppm, domain_cpus, &dl_refused, &local)) {
+                if (dl_refused) {
                         /* Say what the reservation is made of, so the operator sees which
                          * number to change. Refused in every mode: started anyway, its
                          * threads would still get their reservations from the tuner and

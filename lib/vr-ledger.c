@@ -219,10 +219,12 @@ bool vr_ledger_set_pid(VrLedger *l, const char *domain, pid_t pid) {
 }
 
 bool vr_ledger_reserve(VrLedger *l, VrLedgerEntry *want, uint32_t dl_cap_ppm_per_cpu,
-                       GHashTable *domain_cpus, GError **error) {
+                       GHashTable *domain_cpus, bool *ret_deadline, GError **error) {
         GHashTableIter it;
         gpointer key, val;
 
+        if (ret_deadline)
+                *ret_deadline = false;
         vr_ledger_release(l, want->domain); /* a restart replaces its own entry */
         for (guint i = 0; i < l->entries->len; i++) {
                 const VrLedgerEntry *o = l->entries->pdata[i];
@@ -274,6 +276,8 @@ bool vr_ledger_reserve(VrLedger *l, VrLedgerEntry *want, uint32_t dl_cap_ppm_per
                             want->domain, where, used / 1e4, others / 1e4, holders->len ? holders->str : "none",
                             cap / 1e4, dl_cap_ppm_per_cpu / 1e4, n, n == 1 ? "" : "s",
                             others < cap ? (cap - others) / 1e4 : 0.0);
+                if (ret_deadline)
+                        *ret_deadline = true;
                 return false;
         }
         g_ptr_array_add(l->entries, want);

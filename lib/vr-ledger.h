@@ -37,9 +37,10 @@ const VrLedgerEntry *vr_ledger_find(VrLedger *l, const char *domain);
 /* Reserve for `want` (its domain replaces any earlier entry of the same name).
  * caps: the deadline bandwidth a root domain may give, millionths of a CPU per CPU,
  * and the CPUs of each root domain, for the admission message. Fails with a message
- * naming the holder and the numbers. */
+ * naming the holder and the numbers; *ret_deadline (may be NULL) tells whether it
+ * was deadline bandwidth that did not fit, rather than a CPU or VF in use. */
 bool vr_ledger_reserve(VrLedger *l, VrLedgerEntry *want, uint32_t dl_cap_ppm_per_cpu,
-                       GHashTable *domain_cpus, GError **error);
+                       GHashTable *domain_cpus, bool *ret_deadline, GError **error);
 bool vr_ledger_set_pid(VrLedger *l, const char *domain, pid_t pid);
 bool vr_ledger_release(VrLedger *l, const char *domain);
 /* Write the ledger (atomically) and keep the lock. */

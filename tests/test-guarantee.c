@@ -77,7 +77,7 @@ static void one_router(GString *out, const VrHostConf *conf, VrLedger *ledger, G
         }
         entry = vr_ledger_entry_new(name, "qemu");
         g_assert_true(vr_deadline_demand(p, conf, entry->dl_ppm, &total, &why, &err));
-        if (!vr_ledger_reserve(ledger, entry, conf->deadline_cap_ppm, domain_cpus, &err)) {
+        if (!vr_ledger_reserve(ledger, entry, conf->deadline_cap_ppm, domain_cpus, NULL, &err)) {
                 g_string_append_printf(out, "%s: refused: %s (its reservation: %s)\n", name, err->message, why);
                 return;
         }
