@@ -83,14 +83,14 @@ check_policy() { # RATE DELAY -> virt-router check output
 XML
 	"$VR_BUILDDIR/virt-router" check -c "$VR_RT_CONF" "$VR_RT_TMP/probe.xml" 2>&1
 }
-RATE="" DELAY="" TOTAL=""
+RATE="" DELAY="" TOTAL="" CHECKED=""
 for r in $RATES; do
 	for d in $DELAYS; do
 		out=$(check_policy "${r}pps" "$d") || continue
 		t=$(sed -n 's/.*: \([0-9.]*\)% of a CPU$/\1/p' <<<"$out")
 		# more than a third of 90%, at most half of it
 		if awk -v t="$t" 'BEGIN { exit !(t > 30 && t <= 45) }'; then
-			RATE=$r DELAY=$d TOTAL=$t
+			RATE=$r DELAY=$d TOTAL=$t CHECKED=$out
 			break 2
 		fi
 		break # a longer delay does not change the reservation
@@ -100,9 +100,9 @@ if [[ -z $RATE ]]; then
 	echo "bench-guarantee: no candidate rate ($RATES) reserves 30-45% of CPU 1 with this calibration" >&2
 	exit 1
 fi
-check_policy "${RATE}pps" "$DELAY" | sed 's/^/   /'
+sed 's/^/   /' <<<"$CHECKED"
 R=$(to_pps "$RATE")
-BURST=$(check_policy "${RATE}pps" "$DELAY" | sed -n 's/.*burst \([0-9]*\).*/\1/p' | head -1)
+BURST=$(sed -n 's/.*burst \([0-9]*\).*/\1/p' <<<"$CHECKED" | head -1)
 D_MS=$(awk -v d="$DELAY" 'BEGIN { v = d + 0; if (d ~ /ms$/) print v; else if (d ~ /us$/) print v / 1000; else print v * 1000 }')
 echo "   guarantee: $R pps, burst $BURST, delay $DELAY: $TOTAL% of CPU 1 per router"
 
