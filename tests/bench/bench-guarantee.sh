@@ -33,20 +33,13 @@ REPEAT=${GUA_REPEAT:-5}
 DURATION=${GUA_DURATION:-4s}
 OUT=${GUA_OUT:-$VR_BUILDDIR/bench/guarantee}
 
-if [[ $EUID -ne 0 ]]; then
-	echo "bench-guarantee: needs root (libvirtd, namespaces, macvtap, SCHED_DEADLINE)" >&2
-	exit 77
-fi
-for f in "$VR_BUILDDIR/virt-router" "$VR_BUILDDIR/virt-router-traffic" "${GUEST_IMAGE_DIR:-$VR_TOP/images}/vmlinuz"; do
-	[[ -e $f ]] || { echo "bench-guarantee: $f missing (make, make guest)" >&2; exit 77; }
-done
 # shellcheck source=tests/lib/libvirtd.sh
 . "$VR_TOP/tests/lib/libvirtd.sh"
 # shellcheck source=tests/lib/netns.sh
 . "$VR_TOP/tests/lib/netns.sh"
 # shellcheck source=tests/lib/routers.sh
 . "$VR_TOP/tests/lib/routers.sh"
-vr_require_root_or_skip virsh
+vr_routers_preflight bench-guarantee "libvirtd, namespaces, macvtap, SCHED_DEADLINE"
 
 trap vr_routers_cleanup EXIT
 trap 'echo "bench-guarantee: interrupted" >&2; exit 130' INT TERM

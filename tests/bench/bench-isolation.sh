@@ -35,20 +35,13 @@ DURATION=${ISO_DURATION:-3s}
 OUT=${ISO_OUT:-$VR_BUILDDIR/bench/isolation}
 DL_VCPU=${ISO_DL_VCPU:-5ms} DL_EMU=${ISO_DL_EMU:-4ms} DL_PERIOD=${ISO_DL_PERIOD:-10ms}
 
-if [[ $EUID -ne 0 ]]; then
-	echo "bench-isolation: needs root (libvirtd, namespaces, macvtap)" >&2
-	exit 77
-fi
-for f in "$VR_BUILDDIR/virt-router" "$VR_BUILDDIR/virt-router-traffic" "${GUEST_IMAGE_DIR:-$VR_TOP/images}/vmlinuz"; do
-	[[ -e $f ]] || { echo "bench-isolation: $f missing (make, make guest)" >&2; exit 77; }
-done
 # shellcheck source=tests/lib/libvirtd.sh
 . "$VR_TOP/tests/lib/libvirtd.sh"
 # shellcheck source=tests/lib/netns.sh
 . "$VR_TOP/tests/lib/netns.sh"
 # shellcheck source=tests/lib/routers.sh
 . "$VR_TOP/tests/lib/routers.sh"
-vr_require_root_or_skip virsh
+vr_routers_preflight bench-isolation "libvirtd, namespaces, macvtap"
 
 trap vr_routers_cleanup EXIT
 trap 'echo "bench-isolation: interrupted" >&2; exit 130' INT TERM

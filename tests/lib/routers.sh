@@ -10,6 +10,7 @@
 # 198.18.0.0/15 is the range set aside for benchmarks (RFC 2544), used only inside this
 # machine's namespaces.
 #
+#   vr_routers_preflight WHO WHY    skip (exit 77) without root, the build or the guest image
 #   vr_routers_init TAG CONF_TEXT   temp dir, host config, hook (this build), libvirtd
 #   vr_router_define I NAME POLICY_CPU_XML [EXTRA_POLICY_XML [QUEUE]]   namespaces, render,
 #                                   define (QUEUE: macvtap queue length, default 50;
@@ -29,6 +30,18 @@ VR_RT_NAMES=()
 VR_RT_IDX=()
 VR_READY_MS=
 
+# Exit 77 (skip) unless root, the build's programs, the guest image and virsh are there.
+vr_routers_preflight() {
+	local who=$1 why=$2 f
+	if [[ $EUID -ne 0 ]]; then
+		echo "$who: needs root ($why)" >&2
+		exit 77
+	fi
+	for f in "$VR_BUILDDIR/virt-router" "$VR_BUILDDIR/virt-router-traffic" "${GUEST_IMAGE_DIR:-$VR_TOP/images}/vmlinuz"; do
+		[[ -e $f ]] || { echo "$who: $f missing (make, make guest)" >&2; exit 77; }
+	done
+	vr_require_root_or_skip virsh
+}
 vr_rt_virsh() { timeout 60 virsh -q "$@"; }
 
 vr_routers_init() {
