@@ -16,7 +16,13 @@
 #             cpuset spans every CPU), so the reservation is global EDF over CPUs 0-1
 #             (best-effort mode): VR1 may also run on CPU 0. Say so in the results.
 #
-# Knobs: ISO_VR1 (pps, default 60k), ISO_VR2 (loads, default "0 25k 50k 100k 200k 250k"),
+# VR1's rate is ISO_SHARE (default 0.6) of what one router forwards alone on CPU 1,
+# measured first (the capacity step, loads ISO_PROBE): more than the half of the core
+# that CFS gives it beside VR2, less than the 4/5 that shares 4:1 give it. A fixed rate
+# stops testing anything when the host gets faster or slower.
+#
+# Knobs: ISO_VR1 (pps, or "auto", the default), ISO_SHARE, ISO_PROBE ("50k 100k 150k
+# 250k"), ISO_VR2 (loads, default "0 25k 50k 100k 200k 250k"),
 # ISO_REPEAT (5), ISO_DURATION (3s), ISO_OUT (build/bench/isolation).
 # Output: ISO_OUT/MODE-{samples,summary}.csv, MODE.png, isolation.csv and isolation.png
 # (VR1's forwarded/offered ratio against VR2's offered load, one line per mode).
@@ -28,7 +34,9 @@ set -euo pipefail
 VR_TOP=$top_srcdir VR_BUILDDIR=$top_builddir
 export VIRT_ROUTER_TEMPLATE_DIR=${VIRT_ROUTER_TEMPLATE_DIR:-$VR_TOP/xml-templates}
 MODES=${ISO_MODES:-none shares deadline}
-VR1_LOAD=${ISO_VR1:-50k}
+VR1_LOAD=${ISO_VR1:-auto}
+SHARE=${ISO_SHARE:-0.6}
+PROBE=${ISO_PROBE:-50k 100k 150k 250k}
 VR2_LOADS=${ISO_VR2:-0 25k 50k 100k 200k 250k}
 REPEAT=${ISO_REPEAT:-5}
 DURATION=${ISO_DURATION:-3s}
@@ -68,6 +76,25 @@ cpu_policy() {
 # scheduling slice or period between runs, and its queue must hold that long at its
 # rate (with 50 packets, VR1 lost packets to queue overflow in every mode).
 QUEUE=${ISO_QUEUE:-256}
+
+if [[ $VR1_LOAD == auto ]]; then
+	echo "== capacity: VR1 alone on CPU 1, offered $PROBE"
+	vr_router_define 1 vr-iso-1 "$(cpu_policy none 1)" "" "$QUEUE"
+	vr_router_start vr-iso-1
+	{
+		printf '[bench]\ntitle=capacity: one router alone on CPU 1\nduration=%s\nrepeat=1\ngenerator-cpus=0\n' "$DURATION"
+		vr_router_scenario_group 1 VR1 "$PROBE"
+	} >"$OUT/capacity.conf"
+	"$VR_BUILDDIR/virt-router" bench -o "$OUT" "$OUT/capacity.conf" | sed 's/^/   /'
+	vr_router_stop vr-iso-1
+	capacity=$(awk -F, 'NR > 1 && $2 == "VR1" && $7 > m { m = $7 } END { printf "%d", m }' "$OUT/capacity-summary.csv")
+	VR1_LOAD=$(awk -v c="$capacity" -v s="$SHARE" 'BEGIN { printf "%d", int(c * s / 1000) * 1000 }')
+	if ((VR1_LOAD < 1000)); then
+		echo "bench-isolation: VR1 forwarded at most $capacity pps alone on CPU 1; too little to test isolation" >&2
+		exit 1
+	fi
+	echo "   capacity $capacity pps; VR1 offered $SHARE of it: $VR1_LOAD pps"
+fi
 
 echo "isolation: VR1 fixed at $VR1_LOAD pps, VR2 stepped over: $VR2_LOADS; modes: $MODES"
 echo "mode,vr2_offered_pps,vr2_sent_pps,vr2_forwarded_pps,vr1_offered_pps,vr1_forwarded_pps,vr1_ratio,vr1_ratio_ci95,vr1_p99_ms" >"$OUT/isolation.csv"

@@ -61,6 +61,9 @@ vr_routers_init() {
 
 vr_router_define() {
 	local i=$1 name=$2 cpu=$3 extra=${4:-} q=${5-50} s=vrs$VR_RT_TAG$1 k=vrk$VR_RT_TAG$1 w=vrw$VR_RT_TAG$1 l=vrl$VR_RT_TAG$1
+	# Recorded before anything is made, so cleanup removes the namespaces even when the
+	# render or define below fails.
+	VR_RT_IDX+=("$i")
 	ip netns list | grep -qw "$s" || vr_host_side "$s" "$w" "${w}p" "198.18.$i.2/24" "198.18.$i.1"
 	ip netns list | grep -qw "$k" || vr_host_side "$k" "$l" "${l}p" "198.19.$i.2/24" "198.19.$i.1"
 	cat >"$VR_RT_TMP/policy-$name.xml" <<XML
@@ -81,7 +84,6 @@ XML
 	sed -i "0,/<serial type='pty'>/s||<serial type='pty'>\n      <log file='$VR_RT_TMP/$name.console' append='off'/>|" "$VR_RT_TMP/$name.xml"
 	vr_rt_virsh define "$VR_RT_TMP/$name.xml" >/dev/null || return 1
 	VR_RT_NAMES+=("$name")
-	VR_RT_IDX+=("$i")
 }
 
 vr_router_start() {
