@@ -15,7 +15,7 @@
  *   port lan [mtu 1500]                        no MAC (a pool VF): the next NIC left, PCI order
  *   addr wan 192.0.2.1/24                      IPv4 or IPv6, several allowed
  *   route default|DST via GW [dev PORT]  |  route DST dev PORT
- *   police wan rate 800000pps burst 64         ingress policer; or rate 100000000bit (k, M, G)
+ *   police wan rate 800000pps burst 64         ingress policer (ARP passes); or rate 100000000bit (k, M, G)
  *   shape lan rate 800000pps burst 64          egress: tbf for bit/s, a police for pps;
  *                                              bursts are in packets (of MTU + 14 bytes for bit/s)
  *   rps off|on                                 default off; rp_filter is always loose
@@ -111,6 +111,7 @@ static const struct wanted {
         {"sch_ingress", FOR_TC},
         {"cls_matchall", FOR_TC},
         {"act_police", FOR_TC},
+        {"act_gact", FOR_TC}, /* "action ok": ARP passes the policers */
         {"sch_tbf", FOR_TC},
         {"cls_u32", FOR_TC},
         {"sch_htb", FOR_TC},
@@ -578,12 +579,16 @@ static size_t tc_batch(char *buf, size_t size) {
                         continue;
                 if (p->police.value || egress_police)
                         len = append(buf, size, len, "qdisc add dev %s clsact\n", p->name);
+                /* ARP first and unpoliced: a router kept at its rate, or overloaded,
+                 * must still resolve its neighbours. */
                 if (p->police.value) {
-                        len = append(buf, size, len, "filter add dev %s ingress pref 1 matchall action ", p->name);
+                        len = append(buf, size, len, "filter add dev %s ingress pref 1 protocol arp matchall action ok\n", p->name);
+                        len = append(buf, size, len, "filter add dev %s ingress pref 2 matchall action ", p->name);
                         len = police_action(buf, size, len, p, &p->police, police_index(i, false));
                 }
                 if (egress_police) {
-                        len = append(buf, size, len, "filter add dev %s egress pref 1 matchall action ", p->name);
+                        len = append(buf, size, len, "filter add dev %s egress pref 1 protocol arp matchall action ok\n", p->name);
+                        len = append(buf, size, len, "filter add dev %s egress pref 2 matchall action ", p->name);
                         len = police_action(buf, size, len, p, &p->shape, police_index(i, true));
                 } else if (p->shape.value) {
                         uint64_t bucket = (uint64_t) p->shape.burst * ((p->mtu ? p->mtu : 1500) + 14);

@@ -42,6 +42,7 @@ int main(int argc, char **argv) {
         const char *config = g_getenv("VIRT_ROUTER_CONFIG");
         const char *root = g_getenv("VIRT_ROUTER_ROOT");
         const char *tune = g_getenv("VIRT_ROUTER_TUNE");
+        const char *tc = g_getenv("VIRT_ROUTER_TC");
         size_t len = 0;
         VrHookRequest req;
         int r;
@@ -55,7 +56,8 @@ int main(int argc, char **argv) {
                        "release) and rewrites host-specific XML (migrate, restore). Domains without a\n"
                        "router policy are left alone. See virt-router-hook(8).\n\n"
                        "Environment: VIRT_ROUTER_CONFIG (host config), VIRT_ROUTER_ROOT (root prefix),\n"
-                       "VIRT_ROUTER_TUNE (tuner binary), VIRT_ROUTER_LOG=stderr.\n", argv[0]);
+                       "VIRT_ROUTER_TUNE (tuner binary), VIRT_ROUTER_TC (tc, for the host policer),\n"
+                       "VIRT_ROUTER_LOG=stderr.\n", argv[0]);
                 return 0;
         }
         if (argc < 4) {
@@ -77,6 +79,8 @@ int main(int argc, char **argv) {
                 .conf = conf,
                 .state_dir = g_getenv("VIRT_ROUTER_STATE_DIR"),
                 .tune_path = tune && *tune ? tune : PKGLIBEXECDIR "/virt-router-tune",
+                /* A root prefix is a fake host: no real tc runs on it unless a test gives one. */
+                .tc_path = tc && *tc ? tc : (!root || !*root || g_str_equal(root, "/")) ? TC_PATH : NULL,
                 .domain = argv[1], .op = argv[2], .subop = argv[3],
                 .xml = xml, .xml_len = len,
                 .lock_wait_ms = 2000,

@@ -47,6 +47,7 @@ typedef struct {
         char *guest;    /* LXC: the device's name inside the container */
         char *pci;      /* hostdev VF */
         bool managed;
+        bool bandwidth; /* libvirt's <bandwidth> owns the device's qdiscs */
 } LiveDevice;
 
 static void live_device_free(gpointer p) {
@@ -85,6 +86,7 @@ static GPtrArray *live_devices(xmlDoc *doc, const VrPolicy *p) {
                         ld->target = vr_xml_prop(vr_xml_child(d, NULL, "guest"), "actual");
                 ld->guest = vr_xml_prop(vr_xml_child(d, NULL, "guest"), "dev");
                 ld->managed = g_strcmp0(managed, "no") != 0;
+                ld->bandwidth = vr_xml_child(d, NULL, "bandwidth") != NULL;
                 if (addr) {
                         g_autofree char *dom = vr_xml_prop(addr, "domain"), *bus = vr_xml_prop(addr, "bus");
                         g_autofree char *slot = vr_xml_prop(addr, "slot"), *fn = vr_xml_prop(addr, "function");
@@ -225,6 +227,40 @@ static bool op_prepare(Hook *h, GError **error) {
 /* ------------------------------------------------------------------------ */
 /* start: host side of the ports, recorded so stopped/release can undo it    */
 
+/* The guarantee's first policer, on the macvtap before the tap's queue (docs/
+ * derivation.md). Optional: the guest polices too, so a host that cannot (no tc, a
+ * kernel without act_police or cls_matchall, libvirt's <bandwidth> on the device) gets
+ * a warning and keeps the guest's. Either all of it is installed or none. */
+static bool host_police(const Hook *h, const VrPort *port, const LiveDevice *ld) {
+        const VrPolicy *p = h->policy;
+        g_autoptr(GPtrArray) cmds = NULL;
+        g_autofree char *msg = NULL;
+
+        if (!h->req->tc_path)
+                return false;
+        if (ld->bandwidth) {
+                vr_log(LOG_INFO, "domain '%s': port '%s': no host policer on %s: its <bandwidth> owns the qdiscs there; the guest polices",
+                       p->dom.name, port->name, ld->target);
+                return false;
+        }
+        cmds = vr_host_police_cmds(ld->target, &p->guarantee);
+        for (guint i = 0; i < cmds->len; i++) {
+                int r = vr_tc_run(h->req->tc_path, cmds->pdata[i], &msg);
+                if (r < 0) {
+                        g_auto(GStrv) undo = vr_host_police_undo_cmd(ld->target);
+                        g_autofree char *cmd = g_strjoinv(" ", cmds->pdata[i]);
+                        if (i > 0)
+                                (void) vr_tc_run(h->req->tc_path, undo, NULL);
+                        vr_log(LOG_WARNING, "domain '%s': port '%s': no host policer on %s: 'tc %s' failed: %s; the guest polices",
+                               p->dom.name, port->name, ld->target, cmd, msg && *msg ? msg : g_strerror(-r));
+                        return false;
+                }
+        }
+        vr_log(LOG_INFO, "domain '%s': port '%s': host policer on %s: %" G_GUINT64_FORMAT " pps, bucket %" G_GUINT64_FORMAT
+               " packets (ARP passes)", p->dom.name, port->name, ld->target, p->guarantee.rate_pps, p->guarantee.police_burst);
+        return true;
+}
+
 static bool op_start(Hook *h, GError **error) {
         const VrPolicy *p = h->policy;
         const char *root = h->req->root;
@@ -261,6 +297,17 @@ static bool op_start(Hook *h, GError **error) {
                 vr_json_key(j, "old");
                 vr_json_int(j, old);
                 vr_json_end_object(j);
+        }
+        vr_json_end_array(j);
+        vr_json_key(j, "police");
+        vr_json_begin_array(j);
+        for (guint i = 0; p->guarantee.set && p->dom.type != VR_DOMAIN_LXC && i < live->len; i++) {
+                LiveDevice *ld = live->pdata[i];
+                const VrPort *port = vr_policy_port(p, ld->port);
+                if (!port || port->mode != VR_PORT_MACVTAP || !ld->target)
+                        continue;
+                if (host_police(h, port, ld))
+                        vr_json_string(j, ld->target);
         }
         vr_json_end_array(j);
         vr_json_key(j, "vf_flags");
@@ -386,12 +433,26 @@ static bool op_started(Hook *h, bool reconnect, GError **error) {
 static void undo_host_changes(Hook *h) {
         g_autofree char *path = hook_state_path(h), *text = NULL;
         g_autoptr(VrJsonNode) st = NULL;
-        const VrJsonNode *vfs;
+        const VrJsonNode *vfs, *pol;
 
         if (!g_file_get_contents(path, &text, NULL, NULL) || !(st = vr_json_parse(text, NULL)))
                 return;
-        /* macvtaps are gone with the domain; VF flags stay on the PF: back to the
-         * kernel's defaults (spoof checking on, not trusted). */
+        /* A macvtap goes with the domain and takes its policer along; one that is
+         * still there (start failed after us, libvirt keeps it a moment) loses it. */
+        pol = vr_json_member(st, "police");
+        for (guint i = 0; pol && pol->type == VR_JSON_ARRAY && i < pol->items->len; i++) {
+                const VrJsonNode *d = pol->items->pdata[i];
+                g_autofree char *sys = NULL;
+                if (d->type != VR_JSON_STRING || !h->req->tc_path)
+                        continue;
+                sys = vr_root_path(h->req->root, "sys/class/net/%s", d->string);
+                if (g_file_test(sys, G_FILE_TEST_EXISTS)) {
+                        g_auto(GStrv) undo = vr_host_police_undo_cmd(d->string);
+                        (void) vr_tc_run(h->req->tc_path, undo, NULL);
+                }
+        }
+        /* VF flags stay on the PF: back to the kernel's defaults (spoof checking on,
+         * not trusted). */
         vfs = vr_json_member(st, "vf_flags");
         for (guint i = 0; vfs && vfs->type == VR_JSON_ARRAY && i < vfs->items->len; i++) {
                 const VrJsonNode *v = vfs->items->pdata[i];

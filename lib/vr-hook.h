@@ -11,6 +11,7 @@ typedef struct {
         const VrHostConf *conf;
         const char *state_dir;   /* NULL: conf->state_dir */
         const char *tune_path;   /* virt-router-tune */
+        const char *tc_path;     /* tc for the host policer; NULL: none is installed */
         const char *domain;      /* argv[1] */
         const char *op;          /* argv[2]: prepare, start, started, stopped, release, reconnect, migrate, restore, attach */
         const char *subop;       /* argv[3] */

@@ -206,3 +206,28 @@ int vr_pci_iommu_group(const char *root, const char *addr, int *ret) {
         *ret = (int) v;
         return 0;
 }
+
+int vr_tc_run(const char *tc, char *const *args, char **ret_msg) {
+        g_autoptr(GPtrArray) argv = g_ptr_array_new();
+        g_autofree char *out = NULL, *err = NULL;
+        g_autoptr(GError) e = NULL;
+        int status = 0;
+
+        g_ptr_array_add(argv, (gpointer) tc);
+        for (char *const *a = args; *a; a++)
+                g_ptr_array_add(argv, *a);
+        g_ptr_array_add(argv, NULL);
+        /* tc talks to the kernel over netlink and returns at once: nothing to time out. */
+        if (!g_spawn_sync(NULL, (char **) argv->pdata, NULL, G_SPAWN_STDIN_FROM_DEV_NULL, NULL, NULL, &out, &err,
+                          &status, &e)) {
+                if (ret_msg)
+                        *ret_msg = g_strdup(e->message);
+                return -ENOENT;
+        }
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                if (ret_msg)
+                        *ret_msg = g_strstrip(g_strdup(err && *err ? err : out ? out : ""));
+                return -EIO;
+        }
+        return 0;
+}

@@ -188,6 +188,49 @@ expect "start sets the macvtap queue length" 0 "macvtap7 queue 500 -> 35 packets
 hook q stopped "$tmp/q.xml"
 [[ ! -e $state/q.hook.json ]] && pass "stopped undoes and forgets the changes" || fail "record left after stopped"
 
+# start: the host policer of a guarantee, on the macvtap (a fake tc records what runs)
+cat >"$tmp/tc" <<'SH'
+#!/bin/sh
+echo "$*" >>"$TC_LOG"
+case "$*" in *"$FAKE_TC_FAIL"*) [ -n "$FAKE_TC_FAIL" ] && { echo "Error: TC classifier not found." >&2; exit 2; } ;; esac
+exit 0
+SH
+chmod +x "$tmp/tc"
+export VIRT_ROUTER_TC=$tmp/tc TC_LOG=$tmp/tc.log
+mkdir -p "$root/sys/class/net/macvtap8"
+echo 500 >"$root/sys/class/net/macvtap8/tx_queue_len"
+macvtap8="    <interface type='direct'>
+      <source dev='eth0' mode='bridge'/>
+      <target dev='macvtap8'/>
+      <alias name='ua-vr-wan'/>
+    </interface>"
+domain gp "      <vr:guarantee rate='10kpps' burst='200' delay='50ms'/>
+      <vr:port name='wan' mode='macvtap' dev='eth0'/>" "$macvtap8"
+: >"$TC_LOG"
+hook gp start "$tmp/gp.xml"
+expect "start installs the host policer" 0 "port 'wan': host policer on macvtap8: 10000 pps, bucket 200 packets"
+if diff -u "$top_srcdir/tests/data/hook/host-police.expected" "$TC_LOG" >"$tmp/diff"; then
+	pass "host policer: the tc commands of tests/data/hook/host-police.expected"
+else
+	fail "host policer: tc commands differ"; sed 's/^/  | /' "$tmp/diff"
+fi
+: >"$TC_LOG"
+hook gp stopped "$tmp/gp.xml"
+[[ $(cat "$TC_LOG") == "qdisc del dev macvtap8 clsact" ]] && pass "stopped removes the policer from a macvtap still there" || fail "stopped ran: $(cat "$TC_LOG")"
+: >"$TC_LOG"
+FAKE_TC_FAIL=matchall hook gp start "$tmp/gp.xml"
+expect "a kernel without the policer: start goes on, with a warning" 0 "no host policer on macvtap8: 'tc filter add dev macvtap8 ingress pref 1 protocol arp matchall action ok' failed: Error: TC classifier not found.; the guest polices"
+[[ $(tail -1 "$TC_LOG") == "qdisc del dev macvtap8 clsact" ]] && pass "a half-installed policer is removed" || fail "after a failure tc ran: $(cat "$TC_LOG")"
+grep -q '"police": \[\]' "$state/gp.hook.json" && pass "nothing recorded for a policer that failed" || fail "record: $(cat "$state/gp.hook.json")"
+hook gp stopped "$tmp/gp.xml"
+sed -i "s|<target dev='macvtap8'/>|<target dev='macvtap8'/><bandwidth><inbound average='1000'/></bandwidth>|" "$tmp/gp.xml"
+: >"$TC_LOG"
+hook gp start "$tmp/gp.xml"
+expect "libvirt's <bandwidth> keeps the device's qdiscs" 0 "its <bandwidth> owns the qdiscs there"
+[[ ! -s $TC_LOG ]] && pass "no tc run beside <bandwidth>" || fail "tc ran: $(cat "$TC_LOG")"
+hook gp stopped "$tmp/gp.xml"
+unset VIRT_ROUTER_TC
+
 # migrate/restore: a filter, silent when nothing changes
 domain mig "      <vr:port name='wan' mode='vf' pf='eth2'/>"
 "$HOOK" mig migrate begin - <"$tmp/mig.xml" >"$tmp/mig.out" 2>"$tmp/err"
