@@ -345,7 +345,7 @@ static bool op_start(Hook *h, GError **error) {
         vr_json_end_array(j);
         vr_json_end_object(j);
         text = vr_json_finish(j);
-        if (!g_file_set_contents(path, text, -1, NULL))
+        if (g_mkdir_with_parents(h->state_dir, 0755) < 0 || !g_file_set_contents(path, text, -1, NULL))
                 vr_log(LOG_WARNING, "domain '%s': cannot record host changes in %s", p->dom.name, path);
         return true;
 }

@@ -225,8 +225,10 @@ int vr_tc_run(const char *tc, char *const *args, char **ret_msg) {
                 return -ENOENT;
         }
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-                if (ret_msg)
+                if (ret_msg) { /* one line for the log: tc says it over two */
                         *ret_msg = g_strstrip(g_strdup(err && *err ? err : out ? out : ""));
+                        g_strdelimit(*ret_msg, "\n", ' ');
+                }
                 return -EIO;
         }
         return 0;
