@@ -41,5 +41,6 @@ else
 fi
 grep -q "stored in .*\[calibration\]" "$out/run.log" && pass "calibrate stored the packet cost" || fail "calibrate stored nothing"
 grep -q "do not fit on CPU 1: it needs" "$out/run.log" && pass "refusal names CPU 1 and the numbers" || fail "no refusal message with numbers"
-[[ -s $out/guarantee.csv ]] && pass "bench wrote guarantee.csv" || fail "no guarantee.csv"
+[[ -s $out/guarantee.csv && $(awk -F, 'NR == 2 { print NF }' "$out/guarantee.csv") == 10 ]] &&
+	pass "bench wrote guarantee.csv (header and a row of 10 fields)" || fail "guarantee.csv: $(cat "$out/guarantee.csv" 2>/dev/null)"
 vr_test_summary
