@@ -16,13 +16,13 @@
 #             cpuset spans every CPU), so the reservation is global EDF over CPUs 0-1
 #             (best-effort mode): VR1 may also run on CPU 0. Say so in the results.
 #
-# VR1's rate is ISO_SHARE (default 0.6) of what one router forwards alone on CPU 1,
-# measured first (the capacity step, loads ISO_PROBE): more than the half of the core
-# that CFS gives it beside VR2, less than the 4/5 that shares 4:1 give it. A fixed rate
-# stops testing anything when the host gets faster or slower.
+# VR1's rate is ISO_SHARE (default 0.65) of the most one router forwards alone on
+# CPU 1, measured first (the capacity step, loads ISO_PROBE): more than the half of the
+# core that CFS gives it beside VR2, less than the 4/5 that shares 4:1 give it. A fixed
+# rate stops testing anything when the host gets faster or slower.
 #
-# Knobs: ISO_VR1 (pps, or "auto", the default), ISO_SHARE, ISO_PROBE ("50k 100k 150k
-# 250k"), ISO_VR2 (loads, default "0 25k 50k 100k 200k 250k"),
+# Knobs: ISO_VR1 (pps, or "auto", the default), ISO_SHARE, ISO_PROBE ("50k 60k 70k
+# 80k 90k 100k 120k"), ISO_VR2 (loads, default "0 25k 50k 100k 200k 250k"),
 # ISO_REPEAT (5), ISO_DURATION (3s), ISO_OUT (build/bench/isolation).
 # Output: ISO_OUT/MODE-{samples,summary}.csv, MODE.png, isolation.csv and isolation.png
 # (VR1's forwarded/offered ratio against VR2's offered load, one line per mode).
@@ -35,8 +35,11 @@ VR_TOP=$top_srcdir VR_BUILDDIR=$top_builddir
 export VIRT_ROUTER_TEMPLATE_DIR=${VIRT_ROUTER_TEMPLATE_DIR:-$VR_TOP/xml-templates}
 MODES=${ISO_MODES:-none shares deadline}
 VR1_LOAD=${ISO_VR1:-auto}
-SHARE=${ISO_SHARE:-0.6}
-PROBE=${ISO_PROBE:-50k 100k 150k 250k}
+SHARE=${ISO_SHARE:-0.65}
+# Steps fine enough to find the knee: far above it the router livelocks and forwards
+# less (a probe at 100k and 250k once read 77.6k where two routers together forwarded
+# 80.8k), which made VR1's rate too low for a policy-less core to lose it.
+PROBE=${ISO_PROBE:-50k 60k 70k 80k 90k 100k 120k}
 VR2_LOADS=${ISO_VR2:-0 25k 50k 100k 200k 250k}
 REPEAT=${ISO_REPEAT:-5}
 DURATION=${ISO_DURATION:-3s}
