@@ -74,13 +74,14 @@ int main(int argc, char **argv) {
                 return vr_hook_op_can_fail(argv[2]) ? 1 : 0;
         }
         vr_log_open("virt-router-hook", g_strcmp0(g_getenv("VIRT_ROUTER_LOG"), "stderr") == 0, conf->debug);
+        root = root && *root ? root : "/";
         req = (VrHookRequest){
-                .root = root && *root ? root : "/",
+                .root = root,
                 .conf = conf,
                 .state_dir = g_getenv("VIRT_ROUTER_STATE_DIR"),
                 .tune_path = tune && *tune ? tune : PKGLIBEXECDIR "/virt-router-tune",
                 /* A root prefix is a fake host: no real tc runs on it unless a test gives one. */
-                .tc_path = tc && *tc ? tc : (!root || !*root || g_str_equal(root, "/")) ? TC_PATH : NULL,
+                .tc_path = tc && *tc ? tc : g_str_equal(root, "/") ? TC_PATH : NULL,
                 .domain = argv[1], .op = argv[2], .subop = argv[3],
                 .xml = xml, .xml_len = len,
                 .lock_wait_ms = 2000,

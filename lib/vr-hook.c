@@ -247,10 +247,11 @@ static bool host_police(const Hook *h, const VrPort *port, const LiveDevice *ld)
         for (guint i = 0; i < cmds->len; i++) {
                 int r = vr_tc_run(h->req->tc_path, cmds->pdata[i], &msg);
                 if (r < 0) {
-                        g_auto(GStrv) undo = vr_host_police_undo_cmd(ld->target);
                         g_autofree char *cmd = g_strjoinv(" ", cmds->pdata[i]);
-                        if (i > 0)
+                        if (i > 0) { /* the clsact went in: take it out again */
+                                g_auto(GStrv) undo = vr_host_police_undo_cmd(ld->target);
                                 (void) vr_tc_run(h->req->tc_path, undo, NULL);
+                        }
                         vr_log(LOG_WARNING, "domain '%s': port '%s': no host policer on %s: 'tc %s' failed: %s; the guest polices",
                                p->dom.name, port->name, ld->target, cmd, msg && *msg ? msg : g_strerror(-r));
                         return false;
@@ -440,10 +441,10 @@ static void undo_host_changes(Hook *h) {
         /* A macvtap goes with the domain and takes its policer along; one that is
          * still there (start failed after us, libvirt keeps it a moment) loses it. */
         pol = vr_json_member(st, "police");
-        for (guint i = 0; pol && pol->type == VR_JSON_ARRAY && i < pol->items->len; i++) {
+        for (guint i = 0; h->req->tc_path && pol && pol->type == VR_JSON_ARRAY && i < pol->items->len; i++) {
                 const VrJsonNode *d = pol->items->pdata[i];
                 g_autofree char *sys = NULL;
-                if (d->type != VR_JSON_STRING || !h->req->tc_path)
+                if (d->type != VR_JSON_STRING)
                         continue;
                 sys = vr_root_path(h->req->root, "sys/class/net/%s", d->string);
                 if (g_file_test(sys, G_FILE_TEST_EXISTS)) {
