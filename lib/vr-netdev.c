@@ -224,7 +224,7 @@ int vr_tc_run(const char *tc, char *const *args, char **ret_msg) {
                         *ret_msg = g_strdup(e->message);
                 return -ENOENT;
         }
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        if (!g_spawn_check_wait_status(status, NULL)) {
                 if (ret_msg) { /* one line for the log: tc says it over two */
                         *ret_msg = g_strstrip(g_strdup(err && *err ? err : out ? out : ""));
                         g_strdelimit(*ret_msg, "\n", ' ');
