@@ -18,7 +18,8 @@ typedef struct {
         bool used;                  /* forwarded >= 99% of sent: not saturated */
 } VrCalPoint;
 
-/* Idle use from `idle` (a window without traffic); each point's cost per packet; the
- * cost stored is the largest over the points that were not saturated (the least
- * batching, so the most conservative). Fails when no point is usable. */
+/* Idle use from `idle` (a window without traffic); each point's cost per packet above
+ * idle (for display); then, over the points that were not saturated, a line that covers
+ * every one of them: the cost stored is its slope, the idle stored its fixed part (at
+ * least the measured idle). Fails when no point is usable. */
 bool vr_calibrate_fit(const VrCalPoint *idle, GArray *points, VrPacketCost *cost, GError **error) _must_check_;

@@ -249,9 +249,9 @@ int vr_cmd_calibrate(int argc, char **argv) {
                                x->forwarded_pps, 100 * x->vcpu_s / x->window_s, 100 * x->backend_s / x->window_s, x->vcpu_ns,
                                x->backend_ns, x->used ? "yes" : "no (saturated)");
                 }
-                printf("\ncost per packet: vCPU %.3f us, backend %.3f us (the largest of the used steps)\n", cost.vcpu_ns / 1e3,
-                       cost.backend_ns / 1e3);
-                printf("idle: vCPU %.2f%%, backend %.2f%%; tick %.3f ms (%s); margin %.0f%%\n", cost.vcpu_idle_ppm / 1e4,
+                printf("\ncost per packet: vCPU %.3f us, backend %.3f us (the slope of a line over every used step)\n",
+                       cost.vcpu_ns / 1e3, cost.backend_ns / 1e3);
+                printf("fixed part (idle, and wake-ups at low rates): vCPU %.2f%%, backend %.2f%%; tick %.3f ms (%s); margin %.0f%%\n", cost.vcpu_idle_ppm / 1e4,
                        cost.backend_idle_ppm / 1e4, cost.tick_ns / 1e6, tick_from, cost.margin_ppm / 1e4);
         }
         if (!dry_run) {
