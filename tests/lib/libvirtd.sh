@@ -18,6 +18,10 @@
 #   vr_lxc_cgroup_fix                 host fix LXC domains need (done by start)
 #   vr_kvm_dev_fix                    /dev/kvm group as udev sets it (done by start)
 #   vr_pid_alive PID [NAME]           PID runs (not a zombie), named NAME
+#   vr_hook_install DRIVER NAME CONF HOOK TUNE
+#                                     a hook in /etc/libvirt/hooks/DRIVER.d running
+#                                     HOOK with host config CONF (dirs made as needed)
+#   vr_hooks_remove                   remove those hooks and the dirs they needed made
 
 : "${VR_TEST_RUNDIR:=/run/virt-router-tests}"
 : "${VR_LIBVIRTD_TIMEOUT:=30}"
@@ -116,10 +120,17 @@ _vr_unlock_start() {
 	VR_START_LOCKFD=
 }
 
-# Run a daemon-forking command with our lock fds closed: a daemon that
-# inherited one would hold the lock for its whole life.
+# Run a daemon-forking command with every descriptor but 0-2 closed: a daemon
+# that inherited a lock (ours, or one a caller took with flock(1) around a
+# test) would hold it for its whole life.
 _vr_spawn_daemon() {
-	"$@" {VR_START_LOCKFD}>&- {VR_USERS_LOCKFD}>&-
+	(
+		for fd in /proc/$BASHPID/fd/*; do
+			fd=${fd##*/}
+			((fd > 2)) && eval "exec $fd>&-"
+		done
+		exec "$@"
+	)
 }
 
 # Call vr_libvirtd_stop afterwards even when this fails (e.g. from an EXIT
@@ -244,4 +255,39 @@ vr_libvirtd_stop() {
 	VR_USERS_LOCKFD=
 	_vr_unlock_start
 	VR_LIBVIRTD_STARTED=0
+}
+
+# Hooks this shell installed, and the directories it had to make for them (deepest
+# first). libvirt's packages make no hooks directory: a fresh machine has none.
+VR_HOOKS_INSTALLED=()
+VR_HOOK_DIRS_MADE=()
+
+vr_hook_install() {
+	local drv=$1 name=$2 conf=$3 hook=$4 tune=$5 dir=/etc/libvirt path
+	for path in hooks "$drv.d"; do
+		dir=$dir/$path
+		if [[ ! -d $dir ]]; then
+			mkdir "$dir" || return 1
+			VR_HOOK_DIRS_MADE=("$dir" "${VR_HOOK_DIRS_MADE[@]}")
+		fi
+	done
+	path=$dir/$name
+	VR_HOOKS_INSTALLED+=("$path")
+	printf '#!/bin/sh\nexport VIRT_ROUTER_CONFIG=%s VIRT_ROUTER_TUNE=%s\nexec %s "$@"\n' \
+		"$conf" "$tune" "$hook" >"$path" && chmod +x "$path" || return 1
+	# libvirtd looks for hook scripts when it starts and when it reloads.
+	pkill -HUP -x libvirtd 2>/dev/null || true
+	sleep 1
+}
+
+vr_hooks_remove() {
+	local d
+	((${#VR_HOOKS_INSTALLED[@]})) || return 0
+	rm -f "${VR_HOOKS_INSTALLED[@]}"
+	# Only what we made, and only if nobody else put anything there meanwhile.
+	for d in "${VR_HOOK_DIRS_MADE[@]}"; do
+		rmdir "$d" 2>/dev/null || true
+	done
+	VR_HOOKS_INSTALLED=() VR_HOOK_DIRS_MADE=()
+	pkill -HUP -x libvirtd 2>/dev/null || true
 }
