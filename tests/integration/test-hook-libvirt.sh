@@ -27,7 +27,6 @@ prefix="vrtest-$$-"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vrtest-hook.XXXXXX")
 state=$tmp/state
 conf=$tmp/host.conf
-hooks=()
 va="vrh$$a" vb="vrh$$b"
 
 cleanup() {
@@ -40,8 +39,7 @@ cleanup() {
 			timeout 30 virsh -q -c "$uri" undefine "$d" >/dev/null 2>&1 || true
 		done
 	done
-	rm -f "${hooks[@]}"
-	pkill -HUP -x libvirtd 2>/dev/null || true
+	vr_hooks_remove
 	pkill -f "virt-router-tune .*--state-dir $state" 2>/dev/null || true
 	ip link del "$va" 2>/dev/null || true
 	rm -rf "$tmp"
@@ -59,14 +57,8 @@ mode=strict
 state-dir=$state
 CONF
 for drv in qemu lxc; do
-	mkdir -p "/etc/libvirt/hooks/$drv.d"
-	h=/etc/libvirt/hooks/$drv.d/virt-router-test-$$
-	printf '#!/bin/sh\nexport VIRT_ROUTER_CONFIG=%s VIRT_ROUTER_TUNE=%s\nexec %s "$@"\n' "$conf" "$TUNE" "$HOOK" >"$h"
-	chmod +x "$h"
-	hooks+=("$h")
+	vr_hook_install "$drv" "virt-router-test-$$" "$conf" "$HOOK" "$TUNE"
 done
-# libvirtd looks for hook scripts when it starts and when it reloads (SIGHUP).
-pkill -HUP -x libvirtd
 wait_for() { local i; for ((i = 0; i < 100; i++)); do "$@" && return 0; sleep 0.1; done; return 1; }
 wait_for timeout 5 virsh -q version >/dev/null 2>&1 || true
 ip link add "$va" type veth peer name "$vb"

@@ -25,7 +25,6 @@
 VR_RT_TAG=
 VR_RT_TMP=
 VR_RT_CONF=
-VR_RT_HOOK=
 VR_RT_NAMES=()
 VR_RT_IDX=()
 VR_READY_MS=
@@ -48,15 +47,10 @@ vr_routers_init() {
 	VR_RT_TAG=$1
 	VR_RT_TMP=$(mktemp -d "${TMPDIR:-/tmp}/virt-router-rt.XXXXXX")
 	VR_RT_CONF=$VR_RT_TMP/virt-router.conf
-	VR_RT_HOOK=/etc/libvirt/hooks/qemu.d/virt-router-$VR_RT_TAG
 	printf '%s\nstate-dir=%s\n' "$2" "$VR_RT_TMP/state" >"$VR_RT_CONF"
 	vr_libvirtd_start || return 1
-	mkdir -p /etc/libvirt/hooks/qemu.d
-	printf '#!/bin/sh\nexport VIRT_ROUTER_CONFIG=%s VIRT_ROUTER_TUNE=%s\nexec %s "$@"\n' \
-		"$VR_RT_CONF" "$VR_BUILDDIR/virt-router-tune" "$VR_BUILDDIR/virt-router-hook" >"$VR_RT_HOOK"
-	chmod +x "$VR_RT_HOOK"
-	pkill -HUP -x libvirtd # libvirtd looks for hooks when it starts or reloads
-	sleep 1
+	vr_hook_install qemu "virt-router-$VR_RT_TAG" "$VR_RT_CONF" "$VR_BUILDDIR/virt-router-hook" \
+		"$VR_BUILDDIR/virt-router-tune"
 }
 
 vr_router_define() {
@@ -122,8 +116,7 @@ vr_routers_cleanup() {
 			vr_rt_virsh undefine "$n" >/dev/null 2>&1 || true
 		fi
 	done
-	[[ -n $VR_RT_HOOK ]] && rm -f "$VR_RT_HOOK"
-	pkill -HUP -x libvirtd 2>/dev/null || true
+	vr_hooks_remove
 	for i in "${VR_RT_IDX[@]}"; do
 		ip netns del "vrs$VR_RT_TAG$i" 2>/dev/null || true
 		ip netns del "vrk$VR_RT_TAG$i" 2>/dev/null || true
