@@ -28,6 +28,55 @@ static bool render_fail(GError **error, const char *fmt, ...) {
         return false;
 }
 
+char *vr_uuid_v5(const char *ns, const char *name) {
+        g_autoptr(GChecksum) sha1 = g_checksum_new(G_CHECKSUM_SHA1);
+        guint8 ns_bytes[16], d[20];
+        gsize len = sizeof d;
+        const char *p = ns;
+
+        if (!ns || !g_uuid_string_is_valid(ns))
+                return NULL;
+        for (int i = 0; i < 16; i++) {
+                if (*p == '-')
+                        p++;
+                ns_bytes[i] = (guint8) (g_ascii_xdigit_value(p[0]) << 4 | g_ascii_xdigit_value(p[1]));
+                p += 2;
+        }
+        g_checksum_update(sha1, ns_bytes, sizeof ns_bytes);
+        g_checksum_update(sha1, (const guchar *) name, (gssize) strlen(name));
+        g_checksum_get_digest(sha1, d, &len);
+        d[6] = (guint8) ((d[6] & 0x0f) | 0x50); /* version 5 */
+        d[8] = (guint8) ((d[8] & 0x3f) | 0x80); /* RFC variant */
+        return g_strdup_printf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", d[0], d[1],
+                               d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11], d[12], d[13], d[14],
+                               d[15]);
+}
+
+/* libvirt refuses to define a domain over an existing one of the same name unless the
+ * <uuid> matches: give the rendered domain one, stable for its name. */
+static bool set_uuid(xmlNode *root, const char *name, const char *uuid, GError **error) {
+        xmlNode *have = vr_xml_child(root, NULL, "uuid");
+        g_autofree char *want = NULL;
+
+        if (uuid) {
+                if (!g_uuid_string_is_valid(uuid))
+                        return render_fail(error, "--uuid '%s': expected a UUID such as %s", uuid, VR_UUID_NAMESPACE);
+                want = g_ascii_strdown(uuid, -1);
+        } else if (have) {
+                return true; /* the template's own */
+        } else {
+                want = vr_uuid_v5(VR_UUID_NAMESPACE, name);
+        }
+        if (have) {
+                vr_xml_set_text(have, want);
+        } else {
+                have = xmlNewNode(NULL, BAD_CAST "uuid");
+                xmlNodeAddContent(have, BAD_CAST want);
+                vr_xml_insert(root, vr_xml_child(root, NULL, "name"), have);
+        }
+        return true;
+}
+
 static char *substitute(const char *text, const char *const *pairs) {
         GString *s = g_string_new(text);
         for (; pairs[0]; pairs += 2)
@@ -230,6 +279,8 @@ char *vr_render(const VrRenderOptions *o, const VrApplyOptions *apply, GError **
                 }
         }
         set_child_text(root, "name", o->name ? o->name : "router");
+        if (!set_uuid(root, o->name ? o->name : "router", o->uuid, error))
+                return NULL;
         if (o->vcpus) {
                 g_autofree char *s = g_strdup_printf("%d", o->vcpus);
                 set_child_text(root, "vcpu", s);

@@ -100,6 +100,11 @@ contains "$tmp/err" "domain 'nope': no tuner state" "status names the unknown do
 # render
 expect_rc 0 "render kvm-macvtap" "$VIRT_ROUTER" render kvm-macvtap -c "$data/render/host.conf" -n vr1 --type qemu --memory 128 --no-image --port wan=h0 --port lan=h1
 if cmp -s "$tmp/out" "$data/render/kvm-macvtap-qemu.expected.xml"; then ok "render CLI matches the library case"; else bad "render CLI matches the library case"; diff "$data/render/kvm-macvtap-qemu.expected.xml" "$tmp/out" | head; fi
+contains "$tmp/out" "<uuid>4b0c2df0-1bd5-5deb-ad79-515327b3ce74</uuid>" "render derives the UUID from the name (version 5)"
+expect_rc 0 "render --uuid" "$VIRT_ROUTER" render kvm-macvtap -n vr1 --no-image --uuid 0F0E5C1C-3A53-4D0C-9A34-6A2B0B0F1A01
+contains "$tmp/out" "<uuid>0f0e5c1c-3a53-4d0c-9a34-6a2b0b0f1a01</uuid>" "render --uuid sets it (lower case, as libvirt writes it)"
+expect_rc 2 "render --uuid that is no UUID" "$VIRT_ROUTER" render kvm-macvtap --uuid 1234
+contains "$tmp/err" "--uuid '1234': expected a UUID" "a bad --uuid is named"
 expect_rc 2 "render without template" "$VIRT_ROUTER" render
 expect_rc 2 "render unknown template" "$VIRT_ROUTER" render kvm-tap
 expect_rc 2 "render --vcpus -1" "$VIRT_ROUTER" render kvm-macvtap --vcpus -1

@@ -9,6 +9,7 @@
 #include "vr-error.h"
 #include "vr-hostconf.h"
 #include "vr-json.h"
+#include "vr-render.h"
 #include "vr-units.h"
 
 typedef struct {
@@ -220,6 +221,18 @@ static void test_rules(void) {
         unlink(path);
 }
 
+/* Name-based UUIDs as RFC 9562 defines them: its DNS example (also Python's uuid.uuid5),
+ * and the project's namespace as render uses it. */
+static void test_uuid_v5(void) {
+        g_autofree char *dns = vr_uuid_v5("6ba7b810-9dad-11d1-80b4-00c04fd430c8", "www.example.com");
+        g_autofree char *vr1 = vr_uuid_v5(VR_UUID_NAMESPACE, "vr1");
+        g_autofree char *bad = vr_uuid_v5("not-a-uuid", "vr1");
+
+        g_assert_cmpstr(dns, ==, "2ed6657d-e927-568b-95e1-2665a8aea6a2");
+        g_assert_cmpstr(vr1, ==, "4b0c2df0-1bd5-5deb-ad79-515327b3ce74");
+        g_assert_null(bad);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/units/duration", test_duration);
@@ -232,5 +245,6 @@ int main(int argc, char **argv) {
         g_test_add_func("/hostconf/errors", test_hostconf);
         g_test_add_func("/hostconf/missing", test_hostconf_missing);
         g_test_add_func("/hostconf/rules", test_rules);
+        g_test_add_func("/uuid/v5", test_uuid_v5);
         return g_test_run();
 }

@@ -88,7 +88,7 @@ static bool run_render_case(const char *base) {
         g_autofree char *tmpl = NULL, *name = NULL, *type = NULL, *cpus = NULL, *hk = NULL;
         g_autofree char *placement = NULL, *profile = NULL, *policy = NULL, *policy_path = NULL;
         g_autofree char *image_dir = NULL, *init = NULL, *config = NULL, *sysroot = NULL;
-        g_autofree char *sysroot_path = NULL, *out = NULL;
+        g_autofree char *sysroot_path = NULL, *out = NULL, *uuid = NULL;
         g_autofree char *template_dir = g_build_filename(g_getenv("top_srcdir") ? g_getenv("top_srcdir") : ".", "xml-templates", NULL);
         g_auto(GStrv) ports = NULL;
         VrRenderOptions ro;
@@ -111,6 +111,7 @@ static bool run_render_case(const char *base) {
         init = S("init");
         config = S("config");
         sysroot = S("sysroot");
+        uuid = S("uuid");
 #undef S
         ports = g_key_file_get_string_list(kf, "render", "ports", NULL, NULL);
         conf = case_conf("render", base, config);
@@ -128,6 +129,7 @@ static bool run_render_case(const char *base) {
                 .profile = profile, .policy_file = policy_path,
                 .image_dir = image_dir ? image_dir : "/var/lib/virt-router/images",
                 .no_image = g_key_file_get_boolean(kf, "render", "no-image", NULL), .init = init,
+                .uuid = uuid,
         };
         ao = (VrApplyOptions){conf, sysroot_path, "render"};
         out = vr_render(&ro, &ao, &err);

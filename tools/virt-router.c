@@ -298,12 +298,13 @@ static int cmd_render(int argc, char **argv) {
         g_auto(CommonOptions) o = {0};
         g_autofree char *name = NULL, *type = NULL, *cpus = NULL, *hk = NULL, *placement = NULL;
         g_autofree char *profile = NULL, *policy = NULL, *image_dir = NULL, *template_dir = NULL;
-        g_autofree char *init = NULL;
+        g_autofree char *init = NULL, *uuid = NULL;
         g_auto(GStrv) ports = NULL;
         gint vcpus = 0, memory = 0;
         gboolean no_image = FALSE;
         GOptionEntry entries[] = {
                 {"name", 'n', 0, G_OPTION_ARG_STRING, &name, "Domain name (default 'router')", "NAME"},
+                {"uuid", 0, 0, G_OPTION_ARG_STRING, &uuid, "Domain UUID (default: derived from the name, the same at every render)", "UUID"},
                 {"type", 't', 0, G_OPTION_ARG_STRING, &type, "kvm (real hosts, default) or qemu (emulation)", "TYPE"},
                 {"vcpus", 0, 0, G_OPTION_ARG_INT, &vcpus, "Number of vCPUs (default 1)", "N"},
                 {"memory", 'm', 0, G_OPTION_ARG_INT, &memory, "Memory in MiB", "MIB"},
@@ -351,6 +352,7 @@ static int cmd_render(int argc, char **argv) {
                 .vcpus = vcpus, .memory_mib = memory, .ports = ports, .cpus = cpus,
                 .housekeeping = hk, .placement = placement, .profile = profile,
                 .policy_file = policy, .image_dir = image_dir, .no_image = no_image, .init = init,
+                .uuid = uuid,
         };
         ao = (VrApplyOptions){conf, o.sysroot, "render"};
         out = vr_render(&ro, &ao, &err);
