@@ -331,6 +331,32 @@ xmlNode *vr_rewrite_find_lxc_port(xmlNode *devices, const VrPort *port, const ch
         return NULL;
 }
 
+/* A guest's macvtap on the port's dev that nobody marked, as virt-install and virt-manager
+ * write them: it becomes the port (keeping its MAC and PCI slot) rather than staying
+ * beside a second NIC on the same device. User-aliased devices are the user's. */
+static xmlNode *find_unmarked_macvtap(xmlNode *devices, const char *dev, GHashTable *claimed) {
+        for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
+                g_autofree char *type = vr_xml_prop(d, "type");
+                g_autofree char *src = vr_xml_prop(vr_xml_child(d, NULL, "source"), "dev");
+                if (vr_xml_is(d, NULL, "interface") && g_strcmp0(type, "direct") == 0 &&
+                    g_strcmp0(src, dev) == 0 && !vr_xml_child(d, NULL, "alias") &&
+                    !g_hash_table_contains(claimed, d))
+                        return d;
+        }
+        return NULL;
+}
+
+/* Mark an adopted device with the port's alias, where libvirt writes it (before the
+ * <address>), so that later applies find it by alias. */
+static void adopt_device(xmlNode *have, xmlNode *want) {
+        xmlNode *alias = xmlCopyNode(vr_xml_child(want, NULL, "alias"), 1);
+        xmlNode *after = NULL;
+
+        for (xmlNode *c = vr_xml_first(have); c && !vr_xml_is(c, NULL, "address"); c = vr_xml_next(c))
+                after = c;
+        vr_xml_insert(have, after, alias);
+}
+
 static void rewrite_ports(xmlNode *root, const VrPlan *plan) {
         xmlNode *devices = vr_xml_child(root, NULL, "devices");
         g_autoptr(GHashTable) existing = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -357,6 +383,9 @@ static void rewrite_ports(xmlNode *root, const VrPlan *plan) {
 
                 if (!have && lxc)
                         have = vr_rewrite_find_lxc_port(devices, pi->port, pi->netdev, claimed);
+                if (!have && !lxc && pi->kind == VR_IFACE_DIRECT &&
+                    (have = find_unmarked_macvtap(devices, pi->port->dev, claimed)))
+                        adopt_device(have, want);
                 if (have)
                         g_hash_table_add(claimed, have);
 

@@ -89,6 +89,18 @@ expect "a second router cannot take a reserved CPU" 1 "domain 'vr2': dedicated C
 hook vr1 release "$tmp/vr1.xml"
 expect "release" 0
 [[ -z $(ledger_domains) ]] && pass "ledger empty after release" || fail "ledger: '$(ledger_domains)'"
+
+# A policy attached with `virsh metadata ... --set`, in the two shapes libvirt 9.0 stores
+# (tests/data/xml/libvirt-metadata-*.xml), applied for this host: the front must pass it
+# on, the full hook find it.
+for shape in set default-ns; do
+	sed -e 's/cpus="2"/cpus="1-2"/' "$top_srcdir/tests/data/xml/libvirt-metadata-$shape.xml" |
+		"$top_builddir/virt-router" apply --config "$conf" - >"$tmp/lv-$shape.xml"
+	hook vr1 prepare "$tmp/lv-$shape.xml"
+	expect "a policy stored by virsh metadata --set ($shape) reaches the hook" 0
+	[[ $(ledger_domains) == vr1 ]] && pass "ledger holds vr1 ($shape)" || fail "ledger after prepare ($shape): '$(ledger_domains)'"
+	hook vr1 release "$tmp/lv-$shape.xml"
+done
 hook vr2 prepare "$tmp/vr2.xml"
 expect "the CPU is free again once released" 0
 hook vr2 release "$tmp/vr2.xml"
