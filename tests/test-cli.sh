@@ -48,25 +48,57 @@ expect_rc 0 "templates" "$VIRT_ROUTER" templates
 contains "$tmp/out" "lxc-vf" "templates lists lxc-vf"
 
 # apply: stdin to stdout, file to -o, errors
-"$VIRT_ROUTER" apply -c "$conf" - < "$data/xml/kvm-macvtap-basic.xml" > "$tmp/a.xml" 2> "$tmp/err"
+"$VIRT_ROUTER" apply --config "$conf" - < "$data/xml/kvm-macvtap-basic.xml" > "$tmp/a.xml" 2> "$tmp/err"
 if cmp -s "$tmp/a.xml" "$data/xml/kvm-macvtap-basic.expected.xml"; then ok "apply from stdin"; else bad "apply from stdin"; fi
-expect_rc 0 "apply FILE -o OUT" "$VIRT_ROUTER" apply -c "$conf" -o "$tmp/b.xml" "$data/xml/kvm-macvtap-basic.xml"
+expect_rc 0 "apply FILE -o OUT" "$VIRT_ROUTER" apply --config "$conf" -o "$tmp/b.xml" "$data/xml/kvm-macvtap-basic.xml"
 if cmp -s "$tmp/b.xml" "$data/xml/kvm-macvtap-basic.expected.xml"; then ok "apply -o writes the result"; else bad "apply -o writes the result"; fi
-expect_rc 0 "apply of a non-router domain" "$VIRT_ROUTER" apply -c "$conf" "$data/xml/not-a-router.xml"
+expect_rc 0 "apply of a non-router domain" "$VIRT_ROUTER" apply --config "$conf" "$data/xml/not-a-router.xml"
 if cmp -s "$tmp/out" "$data/xml/not-a-router.xml"; then ok "non-router domain passes byte for byte"; else bad "non-router domain passes byte for byte"; fi
-expect_rc 1 "apply of bad policy exits 1" "$VIRT_ROUTER" apply -c "$conf" "$data/xml/err-bad-values.xml"
+expect_rc 1 "apply of bad policy exits 1" "$VIRT_ROUTER" apply --config "$conf" "$data/xml/err-bad-values.xml"
 contains "$tmp/err" "/tests/data/xml/err-bad-values.xml:9: domain 'vr1': <vr:port name='lan'> attribute vlan='5000'" "error names file, line, domain, element, value"
 if [ ! -s "$tmp/out" ]; then ok "nothing on stdout on error"; else bad "nothing on stdout on error"; fi
 cp "$data/xml/kvm-macvtap-basic.xml" "$tmp/keep.xml"
-expect_rc 1 "apply -o is not written on error" "$VIRT_ROUTER" apply -c "$conf" -o "$tmp/keep.xml" "$data/xml/err-txq.xml"
+expect_rc 1 "apply -o is not written on error" "$VIRT_ROUTER" apply --config "$conf" -o "$tmp/keep.xml" "$data/xml/err-txq.xml"
 if cmp -s "$tmp/keep.xml" "$data/xml/kvm-macvtap-basic.xml"; then ok "existing -o file untouched on error"; else bad "existing -o file untouched on error"; fi
-expect_rc 3 "missing input file exits 3" "$VIRT_ROUTER" apply -c "$conf" "$tmp/nonexistent.xml"
-expect_rc 3 "missing host config exits 3" "$VIRT_ROUTER" apply -c "$tmp/none.conf" "$data/xml/kvm-macvtap-basic.xml"
+expect_rc 3 "missing input file exits 3" "$VIRT_ROUTER" apply --config "$conf" "$tmp/nonexistent.xml"
+expect_rc 3 "missing host config exits 3" "$VIRT_ROUTER" apply --config "$tmp/none.conf" "$data/xml/kvm-macvtap-basic.xml"
 printf '[host]\nrouter-cpus=nope\n' > "$tmp/bad.conf"
-expect_rc 1 "bad host config exits 1" "$VIRT_ROUTER" apply -c "$tmp/bad.conf" "$data/xml/kvm-macvtap-basic.xml"
+expect_rc 1 "bad host config exits 1" "$VIRT_ROUTER" apply --config "$tmp/bad.conf" "$data/xml/kvm-macvtap-basic.xml"
 contains "$tmp/err" "bad.conf: [host] router-cpus='nope'" "host config error names file and key"
-expect_rc 1 "truncated XML exits 1" "$VIRT_ROUTER" apply -c "$conf" "$data/xml/err-truncated.xml"
+expect_rc 1 "truncated XML exits 1" "$VIRT_ROUTER" apply --config "$conf" "$data/xml/err-truncated.xml"
 expect_rc 2 "two input files is a usage error" "$VIRT_ROUTER" apply a.xml b.xml
+
+# apply --domain, against libvirt's test driver (in the client library: no daemon; every
+# connection reads the file afresh, so a redefine lasts only as long as its connection)
+uri=test://$data/libvirt/node.xml
+expect_rc 0 "apply --domain shows the change and redefines" "$VIRT_ROUTER" apply --domain vr1 -c "$uri" --config "$conf"
+contains "$tmp/out" "--- a/vr1.xml" "the diff's labels name the domain"
+contains "$tmp/out" "+      <alias name='ua-vr-wan'/>" "the diff shows the port taking over the domain's macvtap"
+contains "$tmp/err" "domain 'vr1' redefined" "apply --domain says it redefined"
+contains "$tmp/err" "domain 'vr1' is running: the new definition takes effect at its next start" "a running domain is told when the change takes effect"
+expect_rc 0 "apply --domain --dry-run" "$VIRT_ROUTER" apply -d vr1 -c "$uri" --config "$conf" --dry-run
+contains "$tmp/out" "+  <cputune>" "--dry-run shows the diff"
+if grep -q "domain 'vr1' redefined" "$tmp/err"; then bad "--dry-run redefines nothing"; else ok "--dry-run redefines nothing"; fi
+LIBVIRT_DEFAULT_URI=$uri expect_rc 0 "apply --domain takes LIBVIRT_DEFAULT_URI" "$VIRT_ROUTER" apply -d vr1 -n --config "$conf"
+expect_rc 0 "apply --domain of a domain that honours its policy" "$VIRT_ROUTER" apply -d done1 -c "$uri" --config "$conf"
+if [ ! -s "$tmp/out" ] && [ "$(wc -l < "$tmp/err")" -eq 1 ]; then ok "nothing to change: no diff, one line"; else bad "nothing to change: no diff, one line"; sed 's/^/  | /' "$tmp/out" "$tmp/err"; fi
+contains "$tmp/err" "domain 'done1' already honours its router policy: nothing to change" "nothing to change is said"
+expect_rc 4 "apply --domain of a domain without policy exits 4 (as check)" "$VIRT_ROUTER" apply -d web1 -c "$uri" --config "$conf"
+contains "$tmp/err" "domain 'web1' has no router policy" "no policy names the domain"
+contains "$tmp/err" "virsh metadata web1 urn:virt-router:1 --key vr --set" "no policy says how to attach one"
+expect_rc 1 "apply --domain of a bad policy exits 1" "$VIRT_ROUTER" apply -d bad1 -c "$uri" --config "$conf"
+contains "$tmp/err" "<libvirt>:6: domain 'bad1': <vr:port name='wan'> attribute vlan='5000'" "a policy error names the line of the domain's XML"
+if [ ! -s "$tmp/out" ]; then ok "no diff on a policy error"; else bad "no diff on a policy error"; fi
+expect_rc 3 "apply --domain of an unknown domain exits 3" "$VIRT_ROUTER" apply -d nope -c "$uri" --config "$conf"
+if [ "$(cat "$tmp/err")" = "virt-router: domain 'nope': Domain not found" ]; then ok "libvirt's error is printed once, naming the domain"; else bad "libvirt's error is printed once, naming the domain"; sed 's/^/  | /' "$tmp/err"; fi
+expect_rc 3 "apply --domain with an unreachable URI exits 3" "$VIRT_ROUTER" apply -d vr1 -c "test://$tmp/none.xml" --config "$conf"
+contains "$tmp/err" "domain 'vr1': cannot connect to test://$tmp/none.xml: " "a connection error names the domain and the URI"
+expect_rc 2 "apply -c FILE (the old --config) is a usage error" "$VIRT_ROUTER" apply -c "$conf" "$data/xml/kvm-macvtap-basic.xml"
+contains "$tmp/err" "-c is --connect URI, as in virsh; give the host config as --config FILE" "apply -c FILE says -c is --connect now"
+expect_rc 2 "--connect without --domain" "$VIRT_ROUTER" apply -c "$uri" "$data/xml/kvm-macvtap-basic.xml"
+expect_rc 2 "--dry-run without --domain" "$VIRT_ROUTER" apply --dry-run "$data/xml/kvm-macvtap-basic.xml"
+expect_rc 2 "--domain with an input file" "$VIRT_ROUTER" apply -d vr1 -c "$uri" "$data/xml/kvm-macvtap-basic.xml"
+expect_rc 2 "--domain with -o" "$VIRT_ROUTER" apply -d vr1 -c "$uri" -o "$tmp/x.xml"
 
 # check
 expect_rc 0 "check a router" "$VIRT_ROUTER" check -c "$conf" "$data/xml/kvm-macvtap-dedicated.xml"

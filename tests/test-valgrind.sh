@@ -33,8 +33,8 @@ check "test-xml corpus (every case, forked)" 0 "$(bin tests test-xml)"
 check "test-units" 0 "$(bin tests test-units)"
 check "test-tune corpus (discovery and plans on the fake trees)" 0 "$(bin tests test-tune)"
 data=$top_srcdir/tests/data
-check "apply" 0 "$(bin . virt-router)" apply -c "$data/xml/host.conf" "$data/xml/preserve-everything.xml"
-check "apply error path" 1 "$(bin . virt-router)" apply -c "$data/xml/host.conf" "$data/xml/err-bad-values.xml"
+check "apply" 0 "$(bin . virt-router)" apply --config "$data/xml/host.conf" "$data/xml/preserve-everything.xml"
+check "apply error path" 1 "$(bin . virt-router)" apply --config "$data/xml/host.conf" "$data/xml/err-bad-values.xml"
 check "render" 0 "$(bin . virt-router)" render lxc-macvlan -c "$data/render/host.conf" --port wan=h0
 check "check --json" 0 "$(bin . virt-router)" check --json -c "$data/xml/host.conf" "$data/xml/lxc-macvlan.xml"
 echo "$pass passed, $fail failed"

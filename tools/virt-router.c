@@ -21,8 +21,9 @@
 #include "vr-sysfs.h"
 #include "vr-xml.h"
 #include "virt-router-bench.h"
+#include "virt-router-libvirt.h"
 
-enum { EXIT_INVALID = 1, EXIT_USAGE = 2, EXIT_HOST = 3 };
+enum { EXIT_INVALID = 1, EXIT_USAGE = 2, EXIT_HOST = 3, EXIT_NOT_ROUTER = 4 };
 
 /* Options shared by the commands that read domains. */
 typedef struct {
@@ -140,10 +141,52 @@ static int write_output(const char *file, const char *buf, size_t len) {
 
 /* ------------------------------------------------------------------------ */
 
+/* `apply --domain NAME`: the persistent definition through libvirt, the change as a
+ * unified diff on standard output, a redefine only when something changed. */
+static int apply_domain(const char *name, const char *uri, bool dry_run, const VrApplyOptions *ao) {
+        g_autoptr(VrLibvirtDomain) d = NULL;
+        g_autoptr(GError) err = NULL;
+        g_autofree char *xml = NULL, *out = NULL;
+        size_t out_len = 0;
+        int r;
+
+        if (!(d = vr_libvirt_domain_open(uri, name, &err)) || !(xml = vr_libvirt_domain_xml(d, &err)))
+                return report(err);
+        r = vr_apply_xml(xml, strlen(xml), ao, &out, &out_len, NULL, &err);
+        if (r < 0)
+                return report(err);
+        if (r == VR_APPLY_NOT_ROUTER) {
+                fprintf(stderr, "virt-router: domain '%s' has no router policy (no <vr:router> in its metadata, no host config rule matches): attach one with virsh metadata %s " VR_NS " --key vr --set '<router>...</router>' --config (see virt-router.xml(5))\n",
+                        name, name);
+                return EXIT_NOT_ROUTER;
+        }
+        if (r == VR_APPLY_UNCHANGED) {
+                fprintf(stderr, "virt-router: domain '%s' already honours its router policy: nothing to change\n", name);
+                return 0;
+        }
+        if (!vr_diff_print(name, xml, out, &err))
+                return report(err);
+        if (dry_run) {
+                fprintf(stderr, "virt-router: domain '%s': --dry-run: its definition is left as it was\n", name);
+                return 0;
+        }
+        if (!vr_libvirt_domain_define(d, out, &err))
+                return report(err);
+        fprintf(stderr, "virt-router: domain '%s' redefined\n", name);
+        if (vr_libvirt_domain_is_active(d))
+                fprintf(stderr, "virt-router: domain '%s' is running: the new definition takes effect at its next start\n", name);
+        return 0;
+}
+
 static int cmd_apply(int argc, char **argv) {
         g_auto(CommonOptions) o = {0};
+        g_autofree char *domain = NULL, *uri = NULL;
+        gboolean dry_run = FALSE;
         GOptionEntry entries[] = {
-                common_entry("config", 'c', &o.config, "Host config (default " VR_HOSTCONF_DEFAULT_PATH ")", "FILE"),
+                {"domain", 'd', 0, G_OPTION_ARG_STRING, &domain, "Rewrite this libvirt domain's persistent definition in place", "NAME"},
+                {"connect", 'c', 0, G_OPTION_ARG_STRING, &uri, "With --domain: libvirt URI, as virsh -c (default: $LIBVIRT_DEFAULT_URI, else qemu:///system)", "URI"},
+                {"dry-run", 'n', 0, G_OPTION_ARG_NONE, &dry_run, "With --domain: show the diff, redefine nothing", NULL},
+                common_entry("config", 0, &o.config, "Host config (default " VR_HOSTCONF_DEFAULT_PATH ")", "FILE"),
                 common_entry("sysroot", 0, &o.sysroot, "Look up VFs of a PF under DIR/sys (use / for this host)", "DIR"),
                 common_entry("output", 'o', &o.output, "Write the result to FILE (default: standard output)", "FILE"),
                 {NULL},
@@ -154,22 +197,46 @@ static int cmd_apply(int argc, char **argv) {
         gsize in_len = 0, out_len = 0;
         const char *file;
         VrApplyOptions ao;
-        int r = parse_options("apply", "[FILE|-]",
+        int r = parse_options("apply", "[FILE|-] | --domain NAME",
                               "Rewrite a libvirt domain XML so it honours its router policy.",
                               "The policy is the <vr:router xmlns:vr='urn:virt-router:1'> element in the\n"
                               "domain's <metadata> (see virt-router.xml(5)), or a host config rule.\n"
                               "Ports become <interface>/<hostdev> elements marked <alias name='ua-vr-PORT'/>;\n"
                               "CPUs become <cputune> pins. Everything else is kept as written. A domain\n"
                               "without policy is printed unchanged. Applying twice gives the same bytes.\n\n"
-                              "Example: virsh dumpxml vr1 | virt-router apply - > vr1.xml && virsh define vr1.xml",
+                              "With --domain NAME the domain's persistent definition is read from libvirt,\n"
+                              "what changes is shown as a unified diff on standard output, and the domain is\n"
+                              "redefined (not with --dry-run). A running domain gets the new definition at\n"
+                              "its next start. -c is --connect, as in virsh; the host config is --config.\n\n"
+                              "Exit status: 0 done (or nothing to change), 1 invalid policy or XML, 2 usage,\n"
+                              "3 host or libvirt error, 4 (--domain) the domain has no router policy.\n\n"
+                              "Examples:\n"
+                              "  virsh metadata vr1 urn:virt-router:1 --key vr --config \\\n"
+                              "      --set \"<router><port name='wan' mode='macvtap' dev='eth0'/></router>\"\n"
+                              "  virt-router apply --domain vr1 --dry-run && virt-router apply --domain vr1\n"
+                              "  virsh dumpxml vr1 | virt-router apply - > vr1.xml && virsh define vr1.xml",
                               entries, &argc, &argv);
         if (r >= 0)
                 return r;
+        /* Before --domain existed, -c was --config here: a file name is no URI (every
+         * libvirt URI has a scheme), so say what changed instead of failing to connect. */
+        if (uri && !strchr(uri, ':'))
+                return usage_error("apply", "-c/--connect '%s' is not a libvirt URI: -c is --connect URI, as in virsh; give the host config as --config FILE", uri);
+        if (!domain && (uri || dry_run))
+                return usage_error("apply", "%s works with --domain NAME only", uri ? "--connect" : "--dry-run");
+        if (domain && argc > 1)
+                return usage_error("apply", "--domain %s reads the domain from libvirt: expected no input FILE, got '%s'", domain, argv[1]);
+        if (domain && o.output)
+                return usage_error("apply", "--domain %s redefines the domain: -o is for the FILE form (--dry-run shows the change)", domain);
         if (argc > 2)
                 return usage_error("apply", "expected at most one input file, got %d", argc - 1);
-        file = argc == 2 ? argv[1] : "-";
         if (!(conf = load_conf(o.config, &r)))
                 return r;
+        if (domain) {
+                ao = (VrApplyOptions){conf, o.sysroot, "<libvirt>"};
+                return apply_domain(domain, vr_libvirt_uri(uri), dry_run, &ao);
+        }
+        file = argc == 2 ? argv[1] : "-";
         if (!read_input(file, &in, &in_len, &err))
                 return report(err);
         ao = (VrApplyOptions){conf, o.sysroot, g_str_equal(file, "-") ? "<stdin>" : file};
@@ -217,7 +284,7 @@ static int cmd_check(int argc, char **argv) {
                         printf("null\n");
                 else
                         printf("%s: not a router (no <vr:router> metadata and no host config rule matches)\n", what);
-                return 4;
+                return EXIT_NOT_ROUTER;
         }
         if (o.json) {
                 g_autofree char *json = vr_policy_to_json(policy);
