@@ -504,8 +504,6 @@ static void strip_devices(xmlNode *root, guint strip) {
 /* The guest's configuration (KVM/QEMU): addresses, routes, policer, shaper,  */
 /* read by the guest's init from fw_cfg, so a change needs no image rebuild.  */
 
-#define GUEST_CONFIG_ENTRY "opt/org.virt-router/config"
-
 static char *device_mac(xmlNode *devices, const char *alias) {
         for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
                 g_autofree char *a = device_alias(d);
@@ -569,9 +567,9 @@ static void rewrite_guest_config(xmlNode *root, const VrPlan *plan) {
                 sysinfo = vr_xml_new("sysinfo", "type", "fwcfg", NULL);
                 vr_xml_insert(root, os ? before : NULL, sysinfo);
         }
-        entry = find_by_attr(sysinfo, "entry", "name", GUEST_CONFIG_ENTRY);
+        entry = find_by_attr(sysinfo, "entry", "name", VR_GUEST_CONFIG_ENTRY);
         if (!entry) {
-                entry = vr_xml_new("entry", "name", GUEST_CONFIG_ENTRY, NULL);
+                entry = vr_xml_new("entry", "name", VR_GUEST_CONFIG_ENTRY, NULL);
                 vr_xml_insert(sysinfo, NULL, entry);
         }
         vr_xml_set_text(entry, text);

@@ -8,6 +8,9 @@
 #include "vr-hostconf.h"
 #include "vr-plan.h"
 
+/* The <sysinfo type='fwcfg'> entry that carries the guest's configuration. */
+#define VR_GUEST_CONFIG_ENTRY "opt/org.virt-router/config"
+
 /* Edit doc in place to match the plan. Everything the plan does not name is kept. */
 void vr_rewrite_doc(xmlDoc *doc, const VrPlan *plan);
 
