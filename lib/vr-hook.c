@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vr-drift.h"
 #include "vr-error.h"
 #include "vr-guarantee.h"
 #include "vr-hook.h"
@@ -115,6 +116,36 @@ static bool fail_or_degrade(const Hook *h, GError **error, GError *cause) {
         return false;
 }
 
+/* The definition must be what `apply` makes of the policy: one whose policy was added
+ * with `virsh edit` and never applied would start without its ports, yet reserved. */
+static bool check_drift(const Hook *h, const VrPlan *plan, GError **error) {
+        const VrPolicy *p = h->policy;
+        g_autoptr(GPtrArray) drift = vr_plan_drift(plan, h->doc);
+        g_autofree char *what = NULL;
+
+        if (!drift->len)
+                return true;
+        g_ptr_array_add(drift, NULL);
+        what = g_strjoinv("; ", (char **) drift->pdata);
+        if (p->rule) {
+                /* Its definition is Nova's (or its user's), written again at every hard
+                 * reboot, so apply cannot fix it for good; the tuner still places its
+                 * threads and sets its shares. */
+                vr_log(LOG_WARNING, "domain '%s': its definition does not honour the profile '%s' that host config rule '%s' binds it to: %s (starting it as defined: virt-router-tune places its threads)",
+                       p->dom.name, p->profile, p->rule, what);
+                return true;
+        }
+        if (p->mode == VR_MODE_BEST_EFFORT) {
+                vr_log(LOG_WARNING, "domain '%s': its definition does not honour its router policy: %s: run 'virt-router apply --domain %s' and restart it (best-effort: starting it as defined)",
+                       p->dom.name, what, p->dom.name);
+                return true;
+        }
+        g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                    "domain '%s': its definition does not honour its router policy: %s: run 'virt-router apply --domain %s', then start it again",
+                    p->dom.name, what, p->dom.name);
+        return false;
+}
+
 static bool op_prepare(Hook *h, GError **error) {
         const VrPolicy *p = h->policy;
         const char *root = h->req->root;
@@ -152,6 +183,8 @@ static bool op_prepare(Hook *h, GError **error) {
                                         p->dom.name, port->name, pi->pci));
                 }
         }
+        if (!check_drift(h, plan, error))
+                return false;
         /* Reserve. */
         ledger = vr_ledger_open(root, h->state_dir, h->req->lock_wait_ms, &local);
         if (!ledger)

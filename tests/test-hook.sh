@@ -68,6 +68,12 @@ ${3:-}
 </domain>
 XML
 }
+# applied NAME: $tmp/NAME.xml as `virt-router apply` makes it for this host, so prepare
+# finds its definition honouring its policy (the drift check)
+applied() {
+	"${VIRT_ROUTER:-$top_builddir/virt-router}" apply --config "$conf" --sysroot "$root" -o "$tmp/$1.xml" "$tmp/$1.xml" ||
+		fail "virt-router apply of $1"
+}
 
 printf "<domain type='kvm'><name>web</name><devices/></domain>\n" >"$tmp/web.xml"
 hook web prepare "$tmp/web.xml"
@@ -76,12 +82,14 @@ expect "a domain without policy: exit 0" 0
 
 domain vr1 "      <vr:cpu placement='dedicated' cpus='1-2'/>
       <vr:port name='wan' mode='macvtap' dev='eth0'/>" "" 2
+applied vr1
 hook vr1 prepare "$tmp/vr1.xml"
 expect "prepare of a router reserves" 0 "reserved dedicated CPUs 1-2"
 [[ $(ledger_domains) == vr1 ]] && pass "ledger holds vr1" || fail "ledger: '$(ledger_domains)'"
 
 domain vr2 "      <vr:cpu placement='dedicated' cpus='2'/>
       <vr:port name='wan' mode='macvtap' dev='eth1'/>"
+applied vr2
 hook vr2 prepare "$tmp/vr2.xml"
 expect "a second router cannot take a reserved CPU" 1 "domain 'vr2': dedicated CPUs 2 overlap CPUs 1-2 reserved by running router 'vr1'"
 [[ $(ledger_domains) == vr1 ]] && pass "nothing reserved for the refused router" || fail "ledger: '$(ledger_domains)'"
@@ -130,6 +138,8 @@ hostdev() { # PCI
 }
 domain vfa "      <vr:port name='wan' mode='vf' pf='eth3'/>" "$(hostdev 0000:04:02.0)"
 domain vfb "      <vr:port name='wan' mode='vf' pf='eth3'/>" "$(hostdev 0000:04:02.0)"
+applied vfa
+applied vfb
 hook vfa prepare "$tmp/vfa.xml"
 expect "a VF router reserves its VF" 0
 hook vfb prepare "$tmp/vfb.xml"
@@ -257,6 +267,43 @@ fi
 "$HOOK" web migrate begin - <"$tmp/web.xml" >"$tmp/web.out" 2>&1
 [[ $? -eq 0 && ! -s $tmp/web.out ]] && pass "migrate of a non-router prints nothing" || fail "migrate of a non-router"
 
+# Drift: a policy added with `virsh edit` and never applied. The definition keeps its
+# e1000 NIC and its old pin; prepare refuses in one line naming what differs and the fix,
+# and reserves nothing. stderr is what `virsh start` shows (the log goes to syslog here).
+rm -f "$state/ledger"
+domain drift1 "      <vr:cpu placement='dedicated' cpus='1-2'/>
+      <vr:port name='wan' mode='macvtap' dev='eth1' macvtap-mode='passthrough'/>" "    <interface type='network'>
+      <source network='default'/>
+      <model type='e1000'/>
+    </interface>" 2
+sed -i "s|<vcpu>2</vcpu>|<vcpu>2</vcpu>\n  <cputune><vcpupin vcpu='0' cpuset='0-3'/></cputune>|" "$tmp/drift1.xml"
+VIRT_ROUTER_LOG= hook drift1 prepare "$tmp/drift1.xml"
+expect "strict: a definition that does not honour its policy fails prepare" 1
+refusal="virt-router: domain 'drift1': its definition does not honour its router policy: port 'wan' has no device, the policy says <interface type='direct'> on eth1 in mode passthrough; vcpu 0 is pinned to 0-3, the policy says 1; vcpu 1 is not pinned, the policy says 2; the emulator is not pinned, the policy says 0; the guest configuration (<sysinfo type='fwcfg'> entry opt/org.virt-router/config) is missing: run 'virt-router apply --domain drift1', then start it again"
+if [[ $err == "$refusal" ]]; then
+	pass "the refusal is one line: what differs, and the command that fixes it"
+else
+	fail "refusal differs"; printf '  | expected: %s\n  | got:      %s\n' "$refusal" "$err"
+fi
+[[ -z $(ledger_domains) ]] && pass "nothing reserved for the refused router" || fail "ledger: '$(ledger_domains)'"
+sed "s|<vr:router xmlns:vr='urn:virt-router:1'>|<vr:router xmlns:vr='urn:virt-router:1' mode='best-effort'>|" "$tmp/drift1.xml" >"$tmp/drift1-be.xml"
+hook drift1 prepare "$tmp/drift1-be.xml"
+expect "best-effort: it starts, with the differences logged" 0 "domain 'drift1': its definition does not honour its router policy: port 'wan' has no device, the policy says <interface type='direct'> on eth1 in mode passthrough; vcpu 0 is pinned to 0-3"
+[[ $err == *"run 'virt-router apply --domain drift1' and restart it (best-effort: starting it as defined)"* ]] && pass "the warning names the fix" || fail "warning: $err"
+[[ $(ledger_domains) == drift1 ]] && pass "a best-effort router with drift is reserved" || fail "ledger: '$(ledger_domains)'"
+hook drift1 release "$tmp/drift1-be.xml"
+applied drift1
+hook drift1 prepare "$tmp/drift1.xml"
+expect "once applied it is reserved" 0 "reserved dedicated CPUs 1-2"
+[[ $err != *"does not honour"* ]] && pass "an applied router shows no drift" || fail "drift after apply: $err"
+hook drift1 release "$tmp/drift1.xml"
+# The live XML libvirt hands over (ids, aliases, targets, PCI slots, metadata re-quoted
+# and moved) of a router as apply made it: no drift.
+VIRT_ROUTER_CONFIG=$top_srcdir/tests/data/drift/host.conf hook vr1 prepare "$top_srcdir/tests/data/drift/live-runtime-additions.xml"
+expect "runtime additions in the live XML are no drift" 0 "reserved dedicated CPUs 2-3"
+[[ $err != *"does not honour"* ]] && pass "... and no warning" || fail "drift in live XML: $err"
+hook vr1 release "$top_srcdir/tests/data/drift/live-runtime-additions.xml"
+
 # Nova: no policy in the XML, a host config rule binds the flavor to a profile
 cat >"$tmp/nova.xml" <<'XML'
 <domain type='kvm'>
@@ -273,6 +320,9 @@ XML
 rm -f "$state/ledger"
 hook instance-0000002a prepare "$tmp/nova.xml"
 expect "a Nova domain bound by a flavor rule is reserved" 0 "reserved dedicated CPUs 3"
+# Its definition is Nova's, written again at every hard reboot: drift is a warning.
+[[ $err == *"domain 'instance-0000002a': its definition does not honour the profile 'edge' that host config rule 'nova-edge' binds it to: vcpu 0 is not pinned, the policy says 3"* ]] &&
+	pass "a rule-bound domain's drift is a warning, not a refusal" || fail "Nova domain: $err"
 sed 's/vr.edge.small/m1.small/' "$tmp/nova.xml" >"$tmp/nova2.xml"
 hook instance-0000002b prepare "$tmp/nova2.xml"
 expect "a Nova domain of another flavor is left alone" 0
