@@ -121,7 +121,7 @@ static bool fail_or_degrade(const Hook *h, GError **error, GError *cause) {
 static bool check_drift(const Hook *h, const VrPlan *plan, GError **error) {
         const VrPolicy *p = h->policy;
         g_autoptr(GPtrArray) drift = vr_plan_drift(plan, h->doc);
-        g_autofree char *what = NULL;
+        g_autofree char *what = NULL, *fix = NULL;
 
         if (!drift->len)
                 return true;
@@ -135,14 +135,17 @@ static bool check_drift(const Hook *h, const VrPlan *plan, GError **error) {
                        p->dom.name, p->profile, p->rule, what);
                 return true;
         }
+        /* apply --domain talks to qemu:///system unless told otherwise. */
+        fix = g_strdup_printf("virt-router apply --domain %s%s", p->dom.name,
+                              p->dom.type == VR_DOMAIN_LXC ? " -c lxc:///system" : "");
         if (p->mode == VR_MODE_BEST_EFFORT) {
-                vr_log(LOG_WARNING, "domain '%s': its definition does not honour its router policy: %s: run 'virt-router apply --domain %s' and restart it (best-effort: starting it as defined)",
-                       p->dom.name, what, p->dom.name);
+                vr_log(LOG_WARNING, "domain '%s': its definition does not honour its router policy: %s: run '%s' and restart it (best-effort: starting it as defined)",
+                       p->dom.name, what, fix);
                 return true;
         }
         g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
-                    "domain '%s': its definition does not honour its router policy: %s: run 'virt-router apply --domain %s', then start it again",
-                    p->dom.name, what, p->dom.name);
+                    "domain '%s': its definition does not honour its router policy: %s: run '%s', then start it again",
+                    p->dom.name, what, fix);
         return false;
 }
 

@@ -297,6 +297,9 @@ hook drift1 prepare "$tmp/drift1.xml"
 expect "once applied it is reserved" 0 "reserved dedicated CPUs 1-2"
 [[ $err != *"does not honour"* ]] && pass "an applied router shows no drift" || fail "drift after apply: $err"
 hook drift1 release "$tmp/drift1.xml"
+# A container's fix names its driver's URI (apply --domain defaults to qemu:///system).
+VIRT_ROUTER_CONFIG=$top_srcdir/tests/data/drift/host.conf hook ct1 prepare "$top_srcdir/tests/data/drift/lxc-not-applied.xml"
+expect "an LXC router's drift is refused too" 1 "domain 'ct1': its definition does not honour its router policy: port 'wan' has no device, the policy says <interface type='direct'> on eth1 in mode bridge; port 'lan' has no device, the policy says <hostdev type='net'> of enp3s16f0; the domain has no CPU shares, the policy says CPU shares 512; the domain's CPU set (<vcpu cpuset>) is not set, the policy says 1-2: run 'virt-router apply --domain ct1 -c lxc:///system', then start it again"
 # The live XML libvirt hands over (ids, aliases, targets, PCI slots, metadata re-quoted
 # and moved) of a router as apply made it: no drift.
 VIRT_ROUTER_CONFIG=$top_srcdir/tests/data/drift/host.conf hook vr1 prepare "$top_srcdir/tests/data/drift/live-runtime-additions.xml"
