@@ -12,6 +12,8 @@ PACKAGES=(
 	# runtime and integration tests: a real libvirtd with QEMU and LXC drivers
 	libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-daemon-driver-lxc
 	libvirt-clients qemu-system-x86 qemu-utils
+	# virt-install writes the domain test-apply-domain attaches a policy to
+	virtinst
 	# test tools: virt-xml-validate/xmllint, veths, leak checks, guest images
 	libxml2-utils iproute2 valgrind debootstrap
 	# tests and the demo: traffic generators, JSON checks, namespaces

@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# The libvirt-native way to make a router, on a real libvirtd: a domain written by
+# virt-install (two macvtap NICs on veths) is defined, a policy attached with
+# `virsh metadata --set`, and `virt-router apply --domain` shows the change (--dry-run
+# changes nothing), redefines it, and then has nothing left to change. The domain starts
+# with the hook installed, says VR-READY on its console and forwards UDP between two
+# network namespaces. A policy changed while it runs reaches only the persistent
+# definition. Needs root, libvirt, QEMU, virt-install and the guest image (make guest).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top_srcdir=$(cd "${top_srcdir:-$here/../..}" && pwd)
+# shellcheck source=tests/lib/result.sh
+. "$top_srcdir/tests/lib/result.sh"
+top_builddir=${top_builddir:-$top_srcdir/build}
+VIRT_ROUTER=${VIRT_ROUTER:-$top_builddir/virt-router}
+HOOK=$top_builddir/virt-router-hook
+TUNE=$top_builddir/virt-router-tune
+IMAGES=${GUEST_IMAGE_DIR:-$top_srcdir/images}
+
+# shellcheck source=tests/lib/libvirtd.sh
+. "$top_srcdir/tests/lib/libvirtd.sh"
+# shellcheck source=tests/lib/netns.sh
+. "$top_srcdir/tests/lib/netns.sh"
+vr_require_root_or_skip ip python3 virt-install diff
+for b in "$VIRT_ROUTER" "$HOOK" "$TUNE"; do
+	[[ -x $b ]] || { echo "SKIP: $b not built"; exit 77; }
+done
+if [[ ! -r $IMAGES/vmlinuz || ! -r $IMAGES/initrd.img ]]; then
+	echo "SKIP: no guest image in $IMAGES (make guest; test-guest-boot.sh builds it)"
+	exit 77
+fi
+
+tag=$$
+dom="vrtest-$tag-apply"
+nsa="vrda$tag" nsb="vrdb$tag"
+wa="vdwa$tag" wb="vdwb$tag" la="vdla$tag" lb="vdlb$tag"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/vrtest-apply.XXXXXX")
+conf=$tmp/host.conf state=$tmp/state console=$tmp/console.log
+cleanup() {
+	trap '' INT TERM
+	timeout 30 virsh -q destroy "$dom" >/dev/null 2>&1 || true
+	timeout 30 virsh -q undefine "$dom" >/dev/null 2>&1 || true
+	vr_hooks_remove
+	ip netns del "$nsa" 2>/dev/null || true
+	ip netns del "$nsb" 2>/dev/null || true
+	ip link del "$wa" 2>/dev/null || true
+	ip link del "$la" 2>/dev/null || true
+	rm -rf "$tmp"
+	vr_libvirtd_stop
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+vr_libvirtd_start || { echo "FAIL: could not start libvirtd"; echo "0 passed, 1 failed"; exit 1; }
+
+# wan: namespace A <-> router, lan: router <-> namespace B; the NICs sit on wa and la.
+vr_host_side "$nsa" "$wa" "$wb" 192.0.2.2/24 192.0.2.1
+vr_host_side "$nsb" "$la" "$lb" 198.51.100.2/24 198.51.100.1
+cat >"$conf" <<CONF
+[host]
+router-cpus=1
+housekeeping-cpus=0
+mode=best-effort
+state-dir=$state
+CONF
+vr_hook_install qemu "virt-router-apply-$tag" "$conf" "$HOOK" "$TUNE"
+
+# The domain as a user makes it: virt-install's NICs (no model given: its default, not
+# virtio) and the console logged to a file, to read VR-READY from.
+if ! virt-install --connect qemu:///system --print-xml --name "$dom" --virt-type qemu \
+	--memory 256 --vcpus 1 --disk none --osinfo detect=on,require=off --graphics none \
+	--boot "kernel=$IMAGES/vmlinuz,initrd=$IMAGES/initrd.img,kernel_args=console=ttyS0" \
+	--network "type=direct,source=$wa,source.mode=bridge" \
+	--network "type=direct,source=$la,source.mode=bridge" \
+	--serial "pty,log.file=$console" >"$tmp/install.xml" 2>"$tmp/err"; then
+	fail "virt-install --print-xml: $(tr '\n' ' ' <"$tmp/err")"
+	vr_test_summary
+	exit 1
+fi
+virsh -q define "$tmp/install.xml" >/dev/null
+policy() { # [CPU-ATTRS]: the policy, as one writes it on the command line
+	echo "<router><cpu placement='shared' cpus='1'${1:-}/><port name='wan' mode='macvtap' dev='$wa'/><port name='lan' mode='macvtap' dev='$la'/><address port='wan' ip='192.0.2.1/24'/><address port='lan' ip='198.51.100.1/24'/></router>"
+}
+if virsh -q metadata "$dom" urn:virt-router:1 --key vr --config --set "$(policy)" >/dev/null; then
+	pass "policy attached with virsh metadata --set --config"
+else
+	fail "virsh metadata --set"
+fi
+echo "# libvirt stored it as:"
+virsh dumpxml --inactive "$dom" | sed -n '/<metadata>/,/<\/metadata>/s/^/#   /p'
+
+apply() { # ARGS...: virt-router apply --domain with the test's config; sets rc
+	rc=0
+	"$VIRT_ROUTER" apply --domain "$dom" --config "$conf" "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
+}
+dumpxml() { virsh dumpxml --inactive --security-info "$dom"; }
+
+dumpxml >"$tmp/before.xml"
+apply --dry-run
+if ((rc == 0)) && grep -qxF -- "--- a/$dom.xml" "$tmp/out" && grep -qF "+      <alias name='ua-vr-wan'/>" "$tmp/out"; then
+	pass "apply --domain --dry-run shows a diff ($(grep -c '^[-+][^-+]' "$tmp/out") lines change)"
+	sed 's/^/#   /' "$tmp/out"
+else
+	fail "apply --dry-run: exit $rc"; sed 's/^/  | /' "$tmp/out" "$tmp/err"
+fi
+dumpxml >"$tmp/after-dry.xml"
+cmp -s "$tmp/before.xml" "$tmp/after-dry.xml" && pass "--dry-run leaves the definition as it was" ||
+	{ fail "--dry-run changed the definition"; diff -u "$tmp/before.xml" "$tmp/after-dry.xml" | head -20; }
+
+apply
+if ((rc == 0)) && grep -qF "domain '$dom' redefined" "$tmp/err" && grep -qF "+  <cputune>" "$tmp/out"; then
+	pass "apply --domain redefines"
+else
+	fail "apply --domain: exit $rc"; sed 's/^/  | /' "$tmp/out" "$tmp/err"
+fi
+dumpxml >"$tmp/applied.xml"
+nics=$(grep -c "<interface type='direct'" "$tmp/applied.xml" || true)
+if grep -qF "<alias name='ua-vr-lan'/>" "$tmp/applied.xml" && grep -qF "<vcpupin vcpu='0' cpuset='1'/>" "$tmp/applied.xml" &&
+	grep -qF "<model type='virtio'/>" "$tmp/applied.xml" && ((nics == 2)); then
+	pass "libvirt holds the router: virt-install's two NICs are the ports (virtio), vCPU pinned"
+else
+	fail "the redefined domain ($nics direct NICs)"; sed -n '/<cputune>/,/<\/cputune>/p;/<interface/,/<\/interface>/p' "$tmp/applied.xml"
+fi
+
+apply
+if ((rc == 0)) && [[ ! -s $tmp/out ]] && grep -qF "domain '$dom' already honours its router policy: nothing to change" "$tmp/err"; then
+	pass "a second apply --domain has nothing to change"
+else
+	fail "second apply: exit $rc"; sed 's/^/  | /' "$tmp/out" "$tmp/err"
+fi
+
+t0=$(date +%s%N)
+if ! virsh -q start "$dom" >/dev/null 2>"$tmp/err"; then
+	fail "virsh start: $(tr '\n' ' ' <"$tmp/err")"
+fi
+ready=""
+for ((i = 0; i < 600; i++)); do
+	ready=$(grep -a -m1 "VR-READY" "$console" 2>/dev/null || true)
+	[[ -n $ready ]] && break
+	sleep 0.05
+done
+if [[ $ready == *"ports=wan,lan"* || $ready == *"ports=lan,wan"* ]]; then
+	pass "started, ready $((($(date +%s%N) - t0) / 1000000)) ms after virsh start: $(tr -d '\r' <<<"$ready")"
+else
+	fail "no VR-READY with both ports on the console within 30 s"; tail -c 1500 "$console" 2>/dev/null | tr -d '\r'
+fi
+grep -qF "\"$dom\"" "$state/ledger" 2>/dev/null && pass "the hook took the router in (ledger)" ||
+	fail "the hook did not record $dom in $state/ledger"
+
+# UDP from A to B through the router: COUNT packets at RATE, counted by a receiver in B.
+udp() {
+	ip netns exec "$nsb" python3 - >"$tmp/recv.out" 2>&1 <<'PY' &
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("198.51.100.2", 9999))
+s.settimeout(2.0)
+n = 0
+try:
+    while True:
+        s.recv(2048)
+        n += 1
+except socket.timeout:
+    pass
+print(n)
+PY
+	local rpid=$!
+	sleep 0.3
+	ip netns exec "$nsa" python3 - "$1" "$2" <<'PY'
+import socket, sys, time
+count, rate = int(sys.argv[1]), float(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+t0 = time.monotonic()
+for i in range(count):
+    s.sendto(b"x" * 18, ("198.51.100.2", 9999))
+    delay = t0 + (i + 1) / rate - time.monotonic()
+    if delay > 0:
+        time.sleep(delay)
+PY
+	wait "$rpid" || true
+	cat "$tmp/recv.out"
+}
+udp 20 100 >/dev/null # ARP on both sides
+got=$(udp 300 300)
+if [[ $got =~ ^[0-9]+$ ]] && ((got >= 295)); then
+	pass "forwarded $got of 300 UDP packets from $nsa to $nsb"
+else
+	fail "forwarded '$got' of 300 UDP packets"
+fi
+
+# A policy changed while the router runs goes into the persistent definition only.
+virsh -q metadata "$dom" urn:virt-router:1 --key vr --config --set "$(policy " shares='2048'")" >/dev/null
+apply
+if ((rc == 0)) && grep -qF "domain '$dom' is running: the new definition takes effect at its next start" "$tmp/err" &&
+	dumpxml | grep -qF "<shares>2048</shares>" && ! virsh dumpxml "$dom" | grep -qF "<shares>2048</shares>"; then
+	pass "apply --domain of a running router: the next start gets it, the running guest is untouched"
+else
+	fail "apply --domain while running: exit $rc"; sed 's/^/  | /' "$tmp/err"
+fi
+
+vr_test_summary
