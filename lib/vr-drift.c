@@ -197,7 +197,8 @@ static void port_facts(const char *name, xmlNode *d, bool lxc, GPtrArray *facts)
         if (!lxc)
                 add_fact(facts, p, KEY("alias"), SUBJ, "is marked", "is not marked as the router's port",
                          child_attr(d, "alias", "name"));
-        add_fact(facts, p, KEY("managed"), SUBJ, "has", "has no managed attribute", own_attr(d, "managed"));
+        /* Not `managed`: a VF the user manages (managed='no') is one the hook binds to
+         * vfio-pci at prepare, a choice rather than a difference. */
         add_fact(facts, p, KEY("trust"), SUBJ, "has", "has no trustGuestRxFilters", own_attr(d, "trustGuestRxFilters"));
         add_fact(facts, p, KEY("mac"), SUBJ, "has", "has no MAC", mac_low ? g_strdup_printf("MAC %s", mac_low) : NULL);
         add_fact(facts, p, KEY("vlan"), SUBJ, "has", "has no VLAN", list_of(vr_xml_child(d, NULL, "vlan"), "tag", "VLAN "));
