@@ -30,11 +30,14 @@ check() { # DESC EXPECTED-RC CMD...
 tmpf=$(mktemp)
 trap 'rm -f "$tmpf"' EXIT
 check "test-xml corpus (every case, forked)" 0 "$(bin tests test-xml)"
+check "test-drift corpus (every case, forked)" 0 "$(bin tests test-drift)"
 check "test-units" 0 "$(bin tests test-units)"
 check "test-tune corpus (discovery and plans on the fake trees)" 0 "$(bin tests test-tune)"
 data=$top_srcdir/tests/data
 check "apply" 0 "$(bin . virt-router)" apply --config "$data/xml/host.conf" "$data/xml/preserve-everything.xml"
 check "apply error path" 1 "$(bin . virt-router)" apply --config "$data/xml/host.conf" "$data/xml/err-bad-values.xml"
+check "apply --domain (libvirt's test driver: diff, redefine)" 0 "$(bin . virt-router)" apply --domain vr1 -c "test://$data/libvirt/node.xml" --config "$data/xml/host.conf"
+check "apply --domain, libvirt error path" 3 "$(bin . virt-router)" apply --domain nope -c "test://$data/libvirt/node.xml" --config "$data/xml/host.conf"
 check "render" 0 "$(bin . virt-router)" render lxc-macvlan -c "$data/render/host.conf" --port wan=h0
 check "check --json" 0 "$(bin . virt-router)" check --json -c "$data/xml/host.conf" "$data/xml/lxc-macvlan.xml"
 echo "$pass passed, $fail failed"
