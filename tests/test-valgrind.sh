@@ -38,8 +38,6 @@ check "apply" 0 "$(bin . virt-router)" apply --config "$data/xml/host.conf" "$da
 check "apply error path" 1 "$(bin . virt-router)" apply --config "$data/xml/host.conf" "$data/xml/err-bad-values.xml"
 check "apply --domain (libvirt's test driver: diff, redefine)" 0 "$(bin . virt-router)" apply --domain vr1 -c "test://$data/libvirt/node.xml" --config "$data/xml/host.conf"
 check "apply --domain, libvirt error path" 3 "$(bin . virt-router)" apply --domain nope -c "test://$data/libvirt/node.xml" --config "$data/xml/host.conf"
-check "apply --domain (libvirt's test driver: diff, redefine)" 0 "$(bin . virt-router)" apply --domain vr1 -c "test://$data/libvirt/node.xml" --config "$data/xml/host.conf"
-check "apply --domain, libvirt error path" 3 "$(bin . virt-router)" apply --domain nope -c "test://$data/libvirt/node.xml" --config "$data/xml/host.conf"
 check "render" 0 "$(bin . virt-router)" render lxc-macvlan -c "$data/render/host.conf" --port wan=h0
 check "check --json" 0 "$(bin . virt-router)" check --json -c "$data/xml/host.conf" "$data/xml/lxc-macvlan.xml"
 echo "$pass passed, $fail failed"
