@@ -97,6 +97,30 @@ static bool set_child_text(xmlNode *root, const char *name, const char *text) {
         return true;
 }
 
+static void set_ns_below(xmlNode *n, xmlNs *ns) {
+        for (; n; n = n->next) {
+                if (n->type != XML_ELEMENT_NODE)
+                        continue;
+                if (!n->ns)
+                        xmlSetNs(n, ns);
+                set_ns_below(n->children, ns);
+        }
+}
+
+/* `virsh metadata NAME urn:virt-router:1` prints the policy without its namespace
+ * (<router><cpu .../>...</router>): put back what libvirt took off, as libvirt itself
+ * does at --set, so that output can be a --policy file. */
+static void into_vr_namespace(xmlNode *router) {
+        xmlNs *ns = xmlSearchNsByHref(router->doc, router, BAD_CAST VR_NS);
+
+        if (!ns || !ns->prefix)
+                ns = xmlNewNs(router, BAD_CAST VR_NS, BAD_CAST "vr");
+        if (!ns) /* "vr" names another namespace there */
+                return;
+        xmlSetNs(router, ns);
+        set_ns_below(router->children, ns);
+}
+
 static bool replace_policy(xmlDoc *doc, const char *file, GError **error) {
         g_autofree char *buf = NULL;
         g_autoptr(GError) local = NULL;
@@ -112,6 +136,8 @@ static bool replace_policy(xmlDoc *doc, const char *file, GError **error) {
         if (!pdoc)
                 return false;
         proot = xmlDocGetRootElement(pdoc);
+        if (vr_xml_is(proot, NULL, "router"))
+                into_vr_namespace(proot);
         if (!vr_xml_is(proot, VR_NS, "router")) {
                 g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
                             "%s:%ld: root element <%s>: expected <vr:router xmlns:vr='%s'>", file,
