@@ -32,8 +32,8 @@ static void fact_free(gpointer p) {
         g_free(f);
 }
 
-static Fact *add_fact(GPtrArray *facts, const char *port, char *key, char *subject, const char *has,
-                      const char *lacks, char *value) {
+static Fact *add_fact(GPtrArray *facts, const char *port, char *key, char *subject, const char *has, const char *lacks,
+                      char *value) {
         Fact *f = g_new0(Fact, 1);
         f->port = g_strdup(port);
         f->key = key;
@@ -201,12 +201,15 @@ static void port_facts(const char *name, xmlNode *d, bool lxc, GPtrArray *facts)
          * vfio-pci at prepare, a choice rather than a difference. */
         add_fact(facts, p, KEY("trust"), SUBJ, "has", "has no trustGuestRxFilters", own_attr(d, "trustGuestRxFilters"));
         add_fact(facts, p, KEY("mac"), SUBJ, "has", "has no MAC", mac_low ? g_strdup_printf("MAC %s", mac_low) : NULL);
-        add_fact(facts, p, KEY("vlan"), SUBJ, "has", "has no VLAN", list_of(vr_xml_child(d, NULL, "vlan"), "tag", "VLAN "));
+        add_fact(facts, p, KEY("vlan"), SUBJ, "has", "has no VLAN",
+                 list_of(vr_xml_child(d, NULL, "vlan"), "tag", "VLAN "));
         add_fact(facts, p, KEY("model"), SUBJ, "has", "has no <model>", child_attr(d, "model", "type"));
         add_fact(facts, p, KEY("driver name"), SUBJ, "has", "has no <driver name>", child_attr(d, "driver", "name"));
         add_fact(facts, p, KEY("queues"), SUBJ, "has", "has no <driver queues>", child_attr(d, "driver", "queues"));
-        add_fact(facts, p, KEY("rx"), SUBJ, "has", "has no <driver rx_queue_size>", child_attr(d, "driver", "rx_queue_size"));
-        add_fact(facts, p, KEY("tx"), SUBJ, "has", "has no <driver tx_queue_size>", child_attr(d, "driver", "tx_queue_size"));
+        add_fact(facts, p, KEY("rx"), SUBJ, "has", "has no <driver rx_queue_size>",
+                 child_attr(d, "driver", "rx_queue_size"));
+        add_fact(facts, p, KEY("tx"), SUBJ, "has", "has no <driver tx_queue_size>",
+                 child_attr(d, "driver", "tx_queue_size"));
         add_fact(facts, p, KEY("ip"), SUBJ, "has", "has no addresses", list_of(d, "ip", "addresses "));
         add_fact(facts, p, KEY("route"), SUBJ, "has", "has no routes", list_of(d, "route", "routes "));
         add_fact(facts, p, KEY("link"), SUBJ, "has", "has no <link state>", child_attr(d, "link", "state"));
@@ -264,12 +267,13 @@ static void ports_facts(xmlDoc *doc, xmlDoc *copy, const VrPlan *plan, GPtrArray
         for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
                 g_autofree char *alias = NULL, *kind = NULL;
                 Fact *f;
-                if ((!vr_xml_is(d, NULL, "interface") && !vr_xml_is(d, NULL, "hostdev")) || g_hash_table_contains(kept, d))
+                if ((!vr_xml_is(d, NULL, "interface") && !vr_xml_is(d, NULL, "hostdev")) ||
+                    g_hash_table_contains(kept, d))
                         continue;
                 alias = device_alias(d);
                 f = add_fact(have, NULL, g_strdup_printf("removed %p", (void *) d),
-                             alias ? g_strdup_printf("the device with alias '%s'", alias) : g_strdup("a device"),
-                             "is", "is missing", device_desc(d, &kind));
+                             alias ? g_strdup_printf("the device with alias '%s'", alias) : g_strdup("a device"), "is",
+                             "is missing", device_desc(d, &kind));
                 if (alias && g_str_has_prefix(alias, VR_ALIAS_PREFIX))
                         f->gone = g_strdup_printf("the policy has no port '%s'", alias + strlen(VR_ALIAS_PREFIX));
                 else
@@ -347,8 +351,9 @@ static char *difference(const Fact *have, const Fact *want) {
                 return g_strdup_printf("%s %s %s, %s", have->subject, have->has, have->value,
                                        have->gone ? have->gone : "the policy leaves it out");
         if (!have || !have->value)
-                return want->lines ? g_strdup_printf("%s %s", want->subject, want->lacks)
-                                   : g_strdup_printf("%s %s, the policy says %s", want->subject, want->lacks, want->value);
+                return want->lines
+                               ? g_strdup_printf("%s %s", want->subject, want->lacks)
+                               : g_strdup_printf("%s %s, the policy says %s", want->subject, want->lacks, want->value);
         if (want->lines)
                 return line_diff(have, want);
         return g_strdup_printf("%s %s %s, the policy says %s", have->subject, have->has, have->value, want->value);
