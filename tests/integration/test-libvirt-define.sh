@@ -168,6 +168,15 @@ start_test() {
 		fail "start: virsh define: $(tr '\n' ' ' <"$err")"
 		return
 	fi
+	# An edited re-render defines over the domain (libvirt refuses a name it has with
+	# another <uuid>, or none): render gives a name the same <uuid> every time.
+	if "$VIRT_ROUTER" render kvm-macvtap --type qemu -n "$name" --port "wan=$veth_a" --port "lan=$veth_b" \
+		--memory 160 --no-image >"$tmp/again.xml" 2>"$err" &&
+		timeout 60 virsh -q -c qemu:///system define "$tmp/again.xml" >/dev/null 2>"$err"; then
+		pass "start: $name rendered again (memory changed) defines over the first"
+	else
+		fail "start: $name rendered again does not define over the first: $(tr '\n' ' ' <"$err")"
+	fi
 	if ! timeout 60 virsh -q -c qemu:///system start "$name" >/dev/null 2>"$err"; then
 		fail "start: virsh start: $(tr '\n' ' ' <"$err")"
 		return
