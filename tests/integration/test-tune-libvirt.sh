@@ -423,8 +423,9 @@ run_connector() {
 run_hotplug() {
 	local what=$1 log=$2 name="${prefix}$1" xml=$tmp/$1.xml err=$tmp/$1.err pid
 	shift 2
+	# Another name is another domain: without the rendered <uuid> libvirt makes one.
 	sed "s|<vcpu placement='static'>2</vcpu>|<vcpu placement='static' current='1'>2</vcpu>|" \
-		"$tmp/rendered.xml" | sed "0,/<name>[^<]*<\/name>/s//<name>$name<\/name>/" >"$xml"
+		"$tmp/rendered.xml" | sed "0,/<name>[^<]*<\/name>/s//<name>$name<\/name>/; /<uuid>/d" >"$xml"
 	if ! timeout 60 virsh -q -c qemu:///system define "$xml" >/dev/null 2>"$err"; then
 		fail "$what: virsh define: $(tr '\n' ' ' <"$err")"
 		return
