@@ -29,7 +29,8 @@ typedef struct {
 
 static bool spawn(GPtrArray *argv, Child *c, GError **error) {
         g_ptr_array_add(argv, NULL);
-        return g_spawn_async_with_pipes(NULL, (char **)argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &c->pid,
+        return g_spawn_async_with_pipes(NULL, (char **)argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH,
+                                        NULL, NULL, &c->pid,
                                         NULL, &c->out_fd, &c->err_fd, error);
 }
 
@@ -90,9 +91,19 @@ static double member_double(const VrJsonNode *n, const char *key) {
         return m && m->type == VR_JSON_NUMBER ? m->number : NAN;
 }
 
-static GPtrArray *argv_new(const char *prog, const char *cmd) {
+/* argv for a traffic tool; under taskset when the bench names CPUs for the tools. Sinks
+ * go there too: a sink left free ran on the routers' CPU and took up to half of it from
+ * the machine cgroup (one root-level task against all domains), which moved VR1's
+ * forwarded rate by 10% from run to run. taskset rather than a child setup function:
+ * GLib forbids non-async-signal-safe code there, and this keeps it visible in ps. */
+static GPtrArray *argv_new(const VrBench *b, const char *prog, const char *cmd) {
         GPtrArray *a = g_ptr_array_new_with_free_func(g_free);
 
+        if (b->generator_cpus) {
+                g_ptr_array_add(a, g_strdup("taskset"));
+                g_ptr_array_add(a, g_strdup("-c"));
+                g_ptr_array_add(a, g_strdup(b->generator_cpus));
+        }
         g_ptr_array_add(a, g_strdup(prog));
         g_ptr_array_add(a, g_strdup(cmd));
         return a;
@@ -119,7 +130,7 @@ bool vr_bench_run_point(const VrBench *b, const char *prog, guint step, guint re
 
         for (guint i = 0; i < n && ok; i++) {
                 const VrBenchRouter *r = b->routers->pdata[i];
-                g_autoptr(GPtrArray) a = argv_new(prog, "recv");
+                g_autoptr(GPtrArray) a = argv_new(b, prog, "recv");
                 add(a, "--netns", "%s", r->sink_netns);
                 add(a, "--addr", "%s", r->dst);
                 add(a, "--duration", "%.0fms", secs * 1000 + 30000); /* ended by SIGINT */
@@ -131,7 +142,7 @@ bool vr_bench_run_point(const VrBench *b, const char *prog, guint step, guint re
         for (guint i = 0; i < n && ok; i++) {
                 const VrBenchRouter *r = b->routers->pdata[i];
                 const char *cmd = b->generator == VR_GEN_BUILTIN ? "send" : vr_generator_names[b->generator];
-                g_autoptr(GPtrArray) a = g_ptr_array_new_with_free_func(g_free);
+                g_autoptr(GPtrArray) a = NULL;
 
                 if (vr_bench_load(b, i, step) == 0) {
                         /* An idle router at this step (the generator reads 0 as "no limit"). */
@@ -139,15 +150,7 @@ bool vr_bench_run_point(const VrBench *b, const char *prog, guint step, guint re
                         started_sources++;
                         continue;
                 }
-                if (b->generator_cpus) {
-                        /* taskset rather than a child setup function: GLib forbids
-                         * non-async-signal-safe code there and this keeps it visible in ps. */
-                        g_ptr_array_add(a, g_strdup("taskset"));
-                        g_ptr_array_add(a, g_strdup("-c"));
-                        g_ptr_array_add(a, g_strdup(b->generator_cpus));
-                }
-                g_ptr_array_add(a, g_strdup(prog));
-                g_ptr_array_add(a, g_strdup(cmd));
+                a = argv_new(b, prog, cmd);
                 add(a, "--netns", "%s", r->source_netns);
                 add(a, "--dst", "%s", r->dst);
                 add(a, "--rate", "%" PRIu64, vr_bench_load(b, i, step));
