@@ -98,17 +98,6 @@ static void cpu_facts(xmlNode *root, GPtrArray *facts) {
 /* ------------------------------------------------------------------------ */
 /* Ports                                                                     */
 
-static char *device_alias(xmlNode *dev) {
-        return vr_xml_prop(vr_xml_child(dev, NULL, "alias"), "name");
-}
-
-static bool is_router_device(xmlNode *dev) {
-        g_autofree char *alias = NULL;
-        if (!vr_xml_is(dev, NULL, "interface") && !vr_xml_is(dev, NULL, "hostdev"))
-                return false;
-        alias = device_alias(dev);
-        return alias && g_str_has_prefix(alias, VR_ALIAS_PREFIX);
-}
 
 /* What a device is and where it goes out, as a user would recognise it. */
 static char *device_desc(xmlNode *d, char **ret_kind) {
@@ -231,7 +220,7 @@ static void link_copy(xmlNode *orig, xmlNode *copy) {
 static xmlNode *by_alias(xmlNode *devices, const char *alias) {
         xmlNode *found = NULL;
         for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
-                g_autofree char *a = is_router_device(d) ? device_alias(d) : NULL;
+                g_autofree char *a = vr_rewrite_is_router_device(d) ? vr_rewrite_device_alias(d) : NULL;
                 if (g_strcmp0(a, alias) == 0)
                         found = d; /* the last, as the rewrite takes it */
         }
@@ -270,7 +259,7 @@ static void ports_facts(xmlDoc *doc, xmlDoc *copy, const VrPlan *plan, GPtrArray
                 if ((!vr_xml_is(d, NULL, "interface") && !vr_xml_is(d, NULL, "hostdev")) ||
                     g_hash_table_contains(kept, d))
                         continue;
-                alias = device_alias(d);
+                alias = vr_rewrite_device_alias(d);
                 f = add_fact(have, NULL, g_strdup_printf("removed %p", (void *) d),
                              alias ? g_strdup_printf("the device with alias '%s'", alias) : g_strdup("a device"), "is",
                              "is missing", device_desc(d, &kind));

@@ -96,15 +96,15 @@ static void rewrite_cpu(xmlNode *root, const VrPlan *plan) {
 /* ------------------------------------------------------------------------ */
 /* Router ports                                                             */
 
-static char *device_alias(xmlNode *dev) {
+char *vr_rewrite_device_alias(xmlNode *dev) {
         return vr_xml_prop(vr_xml_child(dev, NULL, "alias"), "name");
 }
 
-static bool is_router_device(xmlNode *dev) {
+bool vr_rewrite_is_router_device(xmlNode *dev) {
         g_autofree char *alias = NULL;
         if (!vr_xml_is(dev, NULL, "interface") && !vr_xml_is(dev, NULL, "hostdev"))
                 return false;
-        alias = device_alias(dev);
+        alias = vr_rewrite_device_alias(dev);
         return alias && g_str_has_prefix(alias, VR_ALIAS_PREFIX);
 }
 
@@ -371,10 +371,10 @@ static void rewrite_ports(xmlNode *root, const VrPlan *plan) {
                 vr_xml_insert(root, NULL, devices);
         }
         for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
-                if (vr_xml_is(d, NULL, "interface") || is_router_device(d))
+                if (vr_xml_is(d, NULL, "interface") || vr_rewrite_is_router_device(d))
                         anchor = d;
-                if (is_router_device(d))
-                        g_hash_table_insert(existing, device_alias(d), d);
+                if (vr_rewrite_is_router_device(d))
+                        g_hash_table_insert(existing, vr_rewrite_device_alias(d), d);
         }
         for (guint i = 0; i < plan->ifaces->len; i++) {
                 const VrPlanIface *pi = plan->ifaces->pdata[i];
@@ -506,7 +506,7 @@ static void strip_devices(xmlNode *root, guint strip) {
 
 static char *device_mac(xmlNode *devices, const char *alias) {
         for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
-                g_autofree char *a = device_alias(d);
+                g_autofree char *a = vr_rewrite_device_alias(d);
                 if (g_strcmp0(a, alias) == 0)
                         return vr_xml_prop(vr_xml_child(d, NULL, "mac"), "address");
         }
@@ -593,12 +593,12 @@ GHashTable *vr_rewrite_current_vfs(xmlDoc *doc) {
         for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
                 g_autofree char *alias = NULL, *dom = NULL, *bus = NULL, *slot = NULL, *fn = NULL;
                 xmlNode *addr;
-                if (!vr_xml_is(d, NULL, "interface") || !is_router_device(d))
+                if (!vr_xml_is(d, NULL, "interface") || !vr_rewrite_is_router_device(d))
                         continue;
                 addr = vr_xml_child(vr_xml_child(d, NULL, "source"), NULL, "address");
                 if (!addr)
                         continue;
-                alias = device_alias(d);
+                alias = vr_rewrite_device_alias(d);
                 dom = vr_xml_prop(addr, "domain");
                 bus = vr_xml_prop(addr, "bus");
                 slot = vr_xml_prop(addr, "slot");

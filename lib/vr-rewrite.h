@@ -18,6 +18,10 @@ void vr_rewrite_doc(xmlDoc *doc, const VrPlan *plan);
  * or the hostdev of vf_netdev; devices in `claimed` (may be NULL) are skipped. */
 xmlNode *vr_rewrite_find_lxc_port(xmlNode *devices, const VrPort *port, const char *vf_netdev,
                                   GHashTable *claimed);
+/* The device's <alias name>, or NULL. */
+char *vr_rewrite_device_alias(xmlNode *dev);
+/* An <interface> or <hostdev> that apply marked as a port (alias ua-vr-PORT). */
+bool vr_rewrite_is_router_device(xmlNode *dev);
 /* PCI addresses the doc's router interfaces use now: port name -> "DDDD:BB:DD.F". */
 GHashTable *vr_rewrite_current_vfs(xmlDoc *doc);
 

@@ -147,38 +147,8 @@ fi
 grep -qF "\"$dom\"" "$state/ledger" 2>/dev/null && pass "the hook took the router in (ledger)" ||
 	fail "the hook did not record $dom in $state/ledger"
 
-# UDP from A to B through the router: COUNT packets at RATE, counted by a receiver in B.
-udp() {
-	ip netns exec "$nsb" python3 - >"$tmp/recv.out" 2>&1 <<'PY' &
-import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("198.51.100.2", 9999))
-s.settimeout(2.0)
-n = 0
-try:
-    while True:
-        s.recv(2048)
-        n += 1
-except socket.timeout:
-    pass
-print(n)
-PY
-	local rpid=$!
-	sleep 0.3
-	ip netns exec "$nsa" python3 - "$1" "$2" <<'PY'
-import socket, sys, time
-count, rate = int(sys.argv[1]), float(sys.argv[2])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-t0 = time.monotonic()
-for i in range(count):
-    s.sendto(b"x" * 18, ("198.51.100.2", 9999))
-    delay = t0 + (i + 1) / rate - time.monotonic()
-    if delay > 0:
-        time.sleep(delay)
-PY
-	wait "$rpid" || true
-	cat "$tmp/recv.out"
-}
+# UDP from A to B through the router: COUNT packets at RATE, counted in B.
+udp() { vr_udp_through "$nsa" "$nsb" 198.51.100.2 "$1" "$2"; }
 udp 20 100 >/dev/null # ARP on both sides
 got=$(udp 300 300)
 if [[ $got =~ ^[0-9]+$ ]] && ((got >= 295)); then

@@ -90,39 +90,8 @@ else
 fi
 [[ $ready == *"ports=wan,lan"* || $ready == *"ports=lan,wan"* ]] && pass "the guest found both ports by their MACs" || fail "ports in '$ready'"
 
-# UDP from A to B through the router: N packets at a low rate, counted by a receiver.
-udp() { # COUNT RATE_PPS -> prints received count
-	local count=$1 rate=$2
-	ip netns exec "$nsb" python3 - "$count" >"$tmp/recv.out" 2>&1 <<'PY' &
-import socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("198.51.100.2", 9999))
-s.settimeout(2.0)
-n = 0
-try:
-    while True:
-        s.recv(2048)
-        n += 1
-except socket.timeout:
-    pass
-print(n)
-PY
-	local rpid=$!
-	sleep 0.3
-	ip netns exec "$nsa" python3 - "$count" "$rate" <<'PY'
-import socket, sys, time
-count, rate = int(sys.argv[1]), float(sys.argv[2])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-t0 = time.monotonic()
-for i in range(count):
-    s.sendto(b"x" * 18, ("198.51.100.2", 9999))
-    delay = t0 + (i + 1) / rate - time.monotonic()
-    if delay > 0:
-        time.sleep(delay)
-PY
-	wait "$rpid" || true
-	cat "$tmp/recv.out"
-}
+# UDP from A to B through the router: COUNT packets at RATE, counted in B.
+udp() { vr_udp_through "$nsa" "$nsb" 198.51.100.2 "$1" "$2"; }
 # The first packets also resolve ARP on both sides: warm up.
 udp 20 100 >/dev/null
 got=$(udp 500 500)
