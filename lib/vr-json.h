@@ -1,4 +1,5 @@
-/* A small JSON writer for --json output and state files (no parser needed). */
+/* A small JSON writer (--json output, state files, the ledger, the tuner spec) and a
+ * reader for what it wrote (VrJsonNode trees). */
 #pragma once
 
 #include <stdbool.h>
