@@ -33,6 +33,7 @@ check "test-xml corpus (every case, forked)" 0 "$(bin tests test-xml)"
 check "test-drift corpus (every case, forked)" 0 "$(bin tests test-drift)"
 check "test-units" 0 "$(bin tests test-units)"
 check "test-tune corpus (discovery and plans on the fake trees)" 0 "$(bin tests test-tune)"
+check "test-guest-config (the guest's parser on the rewrite's texts)" 0 "$(bin tests test-guest-config)"
 data=$top_srcdir/tests/data
 check "apply" 0 "$(bin . virt-router)" apply --config "$data/xml/host.conf" "$data/xml/preserve-everything.xml"
 check "apply error path" 1 "$(bin . virt-router)" apply --config "$data/xml/host.conf" "$data/xml/err-bad-values.xml"
