@@ -18,25 +18,6 @@
 #include "vr-test.h"
 #include "vr-xml.h"
 
-/* NAME.conf (or the one named) beside the case, else the directory's host.conf, else the
- * built-in defaults. */
-static VrHostConf *case_conf(const char *dir, const char *base, const char *explicit_name) {
-        g_autofree char *own_name = explicit_name ? g_strdup(explicit_name) : g_strconcat(base, ".conf", NULL);
-        g_autofree char *own = vr_test_data_path(dir, own_name);
-        g_autofree char *shared = vr_test_data_path(dir, "host.conf");
-        g_autoptr(GError) err = NULL;
-        const char *path;
-        VrHostConf *c;
-
-        path = g_file_test(own, G_FILE_TEST_EXISTS) ? own : g_file_test(shared, G_FILE_TEST_EXISTS) ? shared : NULL;
-        if (!path)
-                return vr_host_conf_new_default();
-        c = vr_host_conf_load(path, &err);
-        if (!c)
-                fprintf(stderr, "%s: host config: %s\n", base, err->message);
-        return c;
-}
-
 /* The sysroot a case names in its NAME.sysroot file, as a path; NULL if none. */
 static char *case_sysroot(const char *dir, const char *base) {
         g_autofree char *path = vr_test_case_file(dir, base, ".sysroot");
@@ -99,7 +80,7 @@ static bool run_drift_case(const char *base) {
         g_autofree char *in_path = vr_test_case_file("drift", base, ".xml");
         g_autofree char *exp_path = vr_test_case_file("drift", base, ".expected");
         g_autofree char *sysroot = case_sysroot("drift", base);
-        g_autoptr(VrHostConf) conf = case_conf("drift", base, NULL);
+        g_autoptr(VrHostConf) conf = vr_test_case_conf("drift", base);
         g_autofree char *in = NULL, *got = NULL, *applied = NULL;
         g_autoptr(GError) err = NULL;
         VrApplyOptions ao;
@@ -127,7 +108,7 @@ static bool run_drift_case(const char *base) {
  * (tests/data/render, whose NAME.render names its config and sysroot). */
 static bool run_corpus_case(const char *dir, const char *base) {
         g_autofree char *exp_path = vr_test_case_file(dir, base, ".expected.xml");
-        g_autofree char *xml = NULL, *sysroot = NULL, *config = NULL, *what = NULL;
+        g_autofree char *xml = NULL, *sysroot = NULL, *what = NULL;
         g_autoptr(VrHostConf) conf = NULL;
 
         if (!g_file_get_contents(exp_path, &xml, NULL, NULL))
@@ -140,13 +121,12 @@ static bool run_corpus_case(const char *dir, const char *base) {
                         fprintf(stderr, "%s: cannot read %s\n", base, rpath);
                         return false;
                 }
-                config = g_key_file_get_string(kf, "render", "config", NULL);
                 sys = g_key_file_get_string(kf, "render", "sysroot", NULL);
                 sysroot = sys ? vr_test_data_path("sysroot", sys) : NULL;
         } else {
                 sysroot = case_sysroot(dir, base);
         }
-        conf = case_conf(dir, base, config);
+        conf = vr_test_case_conf(dir, base);
         if (!conf)
                 return false;
         what = g_strconcat(dir, "/", base, ".expected.xml", NULL);
@@ -165,40 +145,16 @@ static bool run_render_case(const char *base) {
 static GPtrArray *drift_cases, *xml_cases, *render_cases;
 
 int main(int argc, char **argv) {
-        const char *only = argc > 1 ? argv[1] : NULL;
-        unsigned passed = 0, failed = 0;
-        struct {
-                const char *dir;
-                GPtrArray **cases;
-                bool (*fn)(const char *);
-        } sets[] = {
-                {"drift", &drift_cases, run_drift_case},
-                {"xml", &xml_cases, run_xml_case},
-                {"render", &render_cases, run_render_case},
-        };
+        VrTestRun run = {.only = argc > 1 ? argv[1] : NULL};
 
         drift_cases = vr_test_list_cases("drift", ".xml", NULL);
         xml_cases = vr_test_list_cases("xml", ".expected.xml", NULL);
         render_cases = vr_test_list_cases("render", ".expected.xml", NULL);
-        for (guint s = 0; s < G_N_ELEMENTS(sets); s++) {
-                GPtrArray *cases = *sets[s].cases;
-                for (guint i = 0; i < cases->len; i++) {
-                        const char *base = cases->pdata[i];
-                        bool ok;
-                        if (only && !g_str_equal(only, base))
-                                continue;
-                        ok = vr_test_run_forked(sets[s].fn, base);
-                        printf("%s: %s/%s\n", ok ? "PASS" : "FAIL", sets[s].dir, base);
-                        ok ? passed++ : failed++;
-                }
-        }
+        vr_test_run_cases(&run, "drift/", drift_cases, run_drift_case);
+        vr_test_run_cases(&run, "xml/", xml_cases, run_xml_case);
+        vr_test_run_cases(&run, "render/", render_cases, run_render_case);
         g_ptr_array_unref(drift_cases);
         g_ptr_array_unref(xml_cases);
         g_ptr_array_unref(render_cases);
-        printf("%u passed, %u failed\n", passed, failed);
-        if (passed + failed == 0) {
-                fprintf(stderr, "no test cases found under %s/tests/data\n", g_getenv("top_srcdir"));
-                return 1;
-        }
-        return failed ? 1 : 0;
+        return vr_test_summary(&run);
 }

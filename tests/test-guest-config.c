@@ -230,29 +230,6 @@ static bool check_against_policy(const char *case_name, const struct config *cfg
         return ok;
 }
 
-/* NAME.conf in that directory (or the one a render case names), else host.conf, else
- * the defaults: the host config the case was applied with (it may bind a domain). */
-static VrHostConf *case_conf(const char *dir, const char *base) {
-        g_autofree char *render = vr_test_case_file(dir, base, ".render");
-        g_autofree char *named = NULL, *own = NULL;
-        g_autofree char *shared = vr_test_data_path(dir, "host.conf");
-        g_autoptr(GKeyFile) kf = g_key_file_new();
-        g_autoptr(GError) err = NULL;
-        const char *path;
-        VrHostConf *c;
-
-        if (g_key_file_load_from_file(kf, render, G_KEY_FILE_NONE, NULL))
-                named = g_key_file_get_string(kf, "render", "config", NULL);
-        own = named ? vr_test_data_path(dir, named) : vr_test_case_file(dir, base, ".conf");
-        path = g_file_test(own, G_FILE_TEST_EXISTS) ? own : g_file_test(shared, G_FILE_TEST_EXISTS) ? shared : NULL;
-        if (!path)
-                return vr_host_conf_new_default();
-        c = vr_host_conf_load(path, &err);
-        if (!c)
-                fprintf(stderr, "%s: host config: %s\n", base, err->message);
-        return c;
-}
-
 /* The entry's text in a domain, NULL if it has none. */
 static char *guest_config_text(xmlDoc *doc) {
         for (xmlNode *s = vr_xml_first(xmlDocGetRootElement(doc)); s; s = vr_xml_next(s)) {
@@ -279,7 +256,7 @@ static bool run_rewrite_case(const char *case_name) {
         g_autofree char *exp_path = vr_test_case_file("guest-config", exp_name, ".expected");
         g_autofree char *xml = NULL, *text = NULL, *canon = NULL;
         g_autoptr(GString) errors = g_string_new(NULL);
-        g_autoptr(VrHostConf) conf = case_conf(dir, base);
+        g_autoptr(VrHostConf) conf = vr_test_case_conf(dir, base);
         g_autoptr(VrPolicy) policy = NULL;
         g_autoptr(xmlDoc) doc = NULL;
         g_autoptr(GError) err = NULL;
@@ -351,32 +328,23 @@ static void add_rewrite_cases(GPtrArray *cases, const char *dir) {
 static GPtrArray *rewrite_cases, *text_cases;
 
 int main(int argc, char **argv) {
-        const char *only = argc > 1 ? argv[1] : NULL;
-        unsigned passed = 0, failed = 0;
+        VrTestRun run = {.only = argc > 1 ? argv[1] : NULL};
 
         rewrite_cases = g_ptr_array_new_with_free_func(g_free);
         add_rewrite_cases(rewrite_cases, "xml");
         add_rewrite_cases(rewrite_cases, "render");
         text_cases = vr_test_list_cases("guest-config", ".conf", NULL);
-        for (guint i = 0; i < rewrite_cases->len + text_cases->len; i++) {
-                bool rewrite = i < rewrite_cases->len;
-                const char *name = rewrite ? rewrite_cases->pdata[i] : text_cases->pdata[i - rewrite_cases->len];
-                bool ok;
-                if (only && !g_str_equal(only, name))
-                        continue;
-                ok = vr_test_run_forked(rewrite ? run_rewrite_case : run_text_case, name);
-                printf("%s: %s%s\n", ok ? "PASS" : "FAIL", rewrite ? "" : "guest-config/", name);
-                ok ? passed++ : failed++;
-        }
-        printf("%u passed, %u failed\n", passed, failed);
+        vr_test_run_cases(&run, "", rewrite_cases, run_rewrite_case);
+        vr_test_run_cases(&run, "guest-config/", text_cases, run_text_case);
+        printf("%u passed, %u failed\n", run.passed, run.failed);
         /* Nothing to compare is a failure: the rewrite stopped writing the entry, or the
          * data moved. */
-        if (!only && (rewrite_cases->len == 0 || text_cases->len == 0)) {
+        if (!run.only && (rewrite_cases->len == 0 || text_cases->len == 0)) {
                 fprintf(stderr, "no guest configurations found under %s/tests/data (%u rewrite cases, %u texts)\n",
                         g_getenv("top_srcdir"), rewrite_cases->len, text_cases->len);
-                failed++;
+                run.failed++;
         }
         g_ptr_array_unref(rewrite_cases);
         g_ptr_array_unref(text_cases);
-        return failed || passed == 0 ? 1 : 0;
+        return run.failed || run.passed == 0 ? 1 : 0;
 }

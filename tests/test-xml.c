@@ -31,25 +31,6 @@ static bool check_idempotent(const char *case_name, const char *out, const VrApp
         return true;
 }
 
-/* NAME.conf beside the case, else the directory's host.conf, else built-in defaults. */
-static VrHostConf *case_conf(const char *dir, const char *base, const char *explicit_name) {
-        g_autofree char *own_name = explicit_name ? g_strdup(explicit_name) : g_strconcat(base, ".conf", NULL);
-        g_autofree char *own = vr_test_data_path(dir, own_name);
-        g_autofree char *shared = vr_test_data_path(dir, "host.conf");
-        g_autoptr(GError) err = NULL;
-        const char *path;
-        VrHostConf *c;
-
-        path = g_file_test(own, G_FILE_TEST_EXISTS) ? own
-             : g_file_test(shared, G_FILE_TEST_EXISTS) ? shared : NULL;
-        if (!path)
-                return vr_host_conf_new_default();
-        c = vr_host_conf_load(path, &err);
-        if (!c)
-                fprintf(stderr, "%s: host config: %s\n", base, err->message);
-        return c;
-}
-
 static bool run_apply_case(const char *base) {
         g_autofree char *what = g_strconcat(base, ".xml", NULL);
         g_autofree char *in_path = vr_test_data_path("xml", what);
@@ -57,7 +38,7 @@ static bool run_apply_case(const char *base) {
         g_autofree char *err_path = vr_test_case_file("xml", base, ".err");
         g_autofree char *sys_path = vr_test_case_file("xml", base, ".sysroot");
         g_autofree char *in = NULL, *out = NULL, *sysroot_rel = NULL, *sysroot = NULL;
-        g_autoptr(VrHostConf) conf = case_conf("xml", base, NULL);
+        g_autoptr(VrHostConf) conf = vr_test_case_conf("xml", base);
         g_autoptr(GError) err = NULL;
         VrApplyOptions ao;
         gsize in_len = 0;
@@ -87,7 +68,7 @@ static bool run_render_case(const char *base) {
         g_autoptr(VrHostConf) conf = NULL;
         g_autofree char *tmpl = NULL, *name = NULL, *type = NULL, *cpus = NULL, *hk = NULL;
         g_autofree char *placement = NULL, *profile = NULL, *policy = NULL, *policy_path = NULL;
-        g_autofree char *image_dir = NULL, *init = NULL, *config = NULL, *sysroot = NULL;
+        g_autofree char *image_dir = NULL, *init = NULL, *sysroot = NULL;
         g_autofree char *sysroot_path = NULL, *out = NULL, *uuid = NULL;
         g_autofree char *template_dir = g_build_filename(g_getenv("top_srcdir") ? g_getenv("top_srcdir") : ".", "xml-templates", NULL);
         g_auto(GStrv) ports = NULL;
@@ -109,12 +90,11 @@ static bool run_render_case(const char *base) {
         policy = S("policy");
         image_dir = S("image-dir");
         init = S("init");
-        config = S("config");
         sysroot = S("sysroot");
         uuid = S("uuid");
 #undef S
         ports = g_key_file_get_string_list(kf, "render", "ports", NULL, NULL);
-        conf = case_conf("render", base, config);
+        conf = vr_test_case_conf("render", base);
         if (!conf)
                 return false;
         if (policy)
@@ -143,27 +123,13 @@ static bool run_render_case(const char *base) {
 static GPtrArray *apply_cases, *render_cases;
 
 int main(int argc, char **argv) {
-        const char *only = argc > 1 ? argv[1] : NULL;
-        unsigned passed = 0, failed = 0;
+        VrTestRun run = {.only = argc > 1 ? argv[1] : NULL};
 
         apply_cases = vr_test_list_cases("xml", ".xml", ".expected.xml");
         render_cases = vr_test_list_cases("render", ".render", NULL);
-        for (guint i = 0; i < apply_cases->len + render_cases->len; i++) {
-                bool is_apply = i < apply_cases->len;
-                const char *base = is_apply ? apply_cases->pdata[i] : render_cases->pdata[i - apply_cases->len];
-                bool ok;
-                if (only && !g_str_equal(only, base))
-                        continue;
-                ok = vr_test_run_forked(is_apply ? run_apply_case : run_render_case, base);
-                printf("%s: %s/%s\n", ok ? "PASS" : "FAIL", is_apply ? "xml" : "render", base);
-                ok ? passed++ : failed++;
-        }
+        vr_test_run_cases(&run, "xml/", apply_cases, run_apply_case);
+        vr_test_run_cases(&run, "render/", render_cases, run_render_case);
         g_ptr_array_unref(apply_cases);
         g_ptr_array_unref(render_cases);
-        printf("%u passed, %u failed\n", passed, failed);
-        if (passed + failed == 0) {
-                fprintf(stderr, "no test cases found under %s/tests/data\n", g_getenv("top_srcdir"));
-                return 1;
-        }
-        return failed ? 1 : 0;
+        return vr_test_summary(&run);
 }

@@ -87,6 +87,27 @@ GPtrArray *vr_test_list_cases(const char *sub, const char *suffix, const char *e
         return names;
 }
 
+VrHostConf *vr_test_case_conf(const char *sub, const char *base) {
+        g_autofree char *render = vr_test_case_file(sub, base, ".render");
+        g_autofree char *named = NULL, *own = NULL;
+        g_autofree char *shared = vr_test_data_path(sub, "host.conf");
+        g_autoptr(GKeyFile) kf = g_key_file_new();
+        g_autoptr(GError) err = NULL;
+        const char *path;
+        VrHostConf *c;
+
+        if (g_key_file_load_from_file(kf, render, G_KEY_FILE_NONE, NULL))
+                named = g_key_file_get_string(kf, "render", "config", NULL);
+        own = named ? vr_test_data_path(sub, named) : vr_test_case_file(sub, base, ".conf");
+        path = g_file_test(own, G_FILE_TEST_EXISTS) ? own : g_file_test(shared, G_FILE_TEST_EXISTS) ? shared : NULL;
+        if (!path)
+                return vr_host_conf_new_default();
+        c = vr_host_conf_load(path, &err);
+        if (!c)
+                fprintf(stderr, "%s: host config: %s\n", base, err->message);
+        return c;
+}
+
 bool vr_test_run_forked(bool (*fn)(const char *base), const char *base) {
         int status = 0;
         pid_t pid;
@@ -108,6 +129,27 @@ bool vr_test_run_forked(bool (*fn)(const char *base), const char *base) {
                 return false;
         }
         return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+void vr_test_run_cases(VrTestRun *run, const char *prefix, GPtrArray *cases, bool (*fn)(const char *name)) {
+        for (guint i = 0; i < cases->len; i++) {
+                const char *name = cases->pdata[i];
+                bool ok;
+                if (run->only && !g_str_equal(run->only, name))
+                        continue;
+                ok = vr_test_run_forked(fn, name);
+                printf("%s: %s%s\n", ok ? "PASS" : "FAIL", prefix, name);
+                ok ? run->passed++ : run->failed++;
+        }
+}
+
+int vr_test_summary(const VrTestRun *run) {
+        printf("%u passed, %u failed\n", run->passed, run->failed);
+        if (run->passed + run->failed == 0) {
+                fprintf(stderr, "no test cases found under %s/tests/data\n", g_getenv("top_srcdir"));
+                return 1;
+        }
+        return run->failed ? 1 : 0;
 }
 
 char *vr_test_relative(const char *msg) {

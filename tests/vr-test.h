@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <glib.h>
 
+#include "vr-hostconf.h"
+
 /* $top_srcdir/tests/data/SUB/NAME */
 char *vr_test_data_path(const char *sub, const char *name);
 /* $top_srcdir/tests/data/SUB/BASE + SUFFIX */
@@ -19,8 +21,24 @@ bool vr_test_check_result(const char *case_name, const char *exp_path, const cha
                           const char *out, const char *error_message);
 /* Names BASE of files SUB/BASE+SUFFIX, sorted; those ending in EXCLUDE are skipped. */
 GPtrArray *vr_test_list_cases(const char *sub, const char *suffix, const char *exclude);
+/* The host config case SUB/BASE is applied with: the file its BASE.render names
+ * (config=), else SUB/BASE.conf, else SUB/host.conf, else the built-in defaults. NULL
+ * when that file does not load (said on stderr). */
+VrHostConf *vr_test_case_conf(const char *sub, const char *base);
 /* Run fn(base) in a child: a crash fails that case, not the suite. */
 bool vr_test_run_forked(bool (*fn)(const char *base), const char *base);
+
+/* A test program's run: `only` (its argument) names the one case to run, else all. */
+typedef struct {
+        const char *only;
+        unsigned passed, failed;
+} VrTestRun;
+
+/* fn on each of the cases (each in a forked child), printing PASS: or FAIL: and
+ * PREFIX NAME for each, and counting them in run. */
+void vr_test_run_cases(VrTestRun *run, const char *prefix, GPtrArray *cases, bool (*fn)(const char *name));
+/* Prints the counts; returns the exit status: 1 when a case failed or none ran. */
+int vr_test_summary(const VrTestRun *run);
 /* Paths of the source tree in messages become relative, so expected files do not
  * depend on where the checkout is. */
 char *vr_test_relative(const char *msg);
