@@ -8,24 +8,10 @@
 # definition. Needs root, libvirt, QEMU, virt-install and the guest image (make guest).
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-top_srcdir=$(cd "${top_srcdir:-$here/../..}" && pwd)
-# shellcheck source=tests/lib/result.sh
-. "$top_srcdir/tests/lib/result.sh"
-top_builddir=${top_builddir:-$top_srcdir/build}
-VIRT_ROUTER=${VIRT_ROUTER:-$top_builddir/virt-router}
-HOOK=$top_builddir/virt-router-hook
-TUNE=$top_builddir/virt-router-tune
-IMAGES=${GUEST_IMAGE_DIR:-$top_srcdir/images}
-
-# shellcheck source=tests/lib/libvirtd.sh
-. "$top_srcdir/tests/lib/libvirtd.sh"
-# shellcheck source=tests/lib/netns.sh
-. "$top_srcdir/tests/lib/netns.sh"
+# shellcheck source=tests/lib/integration.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/integration.sh"
 vr_require_root_or_skip ip python3 virt-install diff
-for b in "$VIRT_ROUTER" "$HOOK" "$TUNE"; do
-	[[ -x $b ]] || { echo "SKIP: $b not built"; exit 77; }
-done
+vr_require_built "$VIRT_ROUTER" "$HOOK" "$TUNE"
 if [[ ! -r $IMAGES/vmlinuz || ! -r $IMAGES/initrd.img ]]; then
 	echo "SKIP: no guest image in $IMAGES (make guest; test-guest-boot.sh builds it)"
 	exit 77
@@ -51,7 +37,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-vr_libvirtd_start || { echo "FAIL: could not start libvirtd"; echo "0 passed, 1 failed"; exit 1; }
+vr_libvirtd_start_or_fail
 
 # wan: namespace A <-> router, lan: router <-> namespace B; the NICs sit on wa and la.
 vr_host_side "$nsa" "$wa" "$wb" 192.0.2.2/24 192.0.2.1

@@ -8,21 +8,10 @@
 # where no syslog daemon listens on /dev/log, the test listens there itself.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-top_srcdir=$(cd "${top_srcdir:-$here/../..}" && pwd)
-# shellcheck source=tests/lib/result.sh
-. "$top_srcdir/tests/lib/result.sh"
-top_builddir=${top_builddir:-$top_srcdir/build}
-VIRT_ROUTER=${VIRT_ROUTER:-$top_builddir/virt-router}
-HOOK=$top_builddir/virt-router-hook
-TUNE=$top_builddir/virt-router-tune
-
-# shellcheck source=tests/lib/libvirtd.sh
-. "$top_srcdir/tests/lib/libvirtd.sh"
+# shellcheck source=tests/lib/integration.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/integration.sh"
 vr_require_root_or_skip ip python3
-for b in "$VIRT_ROUTER" "$HOOK" "$TUNE"; do
-	[[ -x $b ]] || { echo "SKIP: $b not built"; exit 77; }
-done
+vr_require_built "$VIRT_ROUTER" "$HOOK" "$TUNE"
 
 dom="vrdrift-$$"
 uuid=$(cat /proc/sys/kernel/random/uuid) # defined again under one UUID
@@ -51,7 +40,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-vr_libvirtd_start || { echo "FAIL: could not start libvirtd"; echo "0 passed, 1 failed"; exit 1; }
+vr_libvirtd_start_or_fail
 
 # The hook's syslog, readable: a listener of our own where nothing listens yet.
 if [[ ! -e /dev/log ]]; then

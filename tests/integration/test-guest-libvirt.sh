@@ -6,21 +6,10 @@
 # Builds the guest image (make guest) when images/ has none. Needs root.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-top_srcdir=$(cd "${top_srcdir:-$here/../..}" && pwd)
-# shellcheck source=tests/lib/result.sh
-. "$top_srcdir/tests/lib/result.sh"
-top_builddir=${top_builddir:-$top_srcdir/build}
-VIRT_ROUTER=${VIRT_ROUTER:-$top_builddir/virt-router}
-export VIRT_ROUTER_TEMPLATE_DIR=${VIRT_ROUTER_TEMPLATE_DIR:-$top_srcdir/xml-templates}
-IMAGES=${GUEST_IMAGE_DIR:-$top_srcdir/images}
-
-# shellcheck source=tests/lib/libvirtd.sh
-. "$top_srcdir/tests/lib/libvirtd.sh"
-# shellcheck source=tests/lib/netns.sh
-. "$top_srcdir/tests/lib/netns.sh"
+# shellcheck source=tests/lib/integration.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/integration.sh"
 vr_require_root_or_skip ip python3
-[[ -x $VIRT_ROUTER ]] || { echo "SKIP: $VIRT_ROUTER not built"; exit 77; }
+vr_require_built "$VIRT_ROUTER"
 if [[ ! -r $IMAGES/vmlinuz || ! -r $IMAGES/initrd.img ]]; then
 	command -v debootstrap >/dev/null || { echo "SKIP: no guest image and no debootstrap to build one"; exit 77; }
 	echo "# building the guest image (make guest)"
@@ -47,7 +36,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-vr_libvirtd_start || { echo "FAIL: libvirtd"; echo "0 passed, 1 failed"; exit 1; }
+vr_libvirtd_start_or_fail
 
 # wan: ns A <-> router, lan: router <-> ns B. The macvtaps sit on wa and la; the peers
 # wb and lb go into the namespaces.

@@ -6,22 +6,10 @@
 # test installs a two-line wrapper that points the built hook at the test's config.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-top_srcdir=$(cd "${top_srcdir:-$here/../..}" && pwd)
-# shellcheck source=tests/lib/result.sh
-. "$top_srcdir/tests/lib/result.sh"
-top_builddir=${top_builddir:-$top_srcdir/build}
-VIRT_ROUTER=${VIRT_ROUTER:-$top_builddir/virt-router}
-HOOK=$top_builddir/virt-router-hook
-TUNE=$top_builddir/virt-router-tune
-export VIRT_ROUTER_TEMPLATE_DIR=${VIRT_ROUTER_TEMPLATE_DIR:-$top_srcdir/xml-templates}
-
-# shellcheck source=tests/lib/libvirtd.sh
-. "$top_srcdir/tests/lib/libvirtd.sh"
+# shellcheck source=tests/lib/integration.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/integration.sh"
 vr_require_root_or_skip ip
-for b in "$VIRT_ROUTER" "$HOOK" "$TUNE"; do
-	[[ -x $b ]] || { echo "SKIP: $b not built"; exit 77; }
-done
+vr_require_built "$VIRT_ROUTER" "$HOOK" "$TUNE"
 
 prefix="vrtest-$$-"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vrtest-hook.XXXXXX")
@@ -48,7 +36,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-vr_libvirtd_start || { echo "FAIL: could not start libvirtd"; echo "0 passed, 1 failed"; exit 1; }
+vr_libvirtd_start_or_fail
 
 cat >"$conf" <<CONF
 [host]

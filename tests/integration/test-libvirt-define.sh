@@ -14,24 +14,13 @@
 #   VIRT_XML_VALIDATE, XMLLINT  tool paths found by configure (optional)
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-top_srcdir=$(cd "${top_srcdir:-$here/../..}" && pwd)
-# shellcheck source=tests/lib/result.sh
-. "$top_srcdir/tests/lib/result.sh"
-top_builddir=${top_builddir:-$top_srcdir/build}
-VIRT_ROUTER=${VIRT_ROUTER:-$top_builddir/virt-router}
-export VIRT_ROUTER_TEMPLATE_DIR=${VIRT_ROUTER_TEMPLATE_DIR:-$top_srcdir/xml-templates}
+# shellcheck source=tests/lib/integration.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/integration.sh"
 VIRT_XML_VALIDATE=${VIRT_XML_VALIDATE:-virt-xml-validate}
 XMLLINT=${XMLLINT:-xmllint}
 
-# shellcheck source=tests/lib/libvirtd.sh
-. "$top_srcdir/tests/lib/libvirtd.sh"
-
 vr_require_root_or_skip ip "$VIRT_XML_VALIDATE" "$XMLLINT"
-if [[ ! -x "$VIRT_ROUTER" ]]; then
-	echo "SKIP: virt-router CLI not built at $VIRT_ROUTER (run make first)"
-	exit 77
-fi
+vr_require_built "$VIRT_ROUTER"
 
 # Everything this run creates carries this prefix, so cleanup finds it all
 # and parallel runs never touch each other's domains.
@@ -66,11 +55,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'cleanup; exit 1' INT TERM
 
-if ! vr_libvirtd_start; then
-	echo "FAIL: could not start libvirtd"
-	echo "0 passed, 1 failed"
-	exit 1
-fi
+vr_libvirtd_start_or_fail
 
 # The libvirt connection a domain XML belongs to, from its type attribute.
 uri_for() {

@@ -28,26 +28,13 @@
 #   VR_TUNE_EXIT_SECS how long the tuner may take to exit after destroy (5)
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-top_srcdir=$(cd "${top_srcdir:-$here/../..}" && pwd)
-# shellcheck source=tests/lib/result.sh
-. "$top_srcdir/tests/lib/result.sh"
-top_builddir=${top_builddir:-$top_srcdir/build}
-VIRT_ROUTER=${VIRT_ROUTER:-$top_builddir/virt-router}
+# shellcheck source=tests/lib/integration.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/integration.sh"
 VIRT_ROUTER_TUNE=${VIRT_ROUTER_TUNE:-$top_builddir/virt-router-tune}
-export VIRT_ROUTER_TEMPLATE_DIR=${VIRT_ROUTER_TEMPLATE_DIR:-$top_srcdir/xml-templates}
 VR_TUNE_EXIT_SECS=${VR_TUNE_EXIT_SECS:-5}
 
-# shellcheck source=tests/lib/libvirtd.sh
-. "$top_srcdir/tests/lib/libvirtd.sh"
-
 vr_require_root_or_skip ip
-for bin in "$VIRT_ROUTER" "$VIRT_ROUTER_TUNE"; do
-	if [[ ! -x "$bin" ]]; then
-		echo "SKIP: $bin not built (run make first)"
-		exit 77
-	fi
-done
+vr_require_built "$VIRT_ROUTER" "$VIRT_ROUTER_TUNE"
 # The tuner's real-time placement needs a v1 cpu hierarchy (this project's
 # hosts have one); without it the cgroup checks below would mean nothing.
 cpu_mount=/sys/fs/cgroup/cpu
@@ -362,11 +349,7 @@ start_domain() {
 
 # ---------------------------------------------------------------------------
 
-if ! vr_libvirtd_start; then
-	echo "FAIL: could not start libvirtd"
-	echo "0 passed, 1 failed"
-	exit 1
-fi
+vr_libvirtd_start_or_fail
 
 if ! ip link add "$veth_a" type veth peer name "$veth_b" 2>"$tmp/veth.err" ||
 	! ip link set "$veth_a" up || ! ip link set "$veth_b" up; then
