@@ -17,31 +17,9 @@ if [[ ! -r $IMAGES/vmlinuz || ! -r $IMAGES/initrd.img ]]; then
 	exit 77
 fi
 
-tag=$$
-dom="vrtest-$tag-apply"
-nsa="vrda$tag" nsb="vrdb$tag"
-wa="vdwa$tag" wb="vdwb$tag" la="vdla$tag" lb="vdlb$tag"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/vrtest-apply.XXXXXX")
-conf=$tmp/host.conf state=$tmp/state console=$tmp/console.log
-cleanup() {
-	trap '' INT TERM
-	timeout 30 virsh -q destroy "$dom" >/dev/null 2>&1 || true
-	timeout 30 virsh -q undefine "$dom" >/dev/null 2>&1 || true
-	vr_hooks_remove
-	ip netns del "$nsa" 2>/dev/null || true
-	ip netns del "$nsb" 2>/dev/null || true
-	ip link del "$wa" 2>/dev/null || true
-	ip link del "$la" 2>/dev/null || true
-	rm -rf "$tmp"
-	vr_libvirtd_stop
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-vr_libvirtd_start_or_fail
-
-# wan: namespace A <-> router, lan: router <-> namespace B; the NICs sit on wa and la.
-vr_host_side "$nsa" "$wa" "$wb" 192.0.2.2/24 192.0.2.1
-vr_host_side "$nsb" "$la" "$lb" 198.51.100.2/24 198.51.100.1
+# The domain $dom between namespaces A ($nsa) and B ($nsb); its NICs sit on wa and la.
+vr_one_router_setup d apply
+conf=$tmp/host.conf state=$tmp/state
 cat >"$conf" <<CONF
 [host]
 router-cpus=1
@@ -49,7 +27,7 @@ housekeeping-cpus=0
 mode=best-effort
 state-dir=$state
 CONF
-vr_hook_install qemu "virt-router-apply-$tag" "$conf" "$HOOK" "$TUNE"
+vr_hook_install qemu "virt-router-apply-$$" "$conf" "$HOOK" "$TUNE"
 
 # The domain as a user makes it: virt-install's NICs (no model given: its default, not
 # virtio) and the console logged to a file, to read VR-READY from.
@@ -119,12 +97,7 @@ t0=$(date +%s%N)
 if ! virsh -q start "$dom" >/dev/null 2>"$tmp/err"; then
 	fail "virsh start: $(tr '\n' ' ' <"$tmp/err")"
 fi
-ready=""
-for ((i = 0; i < 600; i++)); do
-	ready=$(grep -a -m1 "VR-READY" "$console" 2>/dev/null || true)
-	[[ -n $ready ]] && break
-	sleep 0.05
-done
+ready=$(vr_console_ready "$console")
 if [[ $ready == *"ports=wan,lan"* || $ready == *"ports=lan,wan"* ]]; then
 	pass "started, ready $((($(date +%s%N) - t0) / 1000000)) ms after virsh start: $(tr -d '\r' <<<"$ready")"
 else
@@ -133,10 +106,8 @@ fi
 grep -qF "\"$dom\"" "$state/ledger" 2>/dev/null && pass "the hook took the router in (ledger)" ||
 	fail "the hook did not record $dom in $state/ledger"
 
-# UDP from A to B through the router: COUNT packets at RATE, counted in B.
-udp() { vr_udp_through "$nsa" "$nsb" 198.51.100.2 "$1" "$2"; }
-udp 20 100 >/dev/null # ARP on both sides
-got=$(udp 300 300)
+vr_udp_a_to_b 20 100 >/dev/null # ARP on both sides
+got=$(vr_udp_a_to_b 300 300)
 if [[ $got =~ ^[0-9]+$ ]] && ((got >= 295)); then
 	pass "forwarded $got of 300 UDP packets from $nsa to $nsb"
 else

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # tests/lib/integration.sh: how the libvirt integration tests (tests/integration/*.sh)
-# begin.
+# begin, and the one router between two hosts that the guest-booting ones share.
 # Source it first thing; do not execute it:
 #   # shellcheck source=tests/lib/integration.sh
 #   . "$(dirname "${BASH_SOURCE[0]}")/../lib/integration.sh"
@@ -16,6 +16,9 @@
 # Functions:
 #   vr_require_built FILE...     exit 77 (skip) unless every FILE is built
 #   vr_libvirtd_start_or_fail    vr_libvirtd_start, else FAIL and exit 1
+#   vr_one_router_setup L NAME   one router domain between hosts A and B (below)
+#   vr_console_ready CONSOLE     the guest's VR-READY line from its serial log
+#   vr_udp_a_to_b COUNT RATE     UDP from host A to host B through the router
 
 top_srcdir=$(cd "${top_srcdir:-$(dirname "${BASH_SOURCE[0]}")/../..}" && pwd)
 # shellcheck source=tests/lib/result.sh
@@ -41,4 +44,61 @@ vr_require_built() {
 # A test that cannot start libvirtd fails: one FAIL line and the count CI reads.
 vr_libvirtd_start_or_fail() {
 	vr_libvirtd_start || { echo "FAIL: could not start libvirtd"; echo "0 passed, 1 failed"; exit 1; }
+}
+
+# vr_one_router_setup L NAME
+# For a test that boots the guest as a router between two hosts. Sets
+#   dom       the domain's name, vrtest-$$-NAME
+#   tmp       a new temporary directory; console=$tmp/console.log for the serial log
+#   nsa, nsb  host A (192.0.2.2/24) and host B (198.51.100.2/24), network namespaces
+#   wa, la    the veths the router's wan and lan sit on, wb and lb their peers in A and B
+# (names made of the letter L, the test's own, and the pid: parallel runs never share
+# one), makes vr_one_router_cleanup the EXIT trap, starts libvirtd (or FAILs) and makes
+# the two hosts. The test defines the domain.
+vr_one_router_setup() {
+	local l=$1
+	dom="vrtest-$$-$2"
+	nsa="vr${l}a$$" nsb="vr${l}b$$"
+	wa="v${l}wa$$" wb="v${l}wb$$" la="v${l}la$$" lb="v${l}lb$$"
+	tmp=$(mktemp -d "${TMPDIR:-/tmp}/vrtest-$2.XXXXXX")
+	# shellcheck disable=SC2034 # for the test
+	console=$tmp/console.log
+	trap vr_one_router_cleanup EXIT
+	trap 'exit 1' INT TERM
+	vr_libvirtd_start_or_fail
+	# wan: host A <-> router, lan: router <-> host B.
+	vr_host_side "$nsa" "$wa" "$wb" 192.0.2.2/24 192.0.2.1
+	vr_host_side "$nsb" "$la" "$lb" 198.51.100.2/24 198.51.100.1
+}
+
+# The domain, the hooks the test installed, the hosts, the temporary directory, libvirtd.
+vr_one_router_cleanup() {
+	trap '' INT TERM
+	timeout 30 virsh -q destroy "$dom" >/dev/null 2>&1 || true
+	timeout 30 virsh -q undefine "$dom" >/dev/null 2>&1 || true
+	vr_hooks_remove
+	ip netns del "$nsa" 2>/dev/null || true
+	ip netns del "$nsb" 2>/dev/null || true
+	ip link del "$wa" 2>/dev/null || true
+	ip link del "$la" 2>/dev/null || true
+	rm -rf "$tmp"
+	vr_libvirtd_stop
+}
+
+# Prints the first VR-READY line of the serial log CONSOLE once there is one; nothing
+# after 30 s.
+vr_console_ready() {
+	local i ready=""
+	for ((i = 0; i < 600; i++)); do
+		ready=$(grep -a -m1 "VR-READY" "$1" 2>/dev/null || true)
+		[[ -n $ready ]] && break
+		sleep 0.05
+	done
+	printf '%s' "$ready"
+}
+
+# COUNT packets at RATE from host A to host B (198.51.100.2) through the router: prints
+# how many B counted.
+vr_udp_a_to_b() {
+	vr_udp_through "$nsa" "$nsb" 198.51.100.2 "$1" "$2"
 }
