@@ -109,6 +109,13 @@ if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["sched"
 else
         bad "check --json is JSON with the parsed values"; sed 's/^/  | /' "$tmp/out"
 fi
+# What apply would change, as the hook's prepare checks it.
+expect_rc 0 "check a router whose policy was never applied" "$VIRT_ROUTER" check -c "$data/drift/host.conf" "$data/drift/e1000-not-applied.xml"
+contains "$tmp/out" "  definition: differs from the policy" "check says the definition differs from the policy"
+contains "$tmp/out" "    port 'wan' has no device, the policy says <interface type='direct'> on eth1" "check names the missing port"
+"$VIRT_ROUTER" apply --config "$data/drift/host.conf" "$data/drift/e1000-not-applied.xml" >"$tmp/applied.xml" 2>/dev/null
+expect_rc 0 "check the same router applied" "$VIRT_ROUTER" check -c "$data/drift/host.conf" "$tmp/applied.xml"
+contains "$tmp/out" "  definition: as the policy says" "check says an applied definition is as the policy says"
 expect_rc 4 "check of a non-router exits 4" "$VIRT_ROUTER" check -c "$conf" "$data/xml/not-a-router.xml"
 expect_rc 1 "check of a bad policy exits 1" "$VIRT_ROUTER" check -c "$conf" "$data/xml/err-two-routers.xml"
 

@@ -9,9 +9,11 @@
 #include <unistd.h>
 #include <libxml/parser.h>
 
+#include "vr-drift.h"
 #include "vr-error.h"
 #include "vr-hostconf.h"
 #include "vr-json.h"
+#include "vr-plan.h"
 #include "vr-proc.h"
 #include "vr-guarantee.h"
 #include "vr-policy.h"
@@ -245,6 +247,29 @@ static int cmd_apply(int argc, char **argv) {
         return write_output(o.output, out, out_len);
 }
 
+/* Whether the definition already is what the policy says, as the hook's prepare checks
+ * it (strict mode refuses a start otherwise): the lines apply would change. */
+static void print_drift(const VrPolicy *policy, const VrHostConf *conf, xmlDoc *doc, const char *what) {
+        g_autoptr(VrHostFacts) facts = vr_host_facts_read(NULL, policy);
+        g_autoptr(GHashTable) current = vr_rewrite_current_vfs(doc);
+        g_autoptr(GError) err = NULL;
+        g_autoptr(VrPlan) plan = vr_plan_build(policy, conf, facts, current, what, &err);
+        g_autoptr(GPtrArray) drift = NULL;
+
+        if (!plan) {
+                printf("  definition: not compared with the policy (%s)\n", err->message);
+                return;
+        }
+        drift = vr_plan_drift(plan, doc);
+        if (drift->len == 0) {
+                printf("  definition: as the policy says\n");
+                return;
+        }
+        printf("  definition: differs from the policy (run virt-router apply; a strict host refuses to start it):\n");
+        for (guint i = 0; i < drift->len; i++)
+                printf("    %s\n", (const char *)drift->pdata[i]);
+}
+
 static int cmd_check(int argc, char **argv) {
         g_auto(CommonOptions) o = {0};
         GOptionEntry entries[] = {
@@ -358,6 +383,7 @@ static int cmd_check(int argc, char **argv) {
                 printf("    policer: %" G_GUINT64_FORMAT " pps, bucket %" G_GUINT64_FORMAT "; shaper: %" G_GUINT64_FORMAT " pps, bucket %" G_GUINT64_FORMAT "\n",
                        g->rate_pps, gp.police_burst, g->rate_pps, gp.shape_burst);
         }
+        print_drift(policy, conf, doc, what);
         return 0;
 }
 
