@@ -89,6 +89,14 @@ contains "$tmp/err" "virsh metadata web1 urn:virt-router:1 --key vr --set" "no p
 expect_rc 1 "apply --domain of a bad policy exits 1" "$VIRT_ROUTER" apply -d bad1 -c "$uri" --config "$conf"
 contains "$tmp/err" "<libvirt>:6: domain 'bad1': <vr:port name='wan'> attribute vlan='5000'" "a policy error names the line of the domain's XML"
 if [ ! -s "$tmp/out" ]; then ok "no diff on a policy error"; else bad "no diff on a policy error"; fi
+# The definition is read with its secrets (the redefine must keep a graphics password), the
+# diff is not: it would print the password that stripping <graphics> removes.
+expect_rc 0 "apply --domain of a domain with a graphics password" "$VIRT_ROUTER" apply -d gfx1 -c "$uri" --config "$conf"
+contains "$tmp/out" "-    <graphics type='vnc'" "the diff shows <graphics> stripped"
+if grep -q "s3cret-vr-gfx1" "$tmp/out" "$tmp/err"; then bad "the diff shows no secret"; sed 's/^/  | /' "$tmp/out"; else ok "the diff shows no secret"; fi
+contains "$tmp/err" "domain 'gfx1' redefined" "a domain with a graphics password is redefined"
+expect_rc 0 "apply --domain --dry-run of a domain with a graphics password" "$VIRT_ROUTER" apply -d gfx1 -c "$uri" --config "$conf" --dry-run
+if grep -q "s3cret-vr-gfx1" "$tmp/out" "$tmp/err"; then bad "--dry-run shows no secret"; sed 's/^/  | /' "$tmp/out"; else ok "--dry-run shows no secret"; fi
 expect_rc 3 "apply --domain of an unknown domain exits 3" "$VIRT_ROUTER" apply -d nope -c "$uri" --config "$conf"
 if [ "$(cat "$tmp/err")" = "virt-router: domain 'nope': Domain not found" ]; then ok "libvirt's error is printed once, naming the domain"; else bad "libvirt's error is printed once, naming the domain"; sed 's/^/  | /' "$tmp/err"; fi
 expect_rc 3 "apply --domain with an unreachable URI exits 3" "$VIRT_ROUTER" apply -d vr1 -c "test://$tmp/none.xml" --config "$conf"

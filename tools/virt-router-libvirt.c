@@ -87,8 +87,8 @@ void vr_libvirt_domain_free(VrLibvirtDomain *d) {
         g_free(d);
 }
 
-char *vr_libvirt_domain_xml(VrLibvirtDomain *d, GError **error) {
-        char *xml = virDomainGetXMLDesc(d->dom, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE);
+char *vr_libvirt_domain_xml(VrLibvirtDomain *d, bool secure, GError **error) {
+        char *xml = virDomainGetXMLDesc(d->dom, VIR_DOMAIN_XML_INACTIVE | (secure ? VIR_DOMAIN_XML_SECURE : 0));
         char *copy;
 
         if (!xml) {

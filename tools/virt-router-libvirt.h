@@ -17,9 +17,9 @@ VrLibvirtDomain *vr_libvirt_domain_open(const char *uri, const char *name, GErro
 void vr_libvirt_domain_free(VrLibvirtDomain *d);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VrLibvirtDomain, vr_libvirt_domain_free)
 
-/* The persistent definition with secrets (a redefine without them would lose e.g. a
- * graphics password). */
-char *vr_libvirt_domain_xml(VrLibvirtDomain *d, GError **error);
+/* The persistent definition; with secure, with its secrets (a redefine without them
+ * would lose e.g. a graphics password), which must never be shown. */
+char *vr_libvirt_domain_xml(VrLibvirtDomain *d, bool secure, GError **error);
 /* Define xml over the domain (libvirt validates it against its schema first). */
 bool vr_libvirt_domain_define(VrLibvirtDomain *d, const char *xml, GError **error);
 bool vr_libvirt_domain_is_active(VrLibvirtDomain *d);

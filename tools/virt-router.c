@@ -148,14 +148,19 @@ static int write_output(const char *file, const char *buf, size_t len) {
 static int apply_domain(const char *name, const char *uri, bool dry_run, const VrApplyOptions *ao) {
         g_autoptr(VrLibvirtDomain) d = NULL;
         g_autoptr(GError) err = NULL;
-        g_autofree char *xml = NULL, *out = NULL;
-        size_t out_len = 0;
+        g_autofree char *xml = NULL, *out = NULL, *shown = NULL, *shown_out = NULL;
+        size_t out_len = 0, shown_len = 0;
         int r;
 
-        if (!(d = vr_libvirt_domain_open(uri, name, &err)) || !(xml = vr_libvirt_domain_xml(d, &err)))
+        /* The definition twice: the redefine needs its secrets (without them a graphics
+         * password would be lost), the diff on stdout must not show them (it ends up in
+         * terminals, logs and bug reports). Both get the same policy, so the diff of the
+         * one without secrets is the change made to the one with them. */
+        if (!(d = vr_libvirt_domain_open(uri, name, &err)) || !(xml = vr_libvirt_domain_xml(d, true, &err)) ||
+            !(shown = vr_libvirt_domain_xml(d, false, &err)))
                 return report(err);
         r = vr_apply_xml(xml, strlen(xml), ao, &out, &out_len, NULL, &err);
-        if (r < 0)
+        if (r < 0 || (r == VR_APPLY_CHANGED && vr_apply_xml(shown, strlen(shown), ao, &shown_out, &shown_len, NULL, &err) < 0))
                 return report(err);
         if (r == VR_APPLY_NOT_ROUTER) {
                 fprintf(stderr, "virt-router: domain '%s' has no router policy (no <vr:router> in its metadata, no host config rule matches): attach one with virsh metadata %s " VR_NS " --key vr --set '<router>...</router>' --config (see virt-router.xml(5))\n",
@@ -166,7 +171,7 @@ static int apply_domain(const char *name, const char *uri, bool dry_run, const V
                 fprintf(stderr, "virt-router: domain '%s' already honours its router policy: nothing to change\n", name);
                 return 0;
         }
-        if (!vr_diff_print(name, xml, out, &err))
+        if (!vr_diff_print(name, shown, shown_out, &err))
                 return report(err);
         if (dry_run) {
                 fprintf(stderr, "virt-router: domain '%s': --dry-run: its definition is left as it was\n", name);
