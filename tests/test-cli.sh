@@ -99,6 +99,16 @@ expect_rc 0 "apply --domain --dry-run of a domain with a graphics password" "$VI
 if grep -q "s3cret-vr-gfx1" "$tmp/out" "$tmp/err"; then bad "--dry-run shows no secret"; sed 's/^/  | /' "$tmp/out"; else ok "--dry-run shows no secret"; fi
 expect_rc 3 "apply --domain of an unknown domain exits 3" "$VIRT_ROUTER" apply -d nope -c "$uri" --config "$conf"
 if [ "$(cat "$tmp/err")" = "virt-router: domain 'nope': Domain not found" ]; then ok "libvirt's error is printed once, naming the domain"; else bad "libvirt's error is printed once, naming the domain"; sed 's/^/  | /' "$tmp/err"; fi
+LIBVIRT_DEFAULT_URI=$uri expect_rc 3 "apply --domain of an unknown domain on LIBVIRT_DEFAULT_URI exits 3" "$VIRT_ROUTER" apply -d nope --config "$conf"
+if [ "$(cat "$tmp/err")" = "virt-router: domain 'nope': Domain not found" ]; then ok "a URI someone chose gets no container hint"; else bad "a URI someone chose gets no container hint"; sed 's/^/  | /' "$tmp/err"; fi
+# No -c, no LIBVIRT_DEFAULT_URI: qemu:///system, which only a running libvirtd answers.
+expect_rc 3 "apply --domain on the default URI" env -u LIBVIRT_DEFAULT_URI "$VIRT_ROUTER" apply -d "vr-no-such-domain-$$" --config "$conf"
+if grep -qF "cannot connect to qemu:///system" "$tmp/err"; then
+        echo "SKIP: the container hint on qemu:///system (no libvirtd answers here)"
+else
+        contains "$tmp/err" "virt-router: domain 'vr-no-such-domain-$$': " "a domain not found on the default URI is named"
+        contains "$tmp/err" " (a container? use -c lxc:///system)" "a domain not found on the default URI hints at -c lxc:///system"
+fi
 expect_rc 3 "apply --domain with an unreachable URI exits 3" "$VIRT_ROUTER" apply -d vr1 -c "test://$tmp/none.xml" --config "$conf"
 contains "$tmp/err" "domain 'vr1': cannot connect to test://$tmp/none.xml: " "a connection error names the domain and the URI"
 expect_rc 2 "apply -c FILE (the old --config) is a usage error" "$VIRT_ROUTER" apply -c "$conf" "$data/xml/kvm-macvtap-basic.xml"

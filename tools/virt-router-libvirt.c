@@ -32,17 +32,24 @@ static bool libvirt_fail(GError **error, const char *name, const char *doing) {
         return false;
 }
 
-const char *vr_libvirt_uri(const char *option) {
+/* The default URI (qemu:///system) when neither the option nor LIBVIRT_DEFAULT_URI
+ * gives one, else NULL. */
+static const char *default_uri(const char *option) {
         const char *env = g_getenv("LIBVIRT_DEFAULT_URI");
 
-        if (option)
-                return option;
-        return env && *env ? env : "qemu:///system";
+        return option || (env && *env) ? NULL : "qemu:///system";
 }
 
-VrLibvirtDomain *vr_libvirt_domain_open(const char *uri, const char *name, GError **error) {
+const char *vr_libvirt_uri(const char *option) {
+        const char *def = default_uri(option);
+
+        return def ? def : option ? option : g_getenv("LIBVIRT_DEFAULT_URI");
+}
+
+VrLibvirtDomain *vr_libvirt_domain_open(const char *uri_option, const char *name, GError **error) {
         g_autoptr(virConnect) conn = NULL;
         g_autoptr(virDomain) dom = NULL;
+        const char *uri = vr_libvirt_uri(uri_option);
         g_autofree char *doing = g_strdup_printf("cannot connect to %s: ", uri);
         VrLibvirtDomain *d;
         int persistent;
@@ -57,7 +64,11 @@ VrLibvirtDomain *vr_libvirt_domain_open(const char *uri, const char *name, GErro
         virConnSetErrorFunc(conn, NULL, quiet);
         dom = virDomainLookupByName(conn, name);
         if (!dom) {
-                libvirt_fail(error, name, NULL);
+                /* A user who chose no URI may have meant a container: the default is QEMU's. */
+                bool hint = default_uri(uri_option) && virGetLastErrorCode() == VIR_ERR_NO_DOMAIN;
+
+                g_set_error(error, VR_ERROR, VR_ERROR_HOST, "domain '%s': %s%s", name, virGetLastErrorMessage(),
+                            hint ? " (a container? use -c lxc:///system)" : "");
                 return NULL;
         }
         persistent = virDomainIsPersistent(dom);

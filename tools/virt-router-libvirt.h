@@ -11,9 +11,10 @@ typedef struct VrLibvirtDomain VrLibvirtDomain;
 /* The URI as virsh picks it: the option, else LIBVIRT_DEFAULT_URI, else qemu:///system. */
 const char *vr_libvirt_uri(const char *option);
 
-/* Connect to uri and look up the persistent domain `name`. Errors (VR_ERROR_HOST) name
- * the domain and carry libvirt's message. */
-VrLibvirtDomain *vr_libvirt_domain_open(const char *uri, const char *name, GError **error);
+/* Connect to vr_libvirt_uri(uri_option) and look up the persistent domain `name`. Errors
+ * (VR_ERROR_HOST) name the domain and carry libvirt's message; a domain not found on the
+ * default URI adds that a container needs -c lxc:///system. */
+VrLibvirtDomain *vr_libvirt_domain_open(const char *uri_option, const char *name, GError **error);
 void vr_libvirt_domain_free(VrLibvirtDomain *d);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VrLibvirtDomain, vr_libvirt_domain_free)
 

@@ -144,8 +144,9 @@ static int write_output(const char *file, const char *buf, size_t len) {
 /* ------------------------------------------------------------------------ */
 
 /* `apply --domain NAME`: the persistent definition through libvirt, the change as a
- * unified diff on standard output, a redefine only when something changed. */
-static int apply_domain(const char *name, const char *uri, bool dry_run, const VrApplyOptions *ao) {
+ * unified diff on standard output, a redefine only when something changed. uri_option:
+ * -c, or NULL (as virsh picks). */
+static int apply_domain(const char *name, const char *uri_option, bool dry_run, const VrApplyOptions *ao) {
         g_autoptr(VrLibvirtDomain) d = NULL;
         g_autoptr(GError) err = NULL;
         g_autofree char *xml = NULL, *out = NULL, *shown = NULL, *shown_out = NULL;
@@ -156,7 +157,7 @@ static int apply_domain(const char *name, const char *uri, bool dry_run, const V
          * password would be lost), the diff on stdout must not show them (it ends up in
          * terminals, logs and bug reports). Both get the same policy, so the diff of the
          * one without secrets is the change made to the one with them. */
-        if (!(d = vr_libvirt_domain_open(uri, name, &err)) || !(xml = vr_libvirt_domain_xml(d, true, &err)) ||
+        if (!(d = vr_libvirt_domain_open(uri_option, name, &err)) || !(xml = vr_libvirt_domain_xml(d, true, &err)) ||
             !(shown = vr_libvirt_domain_xml(d, false, &err)))
                 return report(err);
         r = vr_apply_xml(xml, strlen(xml), ao, &out, &out_len, NULL, &err);
@@ -241,7 +242,7 @@ static int cmd_apply(int argc, char **argv) {
                 return r;
         if (domain) {
                 ao = (VrApplyOptions){conf, o.sysroot, "<libvirt>"};
-                return apply_domain(domain, vr_libvirt_uri(uri), dry_run, &ao);
+                return apply_domain(domain, uri, dry_run, &ao);
         }
         file = argc == 2 ? argv[1] : "-";
         if (!read_input(file, &in, &in_len, &err))
