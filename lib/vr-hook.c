@@ -116,12 +116,20 @@ static bool fail_or_degrade(const Hook *h, GError **error, GError *cause) {
         return false;
 }
 
+/* word as one shell word: as it is when nothing in it is special to a shell, else
+ * quoted (g_shell_quote quotes every word, which reads worse for plain names). */
+static char *shell_word(const char *word) {
+        if (*word && strspn(word, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._+-:@%/=,") == strlen(word))
+                return g_strdup(word);
+        return g_shell_quote(word);
+}
+
 /* The definition must be what `apply` makes of the policy: one whose policy was added
  * with `virsh edit` and never applied would start without its ports, yet reserved. */
 static bool check_drift(const Hook *h, const VrPlan *plan, GError **error) {
         const VrPolicy *p = h->policy;
         g_autoptr(GPtrArray) drift = vr_plan_drift(plan, h->doc);
-        g_autofree char *what = NULL, *fix = NULL;
+        g_autofree char *what = NULL, *fix = NULL, *quoted = NULL;
 
         if (!drift->len)
                 return true;
@@ -135,16 +143,21 @@ static bool check_drift(const Hook *h, const VrPlan *plan, GError **error) {
                        p->dom.name, p->profile, p->rule, what);
                 return true;
         }
-        /* apply --domain talks to qemu:///system unless told otherwise. */
-        fix = g_strdup_printf("virt-router apply --domain %s%s", p->dom.name,
+        /* apply --domain talks to qemu:///system unless told otherwise. The command is
+         * for copy and paste: a name with a space or a quote goes quoted for a shell. */
+        quoted = shell_word(p->dom.name);
+        fix = g_strdup_printf("virt-router apply --domain %s%s", quoted,
                               p->dom.type == VR_DOMAIN_LXC ? " -c lxc:///system" : "");
         if (p->mode == VR_MODE_BEST_EFFORT) {
                 vr_log(LOG_WARNING, "domain '%s': its definition does not honour its router policy: %s: run '%s' and restart it (best-effort: starting it as defined)",
                        p->dom.name, what, fix);
                 return true;
         }
+        /* Prepare cannot tell a persistent domain from one `virsh create` starts (the
+         * same XML either way), and a transient one has no definition for apply --domain
+         * to read: the line says what to do in both cases. */
         g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
-                    "domain '%s': its definition does not honour its router policy: %s: run '%s', then start it again",
+                    "domain '%s': its definition does not honour its router policy: %s: run '%s' and start it again (a transient domain: apply its XML file with 'virt-router apply FILE' before virsh create)",
                     p->dom.name, what, fix);
         return false;
 }

@@ -279,7 +279,7 @@ domain drift1 "      <vr:cpu placement='dedicated' cpus='1-2'/>
 sed -i "s|<vcpu>2</vcpu>|<vcpu>2</vcpu>\n  <cputune><vcpupin vcpu='0' cpuset='0-3'/></cputune>|" "$tmp/drift1.xml"
 VIRT_ROUTER_LOG= hook drift1 prepare "$tmp/drift1.xml"
 expect "strict: a definition that does not honour its policy fails prepare" 1
-refusal="virt-router: domain 'drift1': its definition does not honour its router policy: port 'wan' has no device, the policy says <interface type='direct'> on eth1 in mode passthrough; vcpu 0 is pinned to 0-3, the policy says 1; vcpu 1 is not pinned, the policy says 2; the emulator is not pinned, the policy says 0; the guest configuration (<sysinfo type='fwcfg'> entry opt/org.virt-router/config) is missing: run 'virt-router apply --domain drift1', then start it again"
+refusal="virt-router: domain 'drift1': its definition does not honour its router policy: port 'wan' has no device, the policy says <interface type='direct'> on eth1 in mode passthrough; vcpu 0 is pinned to 0-3, the policy says 1; vcpu 1 is not pinned, the policy says 2; the emulator is not pinned, the policy says 0; the guest configuration (<sysinfo type='fwcfg'> entry opt/org.virt-router/config) is missing: run 'virt-router apply --domain drift1' and start it again (a transient domain: apply its XML file with 'virt-router apply FILE' before virsh create)"
 if [[ $err == "$refusal" ]]; then
 	pass "the refusal is one line: what differs, and the command that fixes it"
 else
@@ -299,7 +299,17 @@ expect "once applied it is reserved" 0 "reserved dedicated CPUs 1-2"
 hook drift1 release "$tmp/drift1.xml"
 # A container's fix names its driver's URI (apply --domain defaults to qemu:///system).
 VIRT_ROUTER_CONFIG=$top_srcdir/tests/data/drift/host.conf hook ct1 prepare "$top_srcdir/tests/data/drift/lxc-not-applied.xml"
-expect "an LXC router's drift is refused too" 1 "domain 'ct1': its definition does not honour its router policy: port 'wan' has no device, the policy says <interface type='direct'> on eth1 in mode bridge; port 'lan' has no device, the policy says <hostdev type='net'> of enp3s16f0; the domain has no CPU shares, the policy says CPU shares 512; the domain's CPU set (<vcpu cpuset>) is not set, the policy says 1-2: run 'virt-router apply --domain ct1 -c lxc:///system', then start it again"
+expect "an LXC router's drift is refused too" 1 "domain 'ct1': its definition does not honour its router policy: port 'wan' has no device, the policy says <interface type='direct'> on eth1 in mode bridge; port 'lan' has no device, the policy says <hostdev type='net'> of enp3s16f0; the domain has no CPU shares, the policy says CPU shares 512; the domain's CPU set (<vcpu cpuset>) is not set, the policy says 1-2: run 'virt-router apply --domain ct1 -c lxc:///system' and start it again (a transient domain: apply its XML file with 'virt-router apply FILE' before virsh create)"
+# The fix is for copy and paste: a name a shell would split is quoted for it.
+domain "vr x'1" "      <vr:port name='wan' mode='macvtap' dev='eth1'/>"
+VIRT_ROUTER_LOG= hook "vr x'1" prepare "$tmp/vr x'1.xml"
+expect "strict: drift of a domain whose name needs quoting" 1 "domain 'vr x'1': its definition does not honour its router policy: "
+[[ $err == *": run 'virt-router apply --domain 'vr x'\\''1'' and start it again (a transient domain: apply its XML file with 'virt-router apply FILE' before virsh create)" ]] &&
+	pass "the fix quotes the name for a shell" || fail "quoted fix: $err"
+cmd=${err#*: run \'}
+cmd=${cmd%\' and start it again*}
+eval "set -- $cmd"
+[[ $# == 4 && $4 == "vr x'1" ]] && pass "the quoted command splits into the name as it is" || fail "the command splits into $# words: $cmd"
 # The live XML libvirt hands over (ids, aliases, targets, PCI slots, metadata re-quoted
 # and moved) of a router as apply made it: no drift.
 VIRT_ROUTER_CONFIG=$top_srcdir/tests/data/drift/host.conf hook vr1 prepare "$top_srcdir/tests/data/drift/live-runtime-additions.xml"
