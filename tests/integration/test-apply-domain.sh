@@ -31,8 +31,10 @@ vr_hook_install qemu "virt-router-apply-$$" "$conf" "$HOOK" "$TUNE"
 
 # The domain as a user makes it: virt-install's NICs (no model given: its default, not
 # virtio) and the console logged to a file, to read VR-READY from.
+# Its VNC password must survive the redefine and never be shown.
+vnc_pw=vrpw$((RANDOM % 10000)) # QEMU takes 8 characters at most
 if ! virt-install --connect qemu:///system --print-xml --name "$dom" --virt-type qemu \
-	--memory 256 --vcpus 1 --disk none --osinfo detect=on,require=off --graphics none \
+	--memory 256 --vcpus 1 --disk none --osinfo detect=on,require=off --graphics "vnc,listen=127.0.0.1,password=$vnc_pw" \
 	--boot "kernel=$IMAGES/vmlinuz,initrd=$IMAGES/initrd.img,kernel_args=console=ttyS0" \
 	--network "type=direct,source=$wa,source.mode=bridge" \
 	--network "type=direct,source=$la,source.mode=bridge" \
@@ -85,6 +87,9 @@ if grep -qF "<alias name='ua-vr-lan'/>" "$tmp/applied.xml" && grep -qF "<vcpupin
 else
 	fail "the redefined domain ($nics direct NICs)"; sed -n '/<cputune>/,/<\/cputune>/p;/<interface/,/<\/interface>/p' "$tmp/applied.xml"
 fi
+grep -qF "passwd='$vnc_pw'" "$tmp/applied.xml" && pass "the redefined domain keeps its VNC password" ||
+	{ fail "the VNC password is lost"; grep -F "<graphics" "$tmp/applied.xml"; }
+if grep -qF "$vnc_pw" "$tmp/out" "$tmp/err"; then fail "apply --domain printed the VNC password"; else pass "apply --domain printed no secret"; fi
 
 apply
 if ((rc == 0)) && [[ ! -s $tmp/out ]] && grep -qF "domain '$dom' already honours its router policy: nothing to change" "$tmp/err"; then
