@@ -86,8 +86,10 @@ int main(int argc, char **argv) {
         ssize_t n;
         int fd;
 
-        if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
-                goto full; /* the full hook prints the help */
+        /* The full hook prints the help and the usage error (exit 2); libvirt always
+         * passes DOMAIN OPERATION SUB-OPERATION EXTRA, so this costs it nothing. */
+        if (argc < 3 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+                goto full;
         xml = read_all(STDIN_FILENO, &len);
         if (!xml) {
                 fprintf(stderr, "virt-router: out of memory reading the domain XML\n");

@@ -79,6 +79,10 @@ printf "<domain type='kvm'><name>web</name><devices/></domain>\n" >"$tmp/web.xml
 hook web prepare "$tmp/web.xml"
 expect "a domain without policy: exit 0" 0
 [[ -z $out && -z $err && ! -e $state/ledger ]] && pass "a domain without policy: no output, nothing written" || fail "non-router left traces"
+# Run by hand without libvirt's arguments: the usage error its man page documents.
+"$HOOK" </dev/null >"$tmp/out" 2>"$tmp/err"
+rc=$? err=$(cat "$tmp/err")
+expect "no arguments: usage error, exit 2" 2 "expected DOMAIN OPERATION SUB-OPERATION"
 
 domain vr1 "      <vr:cpu placement='dedicated' cpus='1-2'/>
       <vr:port name='wan' mode='macvtap' dev='eth0'/>" "" 2
