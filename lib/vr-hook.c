@@ -165,8 +165,6 @@ static bool check_drift(const Hook *h, const VrPlan *plan, GError **error) {
 static bool op_prepare(Hook *h, GError **error) {
         const VrPolicy *p = h->policy;
         const char *root = h->req->root;
-        g_autoptr(VrHostFacts) facts = vr_host_facts_read(root, p);
-        g_autoptr(GHashTable) current = vr_rewrite_current_vfs(h->doc);
         g_autoptr(VrPlan) plan = NULL;
         g_autoptr(VrLedger) ledger = NULL;
         g_autoptr(VrLedgerEntry) entry = NULL;
@@ -179,7 +177,7 @@ static bool op_prepare(Hook *h, GError **error) {
         uint64_t dl = 0;
         bool dl_refused = false;
 
-        plan = vr_plan_build(p, h->req->conf, facts, current, h->req->domain, &local);
+        plan = vr_rewrite_plan(h->doc, p, h->req->conf, root, h->req->domain, &local);
         if (!plan)
                 return fail_or_degrade(h, error, g_steal_pointer(&local));
         /* Host checks the XML cannot express. */

@@ -615,21 +615,25 @@ GHashTable *vr_rewrite_current_vfs(xmlDoc *doc) {
         return h;
 }
 
+VrPlan *vr_rewrite_plan(xmlDoc *doc, const VrPolicy *policy, const VrHostConf *conf, const char *sysroot,
+                        const char *what, GError **error) {
+        g_autoptr(VrHostFacts) facts = vr_host_facts_read(sysroot, policy);
+        g_autoptr(GHashTable) current = vr_rewrite_current_vfs(doc);
+
+        return vr_plan_build(policy, conf, facts, current, what, error);
+}
+
 int vr_apply_doc(xmlDoc *doc, const VrApplyOptions *opts, VrPolicy **ret_policy,
                  GError **error) {
         g_autoptr(VrPolicy) policy = NULL;
-        g_autoptr(VrHostFacts) facts = NULL;
         g_autoptr(VrPlan) plan = NULL;
-        g_autoptr(GHashTable) current = NULL;
         g_autofree char *before = NULL, *after = NULL;
         int r;
 
         r = vr_policy_parse(doc, opts->what, opts->conf, &policy, error);
         if (r <= 0)
                 return r < 0 ? -1 : VR_APPLY_NOT_ROUTER;
-        facts = vr_host_facts_read(opts->sysroot, policy);
-        current = vr_rewrite_current_vfs(doc);
-        plan = vr_plan_build(policy, opts->conf, facts, current, opts->what, error);
+        plan = vr_rewrite_plan(doc, policy, opts->conf, opts->sysroot, opts->what, error);
         if (!plan)
                 return -1;
         before = vr_xml_serialize(doc, NULL, NULL);

@@ -25,6 +25,11 @@ bool vr_rewrite_is_router_device(xmlNode *dev);
 /* PCI addresses the doc's router interfaces use now: port name -> "DDDD:BB:DD.F". */
 GHashTable *vr_rewrite_current_vfs(xmlDoc *doc);
 
+/* The plan for doc's policy on this host: the host facts its VF ports need read under
+ * sysroot (NULL: none), the VFs doc gives its ports now kept. NULL with error set. */
+VrPlan *vr_rewrite_plan(xmlDoc *doc, const VrPolicy *policy, const VrHostConf *conf, const char *sysroot,
+                        const char *what, GError **error);
+
 typedef struct {
         const VrHostConf *conf;
         const char *sysroot; /* NULL: read no sysfs (VF ports need vf= or a pool) */

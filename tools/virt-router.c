@@ -256,10 +256,8 @@ static int cmd_apply(int argc, char **argv) {
 /* Whether the definition already is what the policy says, as the hook's prepare checks
  * it (strict mode refuses a start otherwise): the lines apply would change. */
 static void print_drift(const VrPolicy *policy, const VrHostConf *conf, xmlDoc *doc, const char *what) {
-        g_autoptr(VrHostFacts) facts = vr_host_facts_read(NULL, policy);
-        g_autoptr(GHashTable) current = vr_rewrite_current_vfs(doc);
         g_autoptr(GError) err = NULL;
-        g_autoptr(VrPlan) plan = vr_plan_build(policy, conf, facts, current, what, &err);
+        g_autoptr(VrPlan) plan = vr_rewrite_plan(doc, policy, conf, NULL, what, &err);
         g_autoptr(GPtrArray) drift = NULL;
 
         if (!plan) {
