@@ -17,7 +17,7 @@
 #   vr_require_built FILE...     exit 77 (skip) unless every FILE is built
 #   vr_libvirtd_start_or_fail    vr_libvirtd_start, else FAIL and exit 1
 #   vr_one_router_setup L NAME   one router domain between hosts A and B (below)
-#   vr_console_ready CONSOLE     the guest's VR-READY line from its serial log
+#   vr_console_ready CONSOLE     (tests/lib/libvirtd.sh) the guest's VR-READY line
 #   vr_udp_a_to_b COUNT RATE     UDP from host A to host B through the router
 
 top_srcdir=$(cd "${top_srcdir:-$(dirname "${BASH_SOURCE[0]}")/../..}" && pwd)
@@ -83,18 +83,6 @@ vr_one_router_cleanup() {
 	ip link del "$la" 2>/dev/null || true
 	rm -rf "$tmp"
 	vr_libvirtd_stop
-}
-
-# Prints the first VR-READY line of the serial log CONSOLE once there is one; nothing
-# after 30 s.
-vr_console_ready() {
-	local i ready=""
-	for ((i = 0; i < 600; i++)); do
-		ready=$(grep -a -m1 "VR-READY" "$1" 2>/dev/null || true)
-		[[ -n $ready ]] && break
-		sleep 0.05
-	done
-	printf '%s' "$ready"
 }
 
 # COUNT packets at RATE from host A to host B (198.51.100.2) through the router: prints

@@ -22,6 +22,7 @@
 #                                     a hook in /etc/libvirt/hooks/DRIVER.d running
 #                                     HOOK with host config CONF (dirs made as needed)
 #   vr_hooks_remove                   remove those hooks and the dirs they needed made
+#   vr_console_ready CONSOLE          the guest's first VR-READY line in its serial log
 
 : "${VR_TEST_RUNDIR:=/run/virt-router-tests}"
 : "${VR_LIBVIRTD_TIMEOUT:=30}"
@@ -290,4 +291,16 @@ vr_hooks_remove() {
 	done
 	VR_HOOKS_INSTALLED=() VR_HOOK_DIRS_MADE=()
 	pkill -HUP -x libvirtd 2>/dev/null || true
+}
+
+# Prints the first VR-READY line of the serial log CONSOLE once there is one; nothing
+# after 30 s.
+vr_console_ready() {
+	local i ready=""
+	for ((i = 0; i < 600; i++)); do
+		ready=$(grep -a -m1 "VR-READY" "$1" 2>/dev/null || true)
+		[[ -n $ready ]] && break
+		sleep 0.05
+	done
+	printf '%s' "$ready"
 }

@@ -81,15 +81,11 @@ XML
 }
 
 vr_router_start() {
-	local name=$1 t0 k ready=""
+	local name=$1 t0 ready
 	: >"$VR_RT_TMP/$name.console"
 	t0=$(date +%s%N)
 	vr_rt_virsh start "$name" >/dev/null || return 1
-	for ((k = 0; k < 600; k++)); do
-		ready=$(grep -a -m1 "VR-READY" "$VR_RT_TMP/$name.console" 2>/dev/null || true)
-		[[ -n $ready ]] && break
-		sleep 0.05
-	done
+	ready=$(vr_console_ready "$VR_RT_TMP/$name.console")
 	if [[ -z $ready ]]; then
 		echo "$name did not report VR-READY within 30 s; its console:" >&2
 		tail -c 1500 "$VR_RT_TMP/$name.console" >&2 || true
