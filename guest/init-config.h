@@ -3,7 +3,7 @@
  * Pure: libc only, no system calls, no GLib (vr-init is PID 1 of a minimal initramfs,
  * linked static), so make check links this file into a host test too
  * (tests/test-guest-config.c) and parses what the rewrite writes (guest_config() in
- * lib/vr-rewrite.c).
+ * lib/xml/vr-rewrite.c).
  *
  * Configuration: fw_cfg file opt/org.virt-router/config (libvirt:
  * <sysinfo type='fwcfg'><entry name='opt/org.virt-router/config'>...), one directive

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "vr-policy-xml.h"
 #include "vr-drift.h"
 #include "vr-error.h"
 #include "vr-hostconf.h"
@@ -83,7 +84,7 @@ static bool run_drift_case(const char *base) {
         g_autoptr(VrHostConf) conf = vr_test_case_conf("drift", base);
         g_autofree char *in = NULL, *got = NULL, *applied = NULL;
         g_autoptr(GError) err = NULL;
-        VrApplyOptions ao;
+        VrRewriteOptions ao;
         gsize len = 0;
         size_t out_len = 0;
 
@@ -96,8 +97,8 @@ static bool run_drift_case(const char *base) {
         got = drift_text(base, in, len, conf, sysroot);
         if (!got || !vr_test_check_expected(base, exp_path, got, NULL))
                 return false;
-        ao = (VrApplyOptions){conf, sysroot, base};
-        if (vr_apply_xml(in, len, &ao, &applied, &out_len, NULL, &err) < 0) {
+        ao = (VrRewriteOptions){conf, sysroot, base};
+        if (vr_rewrite_xml(in, len, &ao, &applied, &out_len, NULL, &err) < 0) {
                 fprintf(stderr, "%s: apply: %s\n", base, err->message);
                 return false;
         }

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <glib/gstdio.h>
 
+#include "vr-policy-xml.h"
 #include "vr-calibrate.h"
 #include "vr-guarantee.h"
 #include "vr-ledger.h"

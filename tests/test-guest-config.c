@@ -1,5 +1,5 @@
 /* The guest's configuration parser (guest/init-config.c, linked as the guest links it)
- * against its writer (guest_config() in lib/vr-rewrite.c), a round trip from render
+ * against its writer (guest_config() in lib/xml/vr-rewrite.c), a round trip from render
  * and apply. For every case of tests/data/xml and tests/data/render whose
  * NAME.expected.xml (test-xml keeps them equal to what the rewrite writes) carries the
  * <sysinfo type='fwcfg'> entry, the entry's text is parsed as vr-init parses it at
@@ -21,7 +21,7 @@
 
 #include "init-config.h"
 #include "vr-hostconf.h"
-#include "vr-policy.h"
+#include "vr-policy-xml.h"
 #include "vr-rewrite.h"
 #include "vr-test.h"
 #include "vr-xml.h"

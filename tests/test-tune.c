@@ -10,9 +10,11 @@
 #include <unistd.h>
 #include <libxml/parser.h>
 
+#include "vr-policy-xml.h"
 #include "vr-apply.h"
 #include "vr-error.h"
 #include "vr-threads.h"
+#include "vr-tune-host.h"
 #include "vr-tune.h"
 #include "vr-spec.h"
 #include "vr-sysfs.h"

@@ -14,11 +14,11 @@
 #include "vr-rewrite.h"
 #include "vr-test.h"
 
-static bool check_idempotent(const char *case_name, const char *out, const VrApplyOptions *ao) {
+static bool check_idempotent(const char *case_name, const char *out, const VrRewriteOptions *ao) {
         g_autoptr(GError) err = NULL;
         g_autofree char *again = NULL;
         size_t len = 0;
-        int r = vr_apply_xml(out, strlen(out), ao, &again, &len, NULL, &err);
+        int r = vr_rewrite_xml(out, strlen(out), ao, &again, &len, NULL, &err);
 
         if (r < 0) {
                 fprintf(stderr, "%s: applying the output again failed: %s\n", case_name, err->message);
@@ -40,7 +40,7 @@ static bool run_apply_case(const char *base) {
         g_autofree char *in = NULL, *out = NULL, *sysroot_rel = NULL, *sysroot = NULL;
         g_autoptr(VrHostConf) conf = vr_test_case_conf("xml", base);
         g_autoptr(GError) err = NULL;
-        VrApplyOptions ao;
+        VrRewriteOptions ao;
         gsize in_len = 0;
         size_t out_len = 0;
 
@@ -52,8 +52,8 @@ static bool run_apply_case(const char *base) {
         }
         if (g_file_get_contents(sys_path, &sysroot_rel, NULL, NULL))
                 sysroot = vr_test_data_path("sysroot", g_strstrip(sysroot_rel));
-        ao = (VrApplyOptions){conf, sysroot, what};
-        if (vr_apply_xml(in, in_len, &ao, &out, &out_len, NULL, &err) < 0)
+        ao = (VrRewriteOptions){conf, sysroot, what};
+        if (vr_rewrite_xml(in, in_len, &ao, &out, &out_len, NULL, &err) < 0)
                 return vr_test_check_result(base, exp_path, err_path, NULL, err->message);
         return vr_test_check_result(base, exp_path, err_path, out, NULL) &&
                (vr_test_regenerate() || check_idempotent(base, out, &ao));
@@ -73,7 +73,7 @@ static bool run_render_case(const char *base) {
         g_autofree char *template_dir = g_build_filename(g_getenv("top_srcdir") ? g_getenv("top_srcdir") : ".", "xml-templates", NULL);
         g_auto(GStrv) ports = NULL;
         VrRenderOptions ro;
-        VrApplyOptions ao;
+        VrRewriteOptions ao;
 
         if (!g_key_file_load_from_file(kf, rpath, G_KEY_FILE_NONE, &err)) {
                 fprintf(stderr, "%s: %s\n", base, err->message);
@@ -111,7 +111,7 @@ static bool run_render_case(const char *base) {
                 .no_image = g_key_file_get_boolean(kf, "render", "no-image", NULL), .init = init,
                 .uuid = uuid,
         };
-        ao = (VrApplyOptions){conf, sysroot_path, "render"};
+        ao = (VrRewriteOptions){conf, sysroot_path, "render"};
         out = vr_render(&ro, &ao, &err);
         if (!out)
                 return vr_test_check_result(base, exp_path, err_path, NULL, err->message);

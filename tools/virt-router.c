@@ -16,7 +16,7 @@
 #include "vr-plan.h"
 #include "vr-proc.h"
 #include "vr-guarantee.h"
-#include "vr-policy.h"
+#include "vr-policy-xml.h"
 #include "vr-render.h"
 #include "vr-rewrite.h"
 #include "vr-spec.h"
@@ -146,7 +146,7 @@ static int write_output(const char *file, const char *buf, size_t len) {
 /* `apply --domain NAME`: the persistent definition through libvirt, the change as a
  * unified diff on standard output, a redefine only when something changed. uri_option:
  * -c, or NULL (as virsh picks). */
-static int apply_domain(const char *name, const char *uri_option, bool dry_run, const VrApplyOptions *ao) {
+static int apply_domain(const char *name, const char *uri_option, bool dry_run, const VrRewriteOptions *ao) {
         g_autoptr(VrLibvirtDomain) d = NULL;
         g_autoptr(GError) err = NULL;
         g_autofree char *xml = NULL, *out = NULL, *shown = NULL, *shown_out = NULL;
@@ -160,15 +160,15 @@ static int apply_domain(const char *name, const char *uri_option, bool dry_run, 
         if (!(d = vr_libvirt_domain_open(uri_option, name, &err)) || !(xml = vr_libvirt_domain_xml(d, true, &err)) ||
             !(shown = vr_libvirt_domain_xml(d, false, &err)))
                 return report(err);
-        r = vr_apply_xml(xml, strlen(xml), ao, &out, &out_len, NULL, &err);
-        if (r < 0 || (r == VR_APPLY_CHANGED && vr_apply_xml(shown, strlen(shown), ao, &shown_out, &shown_len, NULL, &err) < 0))
+        r = vr_rewrite_xml(xml, strlen(xml), ao, &out, &out_len, NULL, &err);
+        if (r < 0 || (r == VR_REWRITE_CHANGED && vr_rewrite_xml(shown, strlen(shown), ao, &shown_out, &shown_len, NULL, &err) < 0))
                 return report(err);
-        if (r == VR_APPLY_NOT_ROUTER) {
+        if (r == VR_REWRITE_NOT_ROUTER) {
                 fprintf(stderr, "virt-router: domain '%s' has no router policy (no <vr:router> in its metadata, no host config rule matches): attach one with virsh metadata %s " VR_NS " --key vr --set '<router>...</router>' --config (see virt-router.xml(5))\n",
                         name, name);
                 return EXIT_NOT_ROUTER;
         }
-        if (r == VR_APPLY_UNCHANGED) {
+        if (r == VR_REWRITE_UNCHANGED) {
                 fprintf(stderr, "virt-router: domain '%s' already honours its router policy: nothing to change\n", name);
                 return 0;
         }
@@ -204,7 +204,7 @@ static int cmd_apply(int argc, char **argv) {
         g_autofree char *in = NULL, *out = NULL;
         gsize in_len = 0, out_len = 0;
         const char *file;
-        VrApplyOptions ao;
+        VrRewriteOptions ao;
         int r = parse_options("apply", "[FILE|-] | --domain NAME",
                               "Rewrite a libvirt domain XML so it honours its router policy.",
                               "The policy is the <vr:router xmlns:vr='urn:virt-router:1'> element in the\n"
@@ -241,14 +241,14 @@ static int cmd_apply(int argc, char **argv) {
         if (!(conf = load_conf(o.config, &r)))
                 return r;
         if (domain) {
-                ao = (VrApplyOptions){conf, o.sysroot, "<libvirt>"};
+                ao = (VrRewriteOptions){conf, o.sysroot, "<libvirt>"};
                 return apply_domain(domain, uri, dry_run, &ao);
         }
         file = argc == 2 ? argv[1] : "-";
         if (!read_input(file, &in, &in_len, &err))
                 return report(err);
-        ao = (VrApplyOptions){conf, o.sysroot, g_str_equal(file, "-") ? "<stdin>" : file};
-        if (vr_apply_xml(in, in_len, &ao, &out, &out_len, NULL, &err) < 0)
+        ao = (VrRewriteOptions){conf, o.sysroot, g_str_equal(file, "-") ? "<stdin>" : file};
+        if (vr_rewrite_xml(in, in_len, &ao, &out, &out_len, NULL, &err) < 0)
                 return report(err);
         return write_output(o.output, out, out_len);
 }
@@ -424,7 +424,7 @@ static int cmd_render(int argc, char **argv) {
         g_autoptr(GError) err = NULL;
         g_autofree char *out = NULL;
         VrRenderOptions ro;
-        VrApplyOptions ao;
+        VrRewriteOptions ao;
         int r = parse_options("render", "TEMPLATE",
                               "Write a complete libvirt domain XML for a router.",
                               "Templates: kvm-macvtap, kvm-vf, lxc-macvlan, lxc-vf.\n"
@@ -451,7 +451,7 @@ static int cmd_render(int argc, char **argv) {
                 .policy_file = policy, .image_dir = image_dir, .no_image = no_image, .init = init,
                 .uuid = uuid,
         };
-        ao = (VrApplyOptions){conf, o.sysroot, "render"};
+        ao = (VrRewriteOptions){conf, o.sysroot, "render"};
         out = vr_render(&ro, &ao, &err);
         if (!out)
                 return report(err);

@@ -15,7 +15,7 @@
 #include "vr-log.h"
 #include "vr-netdev.h"
 #include "vr-plan.h"
-#include "vr-policy.h"
+#include "vr-policy-xml.h"
 #include "vr-proc.h"
 #include "vr-rewrite.h"
 #include "vr-spec.h"
@@ -559,13 +559,13 @@ int vr_hook_run(const VrHookRequest *req, char **ret_stdout, GError **error) {
                 return 0;
         if (g_str_equal(req->op, "migrate") || g_str_equal(req->op, "restore")) {
                 /* A filter: the domain as this host needs it; nothing when unchanged. */
-                VrApplyOptions ao = {req->conf, req->root, req->domain};
+                VrRewriteOptions ao = {req->conf, req->root, req->domain};
                 g_autofree char *out = NULL;
                 size_t len = 0;
-                r = vr_apply_xml(req->xml, req->xml_len, &ao, &out, &len, NULL, error);
+                r = vr_rewrite_xml(req->xml, req->xml_len, &ao, &out, &len, NULL, error);
                 if (r < 0)
                         return -1;
-                if (r == VR_APPLY_CHANGED)
+                if (r == VR_REWRITE_CHANGED)
                         *ret_stdout = g_steal_pointer(&out);
                 return 0;
         }

@@ -244,7 +244,7 @@ static void set_cpu(xmlNode *router, const VrRenderOptions *o) {
                 vr_xml_set_prop(cpu, "housekeeping", o->housekeeping);
 }
 
-char *vr_render(const VrRenderOptions *o, const VrApplyOptions *apply, GError **error) {
+char *vr_render(const VrRenderOptions *o, const VrRewriteOptions *apply, GError **error) {
         g_autofree char *path = NULL, *raw = NULL, *text = NULL;
         g_autofree char *root_type = NULL;
         g_autoptr(GError) local = NULL;
@@ -341,7 +341,7 @@ char *vr_render(const VrRenderOptions *o, const VrApplyOptions *apply, GError **
         set_cpu(router, o);
         if (o->profile)
                 vr_xml_set_prop(router, "profile", o->profile);
-        r = vr_apply_doc(doc, apply, NULL, error);
+        r = vr_rewrite_parsed(doc, apply, NULL, error);
         if (r < 0)
                 return NULL;
         {

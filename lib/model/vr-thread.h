@@ -1,6 +1,7 @@
-/* Finding a router's threads: vCPUs ("CPU n/KVM", "CPU n/TCG"), vhost workers in all
- * three kernel forms, the emulator and iothreads, and for containers the processes in
- * the container plus the NAPI kthreads of its devices. */
+/* A router's threads as found on the host (lib/host/vr-threads finds them): vCPUs
+ * ("CPU n/KVM", "CPU n/TCG"), vhost workers in all three kernel forms, the emulator and
+ * iothreads, and for containers the processes in the container plus the NAPI kthreads
+ * of its devices. Their classification by name is pure, so it lives here. */
 #pragma once
 
 #include <stdbool.h>
@@ -28,11 +29,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VrThread, vr_thread_free)
  * napi_devs: the host netdevs whose NAPI threads belong to the router (NULL: none). */
 VrThreadKind vr_thread_classify(const char *comm, pid_t vm_pid, bool kthread, bool in_process,
                                 const char *const *napi_devs, int *ret_index);
-
-/* Every thread of the router, sorted by kind then tid; indexes of vhost, iothread and
- * napi threads are ordinals in tid order. -ENOENT if vm_pid does not exist. */
-int vr_threads_discover(const char *root, pid_t vm_pid, VrDomainType type,
-                        const char *const *napi_devs, GPtrArray **ret) _must_check_;
 
 /* Sort by kind, vCPU number, tid; number vhost/iothread/napi threads in tid order. */
 void vr_threads_sort_and_number(GPtrArray *threads);

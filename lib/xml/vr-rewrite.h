@@ -34,20 +34,20 @@ typedef struct {
         const VrHostConf *conf;
         const char *sysroot; /* NULL: read no sysfs (VF ports need vf= or a pool) */
         const char *what;    /* input name for messages */
-} VrApplyOptions;
+} VrRewriteOptions;
 
 typedef enum {
-        VR_APPLY_NOT_ROUTER = 0, /* no policy: *ret_out is the input, byte for byte */
-        VR_APPLY_UNCHANGED = 1,  /* a router already as its policy says: input bytes */
-        VR_APPLY_CHANGED = 2,
-} VrApplyResult;
+        VR_REWRITE_NOT_ROUTER = 0, /* no policy: *ret_out is the input, byte for byte */
+        VR_REWRITE_UNCHANGED = 1,  /* a router already as its policy says: input bytes */
+        VR_REWRITE_CHANGED = 2,
+} VrRewriteResult;
 
-/* Parse, plan and rewrite a whole document. Returns a VrApplyResult, or -1 with error
+/* Parse, plan and rewrite a whole document. Returns a VrRewriteResult, or -1 with error
  * set (nothing written). *ret_policy, if non-NULL, receives the policy (NULL for a
  * domain that is not a router). */
-int vr_apply_xml(const char *buf, size_t len, const VrApplyOptions *opts, char **ret_out,
-                 size_t *ret_len, VrPolicy **ret_policy, GError **error) _must_check_;
+int vr_rewrite_xml(const char *buf, size_t len, const VrRewriteOptions *opts, char **ret_out,
+                   size_t *ret_len, VrPolicy **ret_policy, GError **error) _must_check_;
 
-/* Same, on a parsed document (render uses it): edits doc, returns -1 or a VrApplyResult. */
-int vr_apply_doc(xmlDoc *doc, const VrApplyOptions *opts, VrPolicy **ret_policy,
-                 GError **error) _must_check_;
+/* Same, on a parsed document (render uses it): edits doc, returns -1 or a VrRewriteResult. */
+int vr_rewrite_parsed(xmlDoc *doc, const VrRewriteOptions *opts, VrPolicy **ret_policy,
+                      GError **error) _must_check_;

@@ -5,7 +5,7 @@
 
 #include "vr-error.h"
 #include "vr-json.h"
-#include "vr-policy.h"
+#include "vr-policy-xml.h"
 #include "vr-proc.h"
 #include "vr-spec.h"
 #include "vr-sysfs.h"

@@ -9,7 +9,7 @@
 
 #include "vr-error.h"
 #include "vr-guarantee.h"
-#include "vr-policy.h"
+#include "vr-policy-xml.h"
 #include "vr-json.h"
 #include "vr-units.h"
 #include "vr-xml.h"

@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include "vr-error.h"
-#include "vr-sysfs.h"
 #include "vr-guarantee.h"
 #include "vr-tune.h"
 #include "vr-units.h"
@@ -18,150 +17,6 @@
 #define DL_MIN_PERIOD_NS 100000ULL
 #define DL_MAX_PERIOD_NS 100000000ULL /* keep the delay a reservation adds small */
 
-static void partition_free(gpointer p) {
-        VrPartition *part = p;
-        g_free(part->path);
-        vr_cpuset_free(part->cpus);
-        g_free(part);
-}
-
-void vr_tune_host_clear(VrTuneHost *h) {
-        g_clear_pointer(&h->cpu_mount, g_free);
-        g_clear_pointer(&h->unified_mount, g_free);
-        g_clear_pointer(&h->cpuset_mount, g_free);
-        g_clear_pointer(&h->online, vr_cpuset_free);
-        g_clear_pointer(&h->partitions, g_ptr_array_unref);
-}
-
-static uint64_t read_u64(const char *root, const char *rel, uint64_t dflt) {
-        g_autofree char *s = NULL;
-        int64_t v;
-        if (vr_read_line(root, rel, &s) < 0 || vr_parse_int(s, -1, G_MAXINT64, &v) < 0)
-                return dflt;
-        return v < 0 ? 0 : (uint64_t) v;
-}
-
-/* Root domains made by cpusets (kernel/cgroup/cpuset.c, generate_sched_domains): each
- * cpuset with sched_load_balance=1 whose ancestors all have it 0 spans a domain, and
- * overlapping ones are merged. So an exclusive one that overlaps no other is a root
- * domain of its own: a partition. */
-typedef struct {
-        char *path;
-        VrCpuSet *cpus;
-        bool exclusive;
-} DomainSet;
-
-static void domain_set_free(gpointer p) {
-        DomainSet *d = p;
-        g_free(d->path);
-        vr_cpuset_free(d->cpus);
-        g_free(d);
-}
-
-static void find_domain_sets(const char *root, const char *mount, const char *rel, int depth,
-                             GPtrArray *out) {
-        g_autofree char *dir = vr_root_path(root, "%s%s", mount, rel);
-        g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-        const char *name;
-
-        while (d && depth < 4 && (name = g_dir_read_name(d))) {
-                g_autofree char *child = g_strdup_printf("%s/%s", rel, name);
-                g_autofree char *lb_f = g_strdup_printf("%s%s/cpuset.sched_load_balance", mount, child);
-                g_autofree char *ex_f = g_strdup_printf("%s%s/cpuset.cpu_exclusive", mount, child);
-                g_autofree char *cpus_f = g_strdup_printf("%s%s/cpuset.cpus", mount, child);
-                g_autofree char *cpus = NULL;
-                VrCpuSet *set = NULL;
-                uint64_t lb = read_u64(root, lb_f, 2);
-                DomainSet *ds;
-
-                if (lb == 2)
-                        continue; /* a control file, not a cpuset directory */
-                if (lb == 0) {
-                        find_domain_sets(root, mount, child, depth + 1, out);
-                        continue;
-                }
-                if (vr_read_line(root, cpus_f, &cpus) < 0 || !*cpus || vr_cpuset_parse(cpus, &set) < 0)
-                        continue; /* no CPUs: no domain */
-                ds = g_new0(DomainSet, 1);
-                ds->path = g_steal_pointer(&child);
-                ds->cpus = set;
-                ds->exclusive = read_u64(root, ex_f, 0) == 1;
-                g_ptr_array_add(out, ds);
-        }
-}
-
-static void find_partitions(const char *root, const char *mount, GPtrArray *out) {
-        g_autoptr(GPtrArray) sets = g_ptr_array_new_with_free_func(domain_set_free);
-
-        find_domain_sets(root, mount, "", 0, sets);
-        for (guint i = 0; i < sets->len; i++) {
-                DomainSet *a = sets->pdata[i];
-                bool alone = a->exclusive;
-                for (guint k = 0; alone && k < sets->len; k++)
-                        if (k != i && vr_cpuset_intersects(a->cpus, ((DomainSet *) sets->pdata[k])->cpus))
-                                alone = false;
-                if (alone) {
-                        VrPartition *p = g_new0(VrPartition, 1);
-                        p->path = g_strdup(a->path);
-                        p->cpus = vr_cpuset_copy(a->cpus);
-                        g_ptr_array_add(out, p);
-                }
-        }
-}
-
-int vr_tune_host_read(const char *root, VrTuneHost *ret) {
-        g_auto(VrCgroupMounts) m = {0};
-        g_autofree char *online = NULL;
-        VrTuneHost h = {0};
-        int r;
-
-        r = vr_cgroup_mounts_read(root, &m);
-        if (r < 0)
-                return r;
-        h.cpu_mount = g_steal_pointer(&m.cpu_v1);
-        h.unified_mount = g_steal_pointer(&m.unified);
-        h.cpuset_mount = g_steal_pointer(&m.cpuset_v1);
-        h.partitions = g_ptr_array_new_with_free_func(partition_free);
-        if (h.cpuset_mount) {
-                g_autofree char *top_lb = g_strdup_printf("%s/cpuset.sched_load_balance", h.cpuset_mount);
-                if (read_u64(root, top_lb, 1) == 0)
-                        find_partitions(root, h.cpuset_mount, h.partitions);
-        }
-        h.rt_period_us = read_u64(root, "proc/sys/kernel/sched_rt_period_us", 1000000);
-        h.rt_runtime_us = read_u64(root, "proc/sys/kernel/sched_rt_runtime_us", 950000);
-        if (h.cpu_mount) {
-                g_autofree char *f = g_strdup_printf("%s/cpu.rt_runtime_us", h.cpu_mount);
-                g_autofree char *abs = vr_root_path(root, "%s", f);
-                g_autoptr(GDir) d = NULL;
-                const char *name;
-                g_autofree char *dir = vr_root_path(root, "%s", h.cpu_mount);
-
-                h.rt_group_sched = access(abs, F_OK) == 0;
-                d = h.rt_group_sched ? g_dir_open(dir, 0, NULL) : NULL;
-                while (d && (name = g_dir_read_name(d))) {
-                        g_autofree char *rel = g_strdup_printf("%s/%s/cpu.rt_runtime_us", h.cpu_mount, name);
-                        if (!g_str_equal(name, VR_RT_CGROUP))
-                                h.rt_siblings_us += read_u64(root, rel, 0);
-                }
-        }
-        if (vr_read_line(root, "sys/devices/system/cpu/online", &online) < 0 ||
-            vr_cpuset_parse(online, &h.online) < 0)
-                h.online = NULL;
-        *ret = h;
-        return 0;
-}
-
-static void action_free(gpointer p) {
-        VrTuneAction *a = p;
-        g_free(a->role);
-        g_free(a->comm);
-        vr_cpuset_free(a->affinity);
-        g_free(a->move_to);
-        g_free(a->move_cpuset);
-        g_free(a->error);
-        g_free(a);
-}
-
 static const VrPartition *partition_for(const VrTuneHost *host, const VrCpuSet *cpus) {
         for (guint i = 0; host->partitions && i < host->partitions->len; i++) {
                 const VrPartition *p = host->partitions->pdata[i];
@@ -169,22 +24,6 @@ static const VrPartition *partition_for(const VrTuneHost *host, const VrCpuSet *
                         return p;
         }
         return NULL;
-}
-
-static void write_free(gpointer p) {
-        VrCgroupWrite *w = p;
-        g_free(w->file);
-        g_free(w->value);
-        g_free(w);
-}
-
-void vr_tune_plan_free(VrTunePlan *p) {
-        if (!p)
-                return;
-        g_ptr_array_unref(p->actions);
-        g_ptr_array_unref(p->writes);
-        g_ptr_array_unref(p->notes);
-        g_free(p);
 }
 
 char *vr_domain_cgroup(const char *thread_cgroup) {
@@ -388,8 +227,8 @@ VrTunePlan *vr_tune_plan(const VrPolicy *p, const VrHostConf *conf, const VrTune
         VrGuaranteePlan gp;
         bool derived = false;
 
-        plan->actions = g_ptr_array_new_with_free_func(action_free);
-        plan->writes = g_ptr_array_new_with_free_func(write_free);
+        plan->actions = g_ptr_array_new_with_free_func(vr_tune_action_free);
+        plan->writes = g_ptr_array_new_with_free_func(vr_cgroup_write_free);
         plan->notes = g_ptr_array_new_with_free_func(g_free);
 
         for (guint i = 0; i < threads->len; i++) {

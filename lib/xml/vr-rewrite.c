@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "vr-policy-xml.h"
 #include "vr-error.h"
 #include "vr-rewrite.h"
 #include "vr-xml.h"
@@ -623,8 +624,8 @@ VrPlan *vr_rewrite_plan(xmlDoc *doc, const VrPolicy *policy, const VrHostConf *c
         return vr_plan_build(policy, conf, facts, current, what, error);
 }
 
-int vr_apply_doc(xmlDoc *doc, const VrApplyOptions *opts, VrPolicy **ret_policy,
-                 GError **error) {
+int vr_rewrite_parsed(xmlDoc *doc, const VrRewriteOptions *opts, VrPolicy **ret_policy,
+                      GError **error) {
         g_autoptr(VrPolicy) policy = NULL;
         g_autoptr(VrPlan) plan = NULL;
         g_autofree char *before = NULL, *after = NULL;
@@ -632,30 +633,30 @@ int vr_apply_doc(xmlDoc *doc, const VrApplyOptions *opts, VrPolicy **ret_policy,
 
         r = vr_policy_parse(doc, opts->what, opts->conf, &policy, error);
         if (r <= 0)
-                return r < 0 ? -1 : VR_APPLY_NOT_ROUTER;
+                return r < 0 ? -1 : VR_REWRITE_NOT_ROUTER;
         plan = vr_rewrite_plan(doc, policy, opts->conf, opts->sysroot, opts->what, error);
         if (!plan)
                 return -1;
         before = vr_xml_serialize(doc, NULL, NULL);
         vr_rewrite_doc(doc, plan);
         after = vr_xml_serialize(doc, NULL, NULL);
-        r = g_str_equal(before, after) ? VR_APPLY_UNCHANGED : VR_APPLY_CHANGED;
+        r = g_str_equal(before, after) ? VR_REWRITE_UNCHANGED : VR_REWRITE_CHANGED;
         if (ret_policy)
                 *ret_policy = g_steal_pointer(&policy);
         return r;
 }
 
-int vr_apply_xml(const char *buf, size_t len, const VrApplyOptions *opts, char **ret_out,
-                 size_t *ret_len, VrPolicy **ret_policy, GError **error) {
+int vr_rewrite_xml(const char *buf, size_t len, const VrRewriteOptions *opts, char **ret_out,
+                   size_t *ret_len, VrPolicy **ret_policy, GError **error) {
         g_autoptr(xmlDoc) doc = vr_xml_parse(buf, len, opts->what, error);
         int r;
 
         if (!doc)
                 return -1;
-        r = vr_apply_doc(doc, opts, ret_policy, error);
+        r = vr_rewrite_parsed(doc, opts, ret_policy, error);
         if (r < 0)
                 return -1;
-        if (r == VR_APPLY_CHANGED) {
+        if (r == VR_REWRITE_CHANGED) {
                 g_auto(VrXmlStyle) style = {0};
                 vr_xml_style_detect(buf, len, &style);
                 *ret_out = vr_xml_serialize(doc, &style, ret_len);

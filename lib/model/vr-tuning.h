@@ -1,12 +1,14 @@
-/* The tuning plan: which CPUs and which scheduling class each of a router's threads
- * gets, and which cgroup files change. Pure: the host facts come in VrTuneHost. */
+/* What the tuner knows and does: the host's scheduling facts (VrTuneHost) and the
+ * tuning plan's actions (VrTunePlan). Here, below both, because the pure plan
+ * (lib/plan/vr-tune) makes them and the host layer (lib/host/vr-tune-host reads the
+ * facts, lib/host/vr-apply carries out the actions) uses them: neither includes the
+ * other. */
 #pragma once
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "vr-proc.h"
-#include "vr-threads.h"
+#include "vr-thread.h"
 
 #define VR_RT_CGROUP "virt-router-rt" /* v1 cpu cgroup holding router RT threads */
 
@@ -30,9 +32,6 @@ typedef struct {
 
 void vr_tune_host_clear(VrTuneHost *h);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VrTuneHost, vr_tune_host_clear)
-/* Read the facts from ROOT (proc, sys). */
-int vr_tune_host_read(const char *root, VrTuneHost *ret) _must_check_;
-
 typedef struct {
         pid_t tid;
         VrThreadKind kind;
@@ -63,13 +62,6 @@ typedef struct {
 void vr_tune_plan_free(VrTunePlan *p);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VrTunePlan, vr_tune_plan_free)
 
-/* The plan for these threads. Errors (a deadline reservation that cannot fit, RT
- * bandwidth that is not there) name the domain, the threads and the numbers. */
-VrTunePlan *vr_tune_plan(const VrPolicy *p, const VrHostConf *conf, const VrTuneHost *host,
-                         GPtrArray *threads, GError **error);
-
-/* The domain's own cgroup from one of its threads' ("/machine/qemu-1-vr1.libvirt-qemu/vcpu0"
- * -> "/machine/qemu-1-vr1.libvirt-qemu"). Caller frees. */
-char *vr_domain_cgroup(const char *thread_cgroup);
-/* cgroup v1 cpu.shares to v2 cpu.weight, as systemd and the kernel map them. */
-uint64_t vr_shares_to_weight(uint64_t shares);
+void vr_partition_free(gpointer p);
+void vr_tune_action_free(gpointer p);
+void vr_cgroup_write_free(gpointer p);

@@ -2,7 +2,7 @@
  * operations are real syscalls; cgroup files go through the root prefix. */
 #pragma once
 
-#include "vr-tune.h"
+#include "vr-tuning.h"
 
 /* Write the plan's cgroup files. Returns the number of failures; each is described in
  * *errors (appended). */

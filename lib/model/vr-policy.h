@@ -4,7 +4,6 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <libxml/tree.h>
 
 #include "vr-cpuset.h"
 #include "vr-hostconf.h"
@@ -120,17 +119,6 @@ VrPolicy *vr_policy_new(void);
 void vr_policy_free(VrPolicy *p);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VrPolicy, vr_policy_free)
 void vr_domain_clear(VrDomain *d);
-
-/* Read name, type and vCPU count; error if the root is not a libvirt <domain> that
- * virt-router can handle. */
-bool vr_domain_read(xmlDoc *doc, const char *what, VrDomain *ret, GError **error);
-
-/* Parse the domain's router policy. Returns 1 with *ret set when the domain is a router
- * (own metadata, or a host config rule), 0 with *ret NULL when it is not, -1 on error:
- * the GError lists every problem found, one per line. `what` names the input in
- * messages (a file name or "<stdin>"). */
-int vr_policy_parse(xmlDoc *doc, const char *what, const VrHostConf *conf, VrPolicy **ret,
-                    GError **error) _must_check_;
 
 const VrPort *vr_policy_port(const VrPolicy *p, const char *name);
 /* Port modes and types as shown to users: "vf", "macvtap", ... */

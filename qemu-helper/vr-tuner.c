@@ -12,6 +12,8 @@
 #include "vr-proc.h"
 #include "vr-sysfs.h"
 #include "vr-threads.h"
+#include "vr-tune-host.h"
+#include "vr-tune.h"
 #include "vr-tuner.h"
 
 struct VrTuner {

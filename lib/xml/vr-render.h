@@ -27,7 +27,7 @@ typedef struct {
 extern const char *const vr_template_names[];
 const char *vr_template_dir(const char *override);
 
-char *vr_render(const VrRenderOptions *o, const VrApplyOptions *apply, GError **error);
+char *vr_render(const VrRenderOptions *o, const VrRewriteOptions *apply, GError **error);
 
 /* The namespace of the UUIDs render derives from domain names (RFC 9562 version 5: SHA-1
  * of namespace and name), fixed for the project: rendering a router again gives the same
