@@ -2,12 +2,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "vr-apply.h"
+#include "vr-hostops.h"
 #include "vr-sched.h"
 #include "vr-sysfs.h"
 
@@ -36,25 +36,6 @@ unsigned vr_apply_cgroup_writes(const char *root, const VrTunePlan *plan, GPtrAr
                 }
         }
         return failures;
-}
-
-static int set_affinity(pid_t tid, const VrCpuSet *set) {
-        cpu_set_t *mask;
-        size_t size;
-        int last = vr_cpuset_last(set), r = 0;
-
-        if (last < 0)
-                return -EINVAL;
-        mask = CPU_ALLOC((size_t) last + 1);
-        size = CPU_ALLOC_SIZE((size_t) last + 1);
-        CPU_ZERO_S(size, mask);
-        for (int c = 0; c <= last; c++)
-                if (vr_cpuset_test(set, (unsigned) c))
-                        CPU_SET_S((size_t) c, size, mask);
-        if (sched_setaffinity(tid, size, mask) < 0)
-                r = -errno;
-        CPU_FREE(mask);
-        return r;
 }
 
 static int set_sched(const VrTuneAction *a) {
@@ -138,7 +119,7 @@ int vr_apply_action(const char *root, const VrTuneHost *host, const VrTuneAction
                 return r;
         /* A deadline thread's affinity must already span its root domain when the
          * class is set; leaving deadline, the class must go before a narrower pin. */
-        if (to_deadline && a->affinity && (r = set_affinity(a->tid, a->affinity)) < 0) {
+        if (to_deadline && a->affinity && (r = vr_host_ops_real()->set_affinity(vr_host_ops_real(), a->tid, a->affinity)) < 0) {
                 *ret_error = explain(host, a, "affinity", r);
                 return r;
         }
@@ -146,7 +127,7 @@ int vr_apply_action(const char *root, const VrTuneHost *host, const VrTuneAction
                 *ret_error = explain(host, a, "scheduling class", r);
                 return r;
         }
-        if (!to_deadline && a->affinity && (r = set_affinity(a->tid, a->affinity)) < 0) {
+        if (!to_deadline && a->affinity && (r = vr_host_ops_real()->set_affinity(vr_host_ops_real(), a->tid, a->affinity)) < 0) {
                 *ret_error = explain(host, a, "affinity", r);
                 return r;
         }

@@ -1,0 +1,43 @@
+/* The table of host operations: every change virt-router makes to a host goes through
+ * one of these, so that tests can swap the real table for a recording one and check
+ * which changes happen, in which order, without root. Reads do not go through it
+ * (they take a root prefix, lib/base/vr-sysfs.h).
+ *
+ * Each operation returns 0 or a negative errno and says nothing: the caller turns a
+ * failure into a GError that names the domain and the object (kernel refusals into
+ * causes, see explain() in vr-apply.c). */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "vr-cpuset.h"
+#include "vr-macros.h"
+#include "vr-sched.h"
+
+typedef struct VrHostOps VrHostOps;
+struct VrHostOps {
+        /* Write VALUE to ROOT/RELPATH: a sysfs, procfs or cgroup attribute (a v1 "tasks"
+         * file moves a thread, driver_override/unbind/drivers_probe bind a PCI function). */
+        int (*write_file)(const VrHostOps *ops, const char *root, const char *relpath, const char *value);
+        /* Create the directory ROOT/RELPATH (a cgroup); 0 when it exists already. */
+        int (*make_dir)(const VrHostOps *ops, const char *root, const char *relpath);
+        /* Remove the empty directory ROOT/RELPATH (a cgroup); -EBUSY while tasks are in it. */
+        int (*remove_dir)(const VrHostOps *ops, const char *root, const char *relpath);
+        /* sched_setaffinity(2) of one thread. */
+        int (*set_affinity)(const VrHostOps *ops, pid_t tid, const VrCpuSet *cpus);
+        /* sched_setattr(2) of one thread. */
+        int (*sched_setattr)(const VrHostOps *ops, pid_t tid, const struct vr_sched_attr *attr);
+        /* IFLA_VF_SPOOFCHK / IFLA_VF_TRUST of VF index VF on PF over rtnetlink; <0 leaves
+         * a flag as it is. */
+        int (*vf_set_flags)(const VrHostOps *ops, const char *pf, int vf, int spoofchk, int trust);
+        /* The queue length of DEV inside the network namespace of process PID. */
+        int (*netns_set_txqlen)(const VrHostOps *ops, pid_t pid, const char *dev, int qlen);
+        /* Run TC with ARGS (NULL-terminated, without the program): -EIO with what tc said
+         * in *ret_msg (caller frees; may be NULL), -ENOENT when TC cannot be run. */
+        int (*tc)(const VrHostOps *ops, const char *tc, char *const *args, char **ret_msg);
+        void *data; /* the implementation's own */
+};
+
+/* The real host: syscalls, netlink, files under the root prefix, tc. */
+const VrHostOps *vr_host_ops_real(void);
