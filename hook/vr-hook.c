@@ -9,6 +9,7 @@
 #include "vr-error.h"
 #include "vr-guarantee.h"
 #include "vr-hook.h"
+#include "vr-incoming.h"
 #include "vr-json.h"
 #include "vr-launch.h"
 #include "vr-ledger.h"
@@ -558,11 +559,12 @@ int vr_hook_run(const VrHookRequest *req, char **ret_stdout, GError **error) {
         if (g_str_equal(req->op, "attach"))
                 return 0;
         if (g_str_equal(req->op, "migrate") || g_str_equal(req->op, "restore")) {
-                /* A filter: the domain as this host needs it; nothing when unchanged. */
+                /* A filter: only what belongs to this host changes (vr-incoming.h); nothing
+                 * is printed when the domain is right for this host as it is. */
                 VrRewriteOptions ao = {req->conf, req->root, req->domain};
                 g_autofree char *out = NULL;
                 size_t len = 0;
-                r = vr_rewrite_xml(req->xml, req->xml_len, &ao, &out, &len, NULL, error);
+                r = vr_rewrite_incoming(req->xml, req->xml_len, &ao, &out, &len, error);
                 if (r < 0)
                         return -1;
                 if (r == VR_REWRITE_CHANGED)

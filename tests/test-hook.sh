@@ -257,17 +257,62 @@ expect "libvirt's <bandwidth> keeps the device's qdiscs" 0 "its <bandwidth> owns
 hook gp stopped "$tmp/gp.xml"
 unset VIRT_ROUTER_TC
 
-# migrate/restore: a filter, silent when nothing changes
-domain mig "      <vr:port name='wan' mode='vf' pf='eth2'/>"
-"$HOOK" mig migrate begin - <"$tmp/mig.xml" >"$tmp/mig.out" 2>"$tmp/err"
+# migrate/restore: a filter that changes only what belongs to this host (a VF port's
+# source address, a macvtap's host device, existing CPU pins) and prints nothing when
+# nothing does. libvirt checks its output for guest-ABI stability: never a device
+# added, removed or re-modelled.
+# only_lines_changed IN OUT PATTERN: the diff of IN and OUT is lines matching PATTERN only
+only_lines_changed() {
+	local d
+	d=$(diff "$1" "$2" | grep '^[<>]' | grep -Ev "$3")
+	[[ -z $d ]] || { echo "$d" | sed 's/^/  | /'; return 1; }
+}
+domain mig "      <vr:port name='wan' mode='vf' pf='eth2'/>
+      <vr:strip devices='usb graphics video memballoon'/>" "    <controller type='usb' model='piix3-uhci'/>
+    <graphics type='vnc'/>
+    <video><model type='virtio'/></video>
+    <memballoon model='virtio'/>"
+applied mig
+# As the source host wrote it: its own VF of its own PF.
+sed "s|bus='0x03' slot='0x10' function='0x0'|bus='0x81' slot='0x02' function='0x3'|" "$tmp/mig.xml" >"$tmp/mig-other.xml"
+"$HOOK" mig migrate begin - <"$tmp/mig-other.xml" >"$tmp/mig.out" 2>"$tmp/err"
 rc=$?
-if ((rc == 0)) && grep -q "address type='pci' domain='0x0000' bus='0x03' slot='0x10' function='0x0'" "$tmp/mig.out"; then
-	pass "migrate rewrites the VF for this host"
+if ((rc == 0)) && grep -q "address type='pci' domain='0x0000' bus='0x03' slot='0x10' function='0x0'" "$tmp/mig.out" &&
+	only_lines_changed "$tmp/mig-other.xml" "$tmp/mig.out" "<address type='pci' domain='0x0000' bus='0x(81|03)'"; then
+	pass "migrate gives the VF port one of this host's VFs, and changes nothing else"
 else
-	fail "migrate: exit $rc"; sed 's/^/  | /' "$tmp/err" "$tmp/mig.out"
+	fail "migrate of another host's VF: exit $rc"; sed 's/^/  | /' "$tmp/err" "$tmp/mig.out"
 fi
 "$HOOK" mig restore begin - <"$tmp/mig.out" >"$tmp/mig2.out" 2>"$tmp/err"
 [[ $? -eq 0 && ! -s $tmp/mig2.out ]] && pass "restore prints nothing when nothing changes" || fail "restore of an applied XML printed something"
+# Nova's instance with a profile that strips devices: the running guest has them.
+for op in migrate restore; do
+	VIRT_ROUTER_CONFIG=$top_srcdir/tests/data/hook/realworld-migrate-strips-devices.conf \
+		"$HOOK" instance-0000000e $op begin - <"$top_srcdir/tests/data/hook/realworld-migrate-strips-devices.xml" \
+		>"$tmp/rw.out" 2>"$tmp/err"
+	rc=$?
+	[[ $rc -eq 0 && ! -s $tmp/rw.out ]] && pass "$op keeps a stripping profile's devices (realworld-migrate-strips-devices)" ||
+		{ fail "$op of realworld-migrate-strips-devices: exit $rc, output:"; sed 's/^/  | /' "$tmp/err" "$tmp/rw.out"; }
+done
+# A macvtap port on a host whose interface is named differently, pinned elsewhere.
+domain migm "      <vr:cpu placement='dedicated' cpus='2'/>
+      <vr:port name='wan' mode='macvtap' dev='eth1'/>"
+applied migm
+sed "s|<source dev='eth1'|<source dev='ens1f0'|; s|<vcpupin vcpu='0' cpuset='2'/>|<vcpupin vcpu='0' cpuset='7'/>|" \
+	"$tmp/migm.xml" >"$tmp/migm-other.xml"
+"$HOOK" migm migrate begin - <"$tmp/migm-other.xml" >"$tmp/migm.out" 2>"$tmp/err"
+rc=$?
+if ((rc == 0)) && grep -q "<source dev='eth1'" "$tmp/migm.out" && grep -q "<vcpupin vcpu='0' cpuset='2'/>" "$tmp/migm.out" &&
+	only_lines_changed "$tmp/migm-other.xml" "$tmp/migm.out" "<source dev='(eth1|ens1f0)'|<vcpupin vcpu='0' cpuset='[27]'/>"; then
+	pass "migrate sets the macvtap's host device and the pin, nothing else"
+else
+	fail "migrate of a macvtap router: exit $rc"; sed 's/^/  | /' "$tmp/err" "$tmp/migm.out"
+fi
+# A router never applied: the guest has no port device, and gets none on the way.
+domain mign "      <vr:port name='wan' mode='vf' pf='eth2'/>"
+"$HOOK" mign migrate begin - <"$tmp/mign.xml" >"$tmp/mign.out" 2>"$tmp/err"
+[[ $? -eq 0 && ! -s $tmp/mign.out ]] && pass "migrate adds no device the guest does not have" ||
+	{ fail "migrate of an unapplied router printed:"; sed 's/^/  | /' "$tmp/mign.out"; }
 "$HOOK" web migrate begin - <"$tmp/web.xml" >"$tmp/web.out" 2>&1
 [[ $? -eq 0 && ! -s $tmp/web.out ]] && pass "migrate of a non-router prints nothing" || fail "migrate of a non-router"
 

@@ -1,0 +1,134 @@
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "vr-incoming.h"
+#include "vr-policy-xml.h"
+#include "vr-xml.h"
+
+/* The router device apply marked for this port (KVM: alias ua-vr-PORT). */
+static xmlNode *port_device(xmlNode *devices, const char *port) {
+        g_autofree char *want = g_strconcat(VR_ALIAS_PREFIX, port, NULL);
+
+        for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
+                g_autofree char *alias = NULL;
+                if (!vr_rewrite_is_router_device(d))
+                        continue;
+                alias = vr_rewrite_device_alias(d);
+                if (g_str_equal(alias, want))
+                        return d;
+        }
+        return NULL;
+}
+
+static bool set_pci(xmlNode *addr, const char *pci) {
+        unsigned dom, bus, slot, fn;
+        g_autofree char *d = NULL, *b = NULL, *s = NULL, *f = NULL;
+        bool changed = false;
+
+        if (sscanf(pci, "%x:%x:%x.%x", &dom, &bus, &slot, &fn) != 4)
+                return false;
+        d = g_strdup_printf("0x%04x", dom);
+        b = g_strdup_printf("0x%02x", bus);
+        s = g_strdup_printf("0x%02x", slot);
+        f = g_strdup_printf("0x%x", fn);
+        changed |= vr_xml_set_prop(addr, "domain", d);
+        changed |= vr_xml_set_prop(addr, "bus", b);
+        changed |= vr_xml_set_prop(addr, "slot", s);
+        changed |= vr_xml_set_prop(addr, "function", f);
+        return changed;
+}
+
+static bool same_pci(xmlNode *addr, const char *pci) {
+        g_autofree char *dom = vr_xml_prop(addr, "domain"), *bus = vr_xml_prop(addr, "bus");
+        g_autofree char *slot = vr_xml_prop(addr, "slot"), *fn = vr_xml_prop(addr, "function");
+        g_autofree char *have = NULL;
+
+        if (!dom || !bus || !slot || !fn)
+                return false;
+        have = g_strdup_printf("%04x:%02x:%02x.%x", (unsigned) g_ascii_strtoull(dom, NULL, 0),
+                               (unsigned) g_ascii_strtoull(bus, NULL, 0), (unsigned) g_ascii_strtoull(slot, NULL, 0),
+                               (unsigned) g_ascii_strtoull(fn, NULL, 0));
+        return g_ascii_strcasecmp(have, pci) == 0;
+}
+
+static bool host_ports(xmlNode *root, const VrPlan *plan) {
+        xmlNode *devices = vr_xml_child(root, NULL, "devices");
+        bool changed = false;
+
+        for (guint i = 0; plan->manage_ports && i < plan->ifaces->len; i++) {
+                const VrPlanIface *pi = plan->ifaces->pdata[i];
+                xmlNode *dev = port_device(devices, pi->port->name);
+                xmlNode *src = dev ? vr_xml_child(dev, NULL, "source") : NULL;
+                xmlNode *addr = src ? vr_xml_child(src, NULL, "address") : NULL;
+
+                /* A port the guest does not have (never applied) stays absent: adding a
+                 * device would change what the guest sees. */
+                if (!src)
+                        continue;
+                if (pi->kind == VR_IFACE_HOSTDEV && pi->pci && addr && !same_pci(addr, pi->pci))
+                        changed |= set_pci(addr, pi->pci);
+                else if (pi->kind == VR_IFACE_DIRECT && pi->port->dev)
+                        changed |= vr_xml_set_prop(src, "dev", pi->port->dev);
+        }
+        return changed;
+}
+
+/* Only pins the domain has: whether the guest is pinned is the host's business, but a
+ * <cputune> the source host's definition did not have is left to the tuner. */
+static bool host_cpus(xmlNode *root, const VrPlan *plan) {
+        xmlNode *ct = vr_xml_child(root, NULL, "cputune");
+        bool changed = false;
+
+        for (xmlNode *n = vr_xml_first(ct); n; n = vr_xml_next(n)) {
+                if (vr_xml_is(n, NULL, "vcpupin")) {
+                        g_autofree char *id = vr_xml_prop(n, "vcpu");
+                        guint64 v;
+                        if (id && g_ascii_string_to_unsigned(id, 10, 0, G_MAXUINT, &v, NULL) &&
+                            v < plan->vcpupin->len)
+                                changed |= vr_xml_set_prop(n, "cpuset", plan->vcpupin->pdata[v]);
+                } else if (vr_xml_is(n, NULL, "emulatorpin") && plan->emulatorpin) {
+                        changed |= vr_xml_set_prop(n, "cpuset", plan->emulatorpin);
+                }
+        }
+        return changed;
+}
+
+int vr_rewrite_incoming(const char *buf, size_t len, const VrRewriteOptions *opts, char **ret_out,
+                        size_t *ret_len, GError **error) {
+        g_autoptr(xmlDoc) doc = vr_xml_parse(buf, len, opts->what, error);
+        g_autoptr(VrPolicy) policy = NULL;
+        g_autoptr(VrPlan) plan = NULL;
+        xmlNode *root;
+        bool changed;
+        int r;
+
+        if (!doc)
+                return -1;
+        r = vr_policy_parse(doc, opts->what, opts->conf, &policy, error);
+        if (r < 0)
+                return -1;
+        if (r == 0) {
+                *ret_out = g_strndup(buf, len);
+                *ret_len = len;
+                return VR_REWRITE_NOT_ROUTER;
+        }
+        plan = vr_rewrite_plan(doc, policy, opts->conf, opts->sysroot, opts->what, error);
+        if (!plan)
+                return -1;
+        root = xmlDocGetRootElement(doc);
+        changed = host_ports(root, plan);
+        changed |= host_cpus(root, plan);
+        if (!changed) {
+                *ret_out = g_strndup(buf, len);
+                *ret_len = len;
+                return VR_REWRITE_UNCHANGED;
+        }
+        {
+                g_auto(VrXmlStyle) style = {0};
+                vr_xml_style_detect(buf, len, &style);
+                *ret_out = vr_xml_serialize(doc, &style, ret_len);
+        }
+        return VR_REWRITE_CHANGED;
+}
