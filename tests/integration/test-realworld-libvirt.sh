@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Issue 14 on a real libvirtd with the hook installed: routers go through what operators
+# do to running domains, where libvirt runs the hook's migrate/restore filter and then
+# its own guest-ABI check on the filter's output:
+#   - virsh save and virsh restore of a running router (apply's own XML);
+#   - virsh managedsave of a router, then virsh start;
+#   - the same for a Nova-shaped instance bound by a host config rule to a profile that
+#     strips devices: the running guest keeps its USB controller, video and balloon;
+#   - the migrate filter on each running domain's migratable XML, its output given to
+#     libvirt as the XML of a restore (virsh restore --xml), so libvirt checks its ABI.
+# The filter on another host's VF addresses runs in tests/test-hook.sh (no SR-IOV here).
+set -euo pipefail
+
+# shellcheck source=tests/lib/integration.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/integration.sh"
+vr_require_root_or_skip ip
+vr_require_built "$VIRT_ROUTER" "$HOOK" "$TUNE"
+
+prefix="vrtest-$$-"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/vrtest-realworld.XXXXXX")
+state=$tmp/state
+conf=$tmp/host.conf
+va="vrr$$a" vb="vrr$$b"
+
+cleanup() {
+	trap '' INT TERM
+	local d
+	for d in $(timeout 20 virsh -q list --all --name 2>/dev/null); do
+		[[ $d == "$prefix"* ]] || continue
+		timeout 30 virsh -q destroy "$d" >/dev/null 2>&1 || true
+		timeout 30 virsh -q managedsave-remove "$d" >/dev/null 2>&1 || true
+		timeout 30 virsh -q undefine "$d" >/dev/null 2>&1 || true
+	done
+	vr_hooks_remove
+	pkill -f "virt-router-tune .*--state-dir $state" 2>/dev/null || true
+	ip link del "$va" 2>/dev/null || true
+	rm -rf "$tmp"
+	vr_libvirtd_stop
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+vr_libvirtd_start_or_fail
+
+# Two CPUs are all a CI machine may have: routers get CPU 1, libvirt's own threads CPU 0.
+cat >"$conf" <<CONF
+[host]
+router-cpus=1
+housekeeping-cpus=0
+mode=strict
+state-dir=$state
+[profile edge]
+placement=dedicated
+strip=graphics video usb memballoon
+[rule nova-routers]
+nova-flavor=vr.*
+profile=edge
+CONF
+vr_hook_install qemu "virt-router-test-$$" "$conf" "$HOOK" "$TUNE"
+wait_for() { local i; for ((i = 0; i < 100; i++)); do "$@" && return 0; sleep 0.1; done; return 1; }
+ip link add "$va" type veth peer name "$vb"
+ip link set "$va" up
+ip link set "$vb" up
+
+running() { [[ $(virsh -q domstate "$1" 2>/dev/null) == running ]]; }
+
+# save_restore DOM WHAT: virsh save, then restore (the hook's restore filter, then
+# libvirt's ABI check), the domain running again afterwards.
+save_restore() {
+	local dom=$1 what=$2
+	if ! virsh -q save "$dom" "$tmp/$dom.save" >/dev/null 2>"$tmp/err"; then
+		fail "$what: virsh save: $(cat "$tmp/err")"
+		return
+	fi
+	if virsh -q restore "$tmp/$dom.save" >/dev/null 2>"$tmp/err" && wait_for running "$dom"; then
+		pass "$what: virsh save, then virsh restore through the hook: running"
+	else
+		fail "$what: virsh restore: $(cat "$tmp/err")"
+	fi
+	rm -f "$tmp/$dom.save"
+}
+
+# managedsave_start DOM WHAT
+managedsave_start() {
+	local dom=$1 what=$2
+	if virsh -q managedsave "$dom" >/dev/null 2>"$tmp/err" && virsh -q start "$dom" >/dev/null 2>>"$tmp/err" &&
+		wait_for running "$dom"; then
+		pass "$what: virsh managedsave, then virsh start: running"
+	else
+		fail "$what: managedsave/start: $(cat "$tmp/err")"
+	fi
+}
+
+# migrate_filter DOM WHAT: the hook's migrate filter on the running domain's migratable
+# XML; what it prints (or the XML itself when it prints nothing) goes to libvirt as the
+# XML of a restore, which libvirt checks against the saved guest's ABI.
+migrate_filter() {
+	local dom=$1 what=$2 xml=$tmp/$1.migratable.xml out=$tmp/$1.filtered.xml rc
+	virsh -q dumpxml --migratable "$dom" >"$xml"
+	VIRT_ROUTER_CONFIG=$conf VIRT_ROUTER_STATE_DIR=$state VIRT_ROUTER_NO_TUNER=1 \
+		"$HOOK" "$dom" migrate begin - <"$xml" >"$out" 2>"$tmp/err"
+	rc=$?
+	if ((rc != 0)); then
+		fail "$what: migrate filter exit $rc: $(cat "$tmp/err")"
+		return
+	fi
+	[[ -s $out ]] || cp "$xml" "$out"
+	if virsh -q save "$dom" "$tmp/$dom.save" >/dev/null 2>"$tmp/err" &&
+		virsh -q restore "$tmp/$dom.save" --xml "$out" >/dev/null 2>>"$tmp/err" && wait_for running "$dom"; then
+		pass "$what: the migrate filter's output passes libvirt's ABI check (restore --xml)"
+	else
+		fail "$what: libvirt refused the migrate filter's output: $(cat "$tmp/err")"
+	fi
+	rm -f "$tmp/$dom.save"
+}
+
+# --- a router as apply makes it
+r1=${prefix}r1
+cat >"$tmp/p1.xml" <<XML
+<vr:router xmlns:vr='urn:virt-router:1'>
+  <vr:cpu placement='dedicated' cpus='1'/>
+  <vr:port name='wan' mode='macvtap' dev='$va' queue='35'/>
+  <vr:port name='lan' mode='macvtap' dev='$vb' queue='35'/>
+</vr:router>
+XML
+"$VIRT_ROUTER" render kvm-macvtap --type qemu -n "$r1" --memory 128 --no-image --policy "$tmp/p1.xml" -c "$conf" >"$tmp/r1.xml"
+virsh -q define "$tmp/r1.xml" >/dev/null
+if virsh -q start "$r1" >/dev/null 2>"$tmp/err"; then pass "router $r1 starts with the hook installed"; else fail "start $r1: $(cat "$tmp/err")"; fi
+save_restore "$r1" "router"
+managedsave_start "$r1" "router"
+migrate_filter "$r1" "router"
+virsh -q destroy "$r1" >/dev/null 2>&1 || true
+
+# --- a Nova instance bound by a rule to a profile that strips devices
+n1=${prefix}instance-0000000e
+sed -e "s|<domain type='kvm' id='7'>|<domain type='qemu'>|" -e "s|<name>instance-0000000e</name>|<name>$n1</name><memory unit='MiB'>128</memory>|" \
+	-e "s|<vcpupin vcpu='0' cpuset='2'/>|<vcpupin vcpu='0' cpuset='1'/>|" -e "s|<emulatorpin cpuset='0-1'/>|<emulatorpin cpuset='0'/>|" \
+	-e "s|machine='pc-i440fx-6.2'|machine='pc'|" -e "/<alias name=/d" \
+	"$top_srcdir/tests/data/hook/realworld-migrate-strips-devices.xml" >"$tmp/n1.xml"
+if virsh -q define "$tmp/n1.xml" >/dev/null 2>"$tmp/err" && virsh -q start "$n1" >/dev/null 2>>"$tmp/err"; then
+	pass "Nova-shaped instance bound by a rule starts"
+else
+	fail "Nova-shaped instance: $(cat "$tmp/err")"
+fi
+save_restore "$n1" "rule-bound instance"
+managedsave_start "$n1" "rule-bound instance"
+migrate_filter "$n1" "rule-bound instance"
+live=$(virsh -q dumpxml "$n1")
+if grep -q "<controller type='usb' index='0' model='piix3-uhci'" <<<"$live" && grep -q '<video>' <<<"$live" &&
+	grep -q "<memballoon model='virtio'" <<<"$live"; then
+	pass "the running instance keeps its USB controller, video and balloon"
+else
+	fail "the instance lost devices: $(grep -E 'controller|video|memballoon' <<<"$live" | tr -s ' ')"
+fi
+virsh -q destroy "$n1" >/dev/null 2>&1 || true
+
+vr_test_summary
