@@ -135,6 +135,61 @@ contains "$tmp/out" "    port 'wan' has no device, the policy says <interface ty
 expect_rc 0 "check the same router applied" "$VIRT_ROUTER" check -c "$data/drift/host.conf" "$tmp/applied.xml"
 contains "$tmp/out" "  definition: as the policy says" "check says an applied definition is as the policy says"
 expect_rc 4 "check of a non-router exits 4" "$VIRT_ROUTER" check -c "$conf" "$data/xml/not-a-router.xml"
+for other in not-a-router-xen not-a-router-test-driver not-a-router-no-devices not-a-router-no-name; do
+        expect_rc 4 "check of $other exits 4" "$VIRT_ROUTER" check -c "$conf" "$data/xml/$other.xml"
+        contains "$tmp/out" ": not a router" "check of $other says not a router"
+        "$VIRT_ROUTER" apply --config "$conf" "$data/xml/$other.xml" >"$tmp/other.xml" 2>"$tmp/err"
+        if cmp -s "$tmp/other.xml" "$data/xml/$other.xml"; then ok "apply passes $other through byte for byte"; else bad "apply of $other"; fi
+done
+# Text and --json show the same policy: each key of --json has its word in the text
+# ('_' as '-', the unit suffix dropped, a list's key singular, "derive" as "derived"),
+# for a policy that sets every field.
+cat >"$tmp/full.xml" <<'XML'
+<domain type='kvm'>
+  <name>full</name>
+  <vcpu>2</vcpu>
+  <metadata>
+    <vr:router xmlns:vr='urn:virt-router:1' profile='edge' mode='best-effort'>
+      <vr:cpu placement='dedicated' cpus='2-3' shares='4096'/>
+      <vr:sched threads='vcpu' class='deadline' runtime='200us' deadline='800us' period='1ms'/>
+      <vr:sched threads='vhost' class='fifo' priority='20'/>
+      <vr:sched threads='emulator' class='other' nice='5'/>
+      <vr:port name='wan' mode='macvtap' dev='eth0' mac='52:54:00:00:00:01' queues='2' backend='vhost'/>
+      <vr:port name='lan' mode='vf' pf='eth3' network='vfpool-eth3' vlan='100'/>
+      <vr:port name='mgmt' mode='vf' vf='0000:03:10.1'/>
+      <vr:guarantee rate='100kpps' burst='64' delay='30ms' bandwidth='1Gbit/s'/>
+      <vr:address port='wan' ip='192.0.2.1/24'/>
+      <vr:route to='default' via='192.0.2.254'/>
+      <vr:strip devices='sound usb'/>
+    </vr:router>
+  </metadata>
+  <devices/>
+</domain>
+XML
+expect_rc 0 "check --json of a policy with every field" "$VIRT_ROUTER" check -c "$conf" --json "$tmp/full.xml"
+cp "$tmp/out" "$tmp/full.json"
+expect_rc 0 "check of a policy with every field" "$VIRT_ROUTER" check -c "$conf" "$tmp/full.xml"
+missing=$(python3 - "$tmp/full.json" "$tmp/out" <<'PY'
+import json, re, sys
+keys = set()
+def walk(v):
+    if isinstance(v, dict):
+        for k, x in v.items():
+            keys.add(k)
+            walk(x)
+    elif isinstance(v, list):
+        for x in v:
+            walk(x)
+walk(json.load(open(sys.argv[1])))
+words = set(re.findall(r"[a-z][a-z-]*", open(sys.argv[2]).read()))
+def shown(k):
+    w = re.sub(r"_(ns|pps|bps)$", "", k).replace("_", "-")
+    forms = {w, re.sub(r"es$", "", w), re.sub(r"s$", "", w)}
+    return any(f + end in words for f in forms for end in ("", "s", "d", "ed"))
+print(" ".join(sorted(k for k in keys if not shown(k))))
+PY
+)
+if [ -z "$missing" ]; then ok "check's text shows every key of --json"; else bad "check's text lacks: $missing"; sed 's/^/  | /' "$tmp/out"; fi
 expect_rc 1 "check of a bad policy exits 1" "$VIRT_ROUTER" check -c "$conf" "$data/xml/err-two-routers.xml"
 
 # status: only tuner state counts (the hook keeps other JSON files beside it)

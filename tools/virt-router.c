@@ -21,6 +21,7 @@
 #include "vr-rewrite.h"
 #include "vr-spec.h"
 #include "vr-sysfs.h"
+#include "vr-units.h"
 #include "vr-xml.h"
 #include "virt-router-bench.h"
 #include "virt-router-libvirt.h"
@@ -319,47 +320,72 @@ static int cmd_check(int argc, char **argv) {
                 g_autofree char *json = vr_policy_to_json(policy);
                 return write_output(NULL, json, strlen(json));
         }
-        printf("domain '%s' (%s, %u vCPU%s): valid router policy%s%s%s\n", policy->dom.name,
-               vr_domain_type_names[policy->dom.type], policy->dom.vcpus,
-               policy->dom.vcpus == 1 ? "" : "s", policy->profile ? ", profile " : "",
-               policy->profile ? policy->profile : "", policy->rule ? " (bound by host config rule)" : "");
+        /* Every field of --json, as "key value" in the policy's own words (test-cli.sh
+         * checks each JSON key has its word here). */
+        printf("domain '%s' (type %s, vcpus %u): valid router policy\n", policy->dom.name,
+               vr_domain_type_names[policy->dom.type], policy->dom.vcpus);
+        printf("  mode %s, profile %s, rule %s\n", vr_mode_to_string(policy->mode),
+               policy->profile ? policy->profile : "(none)",
+               policy->rule ? policy->rule : "(none: the domain's own <vr:router>)");
         {
                 g_autofree char *cpus = policy->cpus ? vr_cpuset_format(policy->cpus) : g_strdup("(not pinned)");
                 g_autofree char *hk = policy->housekeeping ? vr_cpuset_format(policy->housekeeping) : g_strdup("(not pinned)");
-                printf("  cpu: %s on %s, housekeeping %s", vr_placement_names[policy->placement], cpus, hk);
-                if (policy->shares)
-                        printf(", shares %d", policy->shares);
+                g_autofree char *shares = policy->shares ? g_strdup_printf("%d", policy->shares) : g_strdup("(unchanged)");
+                printf("  cpu: placement %s, cpus %s, housekeeping %s, shares %s\n", vr_placement_names[policy->placement],
+                       cpus, hk, shares);
+        }
+        for (guint i = 0; i < policy->sched->len; i++) {
+                const VrSchedRule *s = policy->sched->pdata[i];
+                printf("  sched threads");
+                for (int k = 0; vr_thread_names[k]; k++)
+                        if (s->threads & (1u << k))
+                                printf(" %s", vr_thread_names[k]);
+                printf(", class %s", vr_sched_class_names[s->cls]);
+                if (s->cls == VR_SCHED_FIFO || s->cls == VR_SCHED_RR)
+                        printf(", priority %d", s->priority);
+                if (s->has_nice)
+                        printf(", nice %d", s->nice);
+                if (s->cls == VR_SCHED_DEADLINE && s->derive) {
+                        printf(", runtime, deadline and period derived from the guarantee");
+                } else if (s->cls == VR_SCHED_DEADLINE) {
+                        g_autofree char *rt = vr_format_duration(s->runtime_ns);
+                        g_autofree char *dl = vr_format_duration(s->deadline_ns);
+                        g_autofree char *pe = vr_format_duration(s->period_ns);
+                        printf(", runtime %s, deadline %s, period %s (given, not derived)", rt, dl, pe);
+                }
                 printf("\n");
         }
         for (guint i = 0; i < policy->ports->len; i++) {
                 const VrPort *p = policy->ports->pdata[i];
-                printf("  port %s: %s", p->name, vr_port_mode_names[p->mode]);
-                if (p->mode == VR_PORT_VF && p->vf)
-                        printf(" %s", p->vf);
-                else if (p->mode == VR_PORT_VF && p->network)
-                        printf(" from VF pool %s", p->network);
-                else if (p->mode == VR_PORT_VF)
-                        printf(" of PF %s", p->pf);
-                else
-                        printf(" on %s, host queue %d packets", p->dev, p->queue);
-                if (p->vlan)
-                        printf(", vlan %d", p->vlan);
-                if (p->rx_queue_size)
-                        printf(", virtio rx ring %d", p->rx_queue_size);
+                printf("  port name %s, mode %s", p->name, vr_port_mode_names[p->mode]);
+                if (p->mode == VR_PORT_VF) {
+                        /* A KVM port on a PF the host config pools takes the pool. */
+                        const char *pool = p->pf && !p->vf && policy->dom.type != VR_DOMAIN_LXC
+                                                   ? g_hash_table_lookup(conf->pf_networks, p->pf) : NULL;
+                        printf(", pf %s, network %s%s%s%s, vf %s", p->pf ? p->pf : "-",
+                               p->network ? p->network : pool ? pool : "- (no VF pool)",
+                               !p->network && pool ? " (from [pf " : "", !p->network && pool ? p->pf : "",
+                               !p->network && pool ? "] of the host config)" : "",
+                               p->vf ? p->vf : p->network || pool ? "(libvirt's choice at start)" : "(chosen by apply)");
+                        if (p->vlan)
+                                printf(", vlan %d", p->vlan);
+                        else
+                                printf(", vlan (none)");
+                } else {
+                        printf(", dev %s, queue %d packets, macvtap-mode %s", p->dev, p->queue, p->macvtap_mode);
+                }
+                printf(", mac %s", p->mac ? p->mac : "(generated)");
+                if (policy->dom.type != VR_DOMAIN_LXC && p->mode == VR_PORT_MACVTAP)
+                        printf(", rx-queue-size %d, queues %d, backend %s", p->rx_queue_size, p->queues,
+                               p->backend ? vr_backend_names[p->backend] : "(vhost on kvm, libvirt's choice on qemu)");
                 printf("\n");
         }
-        for (guint i = 0; i < policy->sched->len; i++) {
-                const VrSchedRule *s = policy->sched->pdata[i];
-                printf("  sched %s:", vr_sched_class_names[s->cls]);
-                for (int k = 0; vr_thread_names[k]; k++)
-                        if (s->threads & (1u << k))
-                                printf(" %s", vr_thread_names[k]);
-                if (s->cls == VR_SCHED_DEADLINE && s->derive)
-                        printf(" (runtime and period derived from the guarantee)");
-                else if (s->cls == VR_SCHED_DEADLINE)
-                        printf(" runtime %" G_GUINT64_FORMAT "ns / period %" G_GUINT64_FORMAT "ns", s->runtime_ns, s->period_ns);
-                else if (s->cls == VR_SCHED_FIFO || s->cls == VR_SCHED_RR)
-                        printf(" priority %d", s->priority);
+        if (policy->guarantee.set && policy->dom.type == VR_DOMAIN_LXC) {
+                const VrGuarantee *g = &policy->guarantee;
+                printf("  guarantee: rate %" G_GUINT64_FORMAT " pps, burst %" G_GUINT64_FORMAT "%s, delay %.3f ms", g->rate_pps,
+                       g->police_burst, g->burst ? "" : " (derived)", g->delay_ns / 1e6);
+                if (g->bandwidth_bps)
+                        printf(", bandwidth %" G_GUINT64_FORMAT " bit/s", g->bandwidth_bps);
                 printf("\n");
         }
         if (policy->guarantee.set && policy->dom.type != VR_DOMAIN_LXC) {
@@ -367,8 +393,11 @@ static int cmd_check(int argc, char **argv) {
                 VrGuaranteePlan gp;
                 if (!vr_guarantee_plan(policy, conf, &gp, &err))
                         return report(err); /* the parser has checked it: not reached */
-                printf("  guarantee: %" G_GUINT64_FORMAT " pps, burst %" G_GUINT64_FORMAT "%s, delay %.3f ms\n", g->rate_pps,
+                printf("  guarantee: rate %" G_GUINT64_FORMAT " pps, burst %" G_GUINT64_FORMAT "%s, delay %.3f ms", g->rate_pps,
                        gp.burst, g->burst ? "" : " (derived)", g->delay_ns / 1e6);
+                if (g->bandwidth_bps)
+                        printf(", bandwidth %" G_GUINT64_FORMAT " bit/s", g->bandwidth_bps);
+                printf("\n");
                 if (gp.period_ns) {
                         printf("    reservation: period %.1f ms (set by the %s bound)", gp.period_ns / 1e6, gp.period_by);
                         if (gp.vcpu.reserved)
@@ -387,6 +416,21 @@ static int cmd_check(int argc, char **argv) {
                 printf("    policer: %" G_GUINT64_FORMAT " pps, bucket %" G_GUINT64_FORMAT "; shaper: %" G_GUINT64_FORMAT " pps, bucket %" G_GUINT64_FORMAT "\n",
                        g->rate_pps, gp.police_burst, g->rate_pps, gp.shape_burst);
         }
+        if (!policy->guarantee.set)
+                printf("  guarantee: (none)\n");
+        for (guint i = 0; i < policy->addresses->len; i++) {
+                const VrAddress *a = policy->addresses->pdata[i];
+                printf("  address: port %s, ip %s\n", a->port, a->ip);
+        }
+        for (guint i = 0; i < policy->routes->len; i++) {
+                const VrRoute *rt = policy->routes->pdata[i];
+                printf("  route: to %s, via %s, port %s\n", rt->to, rt->via, rt->port ? rt->port : "?");
+        }
+        printf("  strip:");
+        for (int k = 0; vr_strip_names[k]; k++)
+                if (policy->strip & (1u << k))
+                        printf(" %s", vr_strip_names[k]);
+        printf("%s\n", policy->strip ? "" : " (nothing)");
         print_drift(policy, conf, doc, what);
         return 0;
 }

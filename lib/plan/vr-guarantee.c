@@ -60,11 +60,14 @@ static bool check_util(const VrPolicy *p, const VrHostConf *conf, const char *wh
                        uint64_t cost_ns, uint32_t idle_ppm, GError **error) {
         if (u * 1e6 <= conf->deadline_cap_ppm)
                 return true;
+        /* The cost and the cap are the host config's: say where, so the operator knows
+         * which file to look at besides the policy. */
+        g_autofree char *from = conf->path ? g_strdup_printf(" of %s", conf->path) : g_strdup(" (built in)");
         g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
-                    "rate %" G_GUINT64_FORMAT " pps needs %.1f%% of a CPU for each %s thread (%.3f us per packet%s, idle %.1f%%, margin %.0f%%), more than the %.0f%% deadline-cap a thread may hold: lower the rate, or forward with more queues or vCPUs",
+                    "rate %" G_GUINT64_FORMAT " pps needs %.1f%% of a CPU for each %s thread (%.3f us per packet%s, idle %.1f%%, margin %.0f%%), more than the %.0f%% a thread may hold ([host] deadline-cap%s): lower the rate, or forward with more queues or vCPUs",
                     p->guarantee.rate_pps, u * 100, what, cost_ns / 1e3,
-                    conf->cost.measured ? "" : " uncalibrated", idle_ppm / 1e4, conf->cost.margin_ppm / 1e4,
-                    conf->deadline_cap_ppm / 1e4);
+                    conf->cost.measured ? " by [calibration]" : " uncalibrated", idle_ppm / 1e4,
+                    conf->cost.margin_ppm / 1e4, conf->deadline_cap_ppm / 1e4, from);
         return false;
 }
 

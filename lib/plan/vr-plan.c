@@ -155,6 +155,14 @@ VrPlan *vr_plan_build(const VrPolicy *policy, const VrHostConf *conf, const VrHo
         plan->shares = policy->shares;
         plan->strip = policy->strip;
         plan->manage_ports = policy->rule == NULL;
+        /* The tuner gives the thread kinds the policy schedules their class (vCPU and
+         * vhost together, deadline too); a class libvirt sets for them at start would
+         * disagree, or fail where libvirt's groups have no RT budget. Kinds the policy
+         * does not schedule keep libvirt's settings. */
+        for (guint i = 0; i < policy->sched->len; i++) {
+                const VrSchedRule *r = policy->sched->pdata[i];
+                plan->drop_sched |= r->threads & (VR_THREAD_VCPU | VR_THREAD_EMULATOR | VR_THREAD_IOTHREAD);
+        }
 
         /* Pinning is libvirt's job for vCPUs and the emulator; vhost workers are the
          * tuner's (libvirt does not place them). An LXC container has no vCPU threads,

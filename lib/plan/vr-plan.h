@@ -44,6 +44,7 @@ typedef struct {
         char *emulatorpin;    /* NULL: leave alone */
         char *vcpu_cpuset;    /* LXC: <vcpu cpuset>, the container's CPUs; NULL: leave alone */
         int shares;           /* 0: leave alone */
+        guint drop_sched;     /* VrThreadKind: libvirt's <vcpusched>/<emulatorsched>/<iothreadsched> to remove */
         bool manage_ports;    /* false for domains bound by a host config rule */
         GPtrArray *ifaces;    /* VrPlanIface in policy order */
         guint strip;

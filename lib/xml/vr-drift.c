@@ -93,6 +93,27 @@ static void cpu_facts(xmlNode *root, GPtrArray *facts) {
         }
         add_fact(facts, NULL, g_strdup("vcpu cpuset"), g_strdup("the domain's CPU set (<vcpu cpuset>)"), "is",
                  "is not set", norm_cpuset(cpuset));
+        /* libvirt's own scheduling of a thread kind: the rewrite removes it where the
+         * policy schedules that kind (the tuner does), so one left there is drift. */
+        for (xmlNode *n = vr_xml_first(cputune); n; n = vr_xml_next(n)) {
+                static const char *const elements[] = {"vcpusched", "emulatorsched", "iothreadsched", NULL};
+                static const char *const attrs[] = {"vcpus", "iothreads", "scheduler", "priority", NULL};
+                g_autoptr(GString) desc = NULL;
+                Fact *f;
+                if (!g_strv_contains(elements, (const char *) n->name) || !vr_xml_is(n, NULL, (const char *) n->name))
+                        continue;
+                desc = g_string_new(NULL);
+                g_string_append_printf(desc, "<%s", (const char *) n->name);
+                for (const char *const *a = attrs; *a; a++) {
+                        g_autofree char *v = vr_xml_prop(n, *a);
+                        if (v)
+                                g_string_append_printf(desc, " %s='%s'", *a, v);
+                }
+                g_string_append(desc, ">");
+                f = add_fact(facts, NULL, g_strdup_printf("sched %s", desc->str), g_strdup("<cputune>"), "has",
+                             "lacks it", g_strdup(desc->str));
+                f->gone = g_strdup("the router policy schedules those threads: virt-router-tune sets their class, apply removes it");
+        }
 }
 
 /* ------------------------------------------------------------------------ */

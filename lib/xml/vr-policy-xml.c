@@ -29,13 +29,49 @@ static char *enum_expected(const char *const *table, int skip_first) {
 /* ------------------------------------------------------------------------ */
 /* Diagnostics: every problem is collected, then reported together.          */
 
+/* Where a value came from, for messages: the element's attribute, a profile's key or a
+ * [host] key (value NULL: none of them gave one). */
+typedef struct {
+        char *value;
+        const xmlNode *el;
+        const char *attr;
+        const char *profile_key; /* set when the value came from the profile */
+        const char *host_key;    /* set when the value is a [host] default */
+} Val;
+
+static void val_clear(Val *v) {
+        g_clear_pointer(&v->value, g_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Val, val_clear)
+
 typedef struct {
         const char *what;       /* input name */
         const char *dom;        /* domain name */
         const VrHostConf *conf;
         const VrProfile *profile;
+        const VrRule *rule;     /* the [rule] that bound a domain without metadata */
         GPtrArray *errors; /* CtxError, sorted by line before they are reported */
+        /* Values checked after parsing, kept with their source so that an error about
+         * them names the host config when they came from there. */
+        Val placement, cpus, housekeeping;
+        const VrSchedRule *profile_sched; /* the rule made of the profile's sched-* keys */
+        Val sched_threads, sched_class;
+        Val g_rate, g_delay, g_burst;
 } Ctx;
+
+static void ctx_clear(Ctx *c) {
+        Val *vals[] = {&c->placement, &c->cpus, &c->housekeeping, &c->sched_threads, &c->sched_class,
+                       &c->g_rate, &c->g_delay, &c->g_burst};
+        for (size_t i = 0; i < G_N_ELEMENTS(vals); i++)
+                val_clear(vals[i]);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Ctx, ctx_clear)
+
+static void val_copy(Val *dst, const Val *src) {
+        val_clear(dst);
+        *dst = *src;
+        dst->value = g_strdup(src->value);
+}
 
 typedef struct {
         long line;
@@ -66,19 +102,6 @@ static char *ctx_errors_join(GPtrArray *errors) {
         }
         return g_string_free(s, FALSE);
 }
-
-/* Where a value came from, for messages. */
-typedef struct {
-        char *value;
-        const xmlNode *el;
-        const char *attr;
-        const char *profile_key; /* set when the value came from the profile */
-} Val;
-
-static void val_clear(Val *v) {
-        g_clear_pointer(&v->value, g_free);
-}
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Val, val_clear)
 
 static char *describe_el(const xmlNode *el) {
         g_autofree char *name = vr_xml_prop(el, "name");
@@ -116,6 +139,26 @@ static void el_error(Ctx *c, const xmlNode *el, const char *fmt, ...) {
         }
 }
 
+static const char *conf_path(const Ctx *c) {
+        return c->conf->path ? c->conf->path : "host config";
+}
+
+/* "FILE: [profile edge] sched-threads='vcpu vhost' (profile of domain 'x', bound by
+ * [rule nova])": the operator finds the value in the host config, not in the domain. */
+static char *conf_source(const Ctx *c, const Val *v) {
+        g_autofree char *bound = c->rule ? g_strdup_printf(", bound by [rule %s]", c->rule->name) : g_strdup("");
+
+        if (v->profile_key)
+                return g_strdup_printf("%s: [profile %s] %s='%s' (profile of domain '%s'%s)", conf_path(c),
+                                       c->profile->name, v->profile_key, v->value, c->dom, bound);
+        return g_strdup_printf("%s: [host] %s='%s' (default of domain '%s'%s)", conf_path(c), v->host_key,
+                               v->value, c->dom, bound);
+}
+
+static bool val_from_conf(const Val *v) {
+        return v->value && (v->profile_key || v->host_key);
+}
+
 static void val_error(Ctx *c, const Val *v, const char *fmt, ...) _printf_(3, 4);
 static void val_error(Ctx *c, const Val *v, const char *fmt, ...) {
         g_autofree char *msg = NULL;
@@ -124,10 +167,9 @@ static void val_error(Ctx *c, const Val *v, const char *fmt, ...) {
         va_start(ap, fmt);
         msg = g_strdup_vprintf(fmt, ap);
         va_end(ap);
-        if (v->profile_key) {
-                add_error(c, 0, g_strdup_printf("%s: [profile %s] %s='%s' (profile of domain '%s'): %s",
-                                                c->conf->path ? c->conf->path : "host config",
-                                                c->profile->name, v->profile_key, v->value, c->dom, msg));
+        if (v->profile_key || v->host_key) {
+                g_autofree char *src = conf_source(c, v);
+                add_error(c, 0, g_strdup_printf("%s: %s", src, msg));
         } else {
                 el_error(c, v->el, "attribute %s='%s': %s", v->attr, v->value, msg);
         }
@@ -135,7 +177,7 @@ static void val_error(Ctx *c, const Val *v, const char *fmt, ...) {
 
 /* The attribute if the element has it, else the profile's key; value NULL if neither. */
 static Val get_val(Ctx *c, const xmlNode *el, const char *attr, const char *profile_key) {
-        Val v = {NULL, el, attr, NULL};
+        Val v = {NULL, el, attr, NULL, NULL};
 
         if (el)
                 v.value = vr_xml_prop(el, attr);
@@ -338,6 +380,9 @@ static void parse_cpu(Ctx *c, VrPolicy *p, const xmlNode *el) {
                 p->placement = (VrPlacement) i;
         read_cpuset(c, &cpus, &p->cpus);
         read_cpuset(c, &hk, &p->housekeeping);
+        val_copy(&c->placement, &placement);
+        val_copy(&c->cpus, &cpus);
+        val_copy(&c->housekeeping, &hk);
         /* cpu.shares limits of cgroup v1 (kernel: MIN_SHARES 2, MAX_SHARES 2^18). */
         read_int(c, &shares, 2, 262144, "CFS CPU shares", &p->shares);
 }
@@ -360,13 +405,20 @@ static void parse_sched(Ctx *c, VrPolicy *p, const xmlNode *el, guint *seen_thre
 
         if (el)
                 check_attrs(c, el, attrs);
-        if (!threads.value) {
+        if (!threads.value && from_profile) {
+                val_error(c, &cls, "needs sched-threads= in the same profile: expected a list of vcpu, vhost, emulator, iothread, napi");
+                ok = false;
+        } else if (!threads.value) {
                 el_error(c, where, "has no 'threads': expected a list of vcpu, vhost, emulator, iothread, napi");
                 ok = false;
         } else if (!read_flags(c, &threads, vr_thread_names, &r->threads)) {
                 ok = false;
         }
-        if (!cls.value) {
+        if (!cls.value && from_profile) {
+                if (threads.value)
+                        val_error(c, &threads, "needs sched-class= in the same profile: expected one of: other, batch, idle, fifo, rr, deadline");
+                ok = false;
+        } else if (!cls.value) {
                 el_error(c, where, "has no 'class': expected one of: other, batch, idle, fifo, rr, deadline");
                 ok = false;
         } else if (read_enum(c, &cls, vr_sched_class_names, &i)) {
@@ -412,7 +464,10 @@ static void parse_sched(Ctx *c, VrPolicy *p, const xmlNode *el, guint *seen_thre
                 if (!runtime.value && !period.value) {
                         r->derive = true; /* checked against the guarantee later */
                 } else if (!runtime.value || !period.value) {
-                        el_error(c, where, "class deadline needs both runtime and period (or neither, with a <vr:guarantee> to derive them from)");
+                        if (from_profile)
+                                val_error(c, runtime.value ? &runtime : &period, "class deadline needs both sched-runtime= and sched-period= (or neither, with a guarantee to derive them from)");
+                        else
+                                el_error(c, where, "class deadline needs both runtime and period (or neither, with a <vr:guarantee> to derive them from)");
                 } else if (have_rt && have_p) {
                         if (!have_dl && !deadline.value)
                                 r->deadline_ns = r->period_ns;
@@ -426,10 +481,19 @@ static void parse_sched(Ctx *c, VrPolicy *p, const xmlNode *el, guint *seen_thre
                                 g_autofree char *a = vr_format_duration(r->runtime_ns);
                                 g_autofree char *b = vr_format_duration(r->deadline_ns);
                                 g_autofree char *d = vr_format_duration(r->period_ns);
-                                el_error(c, where, "runtime %s, deadline %s, period %s: expected runtime <= deadline <= period",
-                                         a, b, d);
+                                if (from_profile)
+                                        val_error(c, &runtime, "runtime %s, deadline %s, period %s: expected runtime <= deadline <= period",
+                                                  a, b, d);
+                                else
+                                        el_error(c, where, "runtime %s, deadline %s, period %s: expected runtime <= deadline <= period",
+                                                 a, b, d);
                         }
                 }
+        }
+        if (from_profile) {
+                c->profile_sched = r;
+                val_copy(&c->sched_threads, &threads);
+                val_copy(&c->sched_class, &cls);
         }
         g_ptr_array_add(p->sched, g_steal_pointer(&r));
 }
@@ -644,6 +708,9 @@ static void parse_guarantee(Ctx *c, VrPolicy *p, const xmlNode *el) {
                 return;
         }
         g->set = true;
+        val_copy(&c->g_rate, &rate);
+        val_copy(&c->g_delay, &delay);
+        val_copy(&c->g_burst, &burst);
         if (!rate.value)
                 el_error(c, el, "has no 'rate': expected a packet rate such as '800kpps'");
         else if (vr_parse_pkt_rate(rate.value, &g->rate_pps) < 0 || g->rate_pps == 0)
@@ -788,34 +855,67 @@ static void parse_strip(Ctx *c, VrPolicy *p, const xmlNode *el) {
 /* ------------------------------------------------------------------------ */
 /* Whole policy                                                             */
 
+/* The value of a pair that came from the host config, for a message about both; NULL
+ * when both are the domain's own. */
+static const Val *conf_val(const Val *a, const Val *b) {
+        return val_from_conf(a) ? a : val_from_conf(b) ? b : NULL;
+}
+
 static void check_cpus(Ctx *c, VrPolicy *p, const xmlNode *cpu_el) {
         const VrCpuSet *pool = c->conf->router_cpus;
+        const Val *src;
 
-        if (!p->cpus && pool)
+        if (!p->cpus && pool) {
                 p->cpus = vr_cpuset_copy(pool);
-        if (!p->housekeeping && c->conf->housekeeping_cpus)
+                val_clear(&c->cpus);
+                c->cpus = (Val){vr_cpuset_format(pool), NULL, "cpus", NULL, "router-cpus"};
+        }
+        if (!p->housekeeping && c->conf->housekeeping_cpus) {
                 p->housekeeping = vr_cpuset_copy(c->conf->housekeeping_cpus);
+                val_clear(&c->housekeeping);
+                c->housekeeping = (Val){vr_cpuset_format(c->conf->housekeeping_cpus), NULL, "housekeeping", NULL,
+                                        "housekeeping-cpus"};
+        }
 
         if (p->cpus && pool && !vr_cpuset_is_subset(p->cpus, pool)) {
                 g_autofree char *a = vr_cpuset_format(p->cpus);
                 g_autofree char *b = vr_cpuset_format(pool);
-                el_error(c, cpu_el, "cpus '%s' reach outside the router pool: expected CPUs within router-cpus=%s of %s",
-                         a, b, c->conf->path ? c->conf->path : "the host config");
+                if (val_from_conf(&c->cpus))
+                        val_error(c, &c->cpus, "reaches outside the router pool: expected CPUs within router-cpus=%s of %s",
+                                  b, conf_path(c));
+                else
+                        el_error(c, cpu_el, "cpus '%s' reach outside the router pool: expected CPUs within router-cpus=%s of %s",
+                                 a, b, c->conf->path ? c->conf->path : "the host config");
         }
         if (p->placement == VR_PLACEMENT_DEDICATED) {
                 if (!p->cpus) {
-                        el_error(c, cpu_el, "placement='dedicated' needs cpus= or router-cpus= in the host config: expected the CPUs to dedicate");
+                        if (val_from_conf(&c->placement))
+                                val_error(c, &c->placement, "needs cpus= (in the domain or the profile) or router-cpus= in [host]: expected the CPUs to dedicate");
+                        else
+                                el_error(c, cpu_el, "placement='dedicated' needs cpus= or router-cpus= in the host config: expected the CPUs to dedicate");
                 } else if (vr_cpuset_count(p->cpus) < p->dom.vcpus) {
                         g_autofree char *a = vr_cpuset_format(p->cpus);
-                        el_error(c, cpu_el, "placement='dedicated' with cpus '%s' (%u CPU%s) for %u vCPUs: expected at least one CPU per vCPU",
-                                 a, vr_cpuset_count(p->cpus), vr_cpuset_count(p->cpus) == 1 ? "" : "s",
-                                 p->dom.vcpus);
+                        unsigned n = vr_cpuset_count(p->cpus);
+                        /* cpus from [host] and placement from a profile: both named. */
+                        bool both = val_from_conf(&c->cpus) && c->placement.profile_key;
+                        if ((src = conf_val(&c->cpus, &c->placement)))
+                                val_error(c, src, "placement='dedicated'%s%s%s with cpus '%s' (%u CPU%s) for %u vCPUs: expected at least one CPU per vCPU",
+                                          both ? " (from [profile " : "", both ? c->profile->name : "", both ? "])" : "",
+                                          a, n, n == 1 ? "" : "s", p->dom.vcpus);
+                        else
+                                el_error(c, cpu_el, "placement='dedicated' with cpus '%s' (%u CPU%s) for %u vCPUs: expected at least one CPU per vCPU",
+                                         a, n, n == 1 ? "" : "s", p->dom.vcpus);
                 }
                 if (p->cpus && p->housekeeping && vr_cpuset_intersects(p->cpus, p->housekeeping)) {
                         g_autofree char *a = vr_cpuset_format(p->cpus);
                         g_autofree char *b = vr_cpuset_format(p->housekeeping);
-                        el_error(c, cpu_el, "dedicated cpus '%s' overlap housekeeping '%s': expected disjoint CPU lists",
-                                 a, b);
+                        if ((src = conf_val(&c->cpus, &c->housekeeping)) ||
+                            (src = val_from_conf(&c->placement) ? &c->placement : NULL))
+                                val_error(c, src, "dedicated cpus '%s' overlap housekeeping '%s': expected disjoint CPU lists",
+                                          a, b);
+                        else
+                                el_error(c, cpu_el, "dedicated cpus '%s' overlap housekeeping '%s': expected disjoint CPU lists",
+                                         a, b);
                 }
         }
 }
@@ -823,14 +923,30 @@ static void check_cpus(Ctx *c, VrPolicy *p, const xmlNode *cpu_el) {
 static void check_sched(Ctx *c, VrPolicy *p, const xmlNode *where) {
         for (guint i = 0; i < p->sched->len; i++) {
                 VrSchedRule *r = p->sched->pdata[i];
-                if (r->cls == VR_SCHED_DEADLINE && r->derive && !p->guarantee.set)
-                        el_error(c, where, "a <vr:sched class='deadline'> has no runtime and period and the router has no <vr:guarantee>: expected runtime= and period=, or a guarantee to derive them from");
-                if ((r->threads & VR_THREAD_NAPI) && p->dom.type != VR_DOMAIN_LXC)
-                        el_error(c, where, "threads 'napi' are the host kernel's NAPI threads of an LXC router: expected vcpu, vhost, emulator or iothread for a %s domain",
-                                 vr_domain_type_names[p->dom.type]);
+                /* The profile's rule is reported against its keys, the domain's against
+                 * the router element. */
+                bool prof = r == c->profile_sched;
+                if (r->cls == VR_SCHED_DEADLINE && r->derive && !p->guarantee.set) {
+                        if (prof)
+                                val_error(c, &c->sched_class, "has no sched-runtime= and sched-period= and the router has no guarantee: expected both, or rate= and delay= (or a <vr:guarantee>) to derive them from");
+                        else
+                                el_error(c, where, "a <vr:sched class='deadline'> has no runtime and period and the router has no <vr:guarantee>: expected runtime= and period=, or a guarantee to derive them from");
+                }
+                if ((r->threads & VR_THREAD_NAPI) && p->dom.type != VR_DOMAIN_LXC) {
+                        if (prof)
+                                val_error(c, &c->sched_threads, "threads 'napi' are the host kernel's NAPI threads of an LXC router: expected vcpu, vhost, emulator or iothread for a %s domain",
+                                          vr_domain_type_names[p->dom.type]);
+                        else
+                                el_error(c, where, "threads 'napi' are the host kernel's NAPI threads of an LXC router: expected vcpu, vhost, emulator or iothread for a %s domain",
+                                         vr_domain_type_names[p->dom.type]);
+                }
                 if ((r->threads & (VR_THREAD_VCPU | VR_THREAD_VHOST | VR_THREAD_IOTHREAD)) &&
-                    p->dom.type == VR_DOMAIN_LXC)
-                        el_error(c, where, "a container has no vCPU, vhost or iothreads: expected threads 'emulator' (the container's processes) or 'napi'");
+                    p->dom.type == VR_DOMAIN_LXC) {
+                        if (prof)
+                                val_error(c, &c->sched_threads, "a container has no vCPU, vhost or iothreads: expected 'emulator' or 'napi'");
+                        else
+                                el_error(c, where, "a container has no vCPU, vhost or iothreads: expected threads 'emulator' (the container's processes) or 'napi'");
+                }
         }
 }
 
@@ -849,11 +965,20 @@ static void check_guarantee(Ctx *c, VrPolicy *p, const xmlNode *where) {
                 return;
         }
         if (!vr_guarantee_plan(p, c->conf, &gp, &local)) {
-                if (where)
-                        el_error(c, where, "%s", local->message);
+                const Val *vals[] = {&c->g_rate, &c->g_delay, &c->g_burst};
+                g_autoptr(GString) from = g_string_new(NULL);
+                /* The profile's guarantee is reported against its rate, with the others. */
+                for (size_t i = where ? 0 : 1; i < G_N_ELEMENTS(vals); i++)
+                        if (val_from_conf(vals[i]))
+                                g_string_append_printf(from, "%s%s='%s'", from->len ? ", " : "", vals[i]->profile_key,
+                                                       vals[i]->value);
+                if (!where)
+                        val_error(c, &c->g_rate, "a guarantee with %s: %s", from->str, local->message);
+                else if (from->len) /* the element's own values and the profile's */
+                        el_error(c, where, "with %s from [profile %s] of %s: %s", from->str, c->profile->name,
+                                 conf_path(c), local->message);
                 else
-                        add_error(c, 0, g_strdup_printf("%s: domain '%s': the guarantee of profile '%s': %s", c->what,
-                                                        c->dom, c->profile ? c->profile->name : "?", local->message));
+                        el_error(c, where, "%s", local->message);
                 return;
         }
         p->guarantee.police_burst = gp.police_burst;
@@ -974,30 +1099,48 @@ static xmlNode *find_router(Ctx *c, xmlNode *metadata) {
         return found;
 }
 
+/* Whether a domain of this type can be a router here: a host config rule binds only
+ * domains of the drivers whose hooks run virt-router (QEMU/KVM and LXC). */
+static bool supported_type(xmlNode *root) {
+        g_autofree char *type = vr_xml_prop(root, "type");
+        return vr_enum_from_string(vr_domain_type_names, type) >= 0;
+}
+
 int vr_policy_parse(xmlDoc *doc, const char *what, const VrHostConf *conf, VrPolicy **ret,
                     GError **error) {
         g_autoptr(VrPolicy) p = vr_policy_new();
         g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(ctx_error_free);
-        xmlNode *root, *router = NULL;
-        Ctx c = {what, NULL, conf, NULL, errors};
+        g_autofree char *name = NULL, *flavor = NULL;
+        xmlNode *root = xmlDocGetRootElement(doc), *router = NULL;
+        g_auto(Ctx) c = {.what = what, .conf = conf, .errors = errors};
+        const VrRule *rule = NULL;
 
         *ret = NULL;
+        if (!vr_xml_is(root, NULL, "domain"))
+                return vr_domain_read(doc, what, &p->dom, error) ? 0 : -1; /* says what the root is */
+        /* A domain without router policy is none of virt-router's business, whatever
+         * its type or shape: it is only looked at closely once it has a policy. */
+        name = vr_xml_text(vr_xml_child(root, NULL, "name"));
+        c.dom = name && *name ? name : "?";
+        router = find_router(&c, vr_xml_child(root, NULL, "metadata"));
+        if (!router && !errors->len) {
+                flavor = find_nova_flavor(vr_xml_child(root, NULL, "metadata"));
+                rule = supported_type(root) ? vr_host_conf_match_rule(conf, name, flavor) : NULL;
+                if (!rule)
+                        return 0;
+        }
         if (!vr_domain_read(doc, what, &p->dom, error))
                 return -1;
         c.dom = p->dom.name;
-        root = xmlDocGetRootElement(doc);
-        router = find_router(&c, vr_xml_child(root, NULL, "metadata"));
         if (router) {
                 parse_router(&c, p, router);
-        } else if (!errors->len) {
-                const VrRule *rule = vr_host_conf_match_rule(conf, p->dom.name, p->dom.nova_flavor);
-                if (!rule)
-                        return 0;
+        } else if (rule) {
                 /* A rule-bound domain gets the profile's CPU and scheduling policy; its
                  * devices are Nova's (or the user's) and are left alone. */
                 p->rule = g_strdup(rule->name);
                 p->profile = g_strdup(rule->profile);
                 p->mode = conf->mode;
+                c.rule = rule;
                 c.profile = vr_host_conf_profile(conf, rule->profile);
                 parse_cpu(&c, p, NULL);
                 parse_guarantee(&c, p, NULL);
@@ -1018,4 +1161,3 @@ int vr_policy_parse(xmlDoc *doc, const char *what, const VrHostConf *conf, VrPol
         *ret = g_steal_pointer(&p);
         return 1;
 }
-

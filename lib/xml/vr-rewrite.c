@@ -50,8 +50,39 @@ static xmlNode *last_child_named(xmlNode *parent, const char *name) {
         return last;
 }
 
+/* libvirt's scheduling elements in <cputune>, by the thread kind they set. */
+static const struct {
+        const char *element;
+        VrThreadKind kind;
+} libvirt_sched[] = {
+        {"vcpusched", VR_THREAD_VCPU},
+        {"emulatorsched", VR_THREAD_EMULATOR},
+        {"iothreadsched", VR_THREAD_IOTHREAD},
+};
+
+static void remove_libvirt_sched(xmlNode *root, guint kinds) {
+        xmlNode *ct = vr_xml_child(root, NULL, "cputune");
+        bool removed = false;
+
+        for (xmlNode *n = vr_xml_first(ct), *next; n; n = next) {
+                next = vr_xml_next(n);
+                for (size_t i = 0; i < G_N_ELEMENTS(libvirt_sched); i++) {
+                        if ((kinds & libvirt_sched[i].kind) && vr_xml_is(n, NULL, libvirt_sched[i].element)) {
+                                vr_xml_remove(n);
+                                removed = true;
+                                break;
+                        }
+                }
+        }
+        /* A <cputune> that held only those goes too, as libvirt would drop it. */
+        if (removed && !vr_xml_first(ct))
+                vr_xml_remove(ct);
+}
+
 static void rewrite_cpu(xmlNode *root, const VrPlan *plan) {
         xmlNode *ct;
+
+        remove_libvirt_sched(root, plan->drop_sched);
 
         if (plan->vcpu_cpuset) {
                 xmlNode *vcpu = vr_xml_child(root, NULL, "vcpu");

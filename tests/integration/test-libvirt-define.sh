@@ -95,6 +95,12 @@ for file in "${files[@]}"; do
 	copy="$tmp/$name.xml"
 	err="$tmp/$name.err"
 
+	# A domain of another driver without router policy (xen, test, hvf, ...) is only
+	# passed through, byte for byte: test-xml checks that; this libvirtd cannot define it.
+	if ! uri_for "$file" >/dev/null && [[ -f ${file%.expected.xml}.xml ]] && cmp -s "$file" "${file%.expected.xml}.xml"; then
+		pass "$rel: another driver's domain, passed through unchanged (not defined here)"
+		continue
+	fi
 	if ! "$VIRT_XML_VALIDATE" "$file" domain >"$err" 2>&1; then
 		fail "$rel: virt-xml-validate: $(tail -n 3 "$err" | tr '\n' ' ')"
 		continue
