@@ -335,11 +335,12 @@ static bool read_number(const VrJsonNode *v, const char *where, const Field *f, 
                         int64_t *ret, GError **error) {
         g_autofree char *range = NULL;
 
-        if (v->type == VR_JSON_NUMBER && v->number >= min && v->number <= max && v->number == (double) (int64_t) v->number) {
+        if (v->type == VR_JSON_NUMBER && v->number >= min && v->number <= max &&
+            v->number == (double) (int64_t) v->number) {
                 *ret = (int64_t) v->number;
                 return true;
         }
-        range = g_strdup_printf("expected a whole number, %.0f-%.0f", min, max);
+        range = g_strdup_printf("expected a whole number from %.0f to %.0f", min, max);
         return bad(error, where, f->key, range);
 }
 
@@ -426,7 +427,8 @@ static bool read_field(const VrJsonNode *v, const Field *f, void *obj, const VrP
                 if (f->given && v->type == VR_JSON_NULL)
                         return true;
                 if (v->type != VR_JSON_OBJECT)
-                        return bad(error, where, f->key, f->given ? "expected an object or null" : "expected an object");
+                        return bad(error, where, f->key,
+                                   f->given ? "expected an object or null" : "expected an object");
                 return read_object(v, f->sub, (char *) obj + f->offset, p, sub, error);
         }
         case F_ARRAY:
@@ -478,7 +480,7 @@ static bool read_object(const VrJsonNode *n, const Field *fields, void *obj, con
         }
         for (const Field *f = fields; f->key; f++)
                 if (f->when && vr_json_member(n, f->key) && !f->when(obj, p))
-                        return bad(error, where, f->key, "does not go with the rest of this object (it is never written so)");
+                        return bad(error, where, f->key, "not expected here: the form has it only for other classes, port modes or domain types");
         return true;
 }
 
