@@ -35,6 +35,22 @@ static char *read_stdin(size_t *ret_len) {
         return g_string_free(s, FALSE);
 }
 
+/* Each error reaches the operator once per channel that shows it. Where the operation
+ * can fail, libvirt puts a failing hook's stderr in the error it reports (virsh shows
+ * it, and libvirtd's log keeps it): stderr only, since syslog would be a second copy in
+ * the journal. Where it cannot (exit 0), libvirt drops stderr: syslog only. */
+static void report_error(const char *op, const char *message) {
+        g_auto(GStrv) lines = g_strsplit(message, "\n", -1);
+        bool can_fail = vr_hook_op_can_fail(op);
+
+        for (char **l = lines; *l; l++) {
+                if (can_fail)
+                        fprintf(stderr, "virt-router: %s\n", *l);
+                else
+                        vr_log(LOG_ERR, "%s", *l);
+        }
+}
+
 int main(int argc, char **argv) {
         g_autoptr(VrHostConf) conf = NULL;
         g_autoptr(GError) err = NULL;
@@ -45,6 +61,7 @@ int main(int argc, char **argv) {
         const char *tc = g_getenv("VIRT_ROUTER_TC");
         size_t len = 0;
         VrHookRequest req;
+        bool log_stderr;
         int r;
 
         setlocale(LC_ALL, "C");
@@ -65,15 +82,19 @@ int main(int argc, char **argv) {
                 return 2;
         }
         xml = read_stdin(&len);
+        log_stderr = g_strcmp0(g_getenv("VIRT_ROUTER_LOG"), "stderr") == 0;
+        vr_log_open("virt-router-hook", log_stderr, false);
         conf = vr_host_conf_load(config, &err);
         if (!conf) {
+                g_autofree char *msg = NULL;
                 /* A broken host config must not stop domains that are no routers. */
                 if (!g_strstr_len(xml, (gssize) len, VR_NS_PREFIX))
                         return 0;
-                fprintf(stderr, "virt-router: domain '%s': %s\n", argv[1], err->message);
+                msg = g_strdup_printf("domain '%s': %s", argv[1], err->message);
+                report_error(argv[2], msg);
                 return vr_hook_op_can_fail(argv[2]) ? 1 : 0;
         }
-        vr_log_open("virt-router-hook", g_strcmp0(g_getenv("VIRT_ROUTER_LOG"), "stderr") == 0, conf->debug);
+        vr_log_open("virt-router-hook", log_stderr, conf->debug);
         root = root && *root ? root : "/";
         req = (VrHookRequest){
                 .root = root,
@@ -90,11 +111,7 @@ int main(int argc, char **argv) {
         r = vr_hook_run(&req, &out, &err);
         xmlCleanupParser();
         if (r < 0) {
-                g_auto(GStrv) lines = g_strsplit(err->message, "\n", -1);
-                for (char **l = lines; *l; l++) {
-                        fprintf(stderr, "virt-router: %s\n", *l);
-                        vr_log(LOG_ERR, "%s", *l);
-                }
+                report_error(argv[2], err->message);
                 return vr_hook_op_can_fail(argv[2]) ? 1 : 0;
         }
         if (out && fputs(out, stdout) < 0)

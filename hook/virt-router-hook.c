@@ -13,8 +13,10 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #define NS_MARK "urn:virt-router:"
@@ -78,6 +80,33 @@ static int config_has_rules(void) {
         return found;
 }
 
+/* The operations libvirt fails when the hook fails (virt-router-hook-full's list). */
+static int can_fail(int argc, char **argv) {
+        return argc >= 3 && (!strcmp(argv[2], "prepare") || !strcmp(argv[2], "start") ||
+                             !strcmp(argv[2], "started") || !strcmp(argv[2], "migrate") ||
+                             !strcmp(argv[2], "restore"));
+}
+
+/* Once per channel, as the full hook: stderr where libvirt shows it (the operation
+ * fails) or no libvirt runs us (too few arguments, VIRT_ROUTER_LOG=stderr), syslog
+ * where libvirt drops it. Returns the exit status. */
+static int report(int argc, char **argv, const char *fmt, ...) {
+        const char *log = getenv("VIRT_ROUTER_LOG");
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (can_fail(argc, argv) || argc < 3 || (log && !strcmp(log, "stderr"))) {
+                fputs("virt-router: ", stderr);
+                vfprintf(stderr, fmt, ap);
+                fputc('\n', stderr);
+        } else {
+                openlog("virt-router-hook", LOG_PID, LOG_DAEMON);
+                vsyslog(LOG_ERR, fmt, ap);
+        }
+        va_end(ap);
+        return can_fail(argc, argv);
+}
+
 int main(int argc, char **argv) {
         char self[PATH_MAX], full[PATH_MAX + 32];
         const char *override = getenv("VIRT_ROUTER_HOOK_FULL");
@@ -91,18 +120,14 @@ int main(int argc, char **argv) {
         if (argc < 3 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
                 goto full;
         xml = read_all(STDIN_FILENO, &len);
-        if (!xml) {
-                fprintf(stderr, "virt-router: out of memory reading the domain XML\n");
-                return 1;
-        }
+        if (!xml)
+                return report(argc, argv, "out of memory reading the domain XML");
         if (!memmem(xml, len, NS_MARK, strlen(NS_MARK)) && !config_has_rules())
                 return 0; /* no router: nothing to do, nothing printed */
         fd = memfd_create("domain-xml", MFD_CLOEXEC);
         if (fd < 0 || (len && write(fd, xml, len) != (ssize_t) len) || lseek(fd, 0, SEEK_SET) < 0 ||
-            dup2(fd, STDIN_FILENO) < 0) {
-                fprintf(stderr, "virt-router: cannot pass the domain XML on: %s\n", strerror(errno));
-                return 1;
-        }
+            dup2(fd, STDIN_FILENO) < 0)
+                return report(argc, argv, "cannot pass the domain XML on: %s", strerror(errno));
         close(fd);
         free(xml);
 full:
@@ -121,10 +146,6 @@ full:
                 }
         }
         execv(full, argv);
-        fprintf(stderr, "virt-router: cannot run %s: %s\n", full, strerror(errno));
         /* Only a router domain gets here: fail the operations that can fail. */
-        return argc >= 3 && (!strcmp(argv[2], "prepare") || !strcmp(argv[2], "start") ||
-                             !strcmp(argv[2], "started") || !strcmp(argv[2], "migrate") ||
-                             !strcmp(argv[2], "restore"))
-                       ? 1 : 0;
+        return report(argc, argv, "cannot run %s: %s", full, strerror(errno));
 }

@@ -38,13 +38,8 @@ static GPtrArray *tune_argv(const VrLaunchOptions *o, bool daemon) {
                 g_ptr_array_add(argv, g_strdup("--state-dir"));
                 g_ptr_array_add(argv, g_strdup(o->state_dir));
         }
-        if (o->spec) {
-                g_ptr_array_add(argv, g_strdup("--spec"));
-                g_ptr_array_add(argv, g_strdup(o->spec));
-        } else if (o->xml) {
-                g_ptr_array_add(argv, g_strdup("--xml"));
-                g_ptr_array_add(argv, g_strdup(o->xml));
-        }
+        g_ptr_array_add(argv, g_strdup("--spec"));
+        g_ptr_array_add(argv, g_strdup(o->spec));
         if (daemon)
                 g_ptr_array_add(argv, g_strdup("--daemon"));
         g_ptr_array_add(argv, NULL);

@@ -10,8 +10,7 @@ typedef struct {
         const char *domain;
         const char *config;     /* host config path, or NULL */
         const char *state_dir;
-        const char *spec;       /* tuning spec file (vr-spec.h), or NULL */
-        const char *xml;        /* domain XML file, or NULL (libvirt's status XML) */
+        const char *spec;       /* tuning spec file (vr-tune-spec.h) */
 } VrLaunchOptions;
 
 /* Returns 0 once the tuner runs on its own, or -1 with error saying why it could not

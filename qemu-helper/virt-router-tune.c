@@ -15,7 +15,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <linux/cn_proc.h>
 #include <linux/connector.h>
@@ -30,7 +29,6 @@
 typedef struct {
         char *domain;
         char *spec;
-        char *xml;
         char *config;
         char *root;
         char *state_dir;
@@ -46,7 +44,6 @@ typedef struct {
 static void options_clear(Options *o) {
         g_free(o->domain);
         g_free(o->spec);
-        g_free(o->xml);
         g_free(o->config);
         g_free(o->root);
         g_free(o->state_dir);
@@ -325,58 +322,18 @@ static int run(const Options *o, VrTuner *t) {
         return r < 0 ? 1 : 0;
 }
 
-/* The command that turns domain XML into a spec: `virt-router spec`. The tuner does
- * not parse XML itself, so that it never loads libxml2 (and its ICU): most of its
- * memory would be those libraries. */
-static char *spec_command(void) {
-        return vr_program_path("VIRT_ROUTER", "virt-router", BINDIR);
-}
-
+/* The spec is required: the hook writes one at started and reconnect; anyone else makes
+ * one with `virt-router spec`. The tuner used to run that command itself when given
+ * none, but nothing started it so but tests: it now says what it needs instead. */
 static char *load_spec(const Options *o, GError **error) {
-        g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-        g_autofree char *out = NULL, *err_out = NULL;
         g_autoptr(GError) local = NULL;
-        int status = 0;
+        char *text = NULL;
 
-        if (o->spec) {
-                char *text = NULL;
-                if (!g_file_get_contents(o->spec, &text, NULL, &local)) {
-                        g_set_error(error, VR_ERROR, VR_ERROR_HOST, "domain '%s': %s", o->domain, local->message);
-                        return NULL;
-                }
-                return text;
-        }
-        g_ptr_array_add(argv, spec_command());
-        g_ptr_array_add(argv, g_strdup("spec"));
-        g_ptr_array_add(argv, g_strdup("--domain"));
-        g_ptr_array_add(argv, g_strdup(o->domain));
-        if (o->xml) {
-                g_ptr_array_add(argv, g_strdup("--xml"));
-                g_ptr_array_add(argv, g_strdup(o->xml));
-        }
-        if (o->config) {
-                g_ptr_array_add(argv, g_strdup("--config"));
-                g_ptr_array_add(argv, g_strdup(o->config));
-        }
-        if (o->root) {
-                g_ptr_array_add(argv, g_strdup("--root"));
-                g_ptr_array_add(argv, g_strdup(o->root));
-        }
-        g_ptr_array_add(argv, NULL);
-        if (!g_spawn_sync(NULL, (char **) argv->pdata, NULL, G_SPAWN_STDIN_FROM_DEV_NULL, NULL, NULL, &out,
-                          &err_out, &status, &local)) {
-                g_set_error(error, VR_ERROR, VR_ERROR_HOST, "domain '%s': cannot run %s: %s", o->domain,
-                            (char *) argv->pdata[0], local->message);
+        if (!g_file_get_contents(o->spec, &text, NULL, &local)) {
+                g_set_error(error, VR_ERROR, VR_ERROR_HOST, "domain '%s': %s", o->domain, local->message);
                 return NULL;
         }
-        if (!g_spawn_check_wait_status(status, NULL)) {
-                g_strstrip(err_out);
-                /* virt-router's own words, without its "virt-router: " prefix */
-                g_set_error(error, VR_ERROR, WIFEXITED(status) && WEXITSTATUS(status) == 1 ? VR_ERROR_INVALID : VR_ERROR_HOST,
-                            "%s", g_str_has_prefix(err_out, "virt-router: ") ? err_out + 13 : err_out);
-                return NULL;
-        }
-        return g_steal_pointer(&out);
+        return text;
 }
 
 int main(int argc, char **argv) {
@@ -384,10 +341,9 @@ int main(int argc, char **argv) {
         GOptionEntry entries[] = {
                 {"domain", 'd', 0, G_OPTION_ARG_STRING, &o.domain, "The domain to tune (required)", "NAME"},
                 {"pid", 'p', 0, G_OPTION_ARG_INT, &o.pid, "Its QEMU (or container init) pid (default: libvirt's pid file)", "PID"},
-                {"spec", 's', 0, G_OPTION_ARG_FILENAME, &o.spec, "Tuning spec (JSON, as `virt-router spec` writes it; the hook passes one)", "FILE"},
-                {"xml", 'x', 0, G_OPTION_ARG_FILENAME, &o.xml, "Domain or libvirt status XML, turned into a spec by `virt-router spec` (default: /run/libvirt/{qemu,lxc}/NAME.xml)", "FILE"},
+                {"spec", 's', 0, G_OPTION_ARG_FILENAME, &o.spec, "Tuning spec (required): the JSON that `virt-router spec --domain NAME` prints; the hook writes STATE_DIR/NAME.spec.json", "FILE"},
                 {"config", 'c', 0, G_OPTION_ARG_FILENAME, &o.config, "Host config (default " VR_HOSTCONF_DEFAULT_PATH ")", "FILE"},
-                {"root", 0, 0, G_OPTION_ARG_FILENAME, &o.root, "Root prefix for /proc, /sys and /run (tests)", "DIR"},
+                {"root", 0, 0, G_OPTION_ARG_FILENAME, &o.root, "Root prefix for /proc and /sys (tests)", "DIR"},
                 {"state-dir", 0, 0, G_OPTION_ARG_FILENAME, &o.state_dir, "Where DOMAIN.json goes (default: host config state-dir)", "DIR"},
                 {"once", 0, 0, G_OPTION_ARG_NONE, &o.once, "Apply once and exit", NULL},
                 {"daemon", 0, 0, G_OPTION_ARG_NONE, &o.daemon, "Detach: own session, no inherited descriptors, log to syslog", NULL},
@@ -397,7 +353,7 @@ int main(int argc, char **argv) {
                 {"debug", 0, 0, G_OPTION_ARG_NONE, &o.debug, "Log debug messages", NULL},
                 {NULL},
         };
-        g_autoptr(GOptionContext) ctx = g_option_context_new("--domain NAME");
+        g_autoptr(GOptionContext) ctx = g_option_context_new("--domain NAME --spec FILE");
         g_autoptr(GError) err = NULL;
         g_autoptr(VrHostConf) conf = NULL;
         g_autoptr(VrTuner) t = NULL;
@@ -408,16 +364,23 @@ int main(int argc, char **argv) {
         setlocale(LC_ALL, "");
         g_option_context_set_summary(ctx, "Place and schedule a virt-router domain's threads (vCPU, vhost, emulator,\n"
                                           "iothreads, NAPI) as its policy says, and keep them so while it runs.");
-        g_option_context_set_description(ctx, "Started by virt-router-hook when a router domain starts. Exits when the\n"
-                                              "domain's process exits. State: STATE_DIR/NAME.json, shown by `virt-router status`.\n"
-                                              "Exit status: 0 done, 1 failure, 2 usage, 3 host problem.");
+        g_option_context_set_description(ctx, "Started by virt-router-hook when a router domain starts, with the spec it\n"
+                                              "wrote (STATE_DIR/NAME.spec.json). By hand, make one from the running domain:\n"
+                                              "  virt-router spec --domain NAME > NAME.spec.json\n"
+                                              "Exits when the domain's process exits. State: STATE_DIR/NAME.json, shown by\n"
+                                              "`virt-router status`. Exit status: 0 done, 1 failure, 2 usage, 3 host problem.");
         g_option_context_add_main_entries(ctx, entries, NULL);
         if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
                 fprintf(stderr, "virt-router-tune: %s\nTry 'virt-router-tune --help'.\n", err->message);
                 return 2;
         }
         if (!o.domain || argc > 1) {
-                fprintf(stderr, "virt-router-tune: expected --domain NAME and no other arguments\nTry 'virt-router-tune --help'.\n");
+                fprintf(stderr, "virt-router-tune: expected --domain NAME --spec FILE and no other arguments\nTry 'virt-router-tune --help'.\n");
+                return 2;
+        }
+        if (!o.spec) {
+                fprintf(stderr, "virt-router-tune: domain '%s': --spec FILE is required: the domain's tuning spec, as the hook writes it to STATE_DIR/%s.spec.json; make one from the running domain with 'virt-router spec --domain %s > FILE'\n",
+                        o.domain, o.domain, o.domain);
                 return 2;
         }
         if (o.poll_ms < 100) {

@@ -13,6 +13,7 @@
 #include "vr-sysfs.h"
 #include "vr-threads.h"
 #include "vr-tune-host.h"
+#include "vr-tune-spec.h"
 #include "vr-tune.h"
 #include "vr-tuner.h"
 
@@ -78,8 +79,7 @@ void vr_tuner_set_mode(VrTuner *t, const char *how) {
 
 VrTuner *vr_tuner_new(const VrTunerOptions *o, GError **error) {
         g_autoptr(VrTuner) t = g_new0(VrTuner, 1);
-        g_autoptr(VrJsonNode) spec = NULL;
-        const VrJsonNode *napi, *pol;
+        g_autoptr(VrTuneSpec) spec = NULL;
         VrProcStat st;
         pid_t pid = o->pid;
         int r;
@@ -94,34 +94,18 @@ VrTuner *vr_tuner_new(const VrTunerOptions *o, GError **error) {
         t->mode = g_strdup("proc connector");
         t->pending = g_hash_table_new(g_direct_hash, g_direct_equal);
 
-        spec = vr_json_parse(o->spec, error);
+        spec = vr_tune_spec_from_json(o->spec, error);
         if (!spec)
                 return NULL;
-        pol = vr_json_member(spec, "policy");
-        t->policy = pol ? vr_policy_from_json(pol, error) : NULL;
-        if (!t->policy) {
-                if (error && !*error)
-                        g_set_error(error, VR_ERROR, VR_ERROR_INVALID, "tuning spec: no policy");
-                return NULL;
-        }
+        t->policy = g_steal_pointer(&spec->policy);
         if (o->domain && !g_str_equal(o->domain, t->policy->dom.name)) {
                 g_set_error(error, VR_ERROR, VR_ERROR_INVALID, "domain '%s': the tuning spec describes domain '%s'",
                             o->domain, t->policy->dom.name);
                 return NULL;
         }
-        napi = vr_json_member(spec, "napi_devs");
-        {
-                g_autoptr(GPtrArray) devs = g_ptr_array_new_with_free_func(g_free);
-                for (guint k = 0; napi && napi->type == VR_JSON_ARRAY && k < napi->items->len; k++) {
-                        const VrJsonNode *d = napi->items->pdata[k];
-                        if (d->type == VR_JSON_STRING)
-                                g_ptr_array_add(devs, g_strdup(d->string));
-                }
-                g_ptr_array_add(devs, NULL);
-                t->napi_devs = (char **) g_ptr_array_free(g_steal_pointer(&devs), FALSE);
-        }
+        t->napi_devs = g_steal_pointer(&spec->napi_devs);
         if (!pid)
-                pid = (pid_t) vr_json_member_int(spec, "pid", 0);
+                pid = spec->pid;
         if (pid <= 0 || vr_proc_read_stat(t->root, pid, 0, &st) < 0) {
                 g_set_error(error, VR_ERROR, VR_ERROR_HOST,
                             "domain '%s': process %d not found: expected the running domain's QEMU or container init (--pid)",

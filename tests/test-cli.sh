@@ -223,5 +223,14 @@ expect_rc 2 "render --vcpus -1" "$VIRT_ROUTER" render kvm-macvtap --vcpus -1
 expect_rc 1 "render with a bad port attribute" "$VIRT_ROUTER" render kvm-macvtap --port wan=h0,vlan=7
 expect_rc 3 "render with a missing template dir" "$VIRT_ROUTER" render kvm-macvtap --template-dir "$tmp/none"
 
+# The tuner requires a spec and says how to make one (it no longer runs `virt-router spec`).
+VIRT_ROUTER_TUNE=${VIRT_ROUTER_TUNE:-$(dirname "$VIRT_ROUTER")/virt-router-tune}
+expect_rc 2 "virt-router-tune without --spec" "$VIRT_ROUTER_TUNE" --domain vr1 --config "$data/xml/host.conf"
+contains "$tmp/err" "domain 'vr1': --spec FILE is required" "the tuner says it needs a spec"
+contains "$tmp/err" "virt-router spec --domain vr1 > FILE" "the tuner says how to make one"
+"$VIRT_ROUTER" spec --xml "$data/xml/deadline-sched.expected.xml" --pid 1 -c "$data/xml/host.conf" >"$tmp/vr1.spec.json" 2>"$tmp/err"
+expect_rc 1 "virt-router-tune with another domain's spec" "$VIRT_ROUTER_TUNE" --domain other --once --spec "$tmp/vr1.spec.json" --config "$data/xml/host.conf"
+contains "$tmp/err" "domain 'other': the tuning spec describes domain 'vr1'" "the tuner reads the spec virt-router spec wrote"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -96,6 +96,22 @@ domain vr2 "      <vr:cpu placement='dedicated' cpus='2'/>
 applied vr2
 hook vr2 prepare "$tmp/vr2.xml"
 expect "a second router cannot take a reserved CPU" 1 "domain 'vr2': dedicated CPUs 2 overlap CPUs 1-2 reserved by running router 'vr1'"
+# An error reaches each channel once: libvirt shows a failing hook's stderr, so the
+# message is there once (even with the log on stderr too), and not logged a second time.
+n=$(grep -c "overlap CPUs 1-2 reserved by running router 'vr1'" "$tmp/err")
+[[ $n == 1 ]] && pass "a failing operation's error is on stderr once" || fail "the error is on stderr $n times"
+printf '[host]\nrouter-cpus=banana\n' >"$tmp/bad.conf"
+VIRT_ROUTER_CONFIG=$tmp/bad.conf hook vr2 prepare "$tmp/vr2.xml"
+expect "a broken host config fails prepare" 1 "virt-router: domain 'vr2': "
+n=$(grep -c "domain 'vr2': " "$tmp/err")
+[[ $n == 1 ]] && pass "the host config error is on stderr once" || fail "the host config error is on stderr $n times"
+# An operation libvirt cannot stop exits 0 and libvirt drops its stderr: the error goes
+# to the log only (here the log is stderr: once, as the log's line).
+VIRT_ROUTER_CONFIG=$tmp/bad.conf hook vr2 release "$tmp/vr2.xml"
+expect "a broken host config does not fail release" 0 "virt-router-hook: domain 'vr2': "
+n=$(grep -c "domain 'vr2': " "$tmp/err")
+[[ $n == 1 && $err != *"virt-router: domain"* ]] && pass "release's error is logged once, not printed" ||
+	fail "release's error: $n lines"
 [[ $(ledger_domains) == vr1 ]] && pass "nothing reserved for the refused router" || fail "ledger: '$(ledger_domains)'"
 
 hook vr1 release "$tmp/vr1.xml"

@@ -12,10 +12,10 @@ int main(int argc, char **argv) {
         VrLaunchOptions o;
 
         if (argc != 5) {
-                fprintf(stderr, "usage: test-launch TUNE DOMAIN XML STATE_DIR\n");
+                fprintf(stderr, "usage: test-launch TUNE DOMAIN SPEC STATE_DIR\n");
                 return 2;
         }
-        o = (VrLaunchOptions){.tune_path = argv[1], .domain = argv[2], .xml = argv[3], .state_dir = argv[4]};
+        o = (VrLaunchOptions){.tune_path = argv[1], .domain = argv[2], .spec = argv[3], .state_dir = argv[4]};
         if (vr_tuner_launch(&o, &err) < 0) {
                 printf("error: %s\n", err->message);
                 return 1;

@@ -2,7 +2,7 @@
 # The layer rules hold and their check can fail: lib/check-layers.sh passes on the
 # build, and refuses a base layer that calls the model, a model that calls a plan and a
 # tuner that calls the XML layer (each planted into a copy of the real library). The
-# tuner maps neither libxml2 nor libsystemd.
+# tuner maps neither libxml2 nor libsystemd. Nothing under lib/ but lib/prog logs.
 set -uo pipefail
 : "${top_srcdir:?}" "${top_builddir:?}"
 check=$top_srcdir/lib/check-layers.sh
@@ -51,6 +51,20 @@ plant model lib/model/.libs/libvrmodel.a vr_plan_build
 plant host lib/host/.libs/libvrhost.a vr_tune_plan
 plant plan lib/plan/.libs/libvrplan.a vr_xml_parse
 plant tuner qemu-helper/.libs/libvrtuner.a vr_policy_parse
+
+# lib/ never logs: it returns errors, and each program prints or logs each once
+# (lib/prog/vr-log.c is the programs' logger). The sources of DIR that call it:
+lib_loggers() {
+	grep -rlE '(^|[^a-z_])vr_log(_open)?[[:space:]]*\(|#include "vr-log.h"' --include='*.c' --include='*.h' "$1" |
+		grep -v '/prog/'
+}
+found=$(lib_loggers "$top_srcdir/lib")
+[[ -z $found ]] && ok "nothing under lib/ calls vr_log" || bad "lib/ logs (return an error instead): $found"
+mkdir -p "$tmp/lib/host" "$tmp/lib/prog"
+printf '#include "vr-log.h"\nvoid f(void) { vr_log(LOG_ERR, "x"); }\n' >"$tmp/lib/host/planted.c"
+cp "$top_srcdir/lib/prog/vr-log.c" "$tmp/lib/prog/"
+[[ $(lib_loggers "$tmp/lib") == "$tmp/lib/host/planted.c" ]] && ok "a planted vr_log call in lib/host is found" ||
+	bad "a planted vr_log call in lib/host is not found"
 
 tune=$top_builddir/virt-router-tune
 if [[ -x $tune ]] && command -v ldd >/dev/null; then

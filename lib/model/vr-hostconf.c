@@ -21,15 +21,16 @@ static const char *const host_keys[] = {
         "image-dir", "state-dir", "debug", NULL,
 };
 
+const char *const vr_mode_names[] = {"strict", "best-effort", NULL};
+
 const char *vr_mode_to_string(VrMode m) {
-        return m == VR_MODE_BEST_EFFORT ? "best-effort" : "strict";
+        return vr_mode_names[m == VR_MODE_BEST_EFFORT ? VR_MODE_BEST_EFFORT : VR_MODE_STRICT];
 }
 
 int vr_mode_from_string(const char *s) {
-        if (g_strcmp0(s, "strict") == 0)
-                return VR_MODE_STRICT;
-        if (g_strcmp0(s, "best-effort") == 0)
-                return VR_MODE_BEST_EFFORT;
+        for (int i = 0; s && vr_mode_names[i]; i++)
+                if (g_str_equal(vr_mode_names[i], s))
+                        return i;
         return -1;
 }
 

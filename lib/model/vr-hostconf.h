@@ -73,6 +73,7 @@ const VrRule *vr_host_conf_match_rule(const VrHostConf *c, const char *domain_na
  * missing), keeping every other group, key and comment; atomically. */
 bool vr_host_conf_store_calibration(const char *path, const VrPacketCost *cost, GError **error);
 
+extern const char *const vr_mode_names[]; /* indexed by VrMode, NULL-terminated */
 const char *vr_mode_to_string(VrMode m);
 int vr_mode_from_string(const char *s); /* -1 if unknown */
 

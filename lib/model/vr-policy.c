@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include <limits.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "vr-error.h"
@@ -94,253 +96,402 @@ const VrPort *vr_policy_port(const VrPolicy *p, const char *name) {
 }
 
 /* ------------------------------------------------------------------------ */
-/* JSON view                                                                */
+/* The JSON form (`virt-router check --json`, and the policy in the tuner's spec)      */
 
+/* One table per JSON object gives each field's key, kind and place once; the writer
+ * and the reader both walk these tables, so what the tuner reads back is exactly what
+ * the hook wrote (tests/test-spec.c: policy -> JSON -> policy -> JSON is identical).
+ * A full reader rather than a tuner-only projection: `check --json` prints the same
+ * form, and a projection would define the names of the tuner's fields a second time.
+ * Not in the form (derived at parse, or only the hook's): VrPort line, queue_given,
+ * ring_given, tx_queue_size, trust and spoofchk; VrAddress addr, family, prefix and
+ * bytes; VrRoute to_addr, to_prefix and family; VrGuarantee police_burst, shape_burst. */
 
-static void json_cpuset(VrJson *j, const char *key, const VrCpuSet *s) {
-        g_autofree char *f = s ? vr_cpuset_format(s) : NULL;
-        vr_json_key(j, key);
-        vr_json_string(j, f);
+typedef enum {
+        F_STRING,   /* char *, NULL as null */
+        F_INT,      /* int */
+        F_UINT,     /* unsigned */
+        F_U64,      /* uint64_t */
+        F_BOOL,     /* bool */
+        F_ENUM,     /* an enum stored as int: its keyword from names */
+        F_ENUM_OPT, /* as F_ENUM, with 0 (the default) as null */
+        F_FLAGS,    /* a guint mask: an array of names, by bit number */
+        F_CPUSET,   /* VrCpuSet *, NULL as null */
+        F_OBJECT,   /* fields of the same struct in a nested object (sub) */
+        F_ARRAY,    /* GPtrArray * of elem_size structs, each an object (sub) */
+} FieldKind;
+
+typedef struct Field Field;
+struct Field {
+        const char *key; /* NULL ends a table */
+        FieldKind kind;
+        size_t offset;
+        const char *const *names; /* F_ENUM, F_ENUM_OPT, F_FLAGS */
+        const Field *sub;         /* F_OBJECT, F_ARRAY */
+        size_t elem_size;         /* F_ARRAY */
+        /* Written only when this holds (and then also the only case it is read in). */
+        bool (*when)(const void *obj, const VrPolicy *p);
+        /* Offset of a bool saying the field is given (0: none, as no such flag comes
+         * first in its struct). Unset, a scalar is left out and an object is null. */
+        size_t given;
+        int64_t dflt; /* when absent */
+        bool required;
+};
+
+G_STATIC_ASSERT(sizeof(VrDomainType) == sizeof(int) && sizeof(VrMode) == sizeof(int));
+G_STATIC_ASSERT(sizeof(VrPlacement) == sizeof(int) && sizeof(VrSchedClass) == sizeof(int));
+G_STATIC_ASSERT(sizeof(VrPortMode) == sizeof(int) && sizeof(VrBackend) == sizeof(int));
+
+#define AT(obj, f, T) ((T *) (void *) ((char *) (obj) + (f)->offset))
+#define CAT(obj, f, T) ((const T *) (const void *) ((const char *) (obj) + (f)->offset))
+
+static bool rule_rt(const void *o, const VrPolicy *p) {
+        const VrSchedRule *r = o;
+        (void) p;
+        return r->cls == VR_SCHED_FIFO || r->cls == VR_SCHED_RR;
 }
 
-static void json_flags(VrJson *j, const char *key, guint mask, const char *const *names) {
-        vr_json_key(j, key);
-        vr_json_begin_array(j);
-        for (int i = 0; names[i]; i++)
-                if (mask & (1u << i))
-                        vr_json_string(j, names[i]);
-        vr_json_end_array(j);
+static bool rule_deadline(const void *o, const VrPolicy *p) {
+        (void) p;
+        return ((const VrSchedRule *) o)->cls == VR_SCHED_DEADLINE;
+}
+
+static bool port_vf(const void *o, const VrPolicy *p) {
+        (void) p;
+        return ((const VrPort *) o)->mode == VR_PORT_VF;
+}
+
+static bool port_netdev(const void *o, const VrPolicy *p) {
+        return !port_vf(o, p);
+}
+
+/* A guest's macvtap: virtio's ring, queues and backend are the policy's. */
+static bool port_guest_tap(const void *o, const VrPolicy *p) {
+        return p->dom.type != VR_DOMAIN_LXC && ((const VrPort *) o)->mode == VR_PORT_MACVTAP;
+}
+
+static const Field cpu_fields[] = {
+        {"placement", F_ENUM, offsetof(VrPolicy, placement), .names = vr_placement_names},
+        {"cpus", F_CPUSET, offsetof(VrPolicy, cpus)},
+        {"housekeeping", F_CPUSET, offsetof(VrPolicy, housekeeping)},
+        {"shares", F_INT, offsetof(VrPolicy, shares)},
+        {NULL},
+};
+
+static const Field sched_fields[] = {
+        {"threads", F_FLAGS, offsetof(VrSchedRule, threads), .names = vr_thread_names},
+        {"class", F_ENUM, offsetof(VrSchedRule, cls), .names = vr_sched_class_names, .required = true},
+        {"priority", F_INT, offsetof(VrSchedRule, priority), .when = rule_rt},
+        {"nice", F_INT, offsetof(VrSchedRule, nice), .given = offsetof(VrSchedRule, has_nice)},
+        {"derive", F_BOOL, offsetof(VrSchedRule, derive), .when = rule_deadline},
+        {"runtime_ns", F_U64, offsetof(VrSchedRule, runtime_ns), .when = rule_deadline},
+        {"deadline_ns", F_U64, offsetof(VrSchedRule, deadline_ns), .when = rule_deadline},
+        {"period_ns", F_U64, offsetof(VrSchedRule, period_ns), .when = rule_deadline},
+        {NULL},
+};
+
+static const Field port_fields[] = {
+        {"name", F_STRING, offsetof(VrPort, name), .required = true},
+        {"mode", F_ENUM, offsetof(VrPort, mode), .names = vr_port_mode_names, .required = true},
+        {"pf", F_STRING, offsetof(VrPort, pf), .when = port_vf},
+        {"network", F_STRING, offsetof(VrPort, network), .when = port_vf},
+        {"vf", F_STRING, offsetof(VrPort, vf), .when = port_vf},
+        {"vlan", F_INT, offsetof(VrPort, vlan), .when = port_vf},
+        {"dev", F_STRING, offsetof(VrPort, dev), .when = port_netdev},
+        {"queue", F_INT, offsetof(VrPort, queue), .when = port_netdev},
+        {"macvtap_mode", F_STRING, offsetof(VrPort, macvtap_mode), .when = port_netdev},
+        {"mac", F_STRING, offsetof(VrPort, mac)},
+        {"rx_queue_size", F_INT, offsetof(VrPort, rx_queue_size), .when = port_guest_tap},
+        {"queues", F_INT, offsetof(VrPort, queues), .when = port_guest_tap, .dflt = 1},
+        {"backend", F_ENUM_OPT, offsetof(VrPort, backend), .names = vr_backend_names, .when = port_guest_tap},
+        {NULL},
+};
+
+static const Field guarantee_fields[] = {
+        {"rate_pps", F_U64, offsetof(VrPolicy, guarantee.rate_pps)},
+        {"burst", F_U64, offsetof(VrPolicy, guarantee.burst)},
+        {"delay_ns", F_U64, offsetof(VrPolicy, guarantee.delay_ns)},
+        {"bandwidth_bps", F_U64, offsetof(VrPolicy, guarantee.bandwidth_bps)},
+        {NULL},
+};
+
+static const Field address_fields[] = {
+        {"port", F_STRING, offsetof(VrAddress, port)},
+        {"ip", F_STRING, offsetof(VrAddress, ip)},
+        {NULL},
+};
+
+static const Field route_fields[] = {
+        {"to", F_STRING, offsetof(VrRoute, to)},
+        {"via", F_STRING, offsetof(VrRoute, via)},
+        {"port", F_STRING, offsetof(VrRoute, port)},
+        {NULL},
+};
+
+static const Field policy_fields[] = {
+        {"domain", F_STRING, offsetof(VrPolicy, dom.name), .required = true},
+        {"type", F_ENUM, offsetof(VrPolicy, dom.type), .names = vr_domain_type_names, .required = true},
+        {"vcpus", F_UINT, offsetof(VrPolicy, dom.vcpus), .dflt = 1},
+        {"profile", F_STRING, offsetof(VrPolicy, profile)},
+        {"rule", F_STRING, offsetof(VrPolicy, rule)},
+        {"mode", F_ENUM, offsetof(VrPolicy, mode), .names = vr_mode_names},
+        {"cpu", F_OBJECT, 0, .sub = cpu_fields},
+        {"sched", F_ARRAY, offsetof(VrPolicy, sched), .sub = sched_fields, .elem_size = sizeof(VrSchedRule)},
+        {"ports", F_ARRAY, offsetof(VrPolicy, ports), .sub = port_fields, .elem_size = sizeof(VrPort)},
+        {"guarantee", F_OBJECT, 0, .sub = guarantee_fields, .given = offsetof(VrPolicy, guarantee.set)},
+        {"addresses", F_ARRAY, offsetof(VrPolicy, addresses), .sub = address_fields, .elem_size = sizeof(VrAddress)},
+        {"routes", F_ARRAY, offsetof(VrPolicy, routes), .sub = route_fields, .elem_size = sizeof(VrRoute)},
+        {"strip", F_FLAGS, offsetof(VrPolicy, strip), .names = vr_strip_names},
+        {NULL},
+};
+
+static bool field_given(const Field *f, const void *obj) {
+        return !f->given || *(const bool *) (const void *) ((const char *) obj + f->given);
+}
+
+static void write_object(VrJson *j, const Field *fields, const void *obj, const VrPolicy *p);
+
+static void write_field(VrJson *j, const Field *f, const void *obj, const VrPolicy *p) {
+        vr_json_key(j, f->key);
+        switch (f->kind) {
+        case F_STRING:
+                vr_json_string(j, *CAT(obj, f, char *));
+                break;
+        case F_INT:
+                vr_json_int(j, *CAT(obj, f, int));
+                break;
+        case F_UINT:
+                vr_json_uint(j, *CAT(obj, f, unsigned));
+                break;
+        case F_U64:
+                vr_json_uint(j, *CAT(obj, f, uint64_t));
+                break;
+        case F_BOOL:
+                vr_json_bool(j, *CAT(obj, f, bool));
+                break;
+        case F_ENUM:
+        case F_ENUM_OPT: {
+                int v = *CAT(obj, f, int);
+                vr_json_string(j, f->kind == F_ENUM_OPT && v == 0 ? NULL : f->names[v]);
+                break;
+        }
+        case F_FLAGS: {
+                guint mask = *CAT(obj, f, guint);
+                vr_json_begin_array(j);
+                for (int i = 0; f->names[i]; i++)
+                        if (mask & (1u << i))
+                                vr_json_string(j, f->names[i]);
+                vr_json_end_array(j);
+                break;
+        }
+        case F_CPUSET: {
+                const VrCpuSet *s = *CAT(obj, f, VrCpuSet *);
+                g_autofree char *text = s ? vr_cpuset_format(s) : NULL;
+                vr_json_string(j, text);
+                break;
+        }
+        case F_OBJECT:
+                if (field_given(f, obj))
+                        write_object(j, f->sub, (const char *) obj + f->offset, p);
+                else
+                        vr_json_string(j, NULL);
+                break;
+        case F_ARRAY: {
+                const GPtrArray *a = *CAT(obj, f, GPtrArray *);
+                vr_json_begin_array(j);
+                for (guint i = 0; i < a->len; i++)
+                        write_object(j, f->sub, a->pdata[i], p);
+                vr_json_end_array(j);
+                break;
+        }
+        }
+}
+
+static void write_object(VrJson *j, const Field *fields, const void *obj, const VrPolicy *p) {
+        vr_json_begin_object(j);
+        for (const Field *f = fields; f->key; f++)
+                if ((!f->when || f->when(obj, p)) && (f->kind == F_OBJECT || field_given(f, obj)))
+                        write_field(j, f, obj, p);
+        vr_json_end_object(j);
+}
+
+void vr_policy_write_json(VrJson *j, const VrPolicy *p) {
+        write_object(j, policy_fields, p, p);
 }
 
 char *vr_policy_to_json(const VrPolicy *p) {
         g_autoptr(VrJson) j = vr_json_new();
 
-        vr_json_begin_object(j);
-        vr_json_key(j, "domain");
-        vr_json_string(j, p->dom.name);
-        vr_json_key(j, "type");
-        vr_json_string(j, vr_domain_type_names[p->dom.type]);
-        vr_json_key(j, "vcpus");
-        vr_json_uint(j, p->dom.vcpus);
-        vr_json_key(j, "profile");
-        vr_json_string(j, p->profile);
-        vr_json_key(j, "rule");
-        vr_json_string(j, p->rule);
-        vr_json_key(j, "mode");
-        vr_json_string(j, vr_mode_to_string(p->mode));
-        vr_json_key(j, "cpu");
-        vr_json_begin_object(j);
-        vr_json_key(j, "placement");
-        vr_json_string(j, vr_placement_names[p->placement]);
-        json_cpuset(j, "cpus", p->cpus);
-        json_cpuset(j, "housekeeping", p->housekeeping);
-        vr_json_key(j, "shares");
-        vr_json_int(j, p->shares);
-        vr_json_end_object(j);
-        vr_json_key(j, "sched");
-        vr_json_begin_array(j);
-        for (guint i = 0; i < p->sched->len; i++) {
-                const VrSchedRule *r = p->sched->pdata[i];
-                vr_json_begin_object(j);
-                json_flags(j, "threads", r->threads, vr_thread_names);
-                vr_json_key(j, "class");
-                vr_json_string(j, vr_sched_class_names[r->cls]);
-                if (r->cls == VR_SCHED_FIFO || r->cls == VR_SCHED_RR) {
-                        vr_json_key(j, "priority");
-                        vr_json_int(j, r->priority);
-                }
-                if (r->has_nice) {
-                        vr_json_key(j, "nice");
-                        vr_json_int(j, r->nice);
-                }
-                if (r->cls == VR_SCHED_DEADLINE) {
-                        vr_json_key(j, "derive");
-                        vr_json_bool(j, r->derive);
-                        vr_json_key(j, "runtime_ns");
-                        vr_json_uint(j, r->runtime_ns);
-                        vr_json_key(j, "deadline_ns");
-                        vr_json_uint(j, r->deadline_ns);
-                        vr_json_key(j, "period_ns");
-                        vr_json_uint(j, r->period_ns);
-                }
-                vr_json_end_object(j);
-        }
-        vr_json_end_array(j);
-        vr_json_key(j, "ports");
-        vr_json_begin_array(j);
-        for (guint i = 0; i < p->ports->len; i++) {
-                const VrPort *port = p->ports->pdata[i];
-                vr_json_begin_object(j);
-                vr_json_key(j, "name");
-                vr_json_string(j, port->name);
-                vr_json_key(j, "mode");
-                vr_json_string(j, vr_port_mode_names[port->mode]);
-                if (port->mode == VR_PORT_VF) {
-                        vr_json_key(j, "pf");
-                        vr_json_string(j, port->pf);
-                        vr_json_key(j, "network");
-                        vr_json_string(j, port->network);
-                        vr_json_key(j, "vf");
-                        vr_json_string(j, port->vf);
-                        vr_json_key(j, "vlan");
-                        vr_json_int(j, port->vlan);
-                } else {
-                        vr_json_key(j, "dev");
-                        vr_json_string(j, port->dev);
-                        vr_json_key(j, "queue");
-                        vr_json_int(j, port->queue);
-                        vr_json_key(j, "macvtap_mode");
-                        vr_json_string(j, port->macvtap_mode);
-                }
-                vr_json_key(j, "mac");
-                vr_json_string(j, port->mac);
-                if (p->dom.type != VR_DOMAIN_LXC && port->mode == VR_PORT_MACVTAP) {
-                        vr_json_key(j, "rx_queue_size");
-                        vr_json_int(j, port->rx_queue_size);
-                        vr_json_key(j, "queues");
-                        vr_json_int(j, port->queues);
-                        vr_json_key(j, "backend");
-                        vr_json_string(j, port->backend ? vr_backend_names[port->backend] : NULL);
-                }
-                vr_json_end_object(j);
-        }
-        vr_json_end_array(j);
-        vr_json_key(j, "guarantee");
-        if (p->guarantee.set) {
-                vr_json_begin_object(j);
-                vr_json_key(j, "rate_pps");
-                vr_json_uint(j, p->guarantee.rate_pps);
-                vr_json_key(j, "burst");
-                vr_json_uint(j, p->guarantee.burst);
-                vr_json_key(j, "delay_ns");
-                vr_json_uint(j, p->guarantee.delay_ns);
-                vr_json_key(j, "bandwidth_bps");
-                vr_json_uint(j, p->guarantee.bandwidth_bps);
-                vr_json_end_object(j);
-        } else {
-                vr_json_string(j, NULL);
-        }
-        vr_json_key(j, "addresses");
-        vr_json_begin_array(j);
-        for (guint i = 0; i < p->addresses->len; i++) {
-                const VrAddress *a = p->addresses->pdata[i];
-                vr_json_begin_object(j);
-                vr_json_key(j, "port");
-                vr_json_string(j, a->port);
-                vr_json_key(j, "ip");
-                vr_json_string(j, a->ip);
-                vr_json_end_object(j);
-        }
-        vr_json_end_array(j);
-        vr_json_key(j, "routes");
-        vr_json_begin_array(j);
-        for (guint i = 0; i < p->routes->len; i++) {
-                const VrRoute *r = p->routes->pdata[i];
-                vr_json_begin_object(j);
-                vr_json_key(j, "to");
-                vr_json_string(j, r->to);
-                vr_json_key(j, "via");
-                vr_json_string(j, r->via);
-                vr_json_key(j, "port");
-                vr_json_string(j, r->port);
-                vr_json_end_object(j);
-        }
-        vr_json_end_array(j);
-        json_flags(j, "strip", p->strip, vr_strip_names);
-        vr_json_end_object(j);
+        vr_policy_write_json(j, p);
         return vr_json_finish(j);
 }
 
-/* ------------------------------------------------------------------------ */
-/* Reading the JSON form back: the part of a policy the tuner needs (the domain,
- * mode, CPUs, scheduling rules, guarantee, the ports' kinds). Addresses, routes and the
- * rest of the ports stay with the XML and its hook. */
-
-static bool json_fail(GError **error, const char *what) {
-        g_set_error(error, VR_ERROR, VR_ERROR_INVALID, "policy JSON: %s", what);
+static bool bad(GError **error, const char *where, const char *key, const char *what) {
+        g_set_error(error, VR_ERROR, VR_ERROR_INVALID, "%s.%s: %s", where, key, what);
         return false;
 }
 
-static bool json_cpuset_read(const VrJsonNode *n, const char *key, VrCpuSet **ret, GError **error) {
-        const char *s = vr_json_member_string(n, key);
-        if (!s)
+static bool read_number(const VrJsonNode *v, const char *where, const Field *f, double min, double max,
+                        int64_t *ret, GError **error) {
+        g_autofree char *range = NULL;
+
+        if (v->type == VR_JSON_NUMBER && v->number >= min && v->number <= max &&
+            v->number == (double) (int64_t) v->number) {
+                *ret = (int64_t) v->number;
                 return true;
-        if (vr_cpuset_parse(s, ret) < 0)
-                return json_fail(error, "a CPU list is not one");
+        }
+        range = g_strdup_printf("expected a whole number from %.0f to %.0f", min, max);
+        return bad(error, where, f->key, range);
+}
+
+static bool read_name(const VrJsonNode *v, const char *where, const Field *f, int *ret, GError **error) {
+        int i = v->type == VR_JSON_STRING ? vr_enum_from_string(f->names, v->string) : -1;
+        g_autofree char *list = NULL, *what = NULL;
+
+        if (i >= 0) {
+                *ret = i;
+                return true;
+        }
+        list = g_strjoinv(", ", (char **) f->names);
+        what = g_strdup_printf("expected one of %s", list);
+        return bad(error, where, f->key, what);
+}
+
+static bool read_object(const VrJsonNode *n, const Field *fields, void *obj, const VrPolicy *p, const char *where,
+                        GError **error);
+
+static bool read_field(const VrJsonNode *v, const Field *f, void *obj, const VrPolicy *p, const char *where,
+                       GError **error) {
+        int64_t num = 0;
+        int e = 0;
+
+        switch (f->kind) {
+        case F_STRING:
+                if (v->type != VR_JSON_STRING && v->type != VR_JSON_NULL)
+                        return bad(error, where, f->key, "expected a string or null");
+                g_free(*AT(obj, f, char *));
+                *AT(obj, f, char *) = g_strdup(v->string);
+                return true;
+        case F_INT:
+                if (!read_number(v, where, f, INT_MIN, INT_MAX, &num, error))
+                        return false;
+                *AT(obj, f, int) = (int) num;
+                return true;
+        case F_UINT:
+                if (!read_number(v, where, f, 0, UINT_MAX, &num, error))
+                        return false;
+                *AT(obj, f, unsigned) = (unsigned) num;
+                return true;
+        case F_U64:
+                /* JSON numbers are doubles: whole numbers are exact up to 2^53. */
+                if (!read_number(v, where, f, 0, 9007199254740992.0, &num, error))
+                        return false;
+                *AT(obj, f, uint64_t) = (uint64_t) num;
+                return true;
+        case F_BOOL:
+                if (v->type != VR_JSON_BOOL)
+                        return bad(error, where, f->key, "expected true or false");
+                *AT(obj, f, bool) = v->boolean;
+                return true;
+        case F_ENUM_OPT:
+                if (v->type == VR_JSON_NULL) {
+                        *AT(obj, f, int) = 0;
+                        return true;
+                }
+                /* fall through */
+        case F_ENUM:
+                if (!read_name(v, where, f, &e, error))
+                        return false;
+                *AT(obj, f, int) = e;
+                return true;
+        case F_FLAGS:
+                if (v->type != VR_JSON_ARRAY)
+                        return bad(error, where, f->key, "expected an array of names");
+                *AT(obj, f, guint) = 0;
+                for (guint i = 0; i < v->items->len; i++) {
+                        if (!read_name(v->items->pdata[i], where, f, &e, error))
+                                return false;
+                        *AT(obj, f, guint) |= 1u << e;
+                }
+                return true;
+        case F_CPUSET:
+                vr_cpuset_free(*AT(obj, f, VrCpuSet *));
+                *AT(obj, f, VrCpuSet *) = NULL;
+                if (v->type == VR_JSON_NULL)
+                        return true;
+                if (v->type != VR_JSON_STRING || vr_cpuset_parse(v->string, AT(obj, f, VrCpuSet *)) < 0)
+                        return bad(error, where, f->key, "expected a CPU list such as \"2-5,8\", or null");
+                return true;
+        case F_OBJECT: {
+                g_autofree char *sub = g_strdup_printf("%s.%s", where, f->key);
+                if (f->given && v->type == VR_JSON_NULL)
+                        return true;
+                if (v->type != VR_JSON_OBJECT)
+                        return bad(error, where, f->key,
+                                   f->given ? "expected an object or null" : "expected an object");
+                return read_object(v, f->sub, (char *) obj + f->offset, p, sub, error);
+        }
+        case F_ARRAY:
+                if (v->type != VR_JSON_ARRAY)
+                        return bad(error, where, f->key, "expected an array");
+                for (guint i = 0; i < v->items->len; i++) {
+                        g_autofree char *sub = g_strdup_printf("%s.%s[%u]", where, f->key, i);
+                        void *elem = g_malloc0(f->elem_size);
+                        g_ptr_array_add(*AT(obj, f, GPtrArray *), elem);
+                        if (((const VrJsonNode *) v->items->pdata[i])->type != VR_JSON_OBJECT) {
+                                g_set_error(error, VR_ERROR, VR_ERROR_INVALID, "%s: expected an object", sub);
+                                return false;
+                        }
+                        if (!read_object(v->items->pdata[i], f->sub, elem, p, sub, error))
+                                return false;
+                }
+                return true;
+        }
+        return false;
+}
+
+/* Fields in table order (the conditions of later ones read earlier ones); a key the
+ * tables do not know, or one the writer would leave out here, is an error: nothing is
+ * dropped unnoticed. */
+static bool read_object(const VrJsonNode *n, const Field *fields, void *obj, const VrPolicy *p, const char *where,
+                        GError **error) {
+        for (guint i = 0; i < n->keys->len; i++) {
+                const Field *f = fields;
+                while (f->key && !g_str_equal(f->key, n->keys->pdata[i]))
+                        f++;
+                if (!f->key)
+                        return bad(error, where, n->keys->pdata[i], "unknown key");
+        }
+        for (const Field *f = fields; f->key; f++) {
+                const VrJsonNode *v = vr_json_member(n, f->key);
+                if (!v) {
+                        if (f->required)
+                                return bad(error, where, f->key, "missing");
+                        if (f->kind == F_INT)
+                                *AT(obj, f, int) = (int) f->dflt;
+                        else if (f->kind == F_UINT)
+                                *AT(obj, f, unsigned) = (unsigned) f->dflt;
+                        continue;
+                }
+                if (!read_field(v, f, obj, p, where, error))
+                        return false;
+                if (f->given)
+                        *(bool *) (void *) ((char *) obj + f->given) = v->type != VR_JSON_NULL || f->kind != F_OBJECT;
+        }
+        for (const Field *f = fields; f->key; f++)
+                if (f->when && vr_json_member(n, f->key) && !f->when(obj, p))
+                        return bad(error, where, f->key, "not expected here: the form has it only for other classes, port modes or domain types");
         return true;
 }
 
 VrPolicy *vr_policy_from_json(const VrJsonNode *n, GError **error) {
         g_autoptr(VrPolicy) p = vr_policy_new();
-        const VrJsonNode *cpu = vr_json_member(n, "cpu"), *sched = vr_json_member(n, "sched");
-        const VrJsonNode *g = vr_json_member(n, "guarantee"), *ports = vr_json_member(n, "ports");
-        const char *name = vr_json_member_string(n, "domain"), *type = vr_json_member_string(n, "type");
-        int t, i;
 
-        if (!name || !type || (t = vr_enum_from_string(vr_domain_type_names, type)) < 0) {
-                json_fail(error, "expected a domain name and a type kvm, qemu or lxc");
+        if (!n || n->type != VR_JSON_OBJECT) {
+                g_set_error(error, VR_ERROR, VR_ERROR_INVALID, "policy: expected an object");
                 return NULL;
         }
-        p->dom.name = g_strdup(name);
-        p->dom.type = (VrDomainType) t;
-        p->dom.vcpus = (unsigned) vr_json_member_int(n, "vcpus", 1);
-        p->profile = g_strdup(vr_json_member_string(n, "profile"));
-        p->rule = g_strdup(vr_json_member_string(n, "rule"));
-        p->mode = g_strcmp0(vr_json_member_string(n, "mode"), "best-effort") == 0 ? VR_MODE_BEST_EFFORT : VR_MODE_STRICT;
-        if (cpu) {
-                i = vr_enum_from_string(vr_placement_names, vr_json_member_string(cpu, "placement"));
-                p->placement = i < 0 ? VR_PLACEMENT_SHARED : (VrPlacement) i;
-                if (!json_cpuset_read(cpu, "cpus", &p->cpus, error) ||
-                    !json_cpuset_read(cpu, "housekeeping", &p->housekeeping, error))
-                        return NULL;
-                p->shares = (int) vr_json_member_int(cpu, "shares", 0);
-        }
-        for (guint k = 0; sched && sched->type == VR_JSON_ARRAY && k < sched->items->len; k++) {
-                const VrJsonNode *r = sched->items->pdata[k];
-                const VrJsonNode *threads = vr_json_member(r, "threads");
-                VrSchedRule *rule = g_new0(VrSchedRule, 1);
-                g_ptr_array_add(p->sched, rule);
-                i = vr_enum_from_string(vr_sched_class_names, vr_json_member_string(r, "class"));
-                if (i < 0) {
-                        json_fail(error, "a scheduling rule has no known class");
-                        return NULL;
-                }
-                rule->cls = (VrSchedClass) i;
-                for (guint m = 0; threads && threads->type == VR_JSON_ARRAY && m < threads->items->len; m++) {
-                        const VrJsonNode *w = threads->items->pdata[m];
-                        int bit = w->type == VR_JSON_STRING ? vr_enum_from_string(vr_thread_names, w->string) : -1;
-                        if (bit < 0) {
-                                json_fail(error, "a scheduling rule names an unknown thread kind");
-                                return NULL;
-                        }
-                        rule->threads |= 1u << bit;
-                }
-                rule->priority = (int) vr_json_member_int(r, "priority", 0);
-                rule->has_nice = vr_json_member(r, "nice") != NULL;
-                rule->nice = (int) vr_json_member_int(r, "nice", 0);
-                rule->derive = vr_json_member_bool(r, "derive", false);
-                rule->runtime_ns = (uint64_t) vr_json_member_int(r, "runtime_ns", 0);
-                rule->deadline_ns = (uint64_t) vr_json_member_int(r, "deadline_ns", 0);
-                rule->period_ns = (uint64_t) vr_json_member_int(r, "period_ns", 0);
-        }
-        /* Ports as far as a derived reservation needs them: which have vhost workers. */
-        for (guint k = 0; ports && ports->type == VR_JSON_ARRAY && k < ports->items->len; k++) {
-                const VrJsonNode *o = ports->items->pdata[k];
-                VrPort *port = g_new0(VrPort, 1);
-                g_ptr_array_add(p->ports, port);
-                port->name = g_strdup(vr_json_member_string(o, "name"));
-                i = vr_enum_from_string(vr_port_mode_names, vr_json_member_string(o, "mode"));
-                port->mode = i < 0 ? VR_PORT_VF : (VrPortMode) i;
-                port->queues = (int) vr_json_member_int(o, "queues", 1);
-                i = vr_enum_from_string(vr_backend_names, vr_json_member_string(o, "backend"));
-                port->backend = i < 0 ? VR_BACKEND_DEFAULT : (VrBackend) i;
-        }
-        if (g && g->type == VR_JSON_OBJECT) {
-                p->guarantee.set = true;
-                p->guarantee.rate_pps = (uint64_t) vr_json_member_int(g, "rate_pps", 0);
-                p->guarantee.burst = (uint64_t) vr_json_member_int(g, "burst", 0);
-                p->guarantee.delay_ns = (uint64_t) vr_json_member_int(g, "delay_ns", 0);
-                p->guarantee.bandwidth_bps = (uint64_t) vr_json_member_int(g, "bandwidth_bps", 0);
-        }
+        if (!read_object(n, policy_fields, p, p, "policy", error))
+                return NULL;
         return g_steal_pointer(&p);
 }

@@ -7,6 +7,7 @@
 
 #include "vr-cpuset.h"
 #include "vr-hostconf.h"
+#include "vr-json.h"
 #include "vr-macros.h"
 
 typedef enum { VR_DOMAIN_KVM, VR_DOMAIN_QEMU, VR_DOMAIN_LXC } VrDomainType;
@@ -123,9 +124,11 @@ void vr_domain_clear(VrDomain *d);
 const VrPort *vr_policy_port(const VrPolicy *p, const char *name);
 /* Port modes and types as shown to users: "vf", "macvtap", ... */
 int vr_enum_from_string(const char *const *table, const char *s);
-/* Policy as JSON (for `virt-router check --json` and the tuner's spec). Caller frees. */
+/* The policy's JSON form: `virt-router check --json`, and the policy in the tuner's
+ * spec (vr-tune-spec.h). Every field it carries is read back, so writing what was read
+ * gives the same text. Caller frees. */
 char *vr_policy_to_json(const VrPolicy *p);
-/* The tuner's part of a policy back from that JSON (domain, mode, CPUs, scheduling,
- * guarantee). */
-struct VrJsonNode;
-VrPolicy *vr_policy_from_json(const struct VrJsonNode *n, GError **error);
+/* The same form as the next value of j (in an object: after its key). */
+void vr_policy_write_json(VrJson *j, const VrPolicy *p);
+/* NULL with error (VR_ERROR_INVALID) naming the field, "policy.ports[1].vlan: ...". */
+VrPolicy *vr_policy_from_json(const VrJsonNode *n, GError **error);

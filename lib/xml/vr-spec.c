@@ -9,6 +9,7 @@
 #include "vr-proc.h"
 #include "vr-spec.h"
 #include "vr-sysfs.h"
+#include "vr-tune-spec.h"
 #include "vr-xml.h"
 
 /* The <domain> of a domain XML, or of libvirt's status XML (<domstatus pid=...>). */
@@ -93,27 +94,10 @@ static pid_t lxc_init_of(const char *root, pid_t controller) {
 }
 
 
-static char *spec_json(const VrPolicy *p, pid_t pid, char **napi) {
-        g_autofree char *policy = vr_policy_to_json(p);
-        GString *s = g_string_new("{\n  \"pid\": ");
-        g_string_append_printf(s, "%d,\n  \"napi_devs\": [", (int) pid);
-        for (char **d = napi; d && *d; d++) {
-                g_autoptr(VrJson) j = vr_json_new();
-                g_autofree char *q = NULL;
-                vr_json_string(j, *d);
-                q = vr_json_finish(j);
-                g_strchomp(q);
-                g_string_append_printf(s, "%s%s", d == napi ? "" : ", ", q);
-        }
-        g_string_append_printf(s, "],\n  \"policy\": %s}\n", policy);
-        return g_string_free(s, FALSE);
-}
-
 char *vr_tune_spec_from_doc(const char *root, xmlDoc *doc, const char *what, pid_t pid,
                             const VrHostConf *conf, GError **error) {
-        g_autoptr(VrPolicy) policy = NULL;
-        g_auto(GStrv) napi = NULL;
-        int r = vr_policy_parse(doc, what, conf, &policy, error);
+        g_autoptr(VrTuneSpec) spec = vr_tune_spec_new();
+        int r = vr_policy_parse(doc, what, conf, &spec->policy, error);
 
         if (r < 0)
                 return NULL;
@@ -127,11 +111,13 @@ char *vr_tune_spec_from_doc(const char *root, xmlDoc *doc, const char *what, pid
                 return NULL;
         }
         if (!pid)
-                pid = vr_libvirt_pid(root, NULL, policy->dom.name);
-        if (pid > 0 && policy->dom.type == VR_DOMAIN_LXC)
+                pid = vr_libvirt_pid(root, NULL, spec->policy->dom.name);
+        if (pid > 0 && spec->policy->dom.type == VR_DOMAIN_LXC)
                 pid = lxc_init_of(root, pid);
-        napi = vr_domain_napi_devices(doc);
-        return spec_json(policy, pid, napi);
+        spec->pid = pid;
+        g_strfreev(spec->napi_devs);
+        spec->napi_devs = vr_domain_napi_devices(doc);
+        return vr_tune_spec_to_json(spec);
 }
 
 char *vr_tune_spec_from_file(const char *root, const char *domain, const char *file, pid_t pid,

@@ -1,6 +1,7 @@
 /* The tuning spec: what virt-router-tune needs of a domain (its policy as JSON, its
  * process, the netdevs whose NAPI threads are its), made from the domain XML on the
- * libxml2 side so the long-running tuner does not load libxml2 at all. */
+ * libxml2 side so the long-running tuner does not load libxml2 at all. Its JSON form
+ * is lib/model/vr-tune-spec.h's, which the tuner reads. */
 #pragma once
 
 #include <sys/types.h>

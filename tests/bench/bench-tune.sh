@@ -20,7 +20,7 @@
 # Usage: tests/bench/bench-tune.sh [--json] [--keep-csv FILE]
 # Environment:
 #   top_srcdir, top_builddir   trees (default: this script's ../.. and ../../build)
-#   VIRT_ROUTER_TUNE, FAKE_QEMU binaries (default: in top_builddir; fake-qemu
+#   VIRT_ROUTER, VIRT_ROUTER_TUNE, FAKE_QEMU binaries (default: in top_builddir; fake-qemu
 #                               is built with `make tests/fake-qemu` if missing)
 #   BENCH_THREADS        threads created in a) (default 1000)
 #   BENCH_TIMEOUT_MS     a thread not tuned within this counts as a timeout (200)
@@ -34,6 +34,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top_srcdir=$(cd "${top_srcdir:-$here/../..}" && pwd)
 top_builddir=${top_builddir:-$top_srcdir/build}
 VIRT_ROUTER_TUNE=${VIRT_ROUTER_TUNE:-$top_builddir/virt-router-tune}
+VIRT_ROUTER=${VIRT_ROUTER:-$top_builddir/virt-router}
 FAKE_QEMU=${FAKE_QEMU:-$top_builddir/tests/fake-qemu}
 BENCH_THREADS=${BENCH_THREADS:-1000}
 BENCH_TIMEOUT_MS=${BENCH_TIMEOUT_MS:-200}
@@ -161,6 +162,9 @@ cat >"$tmp/bench.xml" <<'EOF'
   </os>
 </domain>
 EOF
+# The tuner reads a spec, as the hook hands it one (each run's --pid overrides its pid).
+"$VIRT_ROUTER" spec --xml "$tmp/bench.xml" --pid 1 --config "$conf" >"$tmp/bench.spec.json" ||
+	cannot "virt-router spec --xml $tmp/bench.xml failed"
 
 # Starts fake-qemu with ARGS, stdin from $tmp/NAME.in (a FIFO kept open by
 # this shell on go_fd when NAME is "bench"), stdout to $tmp/NAME.out; waits for
@@ -190,7 +194,7 @@ start_fake_qemu() {
 start_tuner() {
 	local name=$1 deadline
 	shift
-	"$VIRT_ROUTER_TUNE" -d bench --pid "$fq_pid" --xml "$tmp/bench.xml" --state-dir "$state_dir" \
+	"$VIRT_ROUTER_TUNE" -d bench --pid "$fq_pid" --spec "$tmp/bench.spec.json" --state-dir "$state_dir" \
 		--config "$conf" "$@" >"$tmp/$name.tune.log" 2>&1 &
 	tune_pid=$!
 	tuner_pids+=("$tune_pid")
@@ -272,7 +276,7 @@ echo "state dir: $state_dir ($state_fs; the tuner rewrites its state file on eve
 
 # ---- plan probe: where does the tuner put a vhost thread of this domain? ----
 start_fake_qemu probe --vcpus 1 --tcg --vhost 1
-"$VIRT_ROUTER_TUNE" -d bench --pid "$fq_pid" --xml "$tmp/bench.xml" --state-dir "$state_dir" \
+"$VIRT_ROUTER_TUNE" -d bench --pid "$fq_pid" --spec "$tmp/bench.spec.json" --state-dir "$state_dir" \
 	--config "$conf" --once >"$tmp/probe.tune.log" 2>&1 ||
 	cannot "virt-router-tune --once: $(cat "$tmp/probe.tune.log")"
 vhost_cpus=$(state_thread_field vhost0 cpus)

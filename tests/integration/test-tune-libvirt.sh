@@ -2,7 +2,8 @@
 # Integration test of virt-router-tune against a real libvirtd and a real QEMU
 # (TCG): a rendered router whose policy asks for dedicated CPUs 0-1 and
 # SCHED_FIFO priority 10 for its vCPU threads is started, the tuner is run for
-# it the way the hook will run it (from libvirt's status XML, no --pid/--xml),
+# it the way the hook runs it (a spec made from libvirt's status XML, here by
+# `virt-router spec --domain`, no --pid),
 # and the QEMU process's own threads are checked in /proc:
 #
 #   a) connector: "CPU 0/TCG" on CPU 0, "CPU 1/TCG" on CPU 1, both FIFO 10 and
@@ -270,7 +271,12 @@ start_tuner() {
 	local what=$1 dom=$2 log=$3 deadline
 	shift 3
 	rm -f "$state_dir/$dom.json" "$state_dir/$dom.tuner.pid"
-	"$VIRT_ROUTER_TUNE" -d "$dom" --state-dir "$state_dir" --config "$conf" "$@" >"$log" 2>&1 &
+	if ! "$VIRT_ROUTER" spec --domain "$dom" --config "$conf" >"$tmp/$dom.spec.json" 2>"$log"; then
+		fail "$what: virt-router spec --domain $dom: $(tr '\n' ' ' <"$log")"
+		return 1
+	fi
+	"$VIRT_ROUTER_TUNE" -d "$dom" --spec "$tmp/$dom.spec.json" --state-dir "$state_dir" --config "$conf" "$@" \
+		>"$log" 2>&1 &
 	tuner_pid=$!
 	tuner_pids+=("$tuner_pid")
 	deadline=$((SECONDS + 10))

@@ -102,7 +102,9 @@ XML
 }
 
 start_tuner() { # NAME
-	"$TUNE" -d "$1" --xml "$tmp/$1.xml" --pid "$fake_pid" --state-dir "$state" >"$tmp/$1.log" 2>&1 &
+	# The tuner reads a spec, as the hook hands it one: made here from the XML.
+	"$VIRT_ROUTER" spec --xml "$tmp/$1.xml" --pid "$fake_pid" >"$tmp/$1.spec.json" || fail "virt-router spec $1"
+	"$TUNE" -d "$1" --spec "$tmp/$1.spec.json" --state-dir "$state" >"$tmp/$1.log" 2>&1 &
 	tuner_pid=$!
 	wait_for "state" test -s "$state/$1.json"
 }
@@ -185,13 +187,14 @@ stop_all
 echo "# launched as the hook launches it: detached, holding nothing of its caller"
 LAUNCH=$top_builddir/tests/test-launch
 start_fake --vcpus 1 --vhost 1
-# The domain XML names no pid: the tuner needs one, so give it through a status XML
-# as libvirt writes it (<domstatus pid=...>).
+# The domain XML names no pid: the spec takes it from a status XML as libvirt writes
+# it (<domstatus pid=...>), as `virt-router spec --domain` does from /run/libvirt.
 domain_xml launched "      <vr:cpu placement='shared' cpus='0-$((ncpu - 1))'/>
       <vr:sched threads='vcpu' class='batch'/>"
 { echo "<domstatus state='running' pid='$fake_pid'>"; cat "$tmp/launched.xml"; echo "</domstatus>"; } >"$tmp/launched-status.xml"
+"$VIRT_ROUTER" spec --xml "$tmp/launched-status.xml" >"$tmp/launched.spec.json" || fail "virt-router spec launched"
 t0=$SECONDS
-out=$(timeout 10 "$LAUNCH" "$TUNE" launched "$tmp/launched-status.xml" "$state" 2>&1) || true
+out=$(timeout 10 "$LAUNCH" "$TUNE" launched "$tmp/launched.spec.json" "$state" 2>&1) || true
 if [[ $out == launched ]] && ((SECONDS - t0 < 5)); then
 	pass "launch returned at once; the daemon kept none of the caller's descriptors"
 else
@@ -212,9 +215,9 @@ kill "$fake_pid"
 fake_pid=""
 if wait_for "detached tuner exit" bash -c "! kill -0 $tuner_pid 2>/dev/null"; then pass "detached tuner exits with the domain"; else fail "detached tuner still running"; fi
 tuner_pid=""
-printf "<domain type='qemu'><name>plain</name><devices/></domain>\n" >"$tmp/plain.xml"
-out=$(timeout 10 "$LAUNCH" "$TUNE" plain "$tmp/plain.xml" "$state" 2>&1) && rc=0 || rc=$?
-if ((rc == 1)) && [[ $out == *"domain 'plain' is not a router"* ]]; then
+# A spec of another domain: the tuner refuses it before detaching, with its own words.
+out=$(timeout 10 "$LAUNCH" "$TUNE" plain "$tmp/launched.spec.json" "$state" 2>&1) && rc=0 || rc=$?
+if ((rc == 1)) && [[ $out == *"domain 'plain': the tuning spec describes domain 'launched'"* ]]; then
 	pass "a tuner that cannot start says why"
 else
 	fail "launch of a non-router: exit $rc, '$out'"
