@@ -10,6 +10,7 @@
 #include "vr-json.h"
 #include "vr-log.h"
 #include "vr-proc.h"
+#include "vr-state.h"
 #include "vr-sysfs.h"
 #include "vr-threads.h"
 #include "vr-tune-host.h"
@@ -412,7 +413,7 @@ static const VrTuneAction *action_for(const VrTuner *t, pid_t tid) {
 
 int vr_tuner_write_state(VrTuner *t) {
         g_autoptr(VrJson) j = vr_json_new();
-        g_autofree char *json = NULL, *path = NULL, *dir = NULL;
+        g_autofree char *json = NULL;
         g_autoptr(GError) err = NULL;
 
         vr_json_begin_object(j);
@@ -496,39 +497,27 @@ int vr_tuner_write_state(VrTuner *t) {
         vr_json_end_object(j);
         json = vr_json_finish(j);
 
-        if (g_mkdir_with_parents(t->state_dir, 0755) < 0)
-                return -errno;
-        path = g_strdup_printf("%s/%s.json", t->state_dir, t->policy->dom.name);
-        /* Atomic (rename) but not durable: it lives in /run and is rewritten on every
-         * change; an fsync here put milliseconds on the path of each new thread. */
-        if (!g_file_set_contents_full(path, json, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0644, &err)) {
-                vr_log(LOG_WARNING, "domain '%s': cannot write state %s: %s", t->policy->dom.name, path, err->message);
+        /* Atomic (rename) but not durable (vr-state.h): an fsync here put milliseconds
+         * on the path of each new thread. */
+        if (!vr_state_write(t->state_dir, VR_STATE_TUNER, t->policy->dom.name, json, &err)) {
+                vr_log(LOG_WARNING, "%s", err->message);
                 return -EIO;
         }
         return 0;
 }
 
 void vr_tuner_remove_state(VrTuner *t) {
-        g_autofree char *path = g_strdup_printf("%s/%s.json", t->state_dir, t->policy->dom.name);
-        (void) unlink(path);
+        (void) vr_state_remove(t->state_dir, VR_STATE_TUNER, t->policy->dom.name);
 }
 
 /* Another domain's tuner alive in the same state directory? */
 static bool other_tuners(const VrTuner *t) {
-        g_autoptr(GDir) d = g_dir_open(t->state_dir, 0, NULL);
-        g_autofree char *mine = g_strdup_printf("%s.tuner.pid", t->policy->dom.name);
-        const char *name;
+        g_autoptr(GPtrArray) domains = vr_state_domains(t->state_dir, VR_STATE_TUNER_PID);
 
-        while (d && (name = g_dir_read_name(d))) {
-                g_autofree char *path = NULL, *text = NULL;
-                pid_t pid;
-                if (!g_str_has_suffix(name, ".tuner.pid") || g_str_equal(name, mine))
-                        continue;
-                path = g_build_filename(t->state_dir, name, NULL);
-                if (!g_file_get_contents(path, &text, NULL, NULL))
-                        continue;
-                pid = (pid_t) g_ascii_strtoll(text, NULL, 10);
-                if (pid > 1 && kill(pid, 0) == 0)
+        for (guint i = 0; i < domains->len; i++) {
+                const char *d = domains->pdata[i];
+                if (!g_str_equal(d, t->policy->dom.name) &&
+                    vr_state_pid_alive(t->root, t->state_dir, VR_STATE_TUNER_PID, d, NULL))
                         return true;
         }
         return false;
