@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vr-cgroup.h"
 #include "vr-error.h"
 #include "vr-json.h"
 #include "vr-log.h"
@@ -231,11 +232,12 @@ static int replan_and_apply(VrTuner *t) {
         t->plan = plan;
         wsig = writes_signature(plan);
         if (g_strcmp0(wsig, t->writes_sig) != 0) {
-                g_autoptr(GPtrArray) errs = g_ptr_array_new_with_free_func(g_free);
-                if (vr_apply_cgroup_writes(t->root, plan, errs)) {
+                g_autoptr(GPtrArray) errs = g_ptr_array_new_with_free_func((GDestroyNotify) g_error_free);
+                if (!vr_cgroup_apply_writes(vr_host_ops_real(), t->root, plan->writes, t->policy->dom.name, errs)) {
                         for (guint i = 0; i < errs->len; i++) {
-                                vr_log(LOG_ERR, "domain '%s': %s", t->policy->dom.name, (char *) errs->pdata[i]);
-                                g_ptr_array_add(t->host_errors, g_strdup(errs->pdata[i]));
+                                const GError *e = errs->pdata[i];
+                                vr_log(LOG_ERR, "%s", e->message);
+                                g_ptr_array_add(t->host_errors, g_strdup(e->message));
                         }
                 } else {
                         g_free(t->writes_sig);
@@ -255,9 +257,8 @@ static int replan_and_apply(VrTuner *t) {
                 if (r == -ENOENT && a->move_to) {
                         /* The RT group went away (removed by hand, or by a tuner that
                          * thought it was the last one): make it again, once. */
-                        g_autoptr(GPtrArray) errs = g_ptr_array_new_with_free_func(g_free);
                         g_clear_pointer(&msg, g_free);
-                        if (vr_apply_cgroup_writes(t->root, plan, errs) == 0)
+                        if (vr_cgroup_apply_writes(vr_host_ops_real(), t->root, plan->writes, t->policy->dom.name, NULL))
                                 r = vr_apply_action(t->root, &t->host, a, &msg);
                 }
                 if (r < 0) {
@@ -370,7 +371,7 @@ int vr_tuner_thread_event(VrTuner *t, pid_t tid, pid_t tgid) {
                 th->kthread = kthread;
                 th->cpu_ticks = st.utime + st.stime;
                 if (vr_proc_read_cgroup(t->root, tgid, tgid == tid ? 0 : tid, &cg) == 0)
-                        th->cgroup = g_strdup(cg.cpu_v1 ? cg.cpu_v1 : cg.unified);
+                        th->cgroup = g_strdup(vr_cgroup_cpu_group(&cg));
                 /* Ordinals: vhost/iothread/napi threads count in tid order. */
                 if (kind != VR_THREAD_VCPU && kind != VR_THREAD_EMULATOR) {
                         index = 0;
@@ -531,23 +532,18 @@ void vr_tuner_cleanup(VrTuner *t) {
                 return;
         for (guint i = 0; t->plan && i < t->plan->writes->len; i++) {
                 const VrCgroupWrite *w = t->plan->writes->pdata[i];
-                g_autofree char *dir = NULL, *abs = NULL;
+                g_autofree char *dir = NULL;
+                g_autoptr(GError) err = NULL;
                 int r;
                 if (!w->mkdir)
                         continue;
                 dir = g_path_get_dirname(w->file);
-                abs = vr_root_path(t->root, "%s", dir);
                 /* The leader's exit is announced while the other threads of the
-                 * domain may still be leaving the group (slowly on a loaded host): two seconds. */
-                for (int tries = 0;; tries++) {
-                        r = rmdir(abs) == 0 ? 0 : -errno;
-                        if (r != -EBUSY || tries >= 40)
-                                break;
-                        g_usleep(50000);
-                }
-                if (r == 0)
-                        vr_log(LOG_INFO, "domain '%s': removed cgroup %s", t->policy->dom.name, abs);
-                else if (r != -EBUSY && r != -ENOENT)
-                        vr_log(LOG_WARNING, "domain '%s': cannot remove cgroup %s: %s", t->policy->dom.name, abs, g_strerror(-r));
+                 * domain may still be leaving the group: two seconds. */
+                r = vr_cgroup_remove_group(vr_host_ops_real(), t->root, dir, 2000, &err);
+                if (r > 0)
+                        vr_log(LOG_INFO, "domain '%s': removed cgroup /%s", t->policy->dom.name, dir);
+                else if (r < 0)
+                        vr_log(LOG_WARNING, "domain '%s': %s", t->policy->dom.name, err->message);
         }
 }
