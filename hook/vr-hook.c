@@ -20,6 +20,7 @@
 #include "vr-proc.h"
 #include "vr-rewrite.h"
 #include "vr-spec.h"
+#include "vr-state.h"
 #include "vr-sysfs.h"
 #include "vr-xml.h"
 
@@ -37,7 +38,7 @@ typedef struct {
 } Hook;
 
 static char *hook_state_path(const Hook *h) {
-        return g_strdup_printf("%s/%s.hook.json", h->state_dir, h->policy->dom.name);
+        return vr_state_path(h->state_dir, VR_STATE_HOOK, h->policy->dom.name);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -406,13 +407,7 @@ static pid_t domain_pid(const Hook *h) {
 }
 
 static bool tuner_running(const Hook *h) {
-        g_autofree char *path = g_strdup_printf("%s/%s.tuner.pid", h->state_dir, h->policy->dom.name);
-        g_autofree char *s = NULL;
-        pid_t pid;
-        if (!g_file_get_contents(path, &s, NULL, NULL))
-                return false;
-        pid = (pid_t) g_ascii_strtoll(s, NULL, 10);
-        return pid > 1 && kill(pid, 0) == 0;
+        return vr_state_pid_alive(h->req->root, h->state_dir, VR_STATE_TUNER_PID, h->policy->dom.name, NULL);
 }
 
 /* A container's macvlans are in its network namespace by the time it runs: set the
@@ -466,11 +461,9 @@ static bool op_started(Hook *h, bool reconnect, GError **error) {
         spec = vr_tune_spec_from_doc(h->req->root, h->doc, h->policy->dom.name, pid, h->req->conf, &local);
         if (!spec)
                 return fail_or_degrade(h, error, g_steal_pointer(&local));
-        spec_path = g_strdup_printf("%s/%s.spec.json", h->state_dir, h->policy->dom.name);
-        if (g_mkdir_with_parents(h->state_dir, 0755) < 0 ||
-            !g_file_set_contents(spec_path, spec, -1, &local))
-                return fail_or_degrade(h, error, local ? g_steal_pointer(&local)
-                                                       : g_error_new(VR_ERROR, VR_ERROR_HOST, "cannot create %s", h->state_dir));
+        spec_path = vr_state_path(h->state_dir, VR_STATE_SPEC, h->policy->dom.name);
+        if (!vr_state_write(h->state_dir, VR_STATE_SPEC, h->policy->dom.name, spec, &local))
+                return fail_or_degrade(h, error, g_steal_pointer(&local));
         lo = (VrLaunchOptions){.tune_path = h->req->tune_path, .domain = h->policy->dom.name,
                                .config = h->req->conf->path, .state_dir = h->state_dir, .spec = spec_path};
         if (vr_tuner_launch(&lo, &local) < 0)
@@ -515,7 +508,7 @@ static void undo_host_changes(Hook *h) {
 }
 
 static void op_stopped(Hook *h) {
-        int r = vr_tuner_stop(h->state_dir, h->policy->dom.name);
+        int r = vr_tuner_stop(h->req->root, h->state_dir, h->policy->dom.name);
         if (r == 0)
                 vr_log(LOG_INFO, "domain '%s': stopped: tuner stopped", h->policy->dom.name);
         undo_host_changes(h);
@@ -524,9 +517,6 @@ static void op_stopped(Hook *h) {
 static void op_release(Hook *h) {
         g_autoptr(GError) local = NULL;
         g_autoptr(VrLedger) ledger = vr_ledger_open(h->req->root, h->state_dir, h->req->lock_wait_ms, &local);
-        g_autofree char *state = g_strdup_printf("%s/%s.json", h->state_dir, h->policy->dom.name);
-        g_autofree char *pidf = g_strdup_printf("%s/%s.tuner.pid", h->state_dir, h->policy->dom.name);
-        g_autofree char *specf = g_strdup_printf("%s/%s.spec.json", h->state_dir, h->policy->dom.name);
 
         undo_host_changes(h);
         if (!ledger) {
@@ -537,9 +527,7 @@ static void op_release(Hook *h) {
                 else
                         vr_log(LOG_ERR, "domain '%s': release: %s", h->policy->dom.name, local->message);
         }
-        (void) unlink(state);
-        (void) unlink(pidf);
-        (void) unlink(specf);
+        vr_state_remove_domain(h->state_dir, h->policy->dom.name);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -12,6 +12,7 @@
 
 #include "vr-error.h"
 #include "vr-launch.h"
+#include "vr-state.h"
 #include "vr-sysfs.h"
 
 char *vr_unit_escape(const char *s) {
@@ -142,17 +143,16 @@ int vr_tuner_launch(const VrLaunchOptions *o, GError **error) {
         return 0;
 }
 
-int vr_tuner_stop(const char *state_dir, const char *domain) {
-        g_autofree char *path = g_strdup_printf("%s/%s.tuner.pid", state_dir, domain);
-        g_autofree char *text = NULL;
-        pid_t pid;
+int vr_tuner_stop(const char *root, const char *state_dir, const char *domain) {
+        VrProcId id;
+        int r = vr_state_read_pid(state_dir, VR_STATE_TUNER_PID, domain, &id);
 
-        if (!g_file_get_contents(path, &text, NULL, NULL))
-                return -ENOENT;
-        pid = (pid_t) g_ascii_strtoll(text, NULL, 10);
-        if (pid <= 1)
-                return -EINVAL;
-        if (kill(pid, SIGTERM) < 0)
-                return errno == ESRCH ? -ESRCH : -errno;
+        if (r < 0)
+                return r;
+        /* A pid the tuner held once may now be another process's. */
+        if (!vr_proc_id_alive(root, &id))
+                return -ESRCH;
+        if (kill(id.pid, SIGTERM) < 0)
+                return -errno;
         return 0;
 }

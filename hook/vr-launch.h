@@ -16,7 +16,9 @@ typedef struct {
 /* Returns 0 once the tuner runs on its own, or -1 with error saying why it could not
  * start (its own message when it refused the domain). */
 int vr_tuner_launch(const VrLaunchOptions *o, GError **error);
-/* Stop a domain's tuner: the pid in STATE_DIR/DOMAIN.tuner.pid, or its unit. */
-int vr_tuner_stop(const char *state_dir, const char *domain);
+/* Stop a domain's tuner: SIGTERM to the process its pid file names (vr-state.h), if
+ * that process still runs under ROOT. 0, -ENOENT (no pid file), -ESRCH (gone, or the
+ * pid is another process's now), -EINVAL (no pid in the file), or kill's -errno. */
+int vr_tuner_stop(const char *root, const char *state_dir, const char *domain);
 /* systemd's unit name escaping: "vr-1" -> "vr\x2d1". Caller frees. */
 char *vr_unit_escape(const char *s);

@@ -23,6 +23,7 @@
 #include "vr-error.h"
 #include "vr-hostconf.h"
 #include "vr-log.h"
+#include "vr-state.h"
 #include "vr-sysfs.h"
 #include "vr-tuner.h"
 
@@ -211,17 +212,16 @@ static int pidfd_open_(pid_t pid) {
 }
 
 static int run(const Options *o, VrTuner *t) {
-        g_autofree char *pidfile = NULL;
         int conn = -1, pidfd, sfd, r = 0;
         sigset_t mask;
         bool running = true;
 
         /* The pid file first: whoever sees the state may want to signal the tuner. */
-        pidfile = g_strdup_printf("%s/%s.tuner.pid", o->state_dir, vr_tuner_domain(t));
         if (!o->once) {
-                g_autofree char *s = g_strdup_printf("%d\n", (int) getpid());
-                (void) g_mkdir_with_parents(o->state_dir, 0755);
-                (void) g_file_set_contents(pidfile, s, -1, NULL);
+                g_autoptr(GError) err = NULL;
+                if (!vr_state_write_pid(o->root ? o->root : "/", o->state_dir, VR_STATE_TUNER_PID, vr_tuner_domain(t),
+                                        getpid(), &err))
+                        vr_log(LOG_WARNING, "%s (the hook will not see this tuner running)", err->message);
         }
         /* Subscribe before the first scan: a thread born meanwhile is then either
          * found by the scan or announced by an event (handling it twice is harmless). */
@@ -237,7 +237,7 @@ static int run(const Options *o, VrTuner *t) {
         }
         r = vr_tuner_refresh(t);
         if (r == -ESRCH) {
-                (void) unlink(pidfile);
+                (void) vr_state_remove(o->state_dir, VR_STATE_TUNER_PID, vr_tuner_domain(t));
                 if (conn >= 0)
                         close(conn);
                 vr_log(LOG_INFO, "domain '%s': process %d is gone", vr_tuner_domain(t), (int) vr_tuner_pid(t));
@@ -313,7 +313,7 @@ static int run(const Options *o, VrTuner *t) {
                 vr_tuner_remove_state(t);
                 vr_tuner_cleanup(t);
         }
-        (void) unlink(pidfile);
+        (void) vr_state_remove(o->state_dir, VR_STATE_TUNER_PID, vr_tuner_domain(t));
         if (conn >= 0)
                 close(conn);
         if (pidfd >= 0)

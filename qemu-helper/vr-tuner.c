@@ -6,10 +6,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vr-cgroup.h"
 #include "vr-error.h"
 #include "vr-json.h"
 #include "vr-log.h"
 #include "vr-proc.h"
+#include "vr-state.h"
 #include "vr-sysfs.h"
 #include "vr-threads.h"
 #include "vr-tune-host.h"
@@ -214,11 +216,12 @@ static int replan_and_apply(VrTuner *t) {
         t->plan = plan;
         wsig = writes_signature(plan);
         if (g_strcmp0(wsig, t->writes_sig) != 0) {
-                g_autoptr(GPtrArray) errs = g_ptr_array_new_with_free_func(g_free);
-                if (vr_apply_cgroup_writes(t->root, plan, errs)) {
+                g_autoptr(GPtrArray) errs = g_ptr_array_new_with_free_func((GDestroyNotify) g_error_free);
+                if (!vr_cgroup_apply_writes(vr_host_ops_real(), t->root, plan->writes, t->policy->dom.name, errs)) {
                         for (guint i = 0; i < errs->len; i++) {
-                                vr_log(LOG_ERR, "domain '%s': %s", t->policy->dom.name, (char *) errs->pdata[i]);
-                                g_ptr_array_add(t->host_errors, g_strdup(errs->pdata[i]));
+                                const GError *e = errs->pdata[i];
+                                vr_log(LOG_ERR, "%s", e->message);
+                                g_ptr_array_add(t->host_errors, g_strdup(e->message));
                         }
                 } else {
                         g_free(t->writes_sig);
@@ -238,9 +241,8 @@ static int replan_and_apply(VrTuner *t) {
                 if (r == -ENOENT && a->move_to) {
                         /* The RT group went away (removed by hand, or by a tuner that
                          * thought it was the last one): make it again, once. */
-                        g_autoptr(GPtrArray) errs = g_ptr_array_new_with_free_func(g_free);
                         g_clear_pointer(&msg, g_free);
-                        if (vr_apply_cgroup_writes(t->root, plan, errs) == 0)
+                        if (vr_cgroup_apply_writes(vr_host_ops_real(), t->root, plan->writes, t->policy->dom.name, NULL))
                                 r = vr_apply_action(t->root, &t->host, a, &msg);
                 }
                 if (r < 0) {
@@ -353,7 +355,7 @@ int vr_tuner_thread_event(VrTuner *t, pid_t tid, pid_t tgid) {
                 th->kthread = kthread;
                 th->cpu_ticks = st.utime + st.stime;
                 if (vr_proc_read_cgroup(t->root, tgid, tgid == tid ? 0 : tid, &cg) == 0)
-                        th->cgroup = g_strdup(cg.cpu_v1 ? cg.cpu_v1 : cg.unified);
+                        th->cgroup = g_strdup(vr_cgroup_cpu_group(&cg));
                 /* Ordinals: vhost/iothread/napi threads count in tid order. */
                 if (kind != VR_THREAD_VCPU && kind != VR_THREAD_EMULATOR) {
                         index = 0;
@@ -396,7 +398,7 @@ static const VrTuneAction *action_for(const VrTuner *t, pid_t tid) {
 
 int vr_tuner_write_state(VrTuner *t) {
         g_autoptr(VrJson) j = vr_json_new();
-        g_autofree char *json = NULL, *path = NULL, *dir = NULL;
+        g_autofree char *json = NULL;
         g_autoptr(GError) err = NULL;
 
         vr_json_begin_object(j);
@@ -480,39 +482,27 @@ int vr_tuner_write_state(VrTuner *t) {
         vr_json_end_object(j);
         json = vr_json_finish(j);
 
-        if (g_mkdir_with_parents(t->state_dir, 0755) < 0)
-                return -errno;
-        path = g_strdup_printf("%s/%s.json", t->state_dir, t->policy->dom.name);
-        /* Atomic (rename) but not durable: it lives in /run and is rewritten on every
-         * change; an fsync here put milliseconds on the path of each new thread. */
-        if (!g_file_set_contents_full(path, json, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0644, &err)) {
-                vr_log(LOG_WARNING, "domain '%s': cannot write state %s: %s", t->policy->dom.name, path, err->message);
+        /* Atomic (rename) but not durable (vr-state.h): an fsync here put milliseconds
+         * on the path of each new thread. */
+        if (!vr_state_write(t->state_dir, VR_STATE_TUNER, t->policy->dom.name, json, &err)) {
+                vr_log(LOG_WARNING, "%s", err->message);
                 return -EIO;
         }
         return 0;
 }
 
 void vr_tuner_remove_state(VrTuner *t) {
-        g_autofree char *path = g_strdup_printf("%s/%s.json", t->state_dir, t->policy->dom.name);
-        (void) unlink(path);
+        (void) vr_state_remove(t->state_dir, VR_STATE_TUNER, t->policy->dom.name);
 }
 
 /* Another domain's tuner alive in the same state directory? */
 static bool other_tuners(const VrTuner *t) {
-        g_autoptr(GDir) d = g_dir_open(t->state_dir, 0, NULL);
-        g_autofree char *mine = g_strdup_printf("%s.tuner.pid", t->policy->dom.name);
-        const char *name;
+        g_autoptr(GPtrArray) domains = vr_state_domains(t->state_dir, VR_STATE_TUNER_PID);
 
-        while (d && (name = g_dir_read_name(d))) {
-                g_autofree char *path = NULL, *text = NULL;
-                pid_t pid;
-                if (!g_str_has_suffix(name, ".tuner.pid") || g_str_equal(name, mine))
-                        continue;
-                path = g_build_filename(t->state_dir, name, NULL);
-                if (!g_file_get_contents(path, &text, NULL, NULL))
-                        continue;
-                pid = (pid_t) g_ascii_strtoll(text, NULL, 10);
-                if (pid > 1 && kill(pid, 0) == 0)
+        for (guint i = 0; i < domains->len; i++) {
+                const char *d = domains->pdata[i];
+                if (!g_str_equal(d, t->policy->dom.name) &&
+                    vr_state_pid_alive(t->root, t->state_dir, VR_STATE_TUNER_PID, d, NULL))
                         return true;
         }
         return false;
@@ -526,23 +516,18 @@ void vr_tuner_cleanup(VrTuner *t) {
                 return;
         for (guint i = 0; t->plan && i < t->plan->writes->len; i++) {
                 const VrCgroupWrite *w = t->plan->writes->pdata[i];
-                g_autofree char *dir = NULL, *abs = NULL;
+                g_autofree char *dir = NULL;
+                g_autoptr(GError) err = NULL;
                 int r;
                 if (!w->mkdir)
                         continue;
                 dir = g_path_get_dirname(w->file);
-                abs = vr_root_path(t->root, "%s", dir);
                 /* The leader's exit is announced while the other threads of the
-                 * domain may still be leaving the group (slowly on a loaded host): two seconds. */
-                for (int tries = 0;; tries++) {
-                        r = rmdir(abs) == 0 ? 0 : -errno;
-                        if (r != -EBUSY || tries >= 40)
-                                break;
-                        g_usleep(50000);
-                }
-                if (r == 0)
-                        vr_log(LOG_INFO, "domain '%s': removed cgroup %s", t->policy->dom.name, abs);
-                else if (r != -EBUSY && r != -ENOENT)
-                        vr_log(LOG_WARNING, "domain '%s': cannot remove cgroup %s: %s", t->policy->dom.name, abs, g_strerror(-r));
+                 * domain may still be leaving the group: two seconds. */
+                r = vr_cgroup_remove_group(vr_host_ops_real(), t->root, dir, 2000, &err);
+                if (r > 0)
+                        vr_log(LOG_INFO, "domain '%s': removed cgroup /%s", t->policy->dom.name, dir);
+                else if (r < 0)
+                        vr_log(LOG_WARNING, "domain '%s': %s", t->policy->dom.name, err->message);
         }
 }

@@ -12,6 +12,7 @@
 
 #include "vr-policy-xml.h"
 #include "vr-apply.h"
+#include "vr-cgroup.h"
 #include "vr-error.h"
 #include "vr-threads.h"
 #include "vr-tune-host.h"
@@ -163,12 +164,12 @@ static bool run_case(const char *base) {
                 }
         }
         {
-                g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
-                unsigned failures = vr_apply_cgroup_writes(copy, plan, errors);
-                g_string_append_printf(out, "after applying the writes to a copy (%u failed):\n", failures);
+                g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func((GDestroyNotify) g_error_free);
+                (void) vr_cgroup_apply_writes(vr_host_ops_real(), copy, plan->writes, NULL, errors);
+                g_string_append_printf(out, "after applying the writes to a copy (%u failed):\n", errors->len);
                 for (guint i = 0; i < errors->len; i++) {
                         g_autofree char *rel = NULL;
-                        GString *e = g_string_new(errors->pdata[i]);
+                        GString *e = g_string_new(((GError *) errors->pdata[i])->message);
                         g_string_replace(e, copy, "ROOT", 0);
                         rel = g_string_free(e, FALSE);
                         g_string_append_printf(out, "  error: %s\n", rel);

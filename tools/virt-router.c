@@ -20,6 +20,7 @@
 #include "vr-render.h"
 #include "vr-rewrite.h"
 #include "vr-spec.h"
+#include "vr-state.h"
 #include "vr-sysfs.h"
 #include "vr-units.h"
 #include "vr-xml.h"
@@ -554,8 +555,7 @@ static char *read_cpus_allowed(const char *root, pid_t pid, pid_t tid) {
 }
 
 static bool pid_alive(const char *root, pid_t pid) {
-        VrProcStat st;
-        return pid > 0 && vr_proc_read_stat(root, pid, 0, &st) == 0 && st.state != 'Z';
+        return vr_proc_id_alive(root, &(VrProcId){pid, 0});
 }
 
 typedef struct {
@@ -637,8 +637,8 @@ static int cmd_status(int argc, char **argv) {
         };
         g_autoptr(VrHostConf) conf = NULL;
         g_autoptr(GPtrArray) domains = g_ptr_array_new_with_free_func(domain_status_free);
-        g_autoptr(GDir) dir = NULL;
-        const char *name, *want;
+        g_autoptr(GPtrArray) names = NULL;
+        const char *want;
         int r = parse_options("status", "[DOMAIN]",
                               "Show the routers' threads: role, CPUs, scheduling class, live CPU use.",
                               "Reads the state virt-router-tune keeps in STATE_DIR/DOMAIN.json and samples\n"
@@ -658,19 +658,16 @@ static int cmd_status(int argc, char **argv) {
         if (!root)
                 root = g_strdup("/");
         want = argc == 2 ? argv[1] : NULL;
-        dir = g_dir_open(state_dir, 0, NULL);
-        while (dir && (name = g_dir_read_name(dir))) {
+        names = vr_state_domains(state_dir, VR_STATE_TUNER);
+        for (guint i = 0; i < names->len; i++) {
+                const char *name = names->pdata[i];
                 g_autofree char *path = NULL, *text = NULL;
                 g_autoptr(GError) err = NULL;
                 DomainStatus *d;
-                /* Tuner state only: the hook keeps DOMAIN.spec.json and DOMAIN.hook.json here too. */
-                if (!g_str_has_suffix(name, ".json") || g_str_has_suffix(name, ".spec.json") ||
-                    g_str_has_suffix(name, ".hook.json"))
+                if (want && !g_str_equal(name, want))
                         continue;
-                if (want && (strlen(name) != strlen(want) + 5 || strncmp(name, want, strlen(want)) != 0))
-                        continue;
-                path = g_build_filename(state_dir, name, NULL);
-                if (!g_file_get_contents(path, &text, NULL, NULL))
+                path = vr_state_path(state_dir, VR_STATE_TUNER, name);
+                if (vr_state_read(state_dir, VR_STATE_TUNER, name, &text) < 0)
                         continue;
                 d = g_new0(DomainStatus, 1);
                 d->file = g_steal_pointer(&path);

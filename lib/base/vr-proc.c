@@ -63,6 +63,27 @@ bool vr_proc_is_kthread(const VrProcStat *st) {
         return (st->flags & VR_PF_KTHREAD) != 0;
 }
 
+int vr_proc_id_read(const char *root, pid_t pid, VrProcId *ret) {
+        VrProcStat st;
+        int r;
+
+        if (pid <= 0)
+                return -ENOENT;
+        r = vr_proc_read_stat(root, pid, 0, &st);
+        if (r < 0)
+                return r;
+        *ret = (VrProcId){pid, st.starttime};
+        return 0;
+}
+
+bool vr_proc_id_alive(const char *root, const VrProcId *id) {
+        VrProcStat st;
+
+        if (id->pid <= 0 || vr_proc_read_stat(root, id->pid, 0, &st) < 0 || st.state == 'Z')
+                return false;
+        return !id->starttime || st.starttime == id->starttime;
+}
+
 static int compare_pid(gconstpointer a, gconstpointer b) {
         pid_t x = *(const pid_t *) a, y = *(const pid_t *) b;
         return (x > y) - (x < y);

@@ -34,6 +34,21 @@ int vr_proc_list_tasks(const char *root, pid_t pid, GArray **ret_tids) _must_che
 int vr_proc_list_pids(const char *root, GArray **ret_pids) _must_check_;
 bool vr_proc_is_kthread(const VrProcStat *st);
 
+/* What identifies a process across pid reuse: its pid and its start time (field 22 of
+ * stat, clock ticks after boot). starttime 0: not known (an old pid file held only the
+ * pid), so only the pid is compared. */
+typedef struct {
+        pid_t pid;
+        uint64_t starttime;
+} VrProcId;
+/* The identity of process PID under ROOT: 0, or -ENOENT when it is gone, -EINVAL when
+ * its stat does not parse. */
+int vr_proc_id_read(const char *root, pid_t pid, VrProcId *ret) _must_check_;
+/* Whether the process ID names still runs under ROOT: its stat is there, it is not a
+ * zombie, and (when ID's start time is known) it started when ID says, so that a
+ * reused pid reads as gone. */
+bool vr_proc_id_alive(const char *root, const VrProcId *id);
+
 /* A task's cgroups: the v1 "cpu" hierarchy path and the v2 path (NULL if absent). */
 typedef struct {
         char *cpu_v1;    /* e.g. /machine/qemu-1-vr1.libvirt-qemu/vcpu0 */

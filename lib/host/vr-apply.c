@@ -7,36 +7,10 @@
 #include <unistd.h>
 
 #include "vr-apply.h"
+#include "vr-cgroup.h"
 #include "vr-hostops.h"
 #include "vr-sched.h"
 #include "vr-sysfs.h"
-
-unsigned vr_apply_cgroup_writes(const char *root, const VrTunePlan *plan, GPtrArray *errors) {
-        unsigned failures = 0;
-
-        for (guint i = 0; i < plan->writes->len; i++) {
-                const VrCgroupWrite *w = plan->writes->pdata[i];
-                int r;
-                if (w->mkdir) {
-                        g_autofree char *dir = g_path_get_dirname(w->file);
-                        g_autofree char *abs = vr_root_path(root, "%s", dir);
-                        if (mkdir(abs, 0755) < 0 && errno != EEXIST) {
-                                g_ptr_array_add(errors, g_strdup_printf("cannot create cgroup %s: %s", abs, g_strerror(errno)));
-                                failures++;
-                                continue;
-                        }
-                }
-                r = vr_write_file(root, w->file, w->value);
-                if (r < 0) {
-                        g_ptr_array_add(errors, g_strdup_printf("cannot write %s to /%s: %s%s", w->value, w->file, g_strerror(-r),
-                                                                r == -EINVAL && g_str_has_suffix(w->file, "rt_runtime_us")
-                                                                        ? " (the parent group's or siblings' real-time budget does not leave that much)"
-                                                                        : ""));
-                        failures++;
-                }
-        }
-        return failures;
-}
 
 static int set_sched(const VrTuneAction *a) {
         struct vr_sched_attr attr = {0};
@@ -86,16 +60,15 @@ static char *explain(const VrTuneHost *host, const VrTuneAction *a, const char *
         return g_strdup_printf("%s (tid %d): %s: %s", a->role, (int) a->tid, what, why);
 }
 
-/* Move the thread into a v1 cgroup (its tasks file takes one thread id). */
-static int move_task(const char *root, const char *mount, const char *group, const VrTuneAction *a,
-                     const char *what, char **ret_error) {
-        g_autofree char *tasks = g_strdup_printf("%s%s/tasks", mount, group);
-        g_autofree char *tid = g_strdup_printf("%d", (int) a->tid);
-        int r = vr_write_file(root, tasks[0] == '/' ? tasks + 1 : tasks, tid);
+/* Move the thread into a group of controller C (lib/host/vr-cgroup: v1 tasks, v2
+ * cgroup.threads), the error said for this thread. */
+static int move_task(const char *root, const VrTuneHost *host, VrCgroupController c, const char *group,
+                     const VrTuneAction *a, char **ret_error) {
+        g_autoptr(GError) err = NULL;
+        int r = vr_cgroup_move_thread(vr_host_ops_real(), root, &host->cgroups, c, group, a->tid, &err);
 
         if (r < 0)
-                *ret_error = g_strdup_printf("%s (tid %d): cannot move into %s %s: %s", a->role, (int) a->tid,
-                                             what, group, g_strerror(-r));
+                *ret_error = g_strdup_printf("%s (tid %d): %s", a->role, (int) a->tid, err->message);
         return r;
 }
 
@@ -110,12 +83,12 @@ int vr_apply_action(const char *root, const VrTuneHost *host, const VrTuneAction
                 return -EINVAL;
         }
         /* Into the partition first: its CPUs are the thread's root domain. */
-        if (a->move_cpuset && host->cpuset_mount &&
-            (r = move_task(root, host->cpuset_mount, a->move_cpuset, a, "cpuset partition", ret_error)) < 0)
+        if (a->move_cpuset && host->cgroups.backend[VR_CGROUP_CPUSET] &&
+            (r = move_task(root, host, VR_CGROUP_CPUSET, a->move_cpuset, a, ret_error)) < 0)
                 return r;
         /* Into the RT group before becoming RT: a group without budget refuses it. */
-        if (a->move_to && host->cpu_mount &&
-            (r = move_task(root, host->cpu_mount, a->move_to, a, "cpu cgroup", ret_error)) < 0)
+        if (a->move_to && host->cgroups.backend[VR_CGROUP_CPU] &&
+            (r = move_task(root, host, VR_CGROUP_CPU, a->move_to, a, ret_error)) < 0)
                 return r;
         /* A deadline thread's affinity must already span its root domain when the
          * class is set; leaving deadline, the class must go before a narrower pin. */

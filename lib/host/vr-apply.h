@@ -4,9 +4,7 @@
 
 #include "vr-tuning.h"
 
-/* Write the plan's cgroup files. Returns the number of failures; each is described in
- * *errors (appended). */
-unsigned vr_apply_cgroup_writes(const char *root, const VrTunePlan *plan, GPtrArray *errors);
+/* The plan's cgroup files are written by vr_cgroup_apply_writes (vr-cgroup.h). */
 
 /* Apply one thread's action. Returns 0, or a negative errno with *ret_error saying
  * what the kernel refused and the likely cause. */

@@ -11,6 +11,7 @@
 #include "vr-json.h"
 #include "vr-ledger.h"
 #include "vr-proc.h"
+#include "vr-state.h"
 #include "vr-sysfs.h"
 
 /* A domain that has prepared but not started for this long has failed to start
@@ -19,6 +20,7 @@
 
 struct VrLedger {
         char *root;
+        char *state_dir;
         char *path;
         int lock_fd;
         GPtrArray *entries; /* VrLedgerEntry */
@@ -78,6 +80,7 @@ static bool parse_entries(VrLedger *l, const char *text, GError **error) {
                 e = vr_ledger_entry_new(name, vr_json_member_string(n, "driver"));
                 g_ptr_array_add(l->entries, e);
                 e->pid = (pid_t) vr_json_member_int(n, "pid", 0);
+                e->pid_start = (uint64_t) vr_json_member_int(n, "pid_start", 0);
                 e->since_us = vr_json_member_int(n, "since_us", e->since_us);
                 if (cpus && vr_cpuset_parse(cpus, &e->cpus) < 0) {
                         g_set_error(error, VR_ERROR, VR_ERROR_HOST,
@@ -100,7 +103,7 @@ static bool parse_entries(VrLedger *l, const char *text, GError **error) {
 }
 
 VrLedger *vr_ledger_open(const char *root, const char *state_dir, int wait_ms, GError **error) {
-        g_autofree char *lock_path = g_build_filename(state_dir, "ledger.lock", NULL);
+        g_autofree char *lock_path = vr_state_path(state_dir, VR_STATE_LEDGER_LOCK, NULL);
         g_autofree char *text = NULL;
         g_autoptr(GError) local = NULL;
         VrLedger *l;
@@ -131,7 +134,8 @@ VrLedger *vr_ledger_open(const char *root, const char *state_dir, int wait_ms, G
         }
         l = g_new0(VrLedger, 1);
         l->root = g_strdup(root ? root : "/");
-        l->path = g_build_filename(state_dir, "ledger", NULL);
+        l->state_dir = g_strdup(state_dir);
+        l->path = vr_state_path(state_dir, VR_STATE_LEDGER, NULL);
         l->lock_fd = fd;
         l->entries = g_ptr_array_new_with_free_func((GDestroyNotify) vr_ledger_entry_free);
         if (g_file_get_contents(l->path, &text, NULL, &local)) {
@@ -153,20 +157,16 @@ void vr_ledger_close(VrLedger *l) {
         if (l->lock_fd >= 0)
                 close(l->lock_fd); /* releases the flock */
         g_free(l->root);
+        g_free(l->state_dir);
         g_free(l->path);
         g_ptr_array_unref(l->entries);
         g_free(l);
 }
 
-static bool process_alive(const char *root, pid_t pid) {
-        VrProcStat st;
-        return pid > 0 && vr_proc_read_stat(root, pid, 0, &st) == 0 && st.state != 'Z';
-}
-
 /* The domain's process per libvirt's pid file, if it runs. */
 static pid_t libvirt_pid(const char *root, const VrLedgerEntry *e) {
-        pid_t pid = vr_libvirt_pid(root, e->driver, e->domain);
-        return process_alive(root, pid) ? pid : 0;
+        VrProcId id = {vr_libvirt_pid(root, e->driver, e->domain), 0};
+        return vr_proc_id_alive(root, &id) ? id.pid : 0;
 }
 
 GPtrArray *vr_ledger_reclaim(VrLedger *l) {
@@ -177,7 +177,7 @@ GPtrArray *vr_ledger_reclaim(VrLedger *l) {
                 VrLedgerEntry *e = l->entries->pdata[i];
                 bool alive;
                 if (e->pid)
-                        alive = process_alive(l->root, e->pid);
+                        alive = vr_proc_id_alive(l->root, &(VrProcId){e->pid, e->pid_start});
                 else
                         alive = now - e->since_us < PREPARE_GRACE_US || libvirt_pid(l->root, e) != 0;
                 if (!alive) {
@@ -211,7 +211,11 @@ bool vr_ledger_set_pid(VrLedger *l, const char *domain, pid_t pid) {
         for (guint i = 0; i < l->entries->len; i++) {
                 VrLedgerEntry *e = l->entries->pdata[i];
                 if (g_str_equal(e->domain, domain)) {
+                        VrProcId id;
+                        /* With its start time, so that reclaim tells the domain's
+                         * process from a later one with the same pid. */
                         e->pid = pid;
+                        e->pid_start = vr_proc_id_read(l->root, pid, &id) == 0 ? id.starttime : 0;
                         return true;
                 }
         }
@@ -287,7 +291,6 @@ bool vr_ledger_reserve(VrLedger *l, VrLedgerEntry *want, uint32_t dl_cap_ppm_per
 bool vr_ledger_save(VrLedger *l, GError **error) {
         g_autoptr(VrJson) j = vr_json_new();
         g_autofree char *text = NULL;
-        g_autoptr(GError) local = NULL;
 
         vr_json_begin_object(j);
         vr_json_key(j, "version");
@@ -305,6 +308,8 @@ bool vr_ledger_save(VrLedger *l, GError **error) {
                 vr_json_string(j, e->driver);
                 vr_json_key(j, "pid");
                 vr_json_int(j, e->pid);
+                vr_json_key(j, "pid_start");
+                vr_json_uint(j, e->pid_start);
                 vr_json_key(j, "since_us");
                 vr_json_int(j, e->since_us);
                 vr_json_key(j, "cpus");
@@ -327,9 +332,5 @@ bool vr_ledger_save(VrLedger *l, GError **error) {
         vr_json_end_array(j);
         vr_json_end_object(j);
         text = vr_json_finish(j);
-        if (!g_file_set_contents(l->path, text, -1, &local)) {
-                g_set_error(error, VR_ERROR, VR_ERROR_HOST, "cannot write ledger %s: %s", l->path, local->message);
-                return false;
-        }
-        return true;
+        return vr_state_write(l->state_dir, VR_STATE_LEDGER, NULL, text, error);
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vr-cgroup-layout.h"
 #include "vr-proc.h"
 #include "vr-thread.h"
 #include "vr-threads.h"
@@ -22,7 +23,7 @@ static VrThread *thread_new(const char *root, pid_t tgid, pid_t tid, const VrPro
         t->kthread = vr_proc_is_kthread(st);
         t->cpu_ticks = st->utime + st->stime;
         if (vr_proc_read_cgroup(root, tgid, tid == tgid ? 0 : tid, &cg) == 0)
-                t->cgroup = g_strdup(cg.cpu_v1 ? cg.cpu_v1 : cg.unified);
+                t->cgroup = g_strdup(vr_cgroup_cpu_group(&cg));
         return t;
 }
 

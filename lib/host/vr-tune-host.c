@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include "vr-cgroup.h"
 #include "vr-proc.h"
 #include "vr-sysfs.h"
 #include "vr-tune-host.h"
@@ -32,18 +33,20 @@ static void domain_set_free(gpointer p) {
         g_free(d);
 }
 
-static void find_domain_sets(const char *root, const char *mount, const char *rel, int depth,
+static void find_domain_sets(const char *root, const VrCgroupLayout *l, const char *rel, int depth,
                              GPtrArray *out) {
-        g_autofree char *dir = vr_root_path(root, "%s%s", mount, rel);
+        const VrCgroupBackend *b = l->backend[VR_CGROUP_CPUSET];
+        g_autofree char *top = vr_cgroup_path(l, VR_CGROUP_CPUSET, rel, NULL);
+        g_autofree char *dir = vr_root_path(root, "%s", top);
         g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
         const char *name;
 
         while (d && depth < 4 && (name = g_dir_read_name(d))) {
                 g_autofree char *child = g_strdup_printf("%s/%s", rel, name);
-                g_autofree char *lb_f = g_strdup_printf("%s%s/cpuset.sched_load_balance", mount, child);
-                g_autofree char *ex_f = g_strdup_printf("%s%s/cpuset.cpu_exclusive", mount, child);
-                g_autofree char *cpus_f = g_strdup_printf("%s%s/cpuset.cpus", mount, child);
-                g_autofree char *cpus = NULL;
+                g_autofree char *lb_f = vr_cgroup_path(l, VR_CGROUP_CPUSET, child, b->load_balance_file);
+                g_autofree char *ex_f = vr_cgroup_path(l, VR_CGROUP_CPUSET, child, b->partition_file);
+                g_autofree char *cpus_f = vr_cgroup_path(l, VR_CGROUP_CPUSET, child, b->cpus_file);
+                g_autofree char *cpus = NULL, *ex = NULL;
                 VrCpuSet *set = NULL;
                 uint64_t lb = read_u64(root, lb_f, 2);
                 DomainSet *ds;
@@ -51,7 +54,7 @@ static void find_domain_sets(const char *root, const char *mount, const char *re
                 if (lb == 2)
                         continue; /* a control file, not a cpuset directory */
                 if (lb == 0) {
-                        find_domain_sets(root, mount, child, depth + 1, out);
+                        find_domain_sets(root, l, child, depth + 1, out);
                         continue;
                 }
                 if (vr_read_line(root, cpus_f, &cpus) < 0 || !*cpus || vr_cpuset_parse(cpus, &set) < 0)
@@ -59,15 +62,18 @@ static void find_domain_sets(const char *root, const char *mount, const char *re
                 ds = g_new0(DomainSet, 1);
                 ds->path = g_steal_pointer(&child);
                 ds->cpus = set;
-                ds->exclusive = read_u64(root, ex_f, 0) == 1;
+                ds->exclusive = vr_read_line(root, ex_f, &ex) == 0 && g_str_equal(g_strstrip(ex), b->partition_value);
                 g_ptr_array_add(out, ds);
         }
 }
 
-static void find_partitions(const char *root, const char *mount, GPtrArray *out) {
+/* v1 only: a v2 host's partitions (cpuset.cpus.partition "root") are not read, so a
+ * deadline thread there is never moved into one (moving it would take a cgroup.procs
+ * write, i.e. its whole process). */
+static void find_partitions(const char *root, const VrCgroupLayout *l, GPtrArray *out) {
         g_autoptr(GPtrArray) sets = g_ptr_array_new_with_free_func(domain_set_free);
 
-        find_domain_sets(root, mount, "", 0, sets);
+        find_domain_sets(root, l, "", 0, sets);
         for (guint i = 0; i < sets->len; i++) {
                 DomainSet *a = sets->pdata[i];
                 bool alone = a->exclusive;
@@ -84,36 +90,36 @@ static void find_partitions(const char *root, const char *mount, GPtrArray *out)
 }
 
 int vr_tune_host_read(const char *root, VrTuneHost *ret) {
-        g_auto(VrCgroupMounts) m = {0};
         g_autofree char *online = NULL;
+        const VrCgroupBackend *cpu, *cpuset;
         VrTuneHost h = {0};
         int r;
 
-        r = vr_cgroup_mounts_read(root, &m);
+        r = vr_cgroup_layout_read(root, &h.cgroups);
         if (r < 0)
                 return r;
-        h.cpu_mount = g_steal_pointer(&m.cpu_v1);
-        h.unified_mount = g_steal_pointer(&m.unified);
-        h.cpuset_mount = g_steal_pointer(&m.cpuset_v1);
+        cpu = h.cgroups.backend[VR_CGROUP_CPU];
+        cpuset = h.cgroups.backend[VR_CGROUP_CPUSET];
         h.partitions = g_ptr_array_new_with_free_func(vr_partition_free);
-        if (h.cpuset_mount) {
-                g_autofree char *top_lb = g_strdup_printf("%s/cpuset.sched_load_balance", h.cpuset_mount);
+        if (cpuset && cpuset->load_balance_file) {
+                g_autofree char *top_lb = vr_cgroup_path(&h.cgroups, VR_CGROUP_CPUSET, "/", cpuset->load_balance_file);
                 if (read_u64(root, top_lb, 1) == 0)
-                        find_partitions(root, h.cpuset_mount, h.partitions);
+                        find_partitions(root, &h.cgroups, h.partitions);
         }
         h.rt_period_us = read_u64(root, "proc/sys/kernel/sched_rt_period_us", 1000000);
         h.rt_runtime_us = read_u64(root, "proc/sys/kernel/sched_rt_runtime_us", 950000);
-        if (h.cpu_mount) {
-                g_autofree char *f = g_strdup_printf("%s/cpu.rt_runtime_us", h.cpu_mount);
+        if (cpu && cpu->rt_runtime_file) {
+                g_autofree char *f = vr_cgroup_path(&h.cgroups, VR_CGROUP_CPU, "/", cpu->rt_runtime_file);
                 g_autofree char *abs = vr_root_path(root, "%s", f);
+                g_autofree char *top = vr_cgroup_path(&h.cgroups, VR_CGROUP_CPU, "/", NULL);
+                g_autofree char *dir = vr_root_path(root, "%s", top);
                 g_autoptr(GDir) d = NULL;
                 const char *name;
-                g_autofree char *dir = vr_root_path(root, "%s", h.cpu_mount);
 
                 h.rt_group_sched = access(abs, F_OK) == 0;
                 d = h.rt_group_sched ? g_dir_open(dir, 0, NULL) : NULL;
                 while (d && (name = g_dir_read_name(d))) {
-                        g_autofree char *rel = g_strdup_printf("%s/%s/cpu.rt_runtime_us", h.cpu_mount, name);
+                        g_autofree char *rel = vr_cgroup_path(&h.cgroups, VR_CGROUP_CPU, name, cpu->rt_runtime_file);
                         if (!g_str_equal(name, VR_RT_CGROUP))
                                 h.rt_siblings_us += read_u64(root, rel, 0);
                 }

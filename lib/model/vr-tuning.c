@@ -10,9 +10,7 @@ void vr_partition_free(gpointer p) {
 }
 
 void vr_tune_host_clear(VrTuneHost *h) {
-        g_clear_pointer(&h->cpu_mount, g_free);
-        g_clear_pointer(&h->unified_mount, g_free);
-        g_clear_pointer(&h->cpuset_mount, g_free);
+        vr_cgroup_layout_clear(&h->cgroups);
         g_clear_pointer(&h->online, vr_cpuset_free);
         g_clear_pointer(&h->partitions, g_ptr_array_unref);
 }

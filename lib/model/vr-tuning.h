@@ -8,18 +8,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vr-cgroup-layout.h"
 #include "vr-thread.h"
 
-#define VR_RT_CGROUP "virt-router-rt" /* v1 cpu cgroup holding router RT threads */
-
 typedef struct {
-        char *cpu_mount;      /* v1 cpu hierarchy mount point, NULL if none */
-        char *unified_mount;  /* cgroup2 mount point, NULL if none */
+        VrCgroupLayout cgroups; /* where the cpu and cpuset controllers are, v1 or v2 */
         bool rt_group_sched;  /* v1 cpu.rt_runtime_us exists: RT tasks need group budget */
         uint64_t rt_period_us, rt_runtime_us; /* kernel.sched_rt_{period,runtime}_us */
         uint64_t rt_siblings_us; /* rt_runtime_us already given to other root cpu cgroups */
         VrCpuSet *online;     /* online CPUs: the default root domain */
-        char *cpuset_mount;   /* v1 cpuset hierarchy mount point, NULL if none */
         GPtrArray *partitions;/* VrPartition: root domains made by exclusive cpusets */
 } VrTuneHost;
 
@@ -42,8 +39,8 @@ typedef struct {
         VrSchedClass cls;
         int priority, nice;
         uint64_t runtime_ns, deadline_ns, period_ns;
-        char *move_to;        /* v1 cpu cgroup (relative to the mount) to move into, or NULL */
-        char *move_cpuset;    /* v1 cpuset (a partition) to move into, or NULL */
+        char *move_to;        /* cpu cgroup (relative to its mount) to move into, or NULL */
+        char *move_cpuset;    /* cpuset (a partition, relative to its mount) to move into, or NULL */
         char *error;          /* the plan cannot honour the policy for this thread: why */
 } VrTuneAction;
 

@@ -46,12 +46,6 @@ char *vr_domain_cgroup(const char *thread_cgroup) {
         return g_steal_pointer(&dir);
 }
 
-uint64_t vr_shares_to_weight(uint64_t shares) {
-        /* Kernel/systemd mapping of [2, 262144] onto [1, 10000], 1024 -> 100. */
-        shares = CLAMP(shares, 2, 262144);
-        return 1 + ((shares - 2) * 9999) / 262142;
-}
-
 static const VrSchedRule *rule_for(const VrPolicy *p, VrThreadKind kind) {
         for (guint i = 0; i < p->sched->len; i++) {
                 const VrSchedRule *r = p->sched->pdata[i];
@@ -144,7 +138,7 @@ static void plan_deadline_cpus(VrTunePlan *plan, const VrPolicy *p, const VrTune
         if (!a->affinity || !host->online || vr_cpuset_equal(a->affinity, host->online))
                 return;
         part = partition_for(host, a->affinity);
-        if (part && host->cpuset_mount) {
+        if (part && host->cgroups.mount[VR_CGROUP_CPUSET]) {
                 a->move_cpuset = g_strdup(part->path);
                 return;
         }
@@ -226,6 +220,8 @@ VrTunePlan *vr_tune_plan(const VrPolicy *p, const VrHostConf *conf, const VrTune
         const char *emulator_cg = NULL;
         VrGuaranteePlan gp;
         bool derived = false;
+        const VrCgroupBackend *cpu = host->cgroups.backend[VR_CGROUP_CPU];
+        const char *cpu_mount = host->cgroups.mount[VR_CGROUP_CPU];
 
         plan->actions = g_ptr_array_new_with_free_func(vr_tune_action_free);
         plan->writes = g_ptr_array_new_with_free_func(vr_cgroup_write_free);
@@ -278,8 +274,9 @@ VrTunePlan *vr_tune_plan(const VrPolicy *p, const VrHostConf *conf, const VrTune
                 }
                 /* vhost kthreads (before 6.4) are attached to the owner's cgroups by the
                  * kernel; a vhost worker found elsewhere joins the emulator so the
-                 * domain's CPU shares cover it. */
-                if (t->kind == VR_THREAD_VHOST && t->kthread && host->cpu_mount && emulator_cg &&
+                 * domain's CPU shares cover it (where the hierarchy takes another
+                 * process's thread: v2's threaded emulator group does not). */
+                if (t->kind == VR_THREAD_VHOST && t->kthread && cpu && cpu->moves_other_processes && emulator_cg &&
                     g_strcmp0(t->cgroup, emulator_cg) != 0 && !(rule->cls == VR_SCHED_FIFO || rule->cls == VR_SCHED_RR))
                         a->move_to = g_strdup(emulator_cg);
         }
@@ -293,16 +290,18 @@ VrTunePlan *vr_tune_plan(const VrPolicy *p, const VrHostConf *conf, const VrTune
         /* RT throttling per group (CONFIG_RT_GROUP_SCHED, cgroup v1): a FIFO/RR thread
          * in a group with cpu.rt_runtime_us 0, as libvirt's machine groups are, cannot
          * be made RT. Router RT threads share one group with the budget the root left. */
-        if (any_rt && host->rt_group_sched && host->cpu_mount) {
+        if (any_rt && host->rt_group_sched && cpu && cpu->rt_runtime_file) {
                 uint64_t left = host->rt_runtime_us > host->rt_siblings_us ? host->rt_runtime_us - host->rt_siblings_us : 0;
                 g_autofree char *v = g_strdup_printf("%" G_GUINT64_FORMAT, left);
+                g_autofree char *file = NULL;
                 if (left == 0) {
                         g_set_error(error, VR_ERROR, VR_ERROR_HOST,
                                     "domain '%s': FIFO/RR threads need real-time bandwidth in a cgroup, but the cpu cgroups under %s already hold all %" G_GUINT64_FORMAT "us of sched_rt_runtime_us",
-                                    p->dom.name, host->cpu_mount, host->rt_runtime_us);
+                                    p->dom.name, cpu_mount, host->rt_runtime_us);
                         return NULL;
                 }
-                add_write(plan, true, v, "%s/%s/cpu.rt_runtime_us", host->cpu_mount, VR_RT_CGROUP);
+                file = vr_cgroup_path(&host->cgroups, VR_CGROUP_CPU, VR_RT_CGROUP, cpu->rt_runtime_file);
+                add_write(plan, true, v, "%s", file);
                 for (guint i = 0; i < plan->actions->len; i++) {
                         VrTuneAction *a = plan->actions->pdata[i];
                         if (a->set_sched && (a->cls == VR_SCHED_FIFO || a->cls == VR_SCHED_RR)) {
@@ -315,15 +314,10 @@ VrTunePlan *vr_tune_plan(const VrPolicy *p, const VrHostConf *conf, const VrTune
         }
 
         /* CPU shares of the whole domain (vhost workers live with the emulator). */
-        if (p->shares && domain_cg) {
-                g_autofree char *v = NULL;
-                if (host->cpu_mount) {
-                        v = g_strdup_printf("%d", p->shares);
-                        add_write(plan, false, v, "%s%s/cpu.shares", host->cpu_mount, domain_cg);
-                } else if (host->unified_mount) {
-                        v = g_strdup_printf("%" G_GUINT64_FORMAT, vr_shares_to_weight((uint64_t) p->shares));
-                        add_write(plan, false, v, "%s%s/cpu.weight", host->unified_mount, domain_cg);
-                }
+        if (p->shares && domain_cg && cpu) {
+                g_autofree char *v = g_strdup_printf("%" G_GUINT64_FORMAT, cpu->weight_from_shares((uint64_t) p->shares));
+                g_autofree char *file = vr_cgroup_path(&host->cgroups, VR_CGROUP_CPU, domain_cg, cpu->weight_file);
+                add_write(plan, false, v, "%s", file);
         }
         return g_steal_pointer(&plan);
 }

@@ -15,5 +15,3 @@ VrTunePlan *vr_tune_plan(const VrPolicy *p, const VrHostConf *conf, const VrTune
 /* The domain's own cgroup from one of its threads' ("/machine/qemu-1-vr1.libvirt-qemu/vcpu0"
  * -> "/machine/qemu-1-vr1.libvirt-qemu"). Caller frees. */
 char *vr_domain_cgroup(const char *thread_cgroup);
-/* cgroup v1 cpu.shares to v2 cpu.weight, as systemd and the kernel map them. */
-uint64_t vr_shares_to_weight(uint64_t shares);

@@ -32,7 +32,7 @@ cleanup() {
 		kill "$syslog_pid" 2>/dev/null || true
 		rm -f /dev/log
 	fi
-	[[ -f $state/$dom.tuner.pid ]] && kill "$(cat "$state/$dom.tuner.pid")" 2>/dev/null || true
+	[[ -f $state/$dom.tuner.pid ]] && kill "$(head -n1 "$state/$dom.tuner.pid")" 2>/dev/null || true
 	ip link del "$va" 2>/dev/null || true
 	rm -rf "$tmp"
 	vr_libvirtd_stop

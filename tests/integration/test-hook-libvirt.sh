@@ -102,7 +102,7 @@ fi
 [[ $(virsh -q domstate "$r2") == "shut off" ]] && pass "$r2 stays shut off" || fail "$r2 state $(virsh -q domstate "$r2")"
 
 # --- stop: nothing left
-tuner=$(cat "$state/$r1.tuner.pid" 2>/dev/null || true)
+tuner=$(head -n1 "$state/$r1.tuner.pid" 2>/dev/null || true) # line 1: the pid, line 2: its start time
 virsh -q destroy "$r1" >/dev/null
 if wait_for bash -c "[[ -z \$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[\"domains\"])' $state/ledger | tr -d '[]') ]]"; then pass "ledger empty after the router stopped"; else fail "ledger after stop: '$(ledger)'"; fi
 if [[ -n $tuner ]] && wait_for bash -c "! kill -0 $tuner 2>/dev/null"; then pass "tuner gone"; else fail "tuner $tuner still running"; fi

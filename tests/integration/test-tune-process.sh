@@ -201,7 +201,7 @@ else
 	fail "launch: '$out' after $((SECONDS - t0)) s"
 fi
 if wait_for "daemon state" test -s "$state/launched.json" &&
-	tuner_pid=$(cat "$state/launched.tuner.pid" 2>/dev/null) && kill -0 "$tuner_pid" 2>/dev/null; then
+	tuner_pid=$(head -n1 "$state/launched.tuner.pid" 2>/dev/null) && kill -0 "$tuner_pid" 2>/dev/null; then
 	pass "detached tuner ($tuner_pid) runs and wrote its state"
 	# Double fork: a session of its own, but not its leader (no terminal can come back).
 	[[ $(ps -o sid= -p "$tuner_pid" | tr -d ' ') != "$(ps -o sid= -p $$ | tr -d ' ')" ]] && pass "tuner runs in a session of its own" || fail "tuner shares the caller's session"
