@@ -20,6 +20,7 @@ struct VrTuner {
         char *root;
         char *state_dir;
         const VrHostConf *conf;
+        const VrHostOps *ops;  /* thread changes go through it */
         VrPolicy *policy;
         pid_t pid;
         char **napi_devs;
@@ -86,6 +87,7 @@ VrTuner *vr_tuner_new(const VrTunerOptions *o, GError **error) {
 
         t->root = g_strdup(o->root ? o->root : "/");
         t->conf = o->conf;
+        t->ops = vr_host_ops_or_real(o->ops);
         t->state_dir = g_strdup(o->state_dir ? o->state_dir : o->conf->state_dir);
         t->applied = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
         t->errors = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
@@ -244,24 +246,24 @@ static int replan_and_apply(VrTuner *t) {
         for (guint i = 0; i < plan->actions->len; i++) {
                 const VrTuneAction *a = plan->actions->pdata[i];
                 g_autofree char *sig = action_signature(a);
-                char *msg = NULL;
+                g_autoptr(GError) e = NULL;
                 gpointer key = GINT_TO_POINTER(a->tid);
                 int r;
 
                 if (g_strcmp0(g_hash_table_lookup(t->applied, key), sig) == 0)
                         continue;
-                r = vr_apply_action(t->root, &t->host, a, &msg);
+                r = vr_apply_action(t->ops, t->root, &t->host, a, &e);
                 if (r == -ENOENT && a->move_to) {
                         /* The RT group went away (removed by hand, or by a tuner that
                          * thought it was the last one): make it again, once. */
                         g_autoptr(GPtrArray) errs = g_ptr_array_new_with_free_func(g_free);
-                        g_clear_pointer(&msg, g_free);
+                        g_clear_error(&e);
                         if (vr_apply_cgroup_writes(t->root, plan, errs) == 0)
-                                r = vr_apply_action(t->root, &t->host, a, &msg);
+                                r = vr_apply_action(t->ops, t->root, &t->host, a, &e);
                 }
                 if (r < 0) {
-                        vr_log(LOG_WARNING, "domain '%s': %s", t->policy->dom.name, msg);
-                        g_hash_table_replace(t->errors, key, msg);
+                        vr_log(LOG_WARNING, "domain '%s': %s", t->policy->dom.name, e->message);
+                        g_hash_table_replace(t->errors, key, g_strdup(e->message));
                         g_hash_table_remove(t->applied, key);
                         failures++;
                 } else if (a->affinity || a->set_sched || a->move_to) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "vr-apply.h"
+#include "vr-error.h"
 #include "vr-hostops.h"
 #include "vr-sched.h"
 #include "vr-sysfs.h"
@@ -38,7 +39,7 @@ unsigned vr_apply_cgroup_writes(const char *root, const VrTunePlan *plan, GPtrAr
         return failures;
 }
 
-static int set_sched(const VrTuneAction *a) {
+static int set_sched(const VrHostOps *ops, const VrTuneAction *a) {
         struct vr_sched_attr attr = {0};
 
         switch (a->cls) {
@@ -55,7 +56,7 @@ static int set_sched(const VrTuneAction *a) {
         case VR_SCHED_OTHER:
         default: attr.sched_policy = SCHED_OTHER; attr.sched_nice = a->nice; break;
         }
-        return vr_sched_setattr(a->tid, &attr);
+        return ops->sched_setattr(ops, a->tid, &attr);
 }
 
 static char *explain(const VrTuneHost *host, const VrTuneAction *a, const char *what, int r) {
@@ -99,37 +100,37 @@ static int move_task(const char *root, const char *mount, const char *group, con
         return r;
 }
 
-int vr_apply_action(const char *root, const VrTuneHost *host, const VrTuneAction *a,
-                    char **ret_error) {
+/* The kernel's refusal as the error: what it refused and the likely cause. */
+static int refused(GError **error, char *why, int r) {
+        g_autofree char *owned = why;
+        g_set_error_literal(error, VR_ERROR, VR_ERROR_HOST, why);
+        return r;
+}
+
+int vr_apply_action(const VrHostOps *ops, const char *root, const VrTuneHost *host, const VrTuneAction *a,
+                    GError **error) {
         bool to_deadline = a->set_sched && a->cls == VR_SCHED_DEADLINE;
+        char *msg = NULL;
         int r;
 
-        *ret_error = NULL;
-        if (a->error) {
-                *ret_error = g_strdup(a->error);
-                return -EINVAL;
-        }
+        ops = vr_host_ops_or_real(ops);
+        if (a->error)
+                return refused(error, g_strdup(a->error), -EINVAL);
         /* Into the partition first: its CPUs are the thread's root domain. */
         if (a->move_cpuset && host->cpuset_mount &&
-            (r = move_task(root, host->cpuset_mount, a->move_cpuset, a, "cpuset partition", ret_error)) < 0)
-                return r;
+            (r = move_task(root, host->cpuset_mount, a->move_cpuset, a, "cpuset partition", &msg)) < 0)
+                return refused(error, msg, r);
         /* Into the RT group before becoming RT: a group without budget refuses it. */
         if (a->move_to && host->cpu_mount &&
-            (r = move_task(root, host->cpu_mount, a->move_to, a, "cpu cgroup", ret_error)) < 0)
-                return r;
+            (r = move_task(root, host->cpu_mount, a->move_to, a, "cpu cgroup", &msg)) < 0)
+                return refused(error, msg, r);
         /* A deadline thread's affinity must already span its root domain when the
          * class is set; leaving deadline, the class must go before a narrower pin. */
-        if (to_deadline && a->affinity && (r = vr_host_ops_real()->set_affinity(vr_host_ops_real(), a->tid, a->affinity)) < 0) {
-                *ret_error = explain(host, a, "affinity", r);
-                return r;
-        }
-        if (a->set_sched && (r = set_sched(a)) < 0) {
-                *ret_error = explain(host, a, "scheduling class", r);
-                return r;
-        }
-        if (!to_deadline && a->affinity && (r = vr_host_ops_real()->set_affinity(vr_host_ops_real(), a->tid, a->affinity)) < 0) {
-                *ret_error = explain(host, a, "affinity", r);
-                return r;
-        }
+        if (to_deadline && a->affinity && (r = ops->set_affinity(ops, a->tid, a->affinity)) < 0)
+                return refused(error, explain(host, a, "affinity", r), r);
+        if (a->set_sched && (r = set_sched(ops, a)) < 0)
+                return refused(error, explain(host, a, "scheduling class", r), r);
+        if (!to_deadline && a->affinity && (r = ops->set_affinity(ops, a->tid, a->affinity)) < 0)
+                return refused(error, explain(host, a, "affinity", r), r);
         return 0;
 }
