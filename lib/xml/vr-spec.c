@@ -77,22 +77,6 @@ char **vr_domain_napi_devices(xmlDoc *doc) {
         return (char **) g_ptr_array_free(g_steal_pointer(&devs), FALSE);
 }
 
-/* libvirt's LXC pid file names the libvirt_lxc controller; the container's init is
- * its child. */
-static pid_t lxc_init_of(const char *root, pid_t controller) {
-        g_autoptr(GArray) pids = NULL;
-        if (vr_proc_list_pids(root, &pids) < 0)
-                return controller;
-        for (guint i = 0; i < pids->len; i++) {
-                VrProcStat st;
-                pid_t p = g_array_index(pids, pid_t, i);
-                if (vr_proc_read_stat(root, p, 0, &st) == 0 && st.ppid == controller && !vr_proc_is_kthread(&st))
-                        return p;
-        }
-        return controller;
-}
-
-
 static char *spec_json(const VrPolicy *p, pid_t pid, char **napi) {
         g_autofree char *policy = vr_policy_to_json(p);
         GString *s = g_string_new("{\n  \"pid\": ");
@@ -112,7 +96,6 @@ static char *spec_json(const VrPolicy *p, pid_t pid, char **napi) {
 char *vr_tune_spec_from_doc(const char *root, xmlDoc *doc, const char *what, pid_t pid,
                             const VrHostConf *conf, GError **error) {
         g_autoptr(VrPolicy) policy = NULL;
-        g_auto(GStrv) napi = NULL;
         int r = vr_policy_parse(doc, what, conf, &policy, error);
 
         if (r < 0)
@@ -126,10 +109,21 @@ char *vr_tune_spec_from_doc(const char *root, xmlDoc *doc, const char *what, pid
                 vr_domain_clear(&d);
                 return NULL;
         }
+        return vr_tune_spec_from_policy(root, doc, policy, pid);
+}
+
+char *vr_tune_spec_from_policy(const char *root, xmlDoc *doc, const VrPolicy *policy, pid_t pid) {
+        g_auto(GStrv) napi = NULL;
+
         if (!pid)
                 pid = vr_libvirt_pid(root, NULL, policy->dom.name);
-        if (pid > 0 && policy->dom.type == VR_DOMAIN_LXC)
-                pid = lxc_init_of(root, pid);
+        /* libvirt's LXC pid file names the libvirt_lxc controller; the container's init
+         * is its child. */
+        if (pid > 0 && policy->dom.type == VR_DOMAIN_LXC) {
+                pid_t init = vr_proc_child_of(root, pid);
+                if (init > 0)
+                        pid = init;
+        }
         napi = vr_domain_napi_devices(doc);
         return spec_json(policy, pid, napi);
 }
