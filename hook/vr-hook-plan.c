@@ -87,7 +87,8 @@ static void plan_prepare(const VrHookPlanInput *in, VrHookPlan *plan) {
                 s = add_step(plan, d->port, vr_host_op_write(override, "vfio-pci"), VR_STEP_REQUIRED, group);
                 if (d->driver)
                         s = add_step(plan, d->port, vr_host_op_write(unbind, d->pci), VR_STEP_REQUIRED, group);
-                s = add_step(plan, d->port, vr_host_op_write("sys/bus/pci/drivers_probe", d->pci), VR_STEP_REQUIRED, group);
+                s = add_step(plan, d->port, vr_host_op_write("sys/bus/pci/drivers_probe", d->pci), VR_STEP_REQUIRED,
+                             group);
                 s->done = g_strdup_printf("VF %s bound to vfio-pci", d->pci);
                 for (guint k = 0; k < plan->steps->len; k++) {
                         VrHookStep *g = plan->steps->pdata[k];
@@ -106,18 +107,18 @@ static void plan_prepare(const VrHookPlanInput *in, VrHookPlan *plan) {
  * deleting the clsact deletes its filters. */
 static void plan_police(const VrPolicy *p, const VrHookDevice *d, unsigned group, VrHookPlan *plan) {
         const VrGuarantee *g = &p->guarantee;
-        VrHookStep *steps[3];
         g_autofree char *sys = g_strdup_printf("sys/class/net/%s", d->target);
+        VrHookStep *steps[3];
+        VrHostOp *ops[] = {
+                vr_host_op_tc("qdisc add dev %s clsact", d->target),
+                vr_host_op_tc("filter add dev %s ingress pref 1 protocol arp matchall action ok", d->target),
+                vr_host_op_tc("filter add dev %s ingress pref 2 protocol all matchall action police pkts_rate %"
+                              G_GUINT64_FORMAT " pkts_burst %" G_GUINT64_FORMAT " conform-exceed drop/ok",
+                              d->target, g->rate_pps, g->police_burst),
+        };
 
-        steps[0] = add_step(plan, d->port, vr_host_op_tc("qdisc add dev %s clsact", d->target), VR_STEP_OPTIONAL, group);
-        steps[1] = add_step(plan, d->port,
-                            vr_host_op_tc("filter add dev %s ingress pref 1 protocol arp matchall action ok", d->target),
-                            VR_STEP_OPTIONAL, group);
-        steps[2] = add_step(plan, d->port,
-                            vr_host_op_tc("filter add dev %s ingress pref 2 protocol all matchall action police pkts_rate %"
-                                          G_GUINT64_FORMAT " pkts_burst %" G_GUINT64_FORMAT " conform-exceed drop/ok",
-                                          d->target, g->rate_pps, g->police_burst),
-                            VR_STEP_OPTIONAL, group);
+        for (unsigned k = 0; k < G_N_ELEMENTS(ops); k++)
+                steps[k] = add_step(plan, d->port, ops[k], VR_STEP_OPTIONAL, group);
         /* A macvtap goes with the domain and takes its policer along; one still there
          * when the domain stops (start failed after us, libvirt keeps it a moment)
          * loses it. */

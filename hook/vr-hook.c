@@ -259,8 +259,10 @@ static bool carry_out(Hook *h, const VrHookPlan *plan, bool fresh, GError **erro
 
 static bool fail_or_degrade(const Hook *h, GError **error, GError *cause) {
         if (h->policy->mode == VR_MODE_BEST_EFFORT) {
-                vr_log(LOG_WARNING, "domain '%s': %s (best-effort: starting without it)", h->policy->dom.name,
-                       cause->message);
+                /* Most causes name the domain already: once is enough. */
+                bool named = g_str_has_prefix(cause->message, "domain '");
+                vr_log(LOG_WARNING, "%s%s%s%s (best-effort: starting without it)", named ? "" : "domain '",
+                       named ? "" : h->policy->dom.name, named ? "" : "': ", cause->message);
                 g_error_free(cause);
                 return true;
         }
