@@ -400,12 +400,13 @@ static bool op_prepare(Hook *h, GError **error) {
                 vr_log(LOG_INFO, "domain '%s': prepare: reserved dedicated CPUs %s, %u VF%s, deadline %.1f%% of a CPU",
                        p->dom.name, cpus, e->vfs->len, e->vfs->len == 1 ? "" : "s", dl / 1e4);
         }
-        /* A new domain's journal: one left by a domain that never stopped is stale. */
+        /* A new journal: one a domain left without stopped is stale (the hardening
+         * issue's "undo before do" will undo it here first). */
         host_plan = build_plan(h, plan, 0);
-        if (!carry_out(h, host_plan, true, &local)) {
+        if (!carry_out(h, host_plan, true, error)) { /* strict: nothing of it stays, nor its reservation */
                 vr_ledger_release(ledger, p->dom.name);
                 (void) vr_ledger_save(ledger, NULL);
-                return fail_or_degrade(h, error, g_steal_pointer(&local));
+                return false;
         }
         return true;
 }
