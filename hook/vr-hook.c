@@ -9,6 +9,8 @@
 #include "vr-error.h"
 #include "vr-guarantee.h"
 #include "vr-hook.h"
+#include "vr-hook-plan.h"
+#include "vr-hostops.h"
 #include "vr-incoming.h"
 #include "vr-json.h"
 #include "vr-launch.h"
@@ -35,8 +37,11 @@ typedef struct {
         xmlDoc *doc;
         VrPolicy *policy;
         const char *driver; /* "qemu" / "lxc" */
+        const VrHostOps *ops;
+        GPtrArray *devices; /* VrHookDevice: the router's devices in the XML, read once */
 } Hook;
 
+/* The journal of host changes that stopped and release undo. */
 static char *hook_state_path(const Hook *h) {
         return vr_state_path(h->state_dir, VR_STATE_HOOK, h->policy->dom.name);
 }
@@ -44,26 +49,10 @@ static char *hook_state_path(const Hook *h) {
 /* ------------------------------------------------------------------------ */
 /* What the domain's XML says now                                            */
 
-typedef struct {
-        char *port;
-        char *target;   /* macvtap/macvlan device, start XML */
-        char *guest;    /* LXC: the device's name inside the container */
-        char *pci;      /* hostdev VF */
-        bool managed;
-        bool bandwidth; /* libvirt's <bandwidth> owns the device's qdiscs */
-} LiveDevice;
-
-static void live_device_free(gpointer p) {
-        LiveDevice *d = p;
-        g_free(d->port);
-        g_free(d->target);
-        g_free(d->guest);
-        g_free(d->pci);
-        g_free(d);
-}
-
-static GPtrArray *live_devices(xmlDoc *doc, const VrPolicy *p) {
-        GPtrArray *out = g_ptr_array_new_with_free_func(live_device_free);
+/* The router's devices in the XML, with what the host says of them now (reads only:
+ * the plan is made from these). */
+static GPtrArray *read_devices(xmlDoc *doc, const VrPolicy *p, const char *root) {
+        GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify) vr_hook_device_free);
         xmlNode *devices = vr_xml_child(xmlDocGetRootElement(doc), NULL, "devices");
         g_autoptr(GHashTable) lxc_ports = g_hash_table_new(g_direct_hash, g_direct_equal); /* node -> port */
 
@@ -79,10 +68,10 @@ static GPtrArray *live_devices(xmlDoc *doc, const VrPolicy *p) {
                 g_autofree char *managed = vr_xml_prop(d, "managed");
                 xmlNode *addr = vr_xml_child(vr_xml_child(d, NULL, "source"), NULL, "address");
                 const char *lxc_port = g_hash_table_lookup(lxc_ports, d);
-                LiveDevice *ld;
+                VrHookDevice *ld;
                 if (!lxc_port && (!alias || !g_str_has_prefix(alias, VR_ALIAS_PREFIX)))
                         continue;
-                ld = g_new0(LiveDevice, 1);
+                ld = g_new0(VrHookDevice, 1);
                 ld->port = g_strdup(lxc_port ? lxc_port : alias + strlen(VR_ALIAS_PREFIX));
                 ld->target = vr_xml_prop(vr_xml_child(d, NULL, "target"), "dev");
                 if (!ld->target) /* LXC: <guest dev='eth0' actual='macvlan0'/> */
@@ -90,6 +79,8 @@ static GPtrArray *live_devices(xmlDoc *doc, const VrPolicy *p) {
                 ld->guest = vr_xml_prop(vr_xml_child(d, NULL, "guest"), "dev");
                 ld->managed = g_strcmp0(managed, "no") != 0;
                 ld->bandwidth = vr_xml_child(d, NULL, "bandwidth") != NULL;
+                ld->txqlen = -1;
+                ld->vf = -1;
                 if (addr) {
                         g_autofree char *dom = vr_xml_prop(addr, "domain"), *bus = vr_xml_prop(addr, "bus");
                         g_autofree char *slot = vr_xml_prop(addr, "slot"), *fn = vr_xml_prop(addr, "function");
@@ -99,9 +90,168 @@ static GPtrArray *live_devices(xmlDoc *doc, const VrPolicy *p) {
                                                           (unsigned) g_ascii_strtoull(slot, NULL, 0),
                                                           (unsigned) g_ascii_strtoull(fn, NULL, 0));
                 }
+                /* A name with a '/' would write outside its device's directory. */
+                if (ld->target && !strchr(ld->target, '/') && vr_netdev_get_txqlen(root, ld->target, &ld->txqlen) < 0)
+                        ld->txqlen = -1;
+                if (ld->pci) {
+                        g_autofree char *drv = vr_root_path(root, "sys/bus/pci/devices/%s/driver", ld->pci);
+                        g_autofree char *cur = g_file_read_link(drv, NULL);
+                        if (cur)
+                                ld->driver = g_path_get_basename(cur);
+                        if (vr_vf_pf(root, ld->pci, &ld->pf) == 0 && vr_vf_index(root, ld->pf, ld->pci, &ld->vf) < 0)
+                                ld->vf = -1;
+                }
                 g_ptr_array_add(out, ld);
         }
         return out;
+}
+
+static pid_t domain_pid(const Hook *h);
+
+/* The host changes of this operation: a pure function of the devices read once, the
+ * VFs the XML plan gives hostdev ports (prepare) and the container's controller
+ * (started), whose child is its init. */
+static VrHookPlan *build_plan(const Hook *h, const VrPlan *xml_plan, pid_t controller) {
+        g_autoptr(GPtrArray) vfio = g_ptr_array_new();
+        VrHookPlanInput in = {.op = h->req->op, .policy = h->policy, .devices = h->devices,
+                              .tc = h->req->tc_path != NULL};
+
+        for (guint i = 0; xml_plan && i < xml_plan->ifaces->len; i++) {
+                const VrPlanIface *pi = xml_plan->ifaces->pdata[i];
+                if (pi->kind == VR_IFACE_HOSTDEV && pi->pci)
+                        g_ptr_array_add(vfio, pi->pci);
+        }
+        g_ptr_array_add(vfio, NULL);
+        in.vfio_vfs = (const char *const *) vfio->pdata;
+        if (controller > 0 && h->policy->dom.type == VR_DOMAIN_LXC)
+                in.container_init = vr_proc_child_of(h->req->root, controller);
+        return vr_hook_plan_build(&in);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Carrying out a plan through the journal                                   */
+
+static bool fail_or_degrade(const Hook *h, GError **error, GError *cause);
+
+/* The journal as it is on disk (empty when there is none, or it is not one). */
+static GPtrArray *journal_load(const Hook *h) {
+        g_autofree char *path = hook_state_path(h), *text = NULL;
+        g_autoptr(GError) e = NULL;
+        GPtrArray *steps;
+
+        if (!g_file_get_contents(path, &text, NULL, NULL))
+                return g_ptr_array_new_with_free_func((GDestroyNotify) vr_hook_step_free);
+        steps = vr_hook_journal_parse(text, &e);
+        if (!steps) {
+                vr_log(LOG_WARNING, "domain '%s': journal %s: %s: its changes cannot be undone", h->policy->dom.name,
+                       path, e->message);
+                return g_ptr_array_new_with_free_func((GDestroyNotify) vr_hook_step_free);
+        }
+        return steps;
+}
+
+/* Written whole and atomically (rename), before each change. A journal that cannot be
+ * written is a warning, said once: the change still happens, as before there was one,
+ * but cannot be undone after a crash. */
+static void journal_save(const Hook *h, GPtrArray *steps, bool *warned) {
+        g_autofree char *text = vr_hook_journal_format(h->policy->dom.name, steps);
+        g_autoptr(GError) e = NULL;
+
+        if (!vr_state_write(h->state_dir, VR_STATE_HOOK, h->policy->dom.name, text, &e) && !*warned) {
+                vr_log(LOG_WARNING, "domain '%s': cannot record host changes: %s", h->policy->dom.name, e->message);
+                *warned = true;
+        }
+}
+
+static char *failure_cause(const VrHostOp *op, int r, const char *msg) {
+        if (op->kind == VR_HOST_OP_TC) {
+                g_autofree char *args = g_strjoinv(" ", op->args);
+                return g_strdup_printf("'tc %s' failed: %s", args, msg && *msg ? msg : g_strerror(-r));
+        }
+        return g_strdup(g_strerror(-r));
+}
+
+/* Undo one step: its undo, if the thing it changed is still there. Undo failures are
+ * warnings: what is left cannot be helped by failing the operation. */
+static void undo_step(const Hook *h, const VrHookStep *s, const VrHostOp *undo) {
+        g_autofree char *guard = s->undo_if ? vr_root_path(h->req->root, "%s", s->undo_if) : NULL;
+        g_autofree char *msg = NULL;
+        int r;
+
+        if (!undo || (guard && !g_file_test(guard, G_FILE_TEST_EXISTS)))
+                return;
+        if (undo->kind == VR_HOST_OP_TC && !h->req->tc_path)
+                return; /* without tc nothing could have installed it */
+        r = vr_host_op_run(h->ops, h->req->root, h->req->tc_path, undo, &msg);
+        if (r < 0) {
+                g_autofree char *text = vr_host_op_format(undo), *cause = failure_cause(undo, r, msg);
+                vr_log(LOG_WARNING, "domain '%s': port '%s': cannot undo with '%s': %s", h->policy->dom.name, s->port,
+                       text, cause);
+        }
+}
+
+/* Carry out PLAN, journal first: the journal (the earlier operations' steps, unless
+ * FRESH) lists every step begun, and is written before each change. A failed step takes
+ * its group with it (undone in reverse); a required one, in strict mode, takes every
+ * step of this operation and fails it. */
+static bool carry_out(Hook *h, const VrHookPlan *plan, bool fresh, GError **error) {
+        g_autoptr(GPtrArray) earlier = fresh ? g_ptr_array_new_with_free_func((GDestroyNotify) vr_hook_step_free)
+                                             : journal_load(h);
+        g_autoptr(GPtrArray) journal = g_ptr_array_new(); /* earlier's and plan's steps, not owned */
+        guint first = earlier->len; /* this operation's steps begin here */
+        bool warned = false;
+
+        for (guint i = 0; i < plan->notes->len; i++)
+                vr_log(LOG_INFO, "%s", (char *) plan->notes->pdata[i]);
+        if (fresh)
+                (void) vr_state_remove(h->state_dir, VR_STATE_HOOK, h->policy->dom.name);
+        if (!plan->steps->len)
+                return true;
+        g_ptr_array_extend(journal, earlier, NULL, NULL);
+        for (guint i = 0; i < plan->steps->len; i++) {
+                const VrHookStep *s = plan->steps->pdata[i];
+                g_autofree char *msg = NULL, *cause = NULL;
+                g_autoptr(GError) e = NULL;
+                int r;
+
+                g_ptr_array_add(journal, (gpointer) s);
+                journal_save(h, journal, &warned);
+                r = vr_host_op_run(h->ops, h->req->root, h->req->tc_path, s->op, &msg);
+                if (r == 0) {
+                        if (s->done)
+                                vr_log(LOG_INFO, "domain '%s': port '%s': %s", h->policy->dom.name, s->port, s->done);
+                        continue;
+                }
+                g_ptr_array_remove_index(journal, journal->len - 1); /* it did not happen */
+                cause = failure_cause(s->op, r, msg);
+                e = g_error_new(VR_ERROR, VR_ERROR_HOST, "domain '%s': port '%s': %s: %s%s%s", h->policy->dom.name,
+                                s->port, s->what, cause, s->consequence ? "; " : "",
+                                s->consequence ? s->consequence : "");
+                if (s->need == VR_STEP_REQUIRED && h->policy->mode != VR_MODE_BEST_EFFORT) {
+                        while (journal->len > first) {
+                                const VrHookStep *d = g_ptr_array_steal_index(journal, journal->len - 1);
+                                undo_step(h, d, d->undo);
+                        }
+                        journal_save(h, journal, &warned);
+                        g_propagate_error(error, g_steal_pointer(&e));
+                        return false;
+                }
+                /* The rest of its group falls with it: what went in comes out. */
+                while (s->group && journal->len > first &&
+                       ((const VrHookStep *) journal->pdata[journal->len - 1])->group == s->group) {
+                        const VrHookStep *d = g_ptr_array_steal_index(journal, journal->len - 1);
+                        undo_step(h, d, d->undo);
+                }
+                while (s->group && i + 1 < plan->steps->len &&
+                       ((const VrHookStep *) plan->steps->pdata[i + 1])->group == s->group)
+                        i++;
+                journal_save(h, journal, &warned);
+                if (s->need == VR_STEP_OPTIONAL)
+                        vr_log(LOG_WARNING, "%s", e->message);
+                else
+                        (void) fail_or_degrade(h, NULL, g_steal_pointer(&e));
+        }
+        return true;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -109,8 +259,10 @@ static GPtrArray *live_devices(xmlDoc *doc, const VrPolicy *p) {
 
 static bool fail_or_degrade(const Hook *h, GError **error, GError *cause) {
         if (h->policy->mode == VR_MODE_BEST_EFFORT) {
-                vr_log(LOG_WARNING, "domain '%s': %s (best-effort: starting without it)", h->policy->dom.name,
-                       cause->message);
+                /* Most causes name the domain already: once is enough. */
+                bool named = g_str_has_prefix(cause->message, "domain '");
+                vr_log(LOG_WARNING, "%s%s%s%s (best-effort: starting without it)", named ? "" : "domain '",
+                       named ? "" : h->policy->dom.name, named ? "" : "': ", cause->message);
                 g_error_free(cause);
                 return true;
         }
@@ -168,6 +320,7 @@ static bool op_prepare(Hook *h, GError **error) {
         const VrPolicy *p = h->policy;
         const char *root = h->req->root;
         g_autoptr(VrPlan) plan = NULL;
+        g_autoptr(VrHookPlan) host_plan = NULL;
         g_autoptr(VrLedger) ledger = NULL;
         g_autoptr(VrLedgerEntry) entry = NULL;
         g_autoptr(GPtrArray) reclaimed = NULL;
@@ -247,157 +400,23 @@ static bool op_prepare(Hook *h, GError **error) {
                 vr_log(LOG_INFO, "domain '%s': prepare: reserved dedicated CPUs %s, %u VF%s, deadline %.1f%% of a CPU",
                        p->dom.name, cpus, e->vfs->len, e->vfs->len == 1 ? "" : "s", dl / 1e4);
         }
-        /* VFs the XML manages itself (managed='no') must be on vfio-pci before start. */
-        for (guint i = 0; i < plan->ifaces->len; i++) {
-                const VrPlanIface *pi = plan->ifaces->pdata[i];
-                g_autoptr(GPtrArray) live = NULL;
-                if (pi->kind != VR_IFACE_HOSTDEV)
-                        continue;
-                live = live_devices(h->doc, h->policy);
-                for (guint k = 0; k < live->len; k++) {
-                        LiveDevice *ld = live->pdata[k];
-                        int r;
-                        if (!ld->pci || ld->managed || !g_str_equal(ld->pci, pi->pci))
-                                continue;
-                        r = vr_pci_bind_vfio(root, ld->pci);
-                        if (r < 0) {
-                                vr_ledger_release(ledger, p->dom.name);
-                                (void) vr_ledger_save(ledger, NULL);
-                                return fail_or_degrade(h, error, g_error_new(VR_ERROR, VR_ERROR_HOST,
-                                        "domain '%s': port '%s': cannot bind VF %s to vfio-pci: %s", p->dom.name,
-                                        pi->port->name, ld->pci, g_strerror(-r)));
-                        }
-                        vr_log(LOG_INFO, "domain '%s': port '%s': VF %s bound to vfio-pci", p->dom.name, pi->port->name, ld->pci);
-                }
+        /* A new journal: one a domain left without stopped is stale (the hardening
+         * issue's "undo before do" will undo it here first). */
+        host_plan = build_plan(h, plan, 0);
+        if (!carry_out(h, host_plan, true, error)) { /* strict: nothing of it stays, nor its reservation */
+                vr_ledger_release(ledger, p->dom.name);
+                (void) vr_ledger_save(ledger, NULL);
+                return false;
         }
         return true;
 }
 
 /* ------------------------------------------------------------------------ */
-/* start: host side of the ports, recorded so stopped/release can undo it    */
-
-/* The guarantee's first policer, on the macvtap before the tap's queue (docs/
- * derivation.md). Optional: the guest polices too, so a host that cannot (no tc, a
- * kernel without act_police or cls_matchall, libvirt's <bandwidth> on the device) gets
- * a warning and keeps the guest's. Either all of it is installed or none. */
-static bool host_police(const Hook *h, const VrPort *port, const LiveDevice *ld) {
-        const VrPolicy *p = h->policy;
-        g_autoptr(GPtrArray) cmds = NULL;
-        g_autofree char *msg = NULL;
-
-        if (!h->req->tc_path)
-                return false;
-        if (ld->bandwidth) {
-                vr_log(LOG_INFO, "domain '%s': port '%s': no host policer on %s: its <bandwidth> owns the qdiscs there; the guest polices",
-                       p->dom.name, port->name, ld->target);
-                return false;
-        }
-        cmds = vr_host_police_cmds(ld->target, &p->guarantee);
-        for (guint i = 0; i < cmds->len; i++) {
-                int r = vr_tc_run(h->req->tc_path, cmds->pdata[i], &msg);
-                if (r < 0) {
-                        g_autofree char *cmd = g_strjoinv(" ", cmds->pdata[i]);
-                        if (i > 0) { /* the clsact went in: take it out again */
-                                g_auto(GStrv) undo = vr_host_police_undo_cmd(ld->target);
-                                (void) vr_tc_run(h->req->tc_path, undo, NULL);
-                        }
-                        vr_log(LOG_WARNING, "domain '%s': port '%s': no host policer on %s: 'tc %s' failed: %s; the guest polices",
-                               p->dom.name, port->name, ld->target, cmd, msg && *msg ? msg : g_strerror(-r));
-                        return false;
-                }
-        }
-        vr_log(LOG_INFO, "domain '%s': port '%s': host policer on %s: %" G_GUINT64_FORMAT " pps, bucket %" G_GUINT64_FORMAT
-               " packets (ARP passes)", p->dom.name, port->name, ld->target, p->guarantee.rate_pps, p->guarantee.police_burst);
-        return true;
-}
+/* start: host side of the ports, journaled so stopped/release can undo it   */
 
 static bool op_start(Hook *h, GError **error) {
-        const VrPolicy *p = h->policy;
-        const char *root = h->req->root;
-        g_autoptr(GPtrArray) live = live_devices(h->doc, h->policy);
-        g_autoptr(VrJson) j = vr_json_new();
-        g_autofree char *path = hook_state_path(h), *text = NULL;
-
-        vr_json_begin_object(j);
-        vr_json_key(j, "txqlen");
-        vr_json_begin_array(j);
-        for (guint i = 0; i < live->len; i++) {
-                LiveDevice *ld = live->pdata[i];
-                const VrPort *port = vr_policy_port(p, ld->port);
-                int old = 0, r;
-                if (!port || port->mode == VR_PORT_VF || !ld->target || !port->queue)
-                        continue;
-                /* Paper 002: a 500-packet macvtap queue collapsed under overload; 35-50 held. */
-                if (vr_netdev_get_txqlen(root, ld->target, &old) < 0)
-                        continue; /* an LXC macvlan is in the container already */
-                r = vr_netdev_set_txqlen(root, ld->target, port->queue);
-                if (r < 0) {
-                        g_autoptr(GError) e = g_error_new(VR_ERROR, VR_ERROR_HOST,
-                                "domain '%s': port '%s': cannot set the queue length of %s to %d: %s", p->dom.name,
-                                port->name, ld->target, port->queue, g_strerror(-r));
-                        if (!fail_or_degrade(h, error, g_steal_pointer(&e)))
-                                return false;
-                        continue;
-                }
-                vr_log(LOG_INFO, "domain '%s': port '%s': %s queue %d -> %d packets", p->dom.name, port->name,
-                       ld->target, old, port->queue);
-                vr_json_begin_object(j);
-                vr_json_key(j, "dev");
-                vr_json_string(j, ld->target);
-                vr_json_key(j, "old");
-                vr_json_int(j, old);
-                vr_json_end_object(j);
-        }
-        vr_json_end_array(j);
-        vr_json_key(j, "police");
-        vr_json_begin_array(j);
-        for (guint i = 0; p->guarantee.set && p->dom.type != VR_DOMAIN_LXC && i < live->len; i++) {
-                LiveDevice *ld = live->pdata[i];
-                const VrPort *port = vr_policy_port(p, ld->port);
-                if (!port || port->mode != VR_PORT_MACVTAP || !ld->target)
-                        continue;
-                if (host_police(h, port, ld))
-                        vr_json_string(j, ld->target);
-        }
-        vr_json_end_array(j);
-        vr_json_key(j, "vf_flags");
-        vr_json_begin_array(j);
-        for (guint i = 0; i < live->len; i++) {
-                LiveDevice *ld = live->pdata[i];
-                const VrPort *port = vr_policy_port(p, ld->port);
-                g_autofree char *pf = NULL;
-                int index, r;
-                if (!port || port->mode != VR_PORT_VF || !ld->pci ||
-                    (port->spoofchk == VR_TRI_UNSET && port->trust == VR_TRI_UNSET))
-                        continue;
-                if (vr_vf_pf(root, ld->pci, &pf) < 0 || vr_vf_index(root, pf, ld->pci, &index) < 0)
-                        continue;
-                r = g_str_equal(root, "/") ? vr_vf_set_flags(pf, index, port->spoofchk, port->trust) : 0;
-                if (r < 0) {
-                        g_autoptr(GError) e = g_error_new(VR_ERROR, VR_ERROR_HOST,
-                                "domain '%s': port '%s': cannot set spoofchk/trust of VF %d of %s: %s", p->dom.name,
-                                port->name, index, pf, g_strerror(-r));
-                        if (!fail_or_degrade(h, error, g_steal_pointer(&e)))
-                                return false;
-                        continue;
-                }
-                vr_json_begin_object(j);
-                vr_json_key(j, "pf");
-                vr_json_string(j, pf);
-                vr_json_key(j, "vf");
-                vr_json_int(j, index);
-                vr_json_key(j, "spoofchk");
-                vr_json_int(j, port->spoofchk);
-                vr_json_key(j, "trust");
-                vr_json_int(j, port->trust);
-                vr_json_end_object(j);
-        }
-        vr_json_end_array(j);
-        vr_json_end_object(j);
-        text = vr_json_finish(j);
-        if (g_mkdir_with_parents(h->state_dir, 0755) < 0 || !g_file_set_contents(path, text, -1, NULL))
-                vr_log(LOG_WARNING, "domain '%s': cannot record host changes in %s", p->dom.name, path);
-        return true;
+        g_autoptr(VrHookPlan) plan = build_plan(h, NULL, 0);
+        return carry_out(h, plan, false, error);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -410,37 +429,6 @@ static bool tuner_running(const Hook *h) {
         return vr_state_pid_alive(h->req->root, h->state_dir, VR_STATE_TUNER_PID, h->policy->dom.name, NULL);
 }
 
-/* A container's macvlans are in its network namespace by the time it runs: set the
- * queue lengths there, by their names inside (<guest dev=>). */
-static void lxc_queue_lengths(Hook *h, pid_t controller) {
-        g_autoptr(GPtrArray) live = live_devices(h->doc, h->policy);
-        pid_t init = 0;
-        g_autoptr(GArray) pids = NULL;
-
-        if (controller <= 0 || !g_str_equal(h->req->root, "/") || vr_proc_list_pids(h->req->root, &pids) < 0)
-                return;
-        for (guint i = 0; i < pids->len && !init; i++) {
-                VrProcStat st;
-                pid_t p = g_array_index(pids, pid_t, i);
-                if (vr_proc_read_stat(h->req->root, p, 0, &st) == 0 && st.ppid == controller)
-                        init = p;
-        }
-        for (guint i = 0; init && i < live->len; i++) {
-                LiveDevice *ld = live->pdata[i];
-                const VrPort *port = vr_policy_port(h->policy, ld->port);
-                int r;
-                if (!port || port->mode == VR_PORT_VF || !ld->guest || !port->queue)
-                        continue;
-                r = vr_netns_set_txqlen(init, ld->guest, port->queue);
-                if (r < 0)
-                        vr_log(LOG_WARNING, "domain '%s': port '%s': cannot set the queue length of %s in the container: %s",
-                               h->policy->dom.name, port->name, ld->guest, g_strerror(-r));
-                else
-                        vr_log(LOG_INFO, "domain '%s': port '%s': %s queue %d packets (in the container)",
-                               h->policy->dom.name, port->name, ld->guest, port->queue);
-        }
-}
-
 static bool op_started(Hook *h, bool reconnect, GError **error) {
         g_autoptr(GError) local = NULL;
         g_autoptr(VrLedger) ledger = NULL;
@@ -448,8 +436,10 @@ static bool op_started(Hook *h, bool reconnect, GError **error) {
         pid_t pid = domain_pid(h);
         VrLaunchOptions lo;
 
-        if (h->policy->dom.type == VR_DOMAIN_LXC && !reconnect)
-                lxc_queue_lengths(h, pid);
+        if (h->policy->dom.type == VR_DOMAIN_LXC && !reconnect) {
+                g_autoptr(VrHookPlan) plan = build_plan(h, NULL, pid);
+                (void) carry_out(h, plan, false, NULL); /* its steps are optional */
+        }
         ledger = vr_ledger_open(h->req->root, h->state_dir, h->req->lock_wait_ms, &local);
         if (ledger && pid > 0 && vr_ledger_set_pid(ledger, h->policy->dom.name, pid))
                 (void) vr_ledger_save(ledger, NULL);
@@ -458,9 +448,7 @@ static bool op_started(Hook *h, bool reconnect, GError **error) {
         if (h->req->no_tuner || (reconnect && tuner_running(h)))
                 return true;
         /* The spec from the XML libvirt just gave us: the tuner never parses XML. */
-        spec = vr_tune_spec_from_doc(h->req->root, h->doc, h->policy->dom.name, pid, h->req->conf, &local);
-        if (!spec)
-                return fail_or_degrade(h, error, g_steal_pointer(&local));
+        spec = vr_tune_spec_from_policy(h->req->root, h->doc, h->policy, pid);
         spec_path = vr_state_path(h->state_dir, VR_STATE_SPEC, h->policy->dom.name);
         if (!vr_state_write(h->state_dir, VR_STATE_SPEC, h->policy->dom.name, spec, &local))
                 return fail_or_degrade(h, error, g_steal_pointer(&local));
@@ -472,39 +460,22 @@ static bool op_started(Hook *h, bool reconnect, GError **error) {
         return true;
 }
 
+/* What the journal says to undo once the domain has stopped, in reverse; then the
+ * journal goes. */
 static void undo_host_changes(Hook *h) {
-        g_autofree char *path = hook_state_path(h), *text = NULL;
-        g_autoptr(VrJsonNode) st = NULL;
-        const VrJsonNode *vfs, *pol;
+        g_autofree char *path = hook_state_path(h);
+        g_autoptr(GPtrArray) journal = NULL;
+        g_autoptr(VrHookPlan) plan = NULL;
 
-        if (!g_file_get_contents(path, &text, NULL, NULL) || !(st = vr_json_parse(text, NULL)))
+        if (!g_file_test(path, G_FILE_TEST_EXISTS))
                 return;
-        /* A macvtap goes with the domain and takes its policer along; one that is
-         * still there (start failed after us, libvirt keeps it a moment) loses it. */
-        pol = vr_json_member(st, "police");
-        for (guint i = 0; h->req->tc_path && pol && pol->type == VR_JSON_ARRAY && i < pol->items->len; i++) {
-                const VrJsonNode *d = pol->items->pdata[i];
-                g_autofree char *sys = NULL;
-                if (d->type != VR_JSON_STRING)
-                        continue;
-                sys = vr_root_path(h->req->root, "sys/class/net/%s", d->string);
-                if (g_file_test(sys, G_FILE_TEST_EXISTS)) {
-                        g_auto(GStrv) undo = vr_host_police_undo_cmd(d->string);
-                        (void) vr_tc_run(h->req->tc_path, undo, NULL);
-                }
+        journal = journal_load(h);
+        plan = vr_hook_plan_undo(journal);
+        for (guint i = 0; i < plan->steps->len; i++) {
+                const VrHookStep *s = plan->steps->pdata[i];
+                undo_step(h, s, s->op);
         }
-        /* VF flags stay on the PF: back to the kernel's defaults (spoof checking on,
-         * not trusted). */
-        vfs = vr_json_member(st, "vf_flags");
-        for (guint i = 0; vfs && vfs->type == VR_JSON_ARRAY && i < vfs->items->len; i++) {
-                const VrJsonNode *v = vfs->items->pdata[i];
-                const char *pf = vr_json_member_string(v, "pf");
-                int vf = (int) vr_json_member_int(v, "vf", -1);
-                int r = pf && vf >= 0 && g_str_equal(h->req->root, "/") ? vr_vf_set_flags(pf, vf, 1, 0) : 0;
-                if (r < 0)
-                        vr_log(LOG_WARNING, "domain '%s': cannot restore VF %d of %s: %s", h->policy->dom.name, vf, pf, g_strerror(-r));
-        }
-        (void) unlink(path);
+        (void) vr_state_remove(h->state_dir, VR_STATE_HOOK, h->policy->dom.name);
 }
 
 static void op_stopped(Hook *h) {
@@ -532,11 +503,60 @@ static void op_release(Hook *h) {
 
 /* ------------------------------------------------------------------------ */
 
+static void hook_clear(Hook *h) {
+        g_clear_pointer(&h->doc, xmlFreeDoc);
+        g_clear_pointer(&h->policy, vr_policy_free);
+        g_clear_pointer(&h->devices, g_ptr_array_unref);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Hook, hook_clear)
+
+/* Parse once: the document, its policy, its devices and what the host says of them.
+ * 1: a router; 0: not one; -1: error. */
+static int hook_open(const VrHookRequest *req, Hook *h, GError **error) {
+        const char *what = req->domain ? req->domain : "<stdin>";
+        int r;
+
+        *h = (Hook){.req = req, .state_dir = req->state_dir ? req->state_dir : req->conf->state_dir,
+                    .driver = "qemu", .ops = vr_host_ops_or_real(req->ops)};
+        h->doc = vr_xml_parse(req->xml, req->xml_len, what, error);
+        if (!h->doc)
+                return -1;
+        r = vr_policy_parse(h->doc, what, req->conf, &h->policy, error);
+        if (r <= 0)
+                return r;
+        h->driver = h->policy->dom.type == VR_DOMAIN_LXC ? "lxc" : "qemu";
+        h->devices = read_devices(h->doc, h->policy, req->root);
+        return 1;
+}
+
+int vr_hook_plan_text(const VrHookRequest *req, char **ret, GError **error) {
+        g_auto(Hook) h = {0};
+        g_autoptr(VrPlan) xml_plan = NULL;
+        g_autoptr(VrHookPlan) plan = NULL;
+        int r = hook_open(req, &h, error);
+
+        if (r <= 0) {
+                if (r == 0)
+                        *ret = g_strdup("");
+                return r;
+        }
+        if (g_str_equal(req->op, "stopped") || g_str_equal(req->op, "release")) {
+                g_autoptr(GPtrArray) journal = journal_load(&h);
+                plan = vr_hook_plan_undo(journal);
+        } else {
+                if (g_str_equal(req->op, "prepare")) {
+                        xml_plan = vr_rewrite_plan(h.doc, h.policy, req->conf, req->root, req->domain, error);
+                        if (!xml_plan)
+                                return -1;
+                }
+                plan = build_plan(&h, xml_plan, g_str_equal(req->op, "started") ? domain_pid(&h) : 0);
+        }
+        *ret = vr_hook_plan_format(plan);
+        return 0;
+}
+
 int vr_hook_run(const VrHookRequest *req, char **ret_stdout, GError **error) {
-        g_autoptr(xmlDoc) doc = NULL;
-        g_autoptr(VrPolicy) policy = NULL;
-        const char *what;
-        Hook h = {req, req->state_dir ? req->state_dir : req->conf->state_dir, NULL, NULL, "qemu"};
+        g_auto(Hook) h = {0};
         int r;
 
         *ret_stdout = NULL;
@@ -559,19 +579,10 @@ int vr_hook_run(const VrHookRequest *req, char **ret_stdout, GError **error) {
                         *ret_stdout = g_steal_pointer(&out);
                 return 0;
         }
-        what = req->domain ? req->domain : "<stdin>";
-        doc = vr_xml_parse(req->xml, req->xml_len, what, error);
-        if (!doc)
-                return -1;
-        r = vr_policy_parse(doc, what, req->conf, &policy, error);
-        if (r < 0)
-                return -1;
-        if (r == 0)
-                return 0;
-        h.doc = doc;
-        h.policy = policy;
-        h.driver = policy->dom.type == VR_DOMAIN_LXC ? "lxc" : "qemu";
-        vr_log(LOG_DEBUG, "domain '%s': %s %s", policy->dom.name, req->op, req->subop ? req->subop : "");
+        r = hook_open(req, &h, error);
+        if (r <= 0)
+                return r;
+        vr_log(LOG_DEBUG, "domain '%s': %s %s", h.policy->dom.name, req->op, req->subop ? req->subop : "");
         if (g_str_equal(req->op, "prepare"))
                 return op_prepare(&h, error) ? 0 : -1;
         if (g_str_equal(req->op, "start"))

@@ -23,6 +23,7 @@ struct VrTuner {
         char *root;
         char *state_dir;
         const VrHostConf *conf;
+        const VrHostOps *ops;  /* thread changes go through it */
         VrPolicy *policy;
         pid_t pid;
         char **napi_devs;
@@ -88,6 +89,7 @@ VrTuner *vr_tuner_new(const VrTunerOptions *o, GError **error) {
 
         t->root = g_strdup(o->root ? o->root : "/");
         t->conf = o->conf;
+        t->ops = vr_host_ops_or_real(o->ops);
         t->state_dir = g_strdup(o->state_dir ? o->state_dir : o->conf->state_dir);
         t->applied = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
         t->errors = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
@@ -217,7 +219,7 @@ static int replan_and_apply(VrTuner *t) {
         wsig = writes_signature(plan);
         if (g_strcmp0(wsig, t->writes_sig) != 0) {
                 g_autoptr(GPtrArray) errs = g_ptr_array_new_with_free_func((GDestroyNotify) g_error_free);
-                if (!vr_cgroup_apply_writes(vr_host_ops_real(), t->root, plan->writes, t->policy->dom.name, errs)) {
+                if (!vr_cgroup_apply_writes(t->ops, t->root, plan->writes, t->policy->dom.name, errs)) {
                         for (guint i = 0; i < errs->len; i++) {
                                 const GError *e = errs->pdata[i];
                                 vr_log(LOG_ERR, "%s", e->message);
@@ -231,23 +233,23 @@ static int replan_and_apply(VrTuner *t) {
         for (guint i = 0; i < plan->actions->len; i++) {
                 const VrTuneAction *a = plan->actions->pdata[i];
                 g_autofree char *sig = action_signature(a);
-                char *msg = NULL;
+                g_autoptr(GError) e = NULL;
                 gpointer key = GINT_TO_POINTER(a->tid);
                 int r;
 
                 if (g_strcmp0(g_hash_table_lookup(t->applied, key), sig) == 0)
                         continue;
-                r = vr_apply_action(t->root, &t->host, a, &msg);
+                r = vr_apply_action(t->ops, t->root, &t->host, a, &e);
                 if (r == -ENOENT && a->move_to) {
                         /* The RT group went away (removed by hand, or by a tuner that
                          * thought it was the last one): make it again, once. */
-                        g_clear_pointer(&msg, g_free);
-                        if (vr_cgroup_apply_writes(vr_host_ops_real(), t->root, plan->writes, t->policy->dom.name, NULL))
-                                r = vr_apply_action(t->root, &t->host, a, &msg);
+                        g_clear_error(&e);
+                        if (vr_cgroup_apply_writes(t->ops, t->root, plan->writes, t->policy->dom.name, NULL))
+                                r = vr_apply_action(t->ops, t->root, &t->host, a, &e);
                 }
                 if (r < 0) {
-                        vr_log(LOG_WARNING, "domain '%s': %s", t->policy->dom.name, msg);
-                        g_hash_table_replace(t->errors, key, msg);
+                        vr_log(LOG_WARNING, "domain '%s': %s", t->policy->dom.name, e->message);
+                        g_hash_table_replace(t->errors, key, g_strdup(e->message));
                         g_hash_table_remove(t->applied, key);
                         failures++;
                 } else if (a->affinity || a->set_sched || a->move_to) {
@@ -524,7 +526,7 @@ void vr_tuner_cleanup(VrTuner *t) {
                 dir = g_path_get_dirname(w->file);
                 /* The leader's exit is announced while the other threads of the
                  * domain may still be leaving the group: two seconds. */
-                r = vr_cgroup_remove_group(vr_host_ops_real(), t->root, dir, 2000, &err);
+                r = vr_cgroup_remove_group(t->ops, t->root, dir, 2000, &err);
                 if (r > 0)
                         vr_log(LOG_INFO, "domain '%s': removed cgroup /%s", t->policy->dom.name, dir);
                 else if (r < 0)

@@ -18,6 +18,7 @@ typedef struct {
         pid_t pid;             /* 0: the spec's */
         const VrHostConf *conf;
         const char *state_dir; /* NULL: conf->state_dir */
+        const VrHostOps *ops;  /* thread changes; NULL: the real host */
 } VrTunerOptions;
 
 typedef struct VrTuner VrTuner;

@@ -121,6 +121,20 @@ int vr_proc_list_pids(const char *root, GArray **ret_pids) {
         return list_numeric(dir, ret_pids);
 }
 
+pid_t vr_proc_child_of(const char *root, pid_t parent) {
+        g_autoptr(GArray) pids = NULL;
+
+        if (parent <= 0 || vr_proc_list_pids(root, &pids) < 0)
+                return 0;
+        for (guint i = 0; i < pids->len; i++) {
+                VrProcStat st;
+                pid_t p = g_array_index(pids, pid_t, i);
+                if (vr_proc_read_stat(root, p, 0, &st) == 0 && st.ppid == parent && !vr_proc_is_kthread(&st))
+                        return p;
+        }
+        return 0;
+}
+
 void vr_proc_cgroup_clear(VrProcCgroup *c) {
         g_clear_pointer(&c->cpu_v1, g_free);
         g_clear_pointer(&c->cpuset_v1, g_free);

@@ -33,6 +33,9 @@ int vr_proc_list_tasks(const char *root, pid_t pid, GArray **ret_tids) _must_che
 /* Every process id under ROOT/proc, ascending. */
 int vr_proc_list_pids(const char *root, GArray **ret_pids) _must_check_;
 bool vr_proc_is_kthread(const VrProcStat *st);
+/* The first process (lowest pid, not a kernel thread) whose parent is PARENT: a
+ * container's init under libvirt's LXC controller. 0 if there is none. */
+pid_t vr_proc_child_of(const char *root, pid_t parent);
 
 /* What identifies a process across pid reuse: its pid and its start time (field 22 of
  * stat, clock ticks after boot). starttime 0: not known (an old pid file held only the

@@ -8,11 +8,12 @@
 
 #include "vr-apply.h"
 #include "vr-cgroup.h"
+#include "vr-error.h"
 #include "vr-hostops.h"
 #include "vr-sched.h"
 #include "vr-sysfs.h"
 
-static int set_sched(const VrTuneAction *a) {
+static int set_sched(const VrHostOps *ops, const VrTuneAction *a) {
         struct vr_sched_attr attr = {0};
 
         switch (a->cls) {
@@ -29,7 +30,7 @@ static int set_sched(const VrTuneAction *a) {
         case VR_SCHED_OTHER:
         default: attr.sched_policy = SCHED_OTHER; attr.sched_nice = a->nice; break;
         }
-        return vr_sched_setattr(a->tid, &attr);
+        return ops->sched_setattr(ops, a->tid, &attr);
 }
 
 static char *explain(const VrTuneHost *host, const VrTuneAction *a, const char *what, int r) {
@@ -62,47 +63,47 @@ static char *explain(const VrTuneHost *host, const VrTuneAction *a, const char *
 
 /* Move the thread into a group of controller C (lib/host/vr-cgroup: v1 tasks, v2
  * cgroup.threads), the error said for this thread. */
-static int move_task(const char *root, const VrTuneHost *host, VrCgroupController c, const char *group,
-                     const VrTuneAction *a, char **ret_error) {
+static int move_task(const VrHostOps *ops, const char *root, const VrTuneHost *host, VrCgroupController c,
+                     const char *group, const VrTuneAction *a, char **ret_error) {
         g_autoptr(GError) err = NULL;
-        int r = vr_cgroup_move_thread(vr_host_ops_real(), root, &host->cgroups, c, group, a->tid, &err);
+        int r = vr_cgroup_move_thread(ops, root, &host->cgroups, c, group, a->tid, &err);
 
         if (r < 0)
                 *ret_error = g_strdup_printf("%s (tid %d): %s", a->role, (int) a->tid, err->message);
         return r;
 }
 
-int vr_apply_action(const char *root, const VrTuneHost *host, const VrTuneAction *a,
-                    char **ret_error) {
+/* The kernel's refusal as the error: what it refused and the likely cause. */
+static int refused(GError **error, char *why, int r) {
+        g_autofree char *owned = why;
+        g_set_error_literal(error, VR_ERROR, VR_ERROR_HOST, why);
+        return r;
+}
+
+int vr_apply_action(const VrHostOps *ops, const char *root, const VrTuneHost *host, const VrTuneAction *a,
+                    GError **error) {
         bool to_deadline = a->set_sched && a->cls == VR_SCHED_DEADLINE;
+        char *msg = NULL;
         int r;
 
-        *ret_error = NULL;
-        if (a->error) {
-                *ret_error = g_strdup(a->error);
-                return -EINVAL;
-        }
+        ops = vr_host_ops_or_real(ops);
+        if (a->error)
+                return refused(error, g_strdup(a->error), -EINVAL);
         /* Into the partition first: its CPUs are the thread's root domain. */
         if (a->move_cpuset && host->cgroups.backend[VR_CGROUP_CPUSET] &&
-            (r = move_task(root, host, VR_CGROUP_CPUSET, a->move_cpuset, a, ret_error)) < 0)
-                return r;
+            (r = move_task(ops, root, host, VR_CGROUP_CPUSET, a->move_cpuset, a, &msg)) < 0)
+                return refused(error, msg, r);
         /* Into the RT group before becoming RT: a group without budget refuses it. */
         if (a->move_to && host->cgroups.backend[VR_CGROUP_CPU] &&
-            (r = move_task(root, host, VR_CGROUP_CPU, a->move_to, a, ret_error)) < 0)
-                return r;
+            (r = move_task(ops, root, host, VR_CGROUP_CPU, a->move_to, a, &msg)) < 0)
+                return refused(error, msg, r);
         /* A deadline thread's affinity must already span its root domain when the
          * class is set; leaving deadline, the class must go before a narrower pin. */
-        if (to_deadline && a->affinity && (r = vr_host_ops_real()->set_affinity(vr_host_ops_real(), a->tid, a->affinity)) < 0) {
-                *ret_error = explain(host, a, "affinity", r);
-                return r;
-        }
-        if (a->set_sched && (r = set_sched(a)) < 0) {
-                *ret_error = explain(host, a, "scheduling class", r);
-                return r;
-        }
-        if (!to_deadline && a->affinity && (r = vr_host_ops_real()->set_affinity(vr_host_ops_real(), a->tid, a->affinity)) < 0) {
-                *ret_error = explain(host, a, "affinity", r);
-                return r;
-        }
+        if (to_deadline && a->affinity && (r = ops->set_affinity(ops, a->tid, a->affinity)) < 0)
+                return refused(error, explain(host, a, "affinity", r), r);
+        if (a->set_sched && (r = set_sched(ops, a)) < 0)
+                return refused(error, explain(host, a, "scheduling class", r), r);
+        if (!to_deadline && a->affinity && (r = ops->set_affinity(ops, a->tid, a->affinity)) < 0)
+                return refused(error, explain(host, a, "affinity", r), r);
         return 0;
 }

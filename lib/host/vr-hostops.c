@@ -72,3 +72,21 @@ const VrHostOps *vr_host_ops_real(void) {
         };
         return &real;
 }
+
+const VrHostOps *vr_host_ops_or_real(const VrHostOps *ops) {
+        return ops ? ops : vr_host_ops_real();
+}
+
+int vr_host_op_run(const VrHostOps *ops, const char *root, const char *tc, const VrHostOp *op, char **ret_msg) {
+        switch (op->kind) {
+        case VR_HOST_OP_WRITE:
+                return ops->write_file(ops, root, op->path, op->value);
+        case VR_HOST_OP_VF_FLAGS:
+                return ops->vf_set_flags(ops, op->dev, op->vf, op->spoofchk, op->trust);
+        case VR_HOST_OP_NETNS_TXQLEN:
+                return ops->netns_set_txqlen(ops, op->pid, op->dev, op->qlen);
+        case VR_HOST_OP_TC:
+                return ops->tc(ops, tc, op->args, ret_msg);
+        }
+        return -EINVAL;
+}

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "vr-cpuset.h"
+#include "vr-hostop.h"
 #include "vr-macros.h"
 #include "vr-sched.h"
 
@@ -41,3 +42,24 @@ struct VrHostOps {
 
 /* The real host: syscalls, netlink, files under the root prefix, tc. */
 const VrHostOps *vr_host_ops_real(void);
+/* ops, or the real host when NULL: what callers that take an optional table use. */
+const VrHostOps *vr_host_ops_or_real(const VrHostOps *ops);
+
+/* Carry out one host change given as data (a plan's step, a journal's undo) through
+ * OPS: writes under ROOT, tc as TC. 0 or a negative errno; a tc failure says what tc
+ * said in *ret_msg (caller frees; may be NULL). */
+int vr_host_op_run(const VrHostOps *ops, const char *root, const char *tc, const VrHostOp *op,
+                   char **ret_msg) _must_check_;
+
+/* A recording table for tests: each call appends one line to its log, in the text form
+ * of vr-hostop.h, plus "mkdir RELPATH", "rmdir RELPATH", "affinity TID CPUS" and
+ * "sched_setattr TID CLASS [priority=N|nice=N|runtime=NS deadline=NS period=NS]".
+ * Writes, mkdirs and rmdirs whose root is CARRY_OUT_ROOT are also done there (see
+ * vr-hostops-record.c); NULL: only recorded. */
+VrHostOps *vr_host_ops_recorder_new(const char *carry_out_root);
+void vr_host_ops_recorder_free(VrHostOps *ops);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VrHostOps, vr_host_ops_recorder_free)
+/* The log so far, one line a call; a refused call ends in " -> error ERRNO-NAME". */
+const char *vr_host_ops_recorder_log(const VrHostOps *ops);
+/* The next call whose line contains MATCH is refused with -ERR (and not carried out). */
+void vr_host_ops_recorder_fail(VrHostOps *ops, const char *match, int err);

@@ -31,14 +31,6 @@ int vr_netdev_get_txqlen(const char *root, const char *dev, int *ret) {
         return 0;
 }
 
-int vr_netdev_set_txqlen(const char *root, const char *dev, int qlen) {
-        g_autofree char *rel = g_strdup_printf("sys/class/net/%s/tx_queue_len", dev);
-        g_autofree char *v = g_strdup_printf("%d", qlen);
-        if (strchr(dev, '/'))
-                return -EINVAL;
-        return vr_write_file(root, rel, v);
-}
-
 /* In a forked child, enter PID's network namespace and set DEV's queue length; the
  * child reports the result through a pipe (its exit status is too small for errno). */
 int vr_netns_set_txqlen(pid_t pid, const char *dev, int qlen) {
@@ -171,25 +163,6 @@ int vr_vf_set_flags(const char *pf, int vf, int spoofchk, int trust) {
                 return err->error; /* 0 is the ACK */
         }
         return -EPROTO;
-}
-
-int vr_pci_bind_vfio(const char *root, const char *addr) {
-        g_autofree char *drv = vr_root_path(root, "sys/bus/pci/devices/%s/driver", addr);
-        g_autofree char *cur = g_file_read_link(drv, NULL);
-        g_autofree char *override = g_strdup_printf("sys/bus/pci/devices/%s/driver_override", addr);
-        g_autofree char *unbind = g_strdup_printf("sys/bus/pci/devices/%s/driver/unbind", addr);
-        int r;
-
-        if (strchr(addr, '/'))
-                return -EINVAL;
-        if (cur && g_str_has_suffix(cur, "/vfio-pci"))
-                return 0;
-        r = vr_write_file(root, override, "vfio-pci");
-        if (r < 0)
-                return r;
-        if (cur && (r = vr_write_file(root, unbind, addr)) < 0)
-                return r;
-        return vr_write_file(root, "sys/bus/pci/drivers_probe", addr);
 }
 
 int vr_pci_iommu_group(const char *root, const char *addr, int *ret) {

@@ -1,7 +1,6 @@
 #include "config.h"
 
 #include <math.h>
-#include <stdarg.h>
 
 #include "vr-error.h"
 #include "vr-guarantee.h"
@@ -248,30 +247,4 @@ bool vr_deadline_demand(const VrPolicy *p, const VrHostConf *conf, GHashTable *r
         if (ret_why)
                 *ret_why = g_string_free(g_steal_pointer(&why), FALSE);
         return true;
-}
-
-static GStrv tc_args(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
-static GStrv tc_args(const char *fmt, ...) {
-        va_list ap;
-        g_autofree char *line = NULL;
-
-        va_start(ap, fmt);
-        line = g_strdup_vprintf(fmt, ap);
-        va_end(ap);
-        return g_strsplit(line, " ", -1);
-}
-
-GPtrArray *vr_host_police_cmds(const char *dev, const VrGuarantee *g) {
-        GPtrArray *cmds = g_ptr_array_new_with_free_func((GDestroyNotify) g_strfreev);
-
-        g_ptr_array_add(cmds, tc_args("qdisc add dev %s clsact", dev));
-        g_ptr_array_add(cmds, tc_args("filter add dev %s ingress pref 1 protocol arp matchall action ok", dev));
-        g_ptr_array_add(cmds, tc_args("filter add dev %s ingress pref 2 protocol all matchall action police pkts_rate %"
-                                      G_GUINT64_FORMAT " pkts_burst %" G_GUINT64_FORMAT " conform-exceed drop/ok",
-                                      dev, g->rate_pps, g->police_burst));
-        return cmds;
-}
-
-GStrv vr_host_police_undo_cmd(const char *dev) {
-        return tc_args("qdisc del dev %s clsact", dev);
 }

@@ -56,14 +56,3 @@ char *vr_guarantee_plan_format(const VrGuaranteePlan *g);
  * up, for messages. */
 bool vr_deadline_demand(const VrPolicy *p, const VrHostConf *conf, GHashTable *ret, uint64_t *ret_total,
                         char **ret_why, GError **error) _must_check_;
-
-/* The host side of a guarantee on a macvtap port: tc arguments (without the program),
- * one NULL-terminated vector a command, run in order. A clsact on the macvtap polices
- * what comes in at the guaranteed rate with bucket police_burst, before the packet
- * reaches the tap's queue: a router offered more than its profile then costs its
- * backend thread no more than its reservation covers. ARP passes unpoliced, so
- * neighbour resolution does not starve while the router is overloaded. Free with
- * g_ptr_array_unref. */
-GPtrArray *vr_host_police_cmds(const char *dev, const VrGuarantee *g);
-/* The one command that undoes them all (deleting the clsact deletes its filters). */
-GStrv vr_host_police_undo_cmd(const char *dev);

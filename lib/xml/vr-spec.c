@@ -78,26 +78,10 @@ char **vr_domain_napi_devices(xmlDoc *doc) {
         return (char **) g_ptr_array_free(g_steal_pointer(&devs), FALSE);
 }
 
-/* libvirt's LXC pid file names the libvirt_lxc controller; the container's init is
- * its child. */
-static pid_t lxc_init_of(const char *root, pid_t controller) {
-        g_autoptr(GArray) pids = NULL;
-        if (vr_proc_list_pids(root, &pids) < 0)
-                return controller;
-        for (guint i = 0; i < pids->len; i++) {
-                VrProcStat st;
-                pid_t p = g_array_index(pids, pid_t, i);
-                if (vr_proc_read_stat(root, p, 0, &st) == 0 && st.ppid == controller && !vr_proc_is_kthread(&st))
-                        return p;
-        }
-        return controller;
-}
-
-
 char *vr_tune_spec_from_doc(const char *root, xmlDoc *doc, const char *what, pid_t pid,
                             const VrHostConf *conf, GError **error) {
-        g_autoptr(VrTuneSpec) spec = vr_tune_spec_new();
-        int r = vr_policy_parse(doc, what, conf, &spec->policy, error);
+        g_autoptr(VrPolicy) policy = NULL;
+        int r = vr_policy_parse(doc, what, conf, &policy, error);
 
         if (r < 0)
                 return NULL;
@@ -110,14 +94,27 @@ char *vr_tune_spec_from_doc(const char *root, xmlDoc *doc, const char *what, pid
                 vr_domain_clear(&d);
                 return NULL;
         }
+        return vr_tune_spec_from_policy(root, doc, policy, pid);
+}
+
+char *vr_tune_spec_from_policy(const char *root, xmlDoc *doc, const VrPolicy *policy, pid_t pid) {
+        g_auto(GStrv) napi = NULL;
+
         if (!pid)
-                pid = vr_libvirt_pid(root, NULL, spec->policy->dom.name);
-        if (pid > 0 && spec->policy->dom.type == VR_DOMAIN_LXC)
-                pid = lxc_init_of(root, pid);
-        spec->pid = pid;
-        g_strfreev(spec->napi_devs);
-        spec->napi_devs = vr_domain_napi_devices(doc);
-        return vr_tune_spec_to_json(spec);
+                pid = vr_libvirt_pid(root, NULL, policy->dom.name);
+        /* libvirt's LXC pid file names the libvirt_lxc controller; the container's init
+         * is its child. */
+        if (pid > 0 && policy->dom.type == VR_DOMAIN_LXC) {
+                pid_t init = vr_proc_child_of(root, pid);
+                if (init > 0)
+                        pid = init;
+        }
+        napi = vr_domain_napi_devices(doc);
+        {
+                /* Borrowed fields: the spec is only written. */
+                const VrTuneSpec spec = {.pid = pid, .napi_devs = napi, .policy = (VrPolicy *) policy};
+                return vr_tune_spec_to_json(&spec);
+        }
 }
 
 char *vr_tune_spec_from_file(const char *root, const char *domain, const char *file, pid_t pid,

@@ -8,6 +8,7 @@
 #include <libxml/tree.h>
 
 #include "vr-hostconf.h"
+#include "vr-policy.h"
 
 /* From a domain XML or libvirt's status XML (file NULL: ROOT/run/libvirt/{qemu,lxc}/
  * DOMAIN.xml). pid: libvirt's pid of the domain (QEMU, or a container's libvirt_lxc
@@ -18,6 +19,8 @@ char *vr_tune_spec_from_file(const char *root, const char *domain, const char *f
 /* From a parsed domain XML (the hook's stdin). */
 char *vr_tune_spec_from_doc(const char *root, xmlDoc *doc, const char *what, pid_t pid,
                             const VrHostConf *conf, GError **error);
+/* From a domain XML and its policy, parsed already (the hook parses once). */
+char *vr_tune_spec_from_policy(const char *root, xmlDoc *doc, const VrPolicy *policy, pid_t pid);
 
 /* Host netdevs given to a container as VF ports (<hostdev> with a ua-vr- alias): their
  * NAPI kthreads are the router's. NULL-terminated; g_strfreev. */
