@@ -319,7 +319,9 @@ static void add_rewrite_cases(GPtrArray *cases, const char *dir) {
         for (guint i = 0; i < names->len; i++) {
                 g_autofree char *path = vr_test_case_file(dir, names->pdata[i], ".expected.xml");
                 g_autofree char *xml = NULL;
-                if (g_file_get_contents(path, &xml, NULL, NULL) && strstr(xml, "'" VR_GUEST_CONFIG_ENTRY "'"))
+                /* In either quote: the entry is written in the one the domain uses. */
+                if (g_file_get_contents(path, &xml, NULL, NULL) &&
+                    (strstr(xml, "'" VR_GUEST_CONFIG_ENTRY "'") || strstr(xml, "\"" VR_GUEST_CONFIG_ENTRY "\"")))
                         g_ptr_array_add(cases, g_strconcat(dir, "/", names->pdata[i], NULL));
         }
 }

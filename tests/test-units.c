@@ -1,4 +1,5 @@
-/* Unit tests of the small parsers: units, CPU lists, the JSON writer, host config. */
+/* Unit tests of the small parsers: units, CPU lists, the JSON writer, host config; the XML
+ * serializer's keeping of the input's bytes. */
 #include "config.h"
 
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include "vr-json.h"
 #include "vr-render.h"
 #include "vr-units.h"
+#include "vr-xml.h"
 
 typedef struct {
         const char *in;
@@ -233,6 +235,100 @@ static void test_uuid_v5(void) {
         g_assert_null(bad);
 }
 
+/* Odd but well-formed layout: a declaration, a comment and a blank line before the root,
+ * attributes in both quotes, spaced around '=' and wrapped, entity and character references
+ * in text and attributes, <x></x>, CDATA, a PI, elements sharing a line, a trailing comment. */
+static const char odd_doc[] =
+        "<?xml version=\"1.0\"?>\n"
+        "<!-- a comment -->\n"
+        "\n"
+        "<domain type='kvm'   xmlns:qemu=\"http://libvirt.org/schemas/domain/qemu/1.0\" >\n"
+        "  <name>It&apos;s &quot;odd&quot;</name>\n"
+        "  <description title=\"a&#10;b &apos;q&apos;\">line&#10;two &lt;x&gt; &#x41;</description>\n"
+        "\t<vcpu  placement = \"static\"\n"
+        "\t       cpuset='0'>1</vcpu>\n"
+        "  <empty></empty><self   />\n"
+        "  <![CDATA[ raw <stuff> ]]>\n"
+        "  <?pi data?>\n"
+        "  <devices><disk type='file'\n"
+        "      device='disk'><source file='/a&amp;b'></source></disk>\n"
+        "  </devices>\n"
+        "</domain>\n"
+        "<!-- trailing -->\n";
+
+/* Parse odd_doc, let edit change it, and return what the serializer makes of it. */
+static char *reserialize(void (*edit)(xmlNode *root)) {
+        g_autoptr(GError) err = NULL;
+        g_autoptr(xmlDoc) doc = vr_xml_parse(odd_doc, strlen(odd_doc), "odd", &err);
+        g_auto(VrXmlStyle) style = {0};
+
+        g_assert_no_error(err);
+        vr_xml_style_detect(odd_doc, strlen(odd_doc), &style);
+        if (edit)
+                edit(xmlDocGetRootElement(doc));
+        return vr_xml_serialize(doc, &style, NULL);
+}
+
+/* odd_doc with each `from` replaced by `to`. */
+static char *odd_doc_with(const char *from, const char *to, const char *from2, const char *to2) {
+        g_autoptr(GString) s = g_string_new(odd_doc);
+
+        g_assert_cmpuint(g_string_replace(s, from, to, 1), ==, 1);
+        if (from2)
+                g_assert_cmpuint(g_string_replace(s, from2, to2, 1), ==, 1);
+        return g_string_free(g_steal_pointer(&s), FALSE);
+}
+
+static void edit_cpuset(xmlNode *root) {
+        g_assert_true(vr_xml_set_prop(vr_xml_child(root, NULL, "vcpu"), "cpuset", "2-3"));
+}
+
+static void edit_description(xmlNode *root) {
+        xmlNode *d = vr_xml_child(root, NULL, "description");
+
+        g_assert_true(vr_xml_set_prop(d, "lang", "en"));
+}
+
+static void edit_insert(xmlNode *root) {
+        xmlNode *devices = vr_xml_child(root, NULL, "devices");
+
+        vr_xml_insert(devices, NULL, vr_xml_new("interface", "type", "direct", NULL));
+        vr_xml_set_text(vr_xml_child(root, NULL, "vcpu"), "2");
+        vr_xml_remove(vr_xml_child(root, NULL, "empty"));
+}
+
+static void test_serialize_keeps_layout(void) {
+        g_autofree char *same = reserialize(NULL);
+        g_autofree char *cpuset = reserialize(edit_cpuset);
+        g_autofree char *want_cpuset = odd_doc_with("cpuset='0'", "cpuset='2-3'", NULL, NULL);
+        g_autofree char *desc = reserialize(edit_description);
+        g_autofree char *want_desc = odd_doc_with("&apos;q&apos;\">", "&apos;q&apos;\" lang='en'>", NULL, NULL);
+        g_autofree char *inserted = reserialize(edit_insert);
+        /* The new element follows its sibling on the same line, as the input has it, in the
+         * quote the input uses most; <empty> goes with the whitespace before it. */
+        g_autofree char *want_inserted =
+                odd_doc_with("'disk'><source file='/a&amp;b'></source></disk>\n  </devices>",
+                             "'disk'><source file='/a&amp;b'></source></disk><interface type='direct'/>\n  </devices>",
+                             "cpuset='0'>1</vcpu>\n  <empty></empty>", "cpuset='0'>2</vcpu>");
+
+        /* A root without attributes, an element losing its only child, one given its first. */
+        static const char small[] = "<a>\n <b x='1'><c/></b><d></d><e/>\n</a>";
+        g_autoptr(xmlDoc) sdoc = vr_xml_parse(small, strlen(small), "small", NULL);
+        xmlNode *sroot = xmlDocGetRootElement(sdoc);
+        g_auto(VrXmlStyle) sstyle = {0};
+        g_autofree char *sout = NULL;
+
+        vr_xml_style_detect(small, strlen(small), &sstyle);
+        vr_xml_remove(vr_xml_child(vr_xml_child(sroot, NULL, "b"), NULL, "c"));
+        vr_xml_insert(vr_xml_child(sroot, NULL, "e"), NULL, vr_xml_new("f", NULL));
+        sout = vr_xml_serialize(sdoc, &sstyle, NULL);
+        g_assert_cmpstr(sout, ==, "<a>\n <b x='1'/><d></d><e><f/></e>\n</a>");
+        g_assert_cmpstr(same, ==, odd_doc);
+        g_assert_cmpstr(cpuset, ==, want_cpuset);
+        g_assert_cmpstr(desc, ==, want_desc);
+        g_assert_cmpstr(inserted, ==, want_inserted);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/units/duration", test_duration);
@@ -246,5 +342,6 @@ int main(int argc, char **argv) {
         g_test_add_func("/hostconf/missing", test_hostconf_missing);
         g_test_add_func("/hostconf/rules", test_rules);
         g_test_add_func("/uuid/v5", test_uuid_v5);
+        g_test_add_func("/xml/serialize-keeps-layout", test_serialize_keeps_layout);
         return g_test_run();
 }

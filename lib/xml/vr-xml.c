@@ -3,9 +3,13 @@
 #include <stdarg.h>
 #include <string.h>
 #include <libxml/parser.h>
+#include <libxml/xpath.h>
 
 #include "vr-error.h"
 #include "vr-xml.h"
+
+/* No network, no entity expansion, no DTD loading: a hook reads untrusted input. */
+#define PARSE_OPTIONS (XML_PARSE_NONET | XML_PARSE_BIG_LINES | XML_PARSE_NOWARNING | XML_PARSE_NOERROR)
 
 typedef struct {
         GString *msg;
@@ -43,10 +47,7 @@ xmlDoc *vr_xml_parse(const char *buf, size_t len, const char *what, GError **err
         if (!pctx)
                 g_error("out of memory");
         xmlSetStructuredErrorFunc(&ctx, collect_error);
-        /* No network, no entity expansion, no DTD loading: a hook reads untrusted input. */
-        doc = xmlCtxtReadMemory(pctx, buf, (int) len, what, NULL,
-                                XML_PARSE_NONET | XML_PARSE_BIG_LINES | XML_PARSE_NOWARNING |
-                                        XML_PARSE_NOERROR);
+        doc = xmlCtxtReadMemory(pctx, buf, (int) len, what, NULL, PARSE_OPTIONS);
         xmlSetStructuredErrorFunc(NULL, NULL);
         xmlFreeParserCtxt(pctx);
         if (!doc || !xmlDocGetRootElement(doc)) {
@@ -55,6 +56,11 @@ xmlDoc *vr_xml_parse(const char *buf, size_t len, const char *what, GError **err
                 xmlFreeDoc(doc);
                 return NULL;
         }
+        /* libxml2's own document-order stamp (kept in the otherwise unused content field
+         * of elements, -1, -2, ...): it moves with an element, copies and new elements lack
+         * it, and it leaves _private to vr-drift. Nothing here runs XPath, which would trust
+         * the stamps' order after the rewrite moved elements. */
+        xmlXPathOrderDocElems(doc);
         return doc;
 }
 
@@ -87,6 +93,8 @@ void vr_xml_style_detect(const char *buf, size_t len, VrXmlStyle *ret) {
         size_t mstart = m ? (size_t) (m - buf) : len, mend = me ? (size_t) (me - buf) : mstart;
 
         ret->decl = dl ? g_strndup(buf, dl) : NULL;
+        ret->src = buf;
+        ret->src_len = len;
         count_quotes(buf, 0, mstart, &s, &d);
         count_quotes(buf, mend, len, &s, &d);
         ret->quote = s > d ? '\'' : '"';
@@ -127,38 +135,513 @@ static void append_qname(GString *out, const xmlNs *ns, const xmlChar *name) {
         g_string_append(out, (const char *) name);
 }
 
-static void serialize_node(GString *out, const xmlNode *n, const VrXmlStyle *style, char quote) {
+static void append_ns(GString *out, const xmlNs *ns, char quote) {
+        g_string_append(out, ns->prefix ? " xmlns:" : " xmlns");
+        if (ns->prefix)
+                g_string_append(out, (const char *) ns->prefix);
+        g_string_append_printf(out, "=%c", quote);
+        escape_text(out, (const char *) ns->href, quote);
+        g_string_append_c(out, quote);
+}
+
+static void append_attr(GString *out, const xmlAttr *a, char quote) {
+        g_autoptr(xmlChar) v = xmlNodeGetContent((const xmlNode *) a);
+
+        g_string_append_c(out, ' ');
+        append_qname(out, a->ns, a->name);
+        g_string_append_printf(out, "=%c", quote);
+        escape_text(out, v ? (const char *) v : "", quote);
+        g_string_append_c(out, quote);
+}
+
+/*
+ * Keeping the input's bytes. libxml2 keeps no byte positions, so the serializer finds
+ * them again: a small scanner over the input gives each element's start tag, attributes
+ * and end tag in document order, and the input parsed once more gives the pristine tree to
+ * compare with; the stamp vr_xml_parse() put on each element (its place in document order)
+ * leads from an element of the edited tree to both. An element equal to its pristine self,
+ * attributes and children recursively, is copied as written. A changed one keeps the bytes
+ * of its name, of each unchanged attribute (and the whitespace before it), of its end tag
+ * and of each run of text and comments between its children that is as it was; what is
+ * left, new elements and changed values and text, is written anew in the detected quote
+ * style. Parsing again, only when something changed, is simpler and safer than a pristine
+ * copy kept alive from parse to serialisation by every caller.
+ */
+typedef struct {
+        size_t start;    /* its '<' */
+        size_t name_end; /* end of "<qname" */
+        size_t tail;     /* what closes the start tag: whitespace, then '>' or "/>" */
+        size_t head_end; /* after the start tag */
+        size_t close;    /* '<' of its end tag; head_end when self-closing */
+        size_t end;      /* after the element */
+        guint attr0, n_attrs;
+        bool empty;      /* written <x/> */
+} ElemSpan;
+
+typedef struct {
+        size_t start;    /* the whitespace before it */
+        size_t name, name_end;
+        size_t value;    /* after the opening quote */
+        size_t end;      /* after the closing quote */
+} AttrSpan;
+
+typedef struct {
+        const char *s;
+        size_t len;
+        GArray *elems;     /* ElemSpan, in document order */
+        GArray *attrs;     /* AttrSpan */
+        xmlDoc *pristine;  /* the input parsed again */
+        GPtrArray *pnodes; /* the pristine element at each place in document order */
+} Source;
+
+static void source_clear(Source *src) {
+        g_clear_pointer(&src->elems, g_array_unref);
+        g_clear_pointer(&src->attrs, g_array_unref);
+        g_clear_pointer(&src->pnodes, g_ptr_array_unref);
+        g_clear_pointer(&src->pristine, xmlFreeDoc);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Source, source_clear)
+
+static bool is_space(char c) {
+        return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static bool at(const char *s, size_t len, size_t i, const char *what) {
+        size_t n = strlen(what);
+        return len - i >= n && memcmp(s + i, what, n) == 0;
+}
+
+/* *i to just after the next `what`. */
+static bool skip_past(const char *s, size_t len, size_t *i, const char *what) {
+        const char *f = g_strstr_len(s + *i, (gssize) (len - *i), what);
+
+        if (!f)
+                return false;
+        *i = (size_t) (f - s) + strlen(what);
+        return true;
+}
+
+static bool scan_start_tag(Source *src, size_t *i, GArray *open) {
+        const char *s = src->s;
+        size_t len = src->len, j = *i + 1;
+        ElemSpan e = {.start = *i, .attr0 = src->attrs->len};
+
+        while (j < len && !is_space(s[j]) && s[j] != '/' && s[j] != '>')
+                j++;
+        e.name_end = j;
+        for (;;) {
+                AttrSpan a = {.start = j};
+                const char *q;
+
+                while (j < len && is_space(s[j]))
+                        j++;
+                if (j >= len)
+                        return false;
+                if (s[j] == '>' || s[j] == '/')
+                        break;
+                a.name = j;
+                while (j < len && !is_space(s[j]) && s[j] != '=')
+                        j++;
+                a.name_end = j;
+                while (j < len && is_space(s[j]))
+                        j++;
+                if (j >= len || s[j++] != '=')
+                        return false;
+                while (j < len && is_space(s[j]))
+                        j++;
+                if (j >= len || (s[j] != '"' && s[j] != '\''))
+                        return false;
+                a.value = j + 1;
+                q = memchr(s + a.value, s[j], len - a.value);
+                if (!q)
+                        return false;
+                j = a.end = (size_t) (q - s) + 1;
+                g_array_append_val(src->attrs, a);
+                e.n_attrs++;
+        }
+        e.tail = e.n_attrs ? g_array_index(src->attrs, AttrSpan, src->attrs->len - 1).end : e.name_end;
+        e.empty = s[j] == '/';
+        if (e.empty && !at(s, len, j, "/>"))
+                return false;
+        e.head_end = j + (e.empty ? 2 : 1);
+        e.close = e.end = e.head_end;
+        if (!e.empty)
+                g_array_append_val(open, src->elems->len);
+        g_array_append_val(src->elems, e);
+        *i = e.head_end;
+        return true;
+}
+
+/* Where each element is, in document order. The input is well-formed (libxml2 parsed it);
+ * what this scanner does not expect (a DOCTYPE with an internal subset, whose entities may
+ * hold elements) makes it give up, and the caller writes the whole document anew. */
+static bool scan_source(Source *src) {
+        g_autoptr(GArray) open = g_array_new(FALSE, FALSE, sizeof(guint));
+        const char *s = src->s;
+        size_t len = src->len, i = 0;
+
+        for (;;) {
+                const char *lt = memchr(s + i, '<', len - i);
+
+                if (!lt)
+                        break;
+                i = (size_t) (lt - s);
+                if (at(s, len, i, "<!--")) {
+                        if (!skip_past(s, len, &i, "-->"))
+                                return false;
+                } else if (at(s, len, i, "<![CDATA[")) {
+                        if (!skip_past(s, len, &i, "]]>"))
+                                return false;
+                } else if (at(s, len, i, "<?")) {
+                        if (!skip_past(s, len, &i, "?>"))
+                                return false;
+                } else if (at(s, len, i, "<!")) {
+                        const char *gt = memchr(s + i, '>', len - i);
+                        if (!gt || memchr(s + i, '[', (size_t) (gt - s) - i))
+                                return false;
+                        i = (size_t) (gt - s) + 1;
+                } else if (at(s, len, i, "</")) {
+                        const char *gt = memchr(s + i, '>', len - i);
+                        ElemSpan *e;
+                        if (!gt || !open->len)
+                                return false;
+                        e = &g_array_index(src->elems, ElemSpan, g_array_index(open, guint, open->len - 1));
+                        g_array_set_size(open, open->len - 1);
+                        e->close = i;
+                        i = e->end = (size_t) (gt - s) + 1;
+                } else if (!scan_start_tag(src, &i, open)) {
+                        return false;
+                }
+        }
+        return open->len == 0;
+}
+
+static bool same_qname(const xmlNode *a, const xmlNode *b) {
+        const xmlChar *pa = a->ns ? a->ns->prefix : NULL, *pb = b->ns ? b->ns->prefix : NULL;
+
+        return xmlStrEqual(a->name, b->name) && xmlStrEqual(pa, pb);
+}
+
+/* Elements in document order, as xmlXPathOrderDocElems() numbers them. */
+static void collect_elements(xmlNode *n, GPtrArray *out) {
+        for (; n; n = n->next) {
+                if (n->type != XML_ELEMENT_NODE)
+                        continue;
+                g_ptr_array_add(out, n);
+                collect_elements(n->children, out);
+        }
+}
+
+static bool source_open(Source *src, const char *s, size_t len) {
+        const char *enc;
+
+        *src = (Source){.s = s, .len = len};
+        src->elems = g_array_new(FALSE, FALSE, sizeof(ElemSpan));
+        src->attrs = g_array_new(FALSE, FALSE, sizeof(AttrSpan));
+        src->pnodes = g_ptr_array_new();
+        if (len > VR_XML_MAX_SIZE || !scan_source(src))
+                return false;
+        src->pristine = xmlReadMemory(s, (int) len, NULL, NULL, PARSE_OPTIONS);
+        if (!src->pristine)
+                return false;
+        /* Kept bytes are in the input's encoding, new ones in UTF-8: they must agree. */
+        enc = (const char *) src->pristine->encoding;
+        if (enc && g_ascii_strcasecmp(enc, "UTF-8") != 0 && g_ascii_strcasecmp(enc, "US-ASCII") != 0)
+                return false;
+        xmlXPathOrderDocElems(src->pristine);
+        collect_elements(src->pristine->children, src->pnodes);
+        if (src->pnodes->len != src->elems->len)
+                return false;
+        for (guint k = 0; k < src->elems->len; k++) {
+                const ElemSpan *e = &g_array_index(src->elems, ElemSpan, k);
+                const xmlNode *p = src->pnodes->pdata[k];
+                g_autoptr(GString) q = g_string_new(NULL);
+                append_qname(q, p->ns, p->name);
+                if (q->len != e->name_end - e->start - 1 || memcmp(q->str, s + e->start + 1, q->len) != 0)
+                        return false; /* the scanner and libxml2 disagree: trust neither */
+        }
+        return true;
+}
+
+/* The pristine element an element of the edited tree was parsed as; NULL for new ones. */
+static const xmlNode *pristine_of(const Source *src, const xmlNode *n, const ElemSpan **ret_span) {
+        ptrdiff_t place = -(ptrdiff_t) n->content;
+        const xmlNode *p;
+
+        if (!src || n->type != XML_ELEMENT_NODE || place <= 0 || (size_t) place > src->pnodes->len)
+                return NULL;
+        p = src->pnodes->pdata[place - 1];
+        if (!same_qname(n, p))
+                return NULL;
+        if (ret_span)
+                *ret_span = &g_array_index(src->elems, ElemSpan, place - 1);
+        return p;
+}
+
+static const ElemSpan *span_of(const Source *src, const xmlNode *pristine) {
+        return &g_array_index(src->elems, ElemSpan, -(ptrdiff_t) pristine->content - 1);
+}
+
+static bool same_attrs(const xmlNode *a, const xmlNode *b) {
+        const xmlNs *na = a->nsDef, *nb = b->nsDef;
+        const xmlAttr *pa = a->properties, *pb = b->properties;
+
+        for (; na && nb; na = na->next, nb = nb->next)
+                if (!xmlStrEqual(na->prefix, nb->prefix) || !xmlStrEqual(na->href, nb->href))
+                        return false;
+        if (na || nb)
+                return false;
+        for (; pa && pb; pa = pa->next, pb = pb->next) {
+                g_autoptr(xmlChar) va = xmlNodeGetContent((const xmlNode *) pa);
+                g_autoptr(xmlChar) vb = xmlNodeGetContent((const xmlNode *) pb);
+                if (!xmlStrEqual(pa->name, pb->name) || (pa->ns == NULL) != (pb->ns == NULL) ||
+                    (pa->ns && !xmlStrEqual(pa->ns->prefix, pb->ns->prefix)) || !xmlStrEqual(va, vb))
+                        return false;
+        }
+        return !pa && !pb;
+}
+
+static bool unchanged(const Source *src, const xmlNode *n, const xmlNode *p);
+
+static bool same_node(const Source *src, const xmlNode *n, const xmlNode *p) {
+        if (n->type != p->type)
+                return false;
         switch (n->type) {
         case XML_ELEMENT_NODE:
+                return pristine_of(src, n, NULL) == p && unchanged(src, n, p);
+        case XML_ENTITY_REF_NODE:
+                return xmlStrEqual(n->name, p->name);
+        case XML_PI_NODE:
+                return xmlStrEqual(n->name, p->name) && xmlStrEqual(n->content, p->content);
+        case XML_DTD_NODE:
+                return true;
+        default:
+                return xmlStrEqual(n->content, p->content);
+        }
+}
+
+/* n is p as parsed: its attributes, and its children recursively. */
+static bool unchanged(const Source *src, const xmlNode *n, const xmlNode *p) {
+        const xmlNode *c = n->children, *pc = p->children;
+
+        if (!same_attrs(n, p))
+                return false;
+        for (; c && pc; c = c->next, pc = pc->next)
+                if (!same_node(src, c, pc))
+                        return false;
+        return !c && !pc;
+}
+
+/* A run of non-element nodes (text, comments, ...) between two elements, or between an
+ * element and its parent's tags, from `first` up to `stop` (the next element or NULL). */
+typedef struct {
+        const xmlNode *first, *stop;
+        const xmlNode *before; /* the element before it, NULL: it starts its parent */
+        const xmlNode *parent;
+} Run;
+
+static bool runs_equal(const Source *src, Run a, Run b) {
+        for (; a.first != a.stop && b.first != b.stop; a.first = a.first->next, b.first = b.first->next)
+                if (!same_node(src, a.first, b.first))
+                        return false;
+        return a.first == a.stop && b.first == b.stop;
+}
+
+static const xmlNode *next_element(const xmlNode *n) {
+        for (; n && n->type != XML_ELEMENT_NODE; n = n->next)
+                ;
+        return n;
+}
+
+static Run run_after(const xmlNode *pe) {
+        return (Run){pe->next, next_element(pe->next), pe, pe->parent};
+}
+
+static Run run_before(const xmlNode *pe) {
+        const xmlNode *b = pe->prev;
+
+        for (; b && b->type != XML_ELEMENT_NODE; b = b->prev)
+                ;
+        return (Run){b ? b->next : pe->parent->children, pe, b, pe->parent};
+}
+
+/* The bytes of a pristine run: from the end of the element before it (or of its parent's
+ * start tag, or the input's start) to the next element (or its parent's end tag, or the
+ * input's end). */
+static void append_run_bytes(GString *out, const Source *src, Run r) {
+        bool in_elem = r.parent->type == XML_ELEMENT_NODE;
+        size_t from = r.before ? span_of(src, r.before)->end : in_elem ? span_of(src, r.parent)->head_end : 0;
+        size_t to = r.stop ? span_of(src, r.stop)->start : in_elem ? span_of(src, r.parent)->close : src->len;
+
+        g_string_append_len(out, src->s + from, (gssize) (to - from));
+}
+
+static void serialize_node(GString *out, const Source *src, const xmlNode *n, const VrXmlStyle *style,
+                           char quote);
+
+/* The run r of the edited tree (p: the pristine parent, NULL if it is new): its bytes in
+ * the input where a pristine run it could be is equal to it, else written anew. */
+static void serialize_run(GString *out, const Source *src, Run r, const xmlNode *p, const VrXmlStyle *style,
+                          char quote) {
+        const xmlNode *pb = r.before ? pristine_of(src, r.before, NULL) : NULL;
+        const xmlNode *pa = r.stop ? pristine_of(src, r.stop, NULL) : NULL;
+        Run cand[4];
+        guint n = 0;
+
+        if (pb)
+                cand[n++] = run_after(pb);
+        if (pa)
+                cand[n++] = run_before(pa);
+        if (p && !r.before) /* p's first run */
+                cand[n++] = (Run){p->children, next_element(p->children), NULL, p};
+        if (p && !r.stop) { /* p's last run */
+                const xmlNode *last = p->last;
+                for (; last && last->type != XML_ELEMENT_NODE; last = last->prev)
+                        ;
+                cand[n++] = last ? run_after(last) : (Run){p->children, NULL, NULL, p};
+        }
+        for (guint i = 0; i < n; i++) {
+                if (runs_equal(src, r, cand[i])) {
+                        append_run_bytes(out, src, cand[i]);
+                        return;
+                }
+        }
+        for (const xmlNode *c = r.first; c != r.stop; c = c->next)
+                serialize_node(out, src, c, style, quote);
+}
+
+static void serialize_children(GString *out, const Source *src, const xmlNode *n, const xmlNode *p,
+                               const VrXmlStyle *style, char quote) {
+        const xmlNode *before = NULL, *c = n->children;
+
+        while (c) {
+                Run r = {c, next_element(c), before, n};
+                if (c->type == XML_ELEMENT_NODE) {
+                        serialize_node(out, src, c, style, quote);
+                        before = c;
+                        c = c->next;
+                } else {
+                        serialize_run(out, src, r, p, style, quote);
+                        c = r.stop;
+                }
+        }
+}
+
+static const xmlNs *ns_def(const xmlNode *n, const char *prefix) {
+        for (const xmlNs *ns = n->nsDef; ns; ns = ns->next)
+                if (g_strcmp0((const char *) ns->prefix, prefix) == 0)
+                        return ns;
+        return NULL;
+}
+
+static const xmlAttr *attr_named(const xmlNode *n, const char *qname, size_t len) {
+        for (const xmlAttr *a = n->properties; a; a = a->next) {
+                g_autoptr(GString) q = g_string_new(NULL);
+                append_qname(q, a->ns, a->name);
+                if (q->len == len && memcmp(q->str, qname, len) == 0)
+                        return a;
+        }
+        return NULL;
+}
+
+/* "<qname" and the attributes of a changed element that was parsed (p, at span e): each
+ * attribute still there keeps its place, the whitespace before it and its quote, and its
+ * bytes when its value is unchanged; new ones follow, written anew. */
+static void append_kept_start(GString *out, const Source *src, const ElemSpan *e, const xmlNode *n,
+                              const xmlNode *p, char quote) {
+        g_autoptr(GHashTable) written = g_hash_table_new(NULL, NULL);
+
+        g_string_append_len(out, src->s + e->start, (gssize) (e->name_end - e->start));
+        for (guint i = 0; i < e->n_attrs; i++) {
+                const AttrSpan *a = &g_array_index(src->attrs, AttrSpan, e->attr0 + i);
+                const char *name = src->s + a->name;
+                size_t name_len = a->name_end - a->name;
+                g_autoptr(xmlChar) now = NULL, was = NULL;
+                const void *kept;
+                char q = src->s[a->value - 1];
+
+                if (name_len >= 5 && memcmp(name, "xmlns", 5) == 0 && (name_len == 5 || name[5] == ':')) {
+                        g_autofree char *prefix = name_len > 6 ? g_strndup(name + 6, name_len - 6) : NULL;
+                        const xmlNs *ns = ns_def(n, prefix), *pns = ns_def(p, prefix);
+                        kept = ns;
+                        now = ns ? xmlStrdup(ns->href) : NULL;
+                        was = pns ? xmlStrdup(pns->href) : NULL;
+                } else {
+                        const xmlAttr *at = attr_named(n, name, name_len), *pat = attr_named(p, name, name_len);
+                        kept = at;
+                        now = at ? xmlNodeGetContent((const xmlNode *) at) : NULL;
+                        was = pat ? xmlNodeGetContent((const xmlNode *) pat) : NULL;
+                }
+                if (!kept)
+                        continue; /* removed */
+                g_hash_table_add(written, (gpointer) kept);
+                if (xmlStrEqual(now, was)) {
+                        g_string_append_len(out, src->s + a->start, (gssize) (a->end - a->start));
+                        continue;
+                }
+                g_string_append_len(out, src->s + a->start, (gssize) (a->value - a->start));
+                escape_text(out, now ? (const char *) now : "", q);
+                g_string_append_c(out, q);
+        }
+        for (const xmlNs *ns = n->nsDef; ns; ns = ns->next)
+                if (!g_hash_table_contains(written, ns))
+                        append_ns(out, ns, quote);
+        for (const xmlAttr *a = n->properties; a; a = a->next)
+                if (!g_hash_table_contains(written, a))
+                        append_attr(out, a, quote);
+}
+
+static void serialize_element(GString *out, const Source *src, const xmlNode *n, const VrXmlStyle *style,
+                              char quote) {
+        const ElemSpan *e = NULL;
+        const xmlNode *p = pristine_of(src, n, &e);
+
+        if (p && unchanged(src, n, p)) {
+                g_string_append_len(out, src->s + e->start, (gssize) (e->end - e->start));
+                return;
+        }
+        if (p) {
+                append_kept_start(out, src, e, n, p, quote);
+        } else {
                 g_string_append_c(out, '<');
                 append_qname(out, n->ns, n->name);
-                for (const xmlNs *ns = n->nsDef; ns; ns = ns->next) {
-                        g_string_append(out, ns->prefix ? " xmlns:" : " xmlns");
-                        if (ns->prefix)
-                                g_string_append(out, (const char *) ns->prefix);
-                        g_string_append_printf(out, "=%c", quote);
-                        escape_text(out, (const char *) ns->href, quote);
-                        g_string_append_c(out, quote);
-                }
-                for (const xmlAttr *a = n->properties; a; a = a->next) {
-                        g_autoptr(xmlChar) v = xmlNodeGetContent((const xmlNode *) a);
-                        g_string_append_c(out, ' ');
-                        append_qname(out, a->ns, a->name);
-                        g_string_append_printf(out, "=%c", quote);
-                        escape_text(out, v ? (const char *) v : "", quote);
-                        g_string_append_c(out, quote);
-                }
-                if (!n->children) {
+                for (const xmlNs *ns = n->nsDef; ns; ns = ns->next)
+                        append_ns(out, ns, quote);
+                for (const xmlAttr *a = n->properties; a; a = a->next)
+                        append_attr(out, a, quote);
+        }
+        /* An empty element written <x></x> stays so (KubeVirt writes every empty one that
+         * way); one that lost all its children closes as <x/>. */
+        if (!n->children && (!p || e->empty || p->children)) {
+                if (p && e->empty)
+                        g_string_append_len(out, src->s + e->tail, (gssize) (e->head_end - e->tail));
+                else if (p)
+                        g_string_append_printf(out, "%.*s/>", (int) (e->head_end - 1 - e->tail), src->s + e->tail);
+                else
                         g_string_append(out, "/>");
-                        break;
-                }
-                g_string_append_c(out, '>');
-                for (const xmlNode *c = n->children; c; c = c->next)
-                        serialize_node(out, c, style,
-                                       vr_xml_is(n, NULL, "metadata") ? style->metadata_quote : quote);
+                return;
+        }
+        if (p && !e->empty)
+                g_string_append_len(out, src->s + e->tail, (gssize) (e->head_end - e->tail));
+        else
+                g_string_append_c(out, '>'); /* <x/> that has children now */
+        serialize_children(out, src, n, p, style,
+                           vr_xml_is(n, NULL, "metadata") ? style->metadata_quote : quote);
+        if (p && !e->empty) {
+                g_string_append_len(out, src->s + e->close, (gssize) (e->end - e->close));
+        } else {
                 g_string_append(out, "</");
                 append_qname(out, n->ns, n->name);
                 g_string_append_c(out, '>');
+        }
+}
+
+/* src NULL: everything written anew. */
+static void serialize_node(GString *out, const Source *src, const xmlNode *n, const VrXmlStyle *style,
+                           char quote) {
+        switch (n->type) {
+        case XML_ELEMENT_NODE:
+                serialize_element(out, src, n, style, quote);
                 break;
         case XML_TEXT_NODE:
                 escape_text(out, (const char *) n->content, 0);
@@ -181,21 +664,55 @@ static void serialize_node(GString *out, const xmlNode *n, const VrXmlStyle *sty
         }
 }
 
+/* Top-level nodes written anew: like libxml2 and libvirt, each on its own line. */
+static void serialize_top(GString *out, const xmlNode *first, const xmlNode *stop, const VrXmlStyle *style) {
+        for (const xmlNode *n = first; n != stop; n = n->next) {
+                if (n->type == XML_DTD_NODE)
+                        continue;
+                serialize_node(out, NULL, n, style, style->quote);
+                g_string_append_c(out, '\n');
+        }
+}
+
 char *vr_xml_serialize(xmlDoc *doc, const VrXmlStyle *style, size_t *ret_len) {
-        static const VrXmlStyle plain = {NULL, '"', '"'};
-        GString *out;
+        static const VrXmlStyle plain = {NULL, '"', '"', NULL, 0};
+        g_auto(Source) src = {0};
+        const xmlNode *root = xmlDocGetRootElement(doc), *proot = NULL;
+        GString *out = g_string_new(NULL);
 
         if (!style)
                 style = &plain;
-        out = g_string_new(style->decl);
-        if (style->decl)
-                g_string_append_c(out, '\n');
-        /* Like libxml2 and libvirt: each top-level node on its own line. */
-        for (const xmlNode *n = doc->children; n; n = n->next) {
-                if (n->type == XML_DTD_NODE)
-                        continue;
-                serialize_node(out, n, style, style->quote);
-                g_string_append_c(out, '\n');
+        if (style->src && root && source_open(&src, style->src, style->src_len))
+                proot = pristine_of(&src, root, NULL);
+        if (!proot) {
+                if (style->decl)
+                        g_string_append_printf(out, "%s\n", style->decl);
+                serialize_top(out, doc->children, NULL, style);
+        } else {
+                const xmlNode *pdoc = (const xmlNode *) src.pristine;
+                Run prolog = {doc->children, root, NULL, (const xmlNode *) doc};
+                Run pprolog = {pdoc->children, proot, NULL, pdoc};
+                Run epilog = {root->next, NULL, root, (const xmlNode *) doc};
+                Run pepilog = {proot->next, NULL, proot, pdoc};
+                size_t dl = decl_len(src.s, src.len);
+                g_autofree char *decl = dl ? g_strndup(src.s, dl) : NULL;
+
+                /* The prolog (declaration, comments, blank lines) as it was, unless the
+                 * caller wants another declaration (render wants none). */
+                if (g_strcmp0(decl, style->decl) == 0 && runs_equal(&src, prolog, pprolog)) {
+                        append_run_bytes(out, &src, pprolog);
+                } else {
+                        if (style->decl)
+                                g_string_append_printf(out, "%s\n", style->decl);
+                        serialize_top(out, prolog.first, root, style);
+                }
+                serialize_node(out, &src, root, style, style->quote);
+                if (runs_equal(&src, epilog, pepilog)) {
+                        append_run_bytes(out, &src, pepilog);
+                } else {
+                        g_string_append_c(out, '\n');
+                        serialize_top(out, epilog.first, NULL, style);
+                }
         }
         if (ret_len)
                 *ret_len = out->len;

@@ -12,21 +12,30 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlChar, xmlFree)
 
 #define VR_XML_MAX_SIZE (10 * 1024 * 1024) /* libvirt's own limit on domain XML */
 
-/* Parse a document; the error names `what` (a file name or "<stdin>") and the line. */
+/* Parse a document; the error names `what` (a file name or "<stdin>") and the line.
+ * Each element is stamped with its place in document order, so that vr_xml_serialize()
+ * can find its bytes in the input again. */
 xmlDoc *vr_xml_parse(const char *buf, size_t len, const char *what, GError **error);
 /* How the input was written, so that output differs only where we changed something:
- * its own XML declaration, and the attribute quote it used (libvirt writes its elements
- * with ', but dumps <metadata> contents through libxml2 with "). */
+ * the input itself, its own XML declaration, and the attribute quote it used for what is
+ * written anew (libvirt writes its elements with ', but dumps <metadata> contents through
+ * libxml2 with "). */
 typedef struct {
         char *decl;          /* NULL: the input had none */
         char quote;          /* outside <metadata> */
         char metadata_quote; /* inside <metadata> */
+        const char *src;     /* the input the document was parsed from (borrowed), or NULL */
+        size_t src_len;
 } VrXmlStyle;
 
+/* Also keeps buf in ret->src: buf must outlive the vr_xml_serialize() calls with ret. */
 void vr_xml_style_detect(const char *buf, size_t len, VrXmlStyle *ret);
 void vr_xml_style_clear(VrXmlStyle *s);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VrXmlStyle, vr_xml_style_clear)
-/* style NULL: no declaration, double quotes. */
+/* With style->src (doc parsed from it by vr_xml_parse), every element that is as parsed
+ * is copied from the input byte for byte, and so is every unchanged attribute, end tag,
+ * text, comment and the prolog and epilog of a changed one: only what changed is written
+ * anew. style NULL: the whole document written anew, no declaration, double quotes. */
 char *vr_xml_serialize(xmlDoc *doc, const VrXmlStyle *style, size_t *ret_len);
 
 bool vr_xml_is(const xmlNode *n, const char *ns, const char *name);

@@ -115,7 +115,8 @@ for file in "${files[@]}"; do
 		if [[ "$uri" == qemu:///system ]] && kvm_unsupported "$err"; then
 			# This host has no usable KVM; the XML is still checked by
 			# libvirt, with QEMU's TCG as the accelerator.
-			sed -i "0,/<domain type='kvm'/s//<domain type='qemu'/" "$copy"
+			# In the domain's own quote: KubeVirt and Nova domains may use ".
+			sed -i -E "0,/<domain type=(['\"])kvm\1/s//<domain type=\1qemu\1/" "$copy"
 			note=" (no KVM here: defined as type='qemu')"
 			if ! timeout 60 virsh -q -c "$uri" define "$copy" >/dev/null 2>"$err"; then
 				fail "$rel: virsh define$note: $(tr '\n' ' ' <"$err")"
