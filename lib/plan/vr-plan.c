@@ -31,6 +31,8 @@ void vr_plan_free(VrPlan *p) {
         g_free(p->emulatorpin);
         g_free(p->vcpu_cpuset);
         g_ptr_array_unref(p->ifaces);
+        if (p->vf_netdevs)
+                g_hash_table_unref(p->vf_netdevs);
         g_free(p);
 }
 
@@ -78,8 +80,24 @@ static const char *other_device(const VrPlanDomain *dom, const char *pci) {
 }
 
 /* A VF a pf= port may take: none of this router's ports or other devices has it. */
-static bool vf_free(const VrPolicy *p, const VrPlanDomain *dom, GPtrArray *ifaces, const char *pci) {
-        return !vf_in_use(ifaces, pci) && !vf_named_by_policy(p, pci) && !other_device(dom, pci);
+/* A VF the domain gives another port now: that port keeps it. */
+static bool vf_current_elsewhere(const VrPlanDomain *dom, const VrPort *port, const char *pci) {
+        GHashTableIter it;
+        gpointer name, cur;
+
+        if (!dom || !dom->current_vfs)
+                return false;
+        g_hash_table_iter_init(&it, dom->current_vfs);
+        while (g_hash_table_iter_next(&it, &name, &cur))
+                if (g_strcmp0(cur, pci) == 0 && !g_str_equal(name, port->name))
+                        return true;
+        return false;
+}
+
+static bool vf_free(const VrPolicy *p, const VrPort *port, const VrPlanDomain *dom, GPtrArray *ifaces,
+                    const char *pci) {
+        return !vf_in_use(ifaces, pci) && !vf_named_by_policy(p, pci) && !other_device(dom, pci) &&
+               !vf_current_elsewhere(dom, port, pci);
 }
 
 /* Choose the VF of a vf-mode port: an explicit address, the one the XML already has
@@ -129,10 +147,10 @@ static bool plan_vf(VrPlanIface *pi, const VrPolicy *p, const VrHostConf *conf, 
                         return false;
                 }
                 if (cur && g_ptr_array_find_with_equal_func(vfs, cur, g_str_equal, NULL) &&
-                    vf_free(p, dom, ifaces, cur))
+                    vf_free(p, port, dom, ifaces, cur))
                         pi->pci = g_strdup(cur);
                 for (guint k = 0; !pi->pci && k < vfs->len; k++)
-                        if (vf_free(p, dom, ifaces, vfs->pdata[k]))
+                        if (vf_free(p, port, dom, ifaces, vfs->pdata[k]))
                                 pi->pci = g_strdup(vfs->pdata[k]);
                 for (guint k = 0; !pi->pci && k < vfs->len; k++)
                         if (!other && (other = other_device(dom, vfs->pdata[k])))
@@ -194,6 +212,14 @@ VrPlan *vr_plan_build(const VrPolicy *policy, const VrHostConf *conf, const VrHo
         plan->shares = policy->shares;
         plan->strip = policy->strip;
         plan->manage_ports = policy->rule == NULL;
+        if (lxc) {
+                GHashTableIter it;
+                gpointer nd;
+                plan->vf_netdevs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+                g_hash_table_iter_init(&it, facts->netdevs);
+                while (g_hash_table_iter_next(&it, NULL, &nd))
+                        g_hash_table_add(plan->vf_netdevs, g_strdup(nd));
+        }
 
         /* Pinning is libvirt's job for vCPUs and the emulator; vhost workers are the
          * tuner's (libvirt does not place them). An LXC container has no vCPU threads,

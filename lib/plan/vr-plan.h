@@ -48,6 +48,9 @@ typedef struct {
         bool manage_ports;    /* false for domains bound by a host config rule */
         GPtrArray *ifaces;    /* VrPlanIface in policy order */
         guint strip;
+        /* LXC: netdevs of the VFs of this router's PFs and of its vf= ports: one that no
+         * port has is a VF a port had before, apply's to take back */
+        GHashTable *vf_netdevs;
 } VrPlan;
 
 void vr_plan_free(VrPlan *p);

@@ -265,14 +265,15 @@ static const char *const port_driver_attrs[] = {"name", "queues", "rx_queue_size
 
 /* Bring an existing device of the right kind in line with `want`, keeping what the
  * user added (PCI slot, boot order, <driver><host .../></driver>, ...). */
-static void merge_device(xmlNode *have, xmlNode *want, bool policy_mac) {
-        bool want_lists = vr_xml_child(want, NULL, "ip") || vr_xml_child(want, NULL, "route");
+static void merge_device(xmlNode *have, xmlNode *want, bool policy_mac, bool own_lists) {
+        bool want_lists = own_lists || vr_xml_child(want, NULL, "ip") || vr_xml_child(want, NULL, "route");
 
         for (xmlAttr *a = want->properties; a; a = a->next) {
                 g_autoptr(xmlChar) v = xmlNodeGetContent((xmlNode *) a);
                 vr_xml_set_prop(have, (const char *) a->name, (const char *) v);
         }
-        /* ip/route are lists owned by the policy when it gives any. */
+        /* ip/route are lists owned by the policy when it gives any, and on a container,
+         * where apply writes every port's addresses, always. */
         if (want_lists) {
                 bool same = true;
                 xmlNode *h = vr_xml_first(have), *w = vr_xml_first(want);
@@ -453,6 +454,25 @@ static bool lxc_orphan(const xmlNode *d, const VrPlan *plan) {
         return name && !vr_policy_port(plan->policy, name) && lxc_marked(d, plan->policy->dom.name);
 }
 
+/* A container's device that no port took and that apply made: a macvlan with apply's
+ * mark (of a port removed, or one that now has another device), the netdev of a VF of
+ * this router's PFs or vf= ports, or one with an address the policy gives a port that
+ * has another device now (two would clash in the container). The user's own devices
+ * stay. */
+static bool lxc_stale(const xmlNode *d, const VrPlan *plan) {
+        g_autofree char *netdev = NULL;
+
+        if (lxc_marked(d, plan->policy->dom.name))
+                return true;
+        for (guint i = 0; i < plan->ifaces->len; i++)
+                if ((is_lxc_macvlan(d) || is_lxc_netdev(d)) && has_port_address(d, plan->ifaces->pdata[i]))
+                        return true;
+        if (!is_lxc_netdev(d) || !plan->vf_netdevs)
+                return false;
+        netdev = vr_xml_text(vr_xml_child(vr_xml_child(d, NULL, "source"), NULL, "interface"));
+        return netdev && g_hash_table_contains(plan->vf_netdevs, netdev);
+}
+
 /* Each port of a container and its device, found in passes from the surest mark to the
  * weakest, so that a weak match never takes a device another port has a sure claim on:
  * the alias (a document apply wrote but libvirt never read), the name inside or the VF
@@ -568,7 +588,7 @@ static void rewrite_ports(xmlNode *root, const VrPlan *plan) {
                 if (have && same_kind(have, want)) {
                         /* A MAC apply derived from the port's (old) name follows its name;
                          * any other stays, as on a guest. */
-                        merge_device(have, want, pi->port->mac != NULL || lxc_marked(have, pi->domain));
+                        merge_device(have, want, pi->port->mac != NULL || lxc_marked(have, pi->domain), lxc);
                         xmlFreeNode(want);
                 } else if (have) {
                         /* A port that changed kind: keep the user's MAC and boot order. */
@@ -581,9 +601,11 @@ static void rewrite_ports(xmlNode *root, const VrPlan *plan) {
                         if (anchor == have)
                                 anchor = want;
                         vr_xml_replace(have, want);
+                        g_hash_table_add(claimed, want);
                 } else {
                         vr_xml_insert(devices, anchor, want);
                         anchor = want;
+                        g_hash_table_add(claimed, want);
                 }
                 g_hash_table_remove(existing, pi->alias);
         }
@@ -598,7 +620,7 @@ static void rewrite_ports(xmlNode *root, const VrPlan *plan) {
         }
         for (xmlNode *d = vr_xml_first(devices), *next; lxc && d; d = next) {
                 next = vr_xml_next(d);
-                if (!g_hash_table_contains(claimed, d) && lxc_orphan(d, plan))
+                if (!g_hash_table_contains(claimed, d) && lxc_stale(d, plan))
                         vr_xml_remove(d);
         }
 }
