@@ -36,8 +36,6 @@ static char *drift_text(const char *base, const char *xml, size_t len, const VrH
         g_autoptr(GError) err = NULL;
         g_autoptr(xmlDoc) doc = vr_xml_parse(xml, len, base, &err);
         g_autoptr(VrPolicy) policy = NULL;
-        g_autoptr(VrHostFacts) facts = NULL;
-        g_autoptr(GHashTable) current = NULL;
         g_autoptr(VrPlan) plan = NULL;
         g_autoptr(GPtrArray) drift = NULL;
         g_autoptr(GString) s = g_string_new(NULL);
@@ -51,9 +49,7 @@ static char *drift_text(const char *base, const char *xml, size_t len, const VrH
         }
         if (r == 0)
                 return g_strdup("");
-        facts = vr_host_facts_read(sysroot, policy);
-        current = vr_rewrite_current_vfs(doc);
-        plan = vr_plan_build(policy, conf, facts, current, base, &err);
+        plan = vr_rewrite_plan(doc, policy, conf, sysroot, base, &err);
         if (!plan) {
                 fprintf(stderr, "%s: %s\n", base, err->message);
                 return NULL;

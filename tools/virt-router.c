@@ -51,7 +51,7 @@ static int report(GError *error) {
                 fprintf(stderr, "virt-router: %s\n", *l);
         if (error->domain != VR_ERROR)
                 return EXIT_HOST;
-        return error->code == VR_ERROR_INVALID ? EXIT_INVALID
+        return error->code == VR_ERROR_INVALID || error->code == VR_ERROR_CONFLICT ? EXIT_INVALID
              : error->code == VR_ERROR_USAGE   ? EXIT_USAGE
                                                : EXIT_HOST;
 }
@@ -256,24 +256,31 @@ static int cmd_apply(int argc, char **argv) {
 }
 
 /* Whether the definition already is what the policy says, as the hook's prepare checks
- * it (strict mode refuses a start otherwise): the lines apply would change. */
-static void print_drift(const VrPolicy *policy, const VrHostConf *conf, xmlDoc *doc, const char *what) {
+ * it (strict mode refuses a start otherwise): the lines apply would change. A policy that
+ * conflicts with the domain's own devices is refused as apply refuses it (exit 1). */
+static int print_drift(const VrPolicy *policy, const VrHostConf *conf, xmlDoc *doc, const char *what) {
         g_autoptr(GError) err = NULL;
         g_autoptr(VrPlan) plan = vr_rewrite_plan(doc, policy, conf, NULL, what, &err);
         g_autoptr(GPtrArray) drift = NULL;
 
+        if (!plan && g_error_matches(err, VR_ERROR, VR_ERROR_CONFLICT)) {
+                printf("  definition: conflicts with the policy (apply refuses it):\n");
+                fflush(stdout);
+                return report(err);
+        }
         if (!plan) {
                 printf("  definition: not compared with the policy (%s)\n", err->message);
-                return;
+                return 0;
         }
         drift = vr_plan_drift(plan, doc);
         if (drift->len == 0) {
                 printf("  definition: as the policy says\n");
-                return;
+                return 0;
         }
         printf("  definition: differs from the policy (run virt-router apply; a strict host refuses to start it):\n");
         for (guint i = 0; i < drift->len; i++)
                 printf("    %s\n", (const char *)drift->pdata[i]);
+        return 0;
 }
 
 static int cmd_check(int argc, char **argv) {
@@ -432,8 +439,7 @@ static int cmd_check(int argc, char **argv) {
                 if (policy->strip & (1u << k))
                         printf(" %s", vr_strip_names[k]);
         printf("%s\n", policy->strip ? "" : " (nothing)");
-        print_drift(policy, conf, doc, what);
-        return 0;
+        return print_drift(policy, conf, doc, what);
 }
 
 static int cmd_render(int argc, char **argv) {

@@ -31,6 +31,8 @@ void vr_plan_free(VrPlan *p) {
         g_free(p->emulatorpin);
         g_free(p->vcpu_cpuset);
         g_ptr_array_unref(p->ifaces);
+        if (p->vf_netdevs)
+                g_hash_table_unref(p->vf_netdevs);
         g_free(p);
 }
 
@@ -63,12 +65,49 @@ static void port_error(GString *errs, const char *what, const VrPolicy *p, const
                                port->name, msg);
 }
 
+/* A VF another port of this policy names with vf=: a pf= port does not take it first. */
+static bool vf_named_by_policy(const VrPolicy *p, const char *pci) {
+        for (guint i = 0; i < p->ports->len; i++) {
+                const VrPort *o = p->ports->pdata[i];
+                if (o->mode == VR_PORT_VF && g_strcmp0(o->vf, pci) == 0)
+                        return true;
+        }
+        return false;
+}
+
+static const char *other_device(const VrPlanDomain *dom, const char *pci) {
+        return dom && dom->other_vfs ? g_hash_table_lookup(dom->other_vfs, pci) : NULL;
+}
+
+/* A VF a pf= port may take: none of this router's ports or other devices has it. */
+/* A VF the domain gives another port now: that port keeps it. */
+static bool vf_current_elsewhere(const VrPlanDomain *dom, const VrPort *port, const char *pci) {
+        GHashTableIter it;
+        gpointer name, cur;
+
+        if (!dom || !dom->current_vfs)
+                return false;
+        g_hash_table_iter_init(&it, dom->current_vfs);
+        while (g_hash_table_iter_next(&it, &name, &cur))
+                if (g_strcmp0(cur, pci) == 0 && !g_str_equal(name, port->name))
+                        return true;
+        return false;
+}
+
+static bool vf_free(const VrPolicy *p, const VrPort *port, const VrPlanDomain *dom, GPtrArray *ifaces,
+                    const char *pci) {
+        return !vf_in_use(ifaces, pci) && !vf_named_by_policy(p, pci) && !other_device(dom, pci) &&
+               !vf_current_elsewhere(dom, port, pci);
+}
+
 /* Choose the VF of a vf-mode port: an explicit address, the one the XML already has
  * (if it still belongs to the PF), else the first of the PF's VFs this domain does not
- * use yet. Ledger-level conflicts between domains are the hook's business at prepare. */
-static bool plan_vf(VrPlanIface *pi, const VrPolicy *p, const VrHostConf *conf,
-                    const VrHostFacts *facts, GHashTable *current, GPtrArray *ifaces,
-                    const char *what, GString *errs) {
+ * use yet. A VF that another device of the domain has is never taken: the domain would
+ * not start (libvirt refuses a PCI device assigned twice), so an explicit one is a
+ * conflict (in `conflicts`). Ledger-level conflicts between domains are the hook's
+ * business at prepare. */
+static bool plan_vf(VrPlanIface *pi, const VrPolicy *p, const VrHostConf *conf, const VrHostFacts *facts,
+                    const VrPlanDomain *dom, GPtrArray *ifaces, const char *what, GString *errs, GString *conflicts) {
         const VrPort *port = pi->port;
         bool lxc = p->dom.type == VR_DOMAIN_LXC;
         const char *pool = port->network;
@@ -83,9 +122,17 @@ static bool plan_vf(VrPlanIface *pi, const VrPolicy *p, const VrHostConf *conf,
         }
         pi->kind = lxc ? VR_IFACE_LXC_HOSTDEV : VR_IFACE_HOSTDEV;
         if (port->vf) {
+                const char *other = other_device(dom, port->vf);
+                if (other) {
+                        port_error(conflicts, what, p, port,
+                                   "vf='%s' is the VF of the domain's %s already: expected a VF no other device of the domain has (remove that device, or give the port another VF)",
+                                   port->vf, other);
+                        return false;
+                }
                 pi->pci = g_strdup(port->vf);
         } else {
-                const char *cur = current ? g_hash_table_lookup(current, port->name) : NULL;
+                const char *cur = dom && dom->current_vfs ? g_hash_table_lookup(dom->current_vfs, port->name) : NULL;
+                const char *other = NULL, *other_pci = NULL;
                 if (!facts->root) {
                         port_error(errs, what, p, port,
                                    "pf='%s' needs a VF chosen on this host: expected vf='DDDD:BB:DD.F', a VF pool (network= here or [pf %s] network= in the host config), or --sysroot / to look one up",
@@ -100,11 +147,20 @@ static bool plan_vf(VrPlanIface *pi, const VrPolicy *p, const VrHostConf *conf,
                         return false;
                 }
                 if (cur && g_ptr_array_find_with_equal_func(vfs, cur, g_str_equal, NULL) &&
-                    !vf_in_use(ifaces, cur))
+                    vf_free(p, port, dom, ifaces, cur))
                         pi->pci = g_strdup(cur);
                 for (guint k = 0; !pi->pci && k < vfs->len; k++)
-                        if (!vf_in_use(ifaces, vfs->pdata[k]))
+                        if (vf_free(p, port, dom, ifaces, vfs->pdata[k]))
                                 pi->pci = g_strdup(vfs->pdata[k]);
+                for (guint k = 0; !pi->pci && k < vfs->len; k++)
+                        if (!other && (other = other_device(dom, vfs->pdata[k])))
+                                other_pci = vfs->pdata[k];
+                if (!pi->pci && other) {
+                        port_error(conflicts, what, p, port,
+                                   "pf='%s' has %u VFs and this router's other ports and other devices of the domain have them all (VF %s is the domain's %s): expected a PF with a free VF",
+                                   port->pf, vfs->len, other_pci, other);
+                        return false;
+                }
                 if (!pi->pci) {
                         port_error(errs, what, p, port,
                                    "pf='%s' has %u VFs and this router's other ports use them all: expected a PF with a free VF",
@@ -144,9 +200,10 @@ static bool unpinned_deadline(const VrPolicy *p, VrThreadKind kind) {
 }
 
 VrPlan *vr_plan_build(const VrPolicy *policy, const VrHostConf *conf, const VrHostFacts *facts,
-                      GHashTable *current_vfs, const char *what, GError **error) {
+                      const VrPlanDomain *dom, const char *what, GError **error) {
         g_autoptr(VrPlan) plan = g_new0(VrPlan, 1);
         g_autoptr(GString) errs = g_string_new(NULL);
+        g_autoptr(GString) conflicts = g_string_new(NULL);
         bool lxc = policy->dom.type == VR_DOMAIN_LXC;
 
         plan->policy = policy;
@@ -162,6 +219,14 @@ VrPlan *vr_plan_build(const VrPolicy *policy, const VrHostConf *conf, const VrHo
         for (guint i = 0; i < policy->sched->len; i++) {
                 const VrSchedRule *r = policy->sched->pdata[i];
                 plan->drop_sched |= r->threads & (VR_THREAD_VCPU | VR_THREAD_EMULATOR | VR_THREAD_IOTHREAD);
+        }
+        if (lxc) {
+                GHashTableIter it;
+                gpointer nd;
+                plan->vf_netdevs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+                g_hash_table_iter_init(&it, facts->netdevs);
+                while (g_hash_table_iter_next(&it, NULL, &nd))
+                        g_hash_table_add(plan->vf_netdevs, g_strdup(nd));
         }
 
         /* Pinning is libvirt's job for vCPUs and the emulator; vhost workers are the
@@ -190,13 +255,19 @@ VrPlan *vr_plan_build(const VrPolicy *policy, const VrHostConf *conf, const VrHo
                 pi->ips = g_ptr_array_new();
                 pi->routes = g_ptr_array_new();
                 if (port->mode == VR_PORT_VF) {
-                        if (!plan_vf(pi, policy, conf, facts, current_vfs, plan->ifaces, what, errs)) {
+                        if (!plan_vf(pi, policy, conf, facts, dom, plan->ifaces, what, errs, conflicts)) {
                                 iface_free(pi);
                                 continue;
                         }
                 } else {
                         pi->kind = VR_IFACE_DIRECT;
                         pi->virtio = !lxc;
+                        /* libvirt keeps no alias on a container's devices, but it keeps the
+                         * name the device gets inside: the port's name, by which apply and
+                         * the hook find the device again and the container's own tools see
+                         * the port as the policy calls it. */
+                        if (lxc)
+                                pi->guest_name = port->name;
                         if (!lxc) {
                                 /* Explicit vhost on real KVM hosts: a router silently falling
                                  * back to QEMU's userspace virtio would be several times
@@ -223,7 +294,13 @@ VrPlan *vr_plan_build(const VrPolicy *policy, const VrHostConf *conf, const VrHo
                 g_ptr_array_add(plan->ifaces, pi);
         }
         if (errs->len) {
+                if (conflicts->len)
+                        g_string_append_printf(errs, "\n%s", conflicts->str);
                 g_set_error_literal(error, VR_ERROR, VR_ERROR_INVALID, errs->str);
+                return NULL;
+        }
+        if (conflicts->len) {
+                g_set_error_literal(error, VR_ERROR, VR_ERROR_CONFLICT, conflicts->str);
                 return NULL;
         }
         return g_steal_pointer(&plan);

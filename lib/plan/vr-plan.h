@@ -31,6 +31,7 @@ typedef struct {
         VrIfaceKind kind;
         char *pci;       /* HOSTDEV */
         char *netdev;    /* LXC_HOSTDEV */
+        const char *guest_name; /* LXC macvlan: the device's name in the container (<guest dev>) */
         const char *network;
         const char *driver_name; /* "vhost", "qemu", or NULL for libvirt's choice */
         bool virtio;
@@ -48,12 +49,25 @@ typedef struct {
         bool manage_ports;    /* false for domains bound by a host config rule */
         GPtrArray *ifaces;    /* VrPlanIface in policy order */
         guint strip;
+        /* LXC: netdevs of the VFs of this router's PFs and of its vf= ports: one that no
+         * port has is a VF a port had before, apply's to take back */
+        GHashTable *vf_netdevs;
 } VrPlan;
 
 void vr_plan_free(VrPlan *p);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VrPlan, vr_plan_free)
 
-/* `current_vfs` maps port name -> PCI address the domain's XML already gives that port
- * (kept when still valid, so re-applying never moves a router to another VF). */
+/* What the domain's XML already says, as far as the plan depends on it. */
+typedef struct {
+        /* port name -> PCI address the domain's XML already gives that port (kept when
+         * still valid, so re-applying never moves a router to another VF) */
+        GHashTable *current_vfs;
+        /* PCI address -> "<hostdev ...> (line N)": VFs that devices of the domain other
+         * than its ports hold. A port never gets one of them. */
+        GHashTable *other_vfs;
+} VrPlanDomain;
+
+/* `dom` and its tables may be NULL. Errors where the policy meets the domain's own
+ * devices (a VF another device has) are VR_ERROR_CONFLICT when they are all there is. */
 VrPlan *vr_plan_build(const VrPolicy *policy, const VrHostConf *conf, const VrHostFacts *facts,
-                      GHashTable *current_vfs, const char *what, GError **error);
+                      const VrPlanDomain *dom, const char *what, GError **error);

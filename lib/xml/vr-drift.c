@@ -203,7 +203,7 @@ static void port_facts(const char *name, xmlNode *d, bool lxc, GPtrArray *facts)
         if (!d)
                 return;
         /* The hook finds a guest's ports by their alias at start (a container's by
-         * source: libvirt's LXC driver drops aliases). */
+         * the name inside, <guest dev>: libvirt's LXC driver drops aliases). */
         if (!lxc)
                 add_fact(facts, p, KEY("alias"), SUBJ, "is marked", "is not marked as the router's port",
                          child_attr(d, "alias", "name"));

@@ -1,6 +1,8 @@
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "vr-policy-xml.h"
 #include "vr-error.h"
@@ -161,6 +163,23 @@ static char *port_mac(const char *domain, const char *port) {
         return g_strdup_printf("52:54:00:%.2s:%.2s:%.2s", hex, hex + 2, hex + 4);
 }
 
+/* A container's addresses and routes go on its port's device, for every kind of port. */
+static void add_ips_routes(xmlNode *dev, const VrPlanIface *pi) {
+        for (guint i = 0; i < pi->ips->len; i++) {
+                const VrAddress *a = pi->ips->pdata[i];
+                g_autofree char *prefix = g_strdup_printf("%d", a->prefix);
+                /* libvirt's own form (family always given), so a round trip matches. */
+                add(dev, vr_xml_new("ip", "address", a->addr, "family", a->family == 6 ? "ipv6" : "ipv4",
+                                    "prefix", prefix, NULL));
+        }
+        for (guint i = 0; i < pi->routes->len; i++) {
+                const VrRoute *r = pi->routes->pdata[i];
+                g_autofree char *prefix = g_strdup_printf("%d", r->to_prefix);
+                add(dev, vr_xml_new("route", "family", r->family == 6 ? "ipv6" : "ipv4",
+                                    "address", r->to_addr, "prefix", prefix, "gateway", r->via, NULL));
+        }
+}
+
 /* The device element the plan asks for, built fresh. */
 static xmlNode *build_device(const VrPlanIface *pi, bool lxc) {
         const VrPort *port = pi->port;
@@ -172,6 +191,7 @@ static xmlNode *build_device(const VrPlanIface *pi, bool lxc) {
                 add(dev, src);
                 add(src, vr_xml_new("interface", NULL));
                 xmlNodeAddContent(src->children, BAD_CAST pi->netdev);
+                add_ips_routes(dev, pi);
                 return dev; /* no alias: libvirt's LXC driver drops user aliases */
         }
         switch (pi->kind) {
@@ -193,8 +213,9 @@ static xmlNode *build_device(const VrPlanIface *pi, bool lxc) {
         }
         if (port->mac) {
                 add(dev, vr_xml_new("mac", "address", port->mac, NULL));
-        } else if (pi->kind != VR_IFACE_LXC_HOSTDEV && pi->virtio) {
-                /* The guest finds its ports by MAC: a stable one, not libvirt's random. */
+        } else if (pi->virtio || pi->guest_name) {
+                /* The guest finds its ports by MAC: a stable one, not libvirt's random. A
+                 * container's is apply's mark on a device it made (see ours_unclaimed()). */
                 g_autofree char *mac = port_mac(pi->domain, port->name);
                 add(dev, vr_xml_new("mac", "address", mac, NULL));
         }
@@ -221,19 +242,9 @@ static xmlNode *build_device(const VrPlanIface *pi, bool lxc) {
                 add(dev, vr_xml_new("driver", "name", pi->driver_name, "queues", q,
                                     "rx_queue_size", rx, "tx_queue_size", tx, NULL));
         }
-        for (guint i = 0; i < pi->ips->len; i++) {
-                const VrAddress *a = pi->ips->pdata[i];
-                g_autofree char *prefix = g_strdup_printf("%d", a->prefix);
-                /* libvirt's own form (family always given), so a round trip matches. */
-                add(dev, vr_xml_new("ip", "address", a->addr, "family", a->family == 6 ? "ipv6" : "ipv4",
-                                    "prefix", prefix, NULL));
-        }
-        for (guint i = 0; i < pi->routes->len; i++) {
-                const VrRoute *r = pi->routes->pdata[i];
-                g_autofree char *prefix = g_strdup_printf("%d", r->to_prefix);
-                add(dev, vr_xml_new("route", "family", r->family == 6 ? "ipv6" : "ipv4",
-                                    "address", r->to_addr, "prefix", prefix, "gateway", r->via, NULL));
-        }
+        add_ips_routes(dev, pi);
+        if (pi->guest_name)
+                add(dev, vr_xml_new("guest", "dev", pi->guest_name, NULL));
         if (pi->ips->len && pi->kind == VR_IFACE_DIRECT)
                 add(dev, vr_xml_new("link", "state", "up", NULL));
         if (!lxc)
@@ -254,39 +265,46 @@ static bool same_kind(xmlNode *have, xmlNode *want) {
         return true;
 }
 
-/* Devices end with <alias> by libvirt's habit; new children go before it. */
-static void insert_before_alias(xmlNode *dev, xmlNode *child) {
-        xmlNode *alias = vr_xml_child(dev, NULL, "alias");
+/* Insert child in front of `before` (NULL: as the last element), indented as its siblings. */
+static void insert_before(xmlNode *dev, xmlNode *before, xmlNode *child) {
         xmlNode *after = NULL;
 
-        if (!alias) {
+        if (!before) {
                 vr_xml_insert(dev, NULL, child);
                 return;
         }
-        for (xmlNode *c = vr_xml_first(dev); c && c != alias; c = vr_xml_next(c))
+        for (xmlNode *c = vr_xml_first(dev); c && c != before; c = vr_xml_next(c))
                 after = c;
         if (after) {
                 vr_xml_insert(dev, after, child);
         } else {
-                /* alias is the first element: put the child in front of it, same indent. */
-                xmlNode *ws = alias->prev && alias->prev->type == XML_TEXT_NODE ? xmlCopyNode(alias->prev, 1) : NULL;
+                /* `before` is the first element: put the child in front of it, same indent. */
+                xmlNode *ws = before->prev && before->prev->type == XML_TEXT_NODE ? xmlCopyNode(before->prev, 1) : NULL;
                 xmlSetTreeDoc(child, dev->doc);
-                xmlAddPrevSibling(alias, child);
+                xmlAddPrevSibling(before, child);
                 if (ws)
-                        xmlAddPrevSibling(alias, ws);
+                        xmlAddPrevSibling(before, ws);
         }
 }
 
+/* Devices end with <alias> by libvirt's habit; new children go before it. */
+static void insert_before_alias(xmlNode *dev, xmlNode *child) {
+        insert_before(dev, vr_xml_child(dev, NULL, "alias"), child);
+}
+
+static const char *const port_driver_attrs[] = {"name", "queues", "rx_queue_size", "tx_queue_size", NULL};
+
 /* Bring an existing device of the right kind in line with `want`, keeping what the
  * user added (PCI slot, boot order, <driver><host .../></driver>, ...). */
-static void merge_device(xmlNode *have, xmlNode *want, bool policy_mac) {
-        bool want_lists = vr_xml_child(want, NULL, "ip") || vr_xml_child(want, NULL, "route");
+static void merge_device(xmlNode *have, xmlNode *want, bool policy_mac, bool own_lists) {
+        bool want_lists = own_lists || vr_xml_child(want, NULL, "ip") || vr_xml_child(want, NULL, "route");
 
         for (xmlAttr *a = want->properties; a; a = a->next) {
                 g_autoptr(xmlChar) v = xmlNodeGetContent((xmlNode *) a);
                 vr_xml_set_prop(have, (const char *) a->name, (const char *) v);
         }
-        /* ip/route are lists owned by the policy when it gives any. */
+        /* ip/route are lists owned by the policy when it gives any, and on a container,
+         * where apply writes every port's addresses, always. */
         if (want_lists) {
                 bool same = true;
                 xmlNode *h = vr_xml_first(have), *w = vr_xml_first(want);
@@ -325,7 +343,9 @@ static void merge_device(xmlNode *have, xmlNode *want, bool policy_mac) {
                 h = vr_xml_child(have, NULL, name);
                 if (h && g_str_equal(name, "mac") && !policy_mac)
                         continue; /* the MAC it has: ours from before, or libvirt's */
-                if (!h) {
+                if (!h && g_str_equal(name, "mac")) {
+                        insert_before(have, vr_xml_first(have), xmlCopyNode(w, 1)); /* first, as libvirt writes it */
+                } else if (!h) {
                         insert_before_alias(have, xmlCopyNode(w, 1));
                 } else if (g_str_equal(name, "driver")) {
                         /* Attributes only: the user's <host>/<guest> offload settings stay. */
@@ -333,47 +353,215 @@ static void merge_device(xmlNode *have, xmlNode *want, bool policy_mac) {
                                 g_autoptr(xmlChar) v = xmlNodeGetContent((xmlNode *) a);
                                 vr_xml_set_prop(h, (const char *) a->name, (const char *) v);
                         }
-                        if (!xmlHasNsProp(w, BAD_CAST "name", NULL))
-                                vr_xml_unset_prop(h, "name");
-                        if (!xmlHasNsProp(w, BAD_CAST "queues", NULL))
-                                vr_xml_unset_prop(h, "queues");
+                        /* The back end and its rings are the port's, also where it leaves
+                         * them to QEMU: an adopted tx_queue_size='1024' (tuning guides paste
+                         * it) makes QEMU refuse a tap/macvtap back end ("must be a power of 2
+                         * between 256 and 256"), an odd rx_queue_size makes libvirt refuse
+                         * the definition, and queues belong to the port's vhost workers. */
+                        for (const char *const *k = port_driver_attrs; *k; k++)
+                                if (!xmlHasNsProp(w, BAD_CAST *k, NULL))
+                                        vr_xml_unset_prop(h, *k);
                 } else if (!vr_xml_equal(h, w)) {
                         vr_xml_replace(h, xmlCopyNode(w, 1));
                 }
         }
 }
 
-/* libvirt's LXC driver drops user aliases, so a container's port is known by what it
- * is: a macvlan on the port's dev, or the VF netdev handed to it. */
+static bool prop_is(const xmlNode *n, const char *attr, const char *value) {
+        g_autofree char *v = vr_xml_prop(n, attr);
+        return g_strcmp0(v, value) == 0;
+}
+
+/* "0000:03:10.0" from a device's <source><address domain= bus= slot= function=>, or NULL. */
+static char *source_pci(const xmlNode *d) {
+        xmlNode *addr = vr_xml_child(vr_xml_child(d, NULL, "source"), NULL, "address");
+        g_autofree char *dom = vr_xml_prop(addr, "domain"), *bus = vr_xml_prop(addr, "bus");
+        g_autofree char *slot = vr_xml_prop(addr, "slot"), *fn = vr_xml_prop(addr, "function");
+
+        if (!dom || !bus || !slot || !fn)
+                return NULL;
+        return g_strdup_printf("%04x:%02x:%02x.%x", (unsigned) g_ascii_strtoull(dom, NULL, 0),
+                               (unsigned) g_ascii_strtoull(bus, NULL, 0), (unsigned) g_ascii_strtoull(slot, NULL, 0),
+                               (unsigned) g_ascii_strtoull(fn, NULL, 0));
+}
+
+/* "<hostdev mode='subsystem' type='usb'> (line 31)": the device as a user finds it. */
+static char *device_label(const xmlNode *d) {
+        static const char *const attrs[] = {"type", "mode", "device", "model", "bus", NULL};
+        GString *s = g_string_new(NULL);
+
+        g_string_append_printf(s, "<%s", (const char *) d->name);
+        for (const xmlAttr *a = d->properties; a; a = a->next) {
+                g_autofree char *v = NULL;
+                if (a->ns || !g_strv_contains(attrs, (const char *) a->name))
+                        continue;
+                v = vr_xml_prop(d, (const char *) a->name);
+                g_string_append_printf(s, " %s='%s'", (const char *) a->name, v);
+        }
+        g_string_append_c(s, '>');
+        if (vr_xml_line(d) > 0)
+                g_string_append_printf(s, " (line %ld)", vr_xml_line(d));
+        return g_string_free(s, FALSE);
+}
+
+static bool is_lxc_macvlan(const xmlNode *d) {
+        return vr_xml_is(d, NULL, "interface") && prop_is(d, "type", "direct");
+}
+
+static bool is_lxc_netdev(const xmlNode *d) {
+        return vr_xml_is(d, NULL, "hostdev") && prop_is(d, "mode", "capabilities") && prop_is(d, "type", "net");
+}
+
+/* The name a container's device has inside (<guest dev>), which libvirt keeps. */
+static char *guest_name(const xmlNode *d) {
+        return vr_xml_prop(vr_xml_child(d, NULL, "guest"), "dev");
+}
+
+/* libvirt's LXC driver drops user aliases, so a container's port is known by the name
+ * apply gives its device inside (<guest dev='PORT'/>), or by the VF netdev handed to it;
+ * failing those, as apply wrote ports before it named them: a macvlan on the port's dev
+ * without a name of its own. */
 xmlNode *vr_rewrite_find_lxc_port(xmlNode *devices, const VrPort *port, const char *vf_netdev,
                                   GHashTable *claimed) {
-        for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
-                xmlNode *src = vr_xml_child(d, NULL, "source");
-                g_autofree char *type = vr_xml_prop(d, "type"), *dev = vr_xml_prop(src, "dev");
-                g_autofree char *netdev = vr_xml_text(vr_xml_child(src, NULL, "interface"));
-                if (claimed && g_hash_table_contains(claimed, d))
-                        continue;
-                if (port->mode != VR_PORT_VF && vr_xml_is(d, NULL, "interface") &&
-                    g_strcmp0(type, "direct") == 0 && g_strcmp0(dev, port->dev) == 0)
-                        return d;
-                if (port->mode == VR_PORT_VF && vf_netdev && vr_xml_is(d, NULL, "hostdev") &&
-                    g_strcmp0(netdev, vf_netdev) == 0)
-                        return d;
+        for (int pass = 0; pass < 3; pass++) {
+                for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
+                        g_autofree char *name = guest_name(d);
+                        g_autofree char *netdev = NULL, *dev = NULL;
+                        if (claimed && g_hash_table_contains(claimed, d))
+                                continue;
+                        if (pass == 0 && is_lxc_macvlan(d) && g_strcmp0(name, port->name) == 0)
+                                return d;
+                        if (pass == 1 && port->mode == VR_PORT_VF && vf_netdev && is_lxc_netdev(d)) {
+                                netdev = vr_xml_text(vr_xml_child(vr_xml_child(d, NULL, "source"), NULL, "interface"));
+                                if (g_strcmp0(netdev, vf_netdev) == 0)
+                                        return d;
+                        }
+                        if (pass == 2 && port->mode != VR_PORT_VF && is_lxc_macvlan(d) && !name) {
+                                dev = vr_xml_prop(vr_xml_child(d, NULL, "source"), "dev");
+                                if (g_strcmp0(dev, port->dev) == 0)
+                                        return d;
+                        }
+                }
         }
         return NULL;
 }
 
-/* A guest's macvtap on the port's dev that nobody marked, as virt-install and virt-manager
- * write them: it becomes the port (keeping its MAC and PCI slot) rather than staying
- * beside a second NIC on the same device. User-aliased devices are the user's. */
-static xmlNode *find_unmarked_macvtap(xmlNode *devices, const char *dev, GHashTable *claimed) {
+/* Whether a device carries one of the addresses the plan gives the port (compared as
+ * addresses: libvirt may respell an IPv6 one). */
+static bool has_port_address(const xmlNode *d, const VrPlanIface *pi) {
+        for (xmlNode *c = vr_xml_first(d); c; c = vr_xml_next(c)) {
+                g_autofree char *addr = NULL;
+                guint8 bytes[16] = {0};
+                if (!vr_xml_is(c, NULL, "ip") || !(addr = vr_xml_prop(c, "address")))
+                        continue;
+                for (guint i = 0; i < pi->ips->len; i++) {
+                        const VrAddress *a = pi->ips->pdata[i];
+                        if (inet_pton(a->family == 6 ? AF_INET6 : AF_INET, addr, bytes) == 1 &&
+                            memcmp(bytes, a->bytes, a->family == 6 ? 16 : 4) == 0)
+                                return true;
+                }
+        }
+        return false;
+}
+
+/* A container's macvlan that apply made: named as a port (<guest dev='NAME'/>) and with
+ * the MAC apply derives from that name. A device with a MAC of the user's or libvirt's
+ * (as apply left them before it named devices) carries no such mark. */
+static bool lxc_marked(const xmlNode *d, const char *domain) {
+        g_autofree char *name = guest_name(d);
+        g_autofree char *mac = vr_xml_prop(vr_xml_child(d, NULL, "mac"), "address");
+        g_autofree char *ours = NULL;
+
+        if (!is_lxc_macvlan(d) || !name || !mac)
+                return false;
+        ours = port_mac(domain, name);
+        return g_ascii_strcasecmp(mac, ours) == 0;
+}
+
+/* A device apply made for a port the policy no longer has: apply's to reuse or remove.
+ * The user's devices are not. */
+static bool lxc_orphan(const xmlNode *d, const VrPlan *plan) {
+        g_autofree char *name = guest_name(d);
+        return name && !vr_policy_port(plan->policy, name) && lxc_marked(d, plan->policy->dom.name);
+}
+
+/* A container's device that no port took and that apply made: a macvlan with apply's
+ * mark (of a port removed, or one that now has another device), the netdev of a VF of
+ * this router's PFs or vf= ports, or one with an address the policy gives a port that
+ * has another device now (two would clash in the container). The user's own devices
+ * stay. */
+static bool lxc_stale(const xmlNode *d, const VrPlan *plan) {
+        g_autofree char *netdev = NULL;
+
+        if (lxc_marked(d, plan->policy->dom.name))
+                return true;
+        for (guint i = 0; i < plan->ifaces->len; i++)
+                if ((is_lxc_macvlan(d) || is_lxc_netdev(d)) && has_port_address(d, plan->ifaces->pdata[i]))
+                        return true;
+        if (!is_lxc_netdev(d) || !plan->vf_netdevs)
+                return false;
+        netdev = vr_xml_text(vr_xml_child(vr_xml_child(d, NULL, "source"), NULL, "interface"));
+        return netdev && g_hash_table_contains(plan->vf_netdevs, netdev);
+}
+
+/* Each port of a container and its device, found in passes from the surest mark to the
+ * weakest, so that a weak match never takes a device another port has a sure claim on:
+ * the alias (a document apply wrote but libvirt never read), the name inside or the VF
+ * netdev, one of the port's addresses (a port whose dev, VF or name changed), a macvlan
+ * on its dev without a name (as apply wrote them before), a device apply made for a port
+ * the policy no longer has (a renamed port). */
+static void lxc_match(xmlNode *devices, const VrPlan *plan, GHashTable *found, GHashTable *claimed) {
+        for (int pass = 0; pass < 5; pass++) {
+                for (guint i = 0; i < plan->ifaces->len; i++) {
+                        const VrPlanIface *pi = plan->ifaces->pdata[i];
+                        xmlNode *hit = NULL;
+                        if (g_hash_table_contains(found, pi))
+                                continue;
+                        for (xmlNode *d = vr_xml_first(devices); !hit && d; d = vr_xml_next(d)) {
+                                g_autofree char *alias = NULL, *name = NULL, *netdev = NULL, *dev = NULL;
+                                xmlNode *src = vr_xml_child(d, NULL, "source");
+                                if (g_hash_table_contains(claimed, d) || (!is_lxc_macvlan(d) && !is_lxc_netdev(d)))
+                                        continue;
+                                alias = vr_rewrite_device_alias(d);
+                                name = is_lxc_macvlan(d) ? guest_name(d) : NULL;
+                                netdev = is_lxc_netdev(d) ? vr_xml_text(vr_xml_child(src, NULL, "interface")) : NULL;
+                                dev = is_lxc_macvlan(d) ? vr_xml_prop(src, "dev") : NULL;
+                                if ((pass == 0 && g_strcmp0(alias, pi->alias) == 0) ||
+                                    (pass == 1 && name && g_str_equal(name, pi->port->name)) ||
+                                    (pass == 1 && netdev && g_strcmp0(netdev, pi->netdev) == 0) ||
+                                    (pass == 2 && has_port_address(d, pi)) ||
+                                    (pass == 3 && pi->kind == VR_IFACE_DIRECT && !name && g_strcmp0(dev, pi->port->dev) == 0) ||
+                                    (pass == 4 && pi->kind == VR_IFACE_DIRECT && lxc_orphan(d, plan)))
+                                        hit = d;
+                        }
+                        if (hit) {
+                                g_hash_table_insert(found, (gpointer) pi, hit);
+                                g_hash_table_add(claimed, hit);
+                        }
+                }
+        }
+}
+
+/* A guest's device that nobody marked and that is already what the port asks for, as
+ * virt-install and virt-manager write them: a macvtap on the port's dev, or an
+ * <interface type='hostdev'> of the port's VF. It becomes the port (keeping its MAC and
+ * PCI slot) rather than staying beside a second NIC on the same device. User-aliased
+ * devices are the user's. */
+static xmlNode *find_unmarked(xmlNode *devices, const VrPlanIface *pi, GHashTable *claimed) {
         for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
-                g_autofree char *type = vr_xml_prop(d, "type");
-                g_autofree char *src = vr_xml_prop(vr_xml_child(d, NULL, "source"), "dev");
-                if (vr_xml_is(d, NULL, "interface") && g_strcmp0(type, "direct") == 0 &&
-                    g_strcmp0(src, dev) == 0 && !vr_xml_child(d, NULL, "alias") &&
-                    !g_hash_table_contains(claimed, d))
-                        return d;
+                g_autofree char *src = NULL;
+                if (!vr_xml_is(d, NULL, "interface") || vr_xml_child(d, NULL, "alias") ||
+                    g_hash_table_contains(claimed, d))
+                        continue;
+                if (pi->kind == VR_IFACE_DIRECT && prop_is(d, "type", "direct")) {
+                        src = vr_xml_prop(vr_xml_child(d, NULL, "source"), "dev");
+                        if (g_strcmp0(src, pi->port->dev) == 0)
+                                return d;
+                } else if (pi->kind == VR_IFACE_HOSTDEV && prop_is(d, "type", "hostdev")) {
+                        src = source_pci(d);
+                        if (g_strcmp0(src, pi->pci) == 0)
+                                return d;
+                }
         }
         return NULL;
 }
@@ -389,10 +577,16 @@ static void adopt_device(xmlNode *have, xmlNode *want) {
         vr_xml_insert(have, after, alias);
 }
 
+static gboolean is_value(gpointer key, gpointer value, gpointer node) {
+        (void) key;
+        return value == node;
+}
+
 static void rewrite_ports(xmlNode *root, const VrPlan *plan) {
         xmlNode *devices = vr_xml_child(root, NULL, "devices");
         g_autoptr(GHashTable) existing = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         g_autoptr(GHashTable) claimed = g_hash_table_new(g_direct_hash, g_direct_equal);
+        g_autoptr(GHashTable) found = g_hash_table_new(g_direct_hash, g_direct_equal); /* LXC: pi -> device */
         bool lxc = plan->policy->dom.type == VR_DOMAIN_LXC;
         xmlNode *anchor = NULL;
 
@@ -403,26 +597,29 @@ static void rewrite_ports(xmlNode *root, const VrPlan *plan) {
                 vr_xml_insert(root, NULL, devices);
         }
         for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
-                if (vr_xml_is(d, NULL, "interface") || vr_rewrite_is_router_device(d))
+                if (vr_xml_is(d, NULL, "interface") || vr_rewrite_is_router_device(d) || (lxc && is_lxc_netdev(d)))
                         anchor = d;
                 if (vr_rewrite_is_router_device(d))
                         g_hash_table_insert(existing, vr_rewrite_device_alias(d), d);
         }
+        if (lxc)
+                lxc_match(devices, plan, found, claimed);
         for (guint i = 0; i < plan->ifaces->len; i++) {
                 const VrPlanIface *pi = plan->ifaces->pdata[i];
                 xmlNode *want = build_device(pi, lxc);
-                xmlNode *have = g_hash_table_lookup(existing, pi->alias);
+                xmlNode *have = lxc ? g_hash_table_lookup(found, pi) : g_hash_table_lookup(existing, pi->alias);
 
-                if (!have && lxc)
-                        have = vr_rewrite_find_lxc_port(devices, pi->port, pi->netdev, claimed);
-                if (!have && !lxc && pi->kind == VR_IFACE_DIRECT &&
-                    (have = find_unmarked_macvtap(devices, pi->port->dev, claimed)))
+                if (!have && !lxc && (have = find_unmarked(devices, pi, claimed)))
                         adopt_device(have, want);
-                if (have)
+                if (have) {
                         g_hash_table_add(claimed, have);
+                        g_hash_table_foreach_remove(existing, is_value, have);
+                }
 
                 if (have && same_kind(have, want)) {
-                        merge_device(have, want, pi->port->mac != NULL);
+                        /* A MAC apply derived from the port's (old) name follows its name;
+                         * any other stays, as on a guest. */
+                        merge_device(have, want, pi->port->mac != NULL || lxc_marked(have, pi->domain), lxc);
                         xmlFreeNode(want);
                 } else if (have) {
                         /* A port that changed kind: keep the user's MAC and boot order. */
@@ -430,24 +627,32 @@ static void rewrite_ports(xmlNode *root, const VrPlan *plan) {
                         xmlNode *boot = vr_xml_child(have, NULL, "boot");
                         if (mac && !vr_xml_child(want, NULL, "mac") && vr_xml_is(want, NULL, "interface"))
                                 xmlAddPrevSibling(vr_xml_first(want), xmlCopyNode(mac, 1));
-                        if (boot && vr_xml_is(want, NULL, "interface"))
+                        if (boot && vr_xml_is(want, NULL, "interface") && vr_xml_child(want, NULL, "alias"))
                                 xmlAddPrevSibling(vr_xml_child(want, NULL, "alias"), xmlCopyNode(boot, 1));
                         if (anchor == have)
                                 anchor = want;
                         vr_xml_replace(have, want);
+                        g_hash_table_add(claimed, want);
                 } else {
                         vr_xml_insert(devices, anchor, want);
                         anchor = want;
+                        g_hash_table_add(claimed, want);
                 }
                 g_hash_table_remove(existing, pi->alias);
         }
-        /* Router devices whose port left the policy: ours (marked by alias), so removed. */
+        /* Router devices whose port left the policy: ours (marked by alias, or in a
+         * container by apply's name and MAC), so removed. */
         {
                 GHashTableIter it;
                 gpointer node;
                 g_hash_table_iter_init(&it, existing);
                 while (g_hash_table_iter_next(&it, NULL, &node))
                         vr_xml_remove(node);
+        }
+        for (xmlNode *d = vr_xml_first(devices), *next; lxc && d; d = next) {
+                next = vr_xml_next(d);
+                if (!g_hash_table_contains(claimed, d) && lxc_stale(d, plan))
+                        vr_xml_remove(d);
         }
 }
 
@@ -498,6 +703,115 @@ static void set_model_none(xmlNode *devices, const char *name, const char *type)
         }
 }
 
+/* A device on the USB bus, which a USB controller of model 'none' leaves without one
+ * (libvirt: "USB is disabled for this domain, but USB devices are present"). */
+static bool on_usb(xmlNode *d) {
+        g_autofree char *bus = vr_xml_prop(d, "bus");
+        xmlNode *target = vr_xml_child(d, NULL, "target");
+
+        if (prop_is(vr_xml_child(d, NULL, "address"), "type", "usb"))
+                return true;
+        if (vr_xml_is(d, NULL, "input")) /* a tablet without bus is a USB one on every machine */
+                return g_strcmp0(bus, "usb") == 0 || (!bus && prop_is(d, "type", "tablet"));
+        if (vr_xml_is(d, NULL, "disk"))
+                return prop_is(target, "bus", "usb");
+        if (vr_xml_is(d, NULL, "hostdev") || vr_xml_is(d, NULL, "hub"))
+                return prop_is(d, "type", "usb");
+        if (vr_xml_is(d, NULL, "sound"))
+                return prop_is(d, "model", "usb");
+        if (vr_xml_is(d, NULL, "controller"))
+                return prop_is(d, "type", "ccid");
+        if (vr_xml_is(d, NULL, "serial"))
+                return prop_is(target, "type", "usb-serial");
+        return vr_xml_is(d, NULL, "redirdev") || vr_xml_is(d, NULL, "smartcard");
+}
+
+/* What `strip usb` does to a device on the USB bus: a router needs none of the USB
+ * input, redirection, hubs or sound, so they go with the controller; a smartcard reader
+ * (and its CCID controller) goes when smartcard is stripped too. A disk, a host USB
+ * device or a USB serial port is the user's: apply refuses rather than drop it. */
+static bool usb_removable(xmlNode *d, guint strip) {
+        if (vr_xml_is(d, NULL, "smartcard") || (vr_xml_is(d, NULL, "controller") && prop_is(d, "type", "ccid")))
+                return strip & VR_STRIP_SMARTCARD;
+        return vr_xml_is(d, NULL, "input") || vr_xml_is(d, NULL, "redirdev") || vr_xml_is(d, NULL, "hub") ||
+               vr_xml_is(d, NULL, "sound");
+}
+
+/* A device that works through a SPICE server only: the vdagent and webdav channels,
+ * USB and smartcard redirection, a serial port on a spiceport. libvirt and QEMU refuse
+ * them once no <graphics type='spice'> is left. */
+static bool needs_spice(xmlNode *d) {
+        bool spice = prop_is(d, "type", "spicevmc") || prop_is(d, "type", "spiceport");
+
+        return spice && (vr_xml_is(d, NULL, "channel") || vr_xml_is(d, NULL, "serial") ||
+                         vr_xml_is(d, NULL, "console") || vr_xml_is(d, NULL, "parallel") ||
+                         vr_xml_is(d, NULL, "redirdev") || vr_xml_is(d, NULL, "smartcard"));
+}
+
+/* The devices a strip leaves that libvirt or QEMU would refuse, one line each naming both
+ * devices; every other dependent is removed with what it depends on (strip_devices). */
+static void strip_conflicts(xmlNode *root, const VrPlan *plan, const char *what, GString *errs) {
+        xmlNode *devices = vr_xml_child(root, NULL, "devices");
+        g_autofree char *ctrl = NULL;
+
+        if (!(plan->strip & VR_STRIP_USB))
+                return;
+        for (xmlNode *d = vr_xml_first(devices); d && !ctrl; d = vr_xml_next(d))
+                if (vr_xml_is(d, NULL, "controller") && prop_is(d, "type", "usb") && !prop_is(d, "model", "none"))
+                        ctrl = device_label(d);
+        for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
+                g_autofree char *dev = NULL;
+                if (!on_usb(d) || usb_removable(d, plan->strip) || ((plan->strip & VR_STRIP_GRAPHICS) && needs_spice(d)))
+                        continue;
+                dev = device_label(d);
+                if (errs->len)
+                        g_string_append_c(errs, '\n');
+                g_string_append_printf(errs,
+                                       "%s: domain '%s': <vr:strip> usb disables the USB controller %s, which %s is on: expected usb taken out of <vr:strip devices>, or that device removed from the domain",
+                                       what, plan->policy->dom.name, ctrl ? ctrl : "(libvirt's default one)", dev);
+        }
+}
+
+/* An <audio> backend some remaining device refers to by id (<sound><audio id='1'/>). */
+static bool audio_used(xmlNode *devices, const char *id, bool any_sound) {
+        for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
+                if (vr_xml_is(d, NULL, "sound") && any_sound)
+                        return true; /* a sound device without id uses the only backend */
+                if ((vr_xml_is(d, NULL, "sound") || vr_xml_is(d, NULL, "graphics")) &&
+                    prop_is(vr_xml_child(d, NULL, "audio"), "id", id))
+                        return true;
+        }
+        return false;
+}
+
+/* Audio backends after sound or graphics went: a spice one cannot stay without spice
+ * graphics (libvirt: "Spice audio is not supported without spice graphics"), so it
+ * becomes type 'none' where a sound device still plays into it, and goes otherwise; with
+ * no sound and no graphics left, no backend serves anything. */
+static void tidy_audio(xmlNode *devices, guint strip) {
+        bool graphics_left = vr_xml_child(devices, NULL, "graphics") != NULL;
+
+        if (!(strip & (VR_STRIP_SOUND | VR_STRIP_GRAPHICS)))
+                return;
+        for (xmlNode *d = vr_xml_first(devices), *next; d; d = next) {
+                g_autofree char *id = vr_xml_prop(d, "id");
+                bool used;
+                next = vr_xml_next(d);
+                if (!vr_xml_is(d, NULL, "audio"))
+                        continue;
+                used = audio_used(devices, id, true);
+                if (!used && !graphics_left) {
+                        vr_xml_remove(d);
+                } else if (!graphics_left && (strip & VR_STRIP_GRAPHICS) && prop_is(d, "type", "spice")) {
+                        vr_xml_set_prop(d, "type", "none");
+                        for (xmlNode *c = vr_xml_first(d), *cn; c; c = cn) {
+                                cn = vr_xml_next(c);
+                                vr_xml_remove(c);
+                        }
+                }
+        }
+}
+
 static void strip_devices(xmlNode *root, guint strip) {
         xmlNode *devices = vr_xml_child(root, NULL, "devices");
 
@@ -505,8 +819,14 @@ static void strip_devices(xmlNode *root, guint strip) {
                 return;
         if (strip & VR_STRIP_SOUND)
                 remove_all(devices, "sound", NULL);
-        if (strip & VR_STRIP_GRAPHICS)
+        if (strip & VR_STRIP_GRAPHICS) {
                 remove_all(devices, "graphics", NULL);
+                for (xmlNode *d = vr_xml_first(devices), *next; d; d = next) {
+                        next = vr_xml_next(d);
+                        if (needs_spice(d))
+                                vr_xml_remove(d);
+                }
+        }
         if (strip & VR_STRIP_VIDEO)
                 remove_all(devices, "video", NULL);
         if (strip & VR_STRIP_INPUT)
@@ -519,15 +839,14 @@ static void strip_devices(xmlNode *root, guint strip) {
                 remove_all(devices, "smartcard", NULL);
         if (strip & VR_STRIP_USB) {
                 remove_all(devices, "controller", is_none_usb);
-                remove_all(devices, "redirdev", NULL);
                 for (xmlNode *d = vr_xml_first(devices), *next; d; d = next) {
-                        g_autofree char *bus = vr_xml_prop(d, "bus");
                         next = vr_xml_next(d);
-                        if (vr_xml_is(d, NULL, "input") && g_strcmp0(bus, "usb") == 0)
+                        if (on_usb(d) && usb_removable(d, strip))
                                 vr_xml_remove(d);
                 }
                 set_model_none(devices, "controller", "usb");
         }
+        tidy_audio(devices, strip);
         if (strip & VR_STRIP_MEMBALLOON)
                 set_model_none(devices, "memballoon", NULL);
 }
@@ -647,12 +966,113 @@ GHashTable *vr_rewrite_current_vfs(xmlDoc *doc) {
         return h;
 }
 
+/* The port that names this VF with vf=, if any. */
+static const VrPort *port_named_vf(const VrPolicy *policy, const char *pci) {
+        for (guint i = 0; i < policy->ports->len; i++) {
+                const VrPort *port = policy->ports->pdata[i];
+                if (port->mode == VR_PORT_VF && g_strcmp0(port->vf, pci) == 0)
+                        return port;
+        }
+        return NULL;
+}
+
+/* VFs that devices of a KVM domain other than its ports hold: a <hostdev> of the VF, or
+ * an <interface type='hostdev'> not marked as a port's. Not counted: devices of ports
+ * that left the policy (apply removes them), and an unmarked interface of a VF a port
+ * names with vf=, which that port adopts as virt-install wrote it. */
+static GHashTable *other_vfs(xmlNode *devices, const VrPolicy *policy) {
+        GHashTable *h = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+
+        for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
+                g_autofree char *pci = NULL;
+                if (!(vr_xml_is(d, NULL, "hostdev") && prop_is(d, "type", "pci")) &&
+                    !(vr_xml_is(d, NULL, "interface") && prop_is(d, "type", "hostdev")))
+                        continue;
+                if (vr_rewrite_is_router_device(d) || !(pci = source_pci(d)))
+                        continue;
+                if (port_named_vf(policy, pci) && vr_xml_is(d, NULL, "interface") && !vr_xml_child(d, NULL, "alias"))
+                        continue;
+                if (!g_hash_table_contains(h, pci))
+                        g_hash_table_insert(h, g_steal_pointer(&pci), device_label(d));
+        }
+        return h;
+}
+
+/* Whether a device carries one of the addresses the policy gives a port. */
+static bool carries_policy_address(const xmlNode *d, const VrPolicy *policy, const char *port) {
+        g_autoptr(GPtrArray) ips = g_ptr_array_new();
+        VrPlanIface pi = {.ips = ips};
+
+        for (guint i = 0; i < policy->addresses->len; i++) {
+                VrAddress *a = policy->addresses->pdata[i];
+                if (g_str_equal(a->port, port))
+                        g_ptr_array_add(ips, a);
+        }
+        return has_port_address(d, &pi);
+}
+
+/* The VFs a container's pf= ports have now: the netdev of a <hostdev type='net'> that is
+ * a VF of the port's PF (LXC keeps no alias to say whose it is), one that carries the
+ * port's addresses first. Kept by the plan, so a container's VF does not move when
+ * another port comes or goes. */
+static GHashTable *lxc_current_vfs(xmlNode *devices, const VrPolicy *policy, const VrHostFacts *facts) {
+        GHashTable *h = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        g_autoptr(GHashTable) taken = g_hash_table_new(g_direct_hash, g_direct_equal);
+
+        for (int pass = 0; pass < 2; pass++) {
+                for (guint i = 0; i < policy->ports->len; i++) {
+                        const VrPort *port = policy->ports->pdata[i];
+                        GPtrArray *vfs = port->pf ? g_hash_table_lookup(facts->pf_vfs, port->pf) : NULL;
+                        if (port->mode != VR_PORT_VF || port->vf || !vfs || g_hash_table_contains(h, port->name))
+                                continue;
+                        for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
+                                g_autofree char *netdev = NULL;
+                                const char *pci = NULL;
+                                if (!is_lxc_netdev(d) || g_hash_table_contains(taken, d) ||
+                                    (pass == 0 && !carries_policy_address(d, policy, port->name)))
+                                        continue;
+                                netdev = vr_xml_text(vr_xml_child(vr_xml_child(d, NULL, "source"), NULL, "interface"));
+                                for (guint k = 0; netdev && !pci && k < vfs->len; k++)
+                                        if (g_strcmp0(g_hash_table_lookup(facts->netdevs, vfs->pdata[k]), netdev) == 0)
+                                                pci = vfs->pdata[k];
+                                if (!pci || port_named_vf(policy, pci))
+                                        continue;
+                                g_hash_table_add(taken, d);
+                                g_hash_table_insert(h, g_strdup(port->name), g_strdup(pci));
+                                break;
+                        }
+                }
+        }
+        return h;
+}
+
 VrPlan *vr_rewrite_plan(xmlDoc *doc, const VrPolicy *policy, const VrHostConf *conf, const char *sysroot,
                         const char *what, GError **error) {
+        xmlNode *root = xmlDocGetRootElement(doc);
+        xmlNode *devices = vr_xml_child(root, NULL, "devices");
         g_autoptr(VrHostFacts) facts = vr_host_facts_read(sysroot, policy);
-        g_autoptr(GHashTable) current = vr_rewrite_current_vfs(doc);
+        g_autoptr(GHashTable) current = NULL, others = NULL;
+        g_autoptr(VrPlan) plan = NULL;
+        g_autoptr(GString) errs = g_string_new(NULL);
+        VrPlanDomain dom;
 
-        return vr_plan_build(policy, conf, facts, current, what, error);
+        if (policy->dom.type == VR_DOMAIN_LXC) {
+                current = lxc_current_vfs(devices, policy, facts);
+        } else {
+                current = vr_rewrite_current_vfs(doc);
+                others = other_vfs(devices, policy);
+        }
+        dom = (VrPlanDomain){.current_vfs = current, .other_vfs = others};
+        plan = vr_plan_build(policy, conf, facts, &dom, what, error);
+        if (!plan)
+                return NULL;
+        /* Refused here, where check, apply and the hook all plan, so that they say the same. */
+        strip_conflicts(root, plan, what, errs);
+        if (errs->len) {
+                g_set_error_literal(error, VR_ERROR, VR_ERROR_CONFLICT, errs->str);
+                return NULL;
+        }
+        return g_steal_pointer(&plan);
 }
 
 int vr_rewrite_parsed(xmlDoc *doc, const VrRewriteOptions *opts, VrPolicy **ret_policy,
