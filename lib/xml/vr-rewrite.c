@@ -417,10 +417,20 @@ static char *guest_name(const xmlNode *d) {
         return vr_xml_prop(vr_xml_child(d, NULL, "guest"), "dev");
 }
 
+/* A running container's macvlan that was given no name: libvirt names it ethN itself
+ * and shows the host side as actual= (status XML only). The hook sees ports that apply
+ * wrote before it named them so. */
+static bool libvirt_named(const xmlNode *d) {
+        xmlNode *g = vr_xml_child(d, NULL, "guest");
+        g_autofree char *name = vr_xml_prop(g, "dev"), *actual = vr_xml_prop(g, "actual");
+        return name && actual && g_str_has_prefix(name, "eth") && name[3] &&
+               strspn(name + 3, "0123456789") == strlen(name + 3);
+}
+
 /* libvirt's LXC driver drops user aliases, so a container's port is known by the name
  * apply gives its device inside (<guest dev='PORT'/>), or by the VF netdev handed to it;
  * failing those, as apply wrote ports before it named them: a macvlan on the port's dev
- * without a name of its own. */
+ * without a name of its own (or, running, the ethN libvirt gave it). */
 xmlNode *vr_rewrite_find_lxc_port(xmlNode *devices, const VrPort *port, const char *vf_netdev,
                                   GHashTable *claimed) {
         for (int pass = 0; pass < 3; pass++) {
@@ -436,7 +446,7 @@ xmlNode *vr_rewrite_find_lxc_port(xmlNode *devices, const VrPort *port, const ch
                                 if (g_strcmp0(netdev, vf_netdev) == 0)
                                         return d;
                         }
-                        if (pass == 2 && port->mode != VR_PORT_VF && is_lxc_macvlan(d) && !name) {
+                        if (pass == 2 && port->mode != VR_PORT_VF && is_lxc_macvlan(d) && (!name || libvirt_named(d))) {
                                 dev = vr_xml_prop(vr_xml_child(d, NULL, "source"), "dev");
                                 if (g_strcmp0(dev, port->dev) == 0)
                                         return d;
@@ -530,7 +540,8 @@ static void lxc_match(xmlNode *devices, const VrPlan *plan, GHashTable *found, G
                                     (pass == 1 && name && g_str_equal(name, pi->port->name)) ||
                                     (pass == 1 && netdev && g_strcmp0(netdev, pi->netdev) == 0) ||
                                     (pass == 2 && has_port_address(d, pi)) ||
-                                    (pass == 3 && pi->kind == VR_IFACE_DIRECT && !name && g_strcmp0(dev, pi->port->dev) == 0) ||
+                                    (pass == 3 && pi->kind == VR_IFACE_DIRECT && (!name || libvirt_named(d)) &&
+                                     g_strcmp0(dev, pi->port->dev) == 0) ||
                                     (pass == 4 && pi->kind == VR_IFACE_DIRECT && lxc_orphan(d, plan)))
                                         hit = d;
                         }
