@@ -20,6 +20,7 @@
 #include "vr-plan.h"
 #include "vr-policy-xml.h"
 #include "vr-proc.h"
+#include "vr-reserve.h"
 #include "vr-rewrite.h"
 #include "vr-spec.h"
 #include "vr-state.h"
@@ -316,6 +317,42 @@ static bool check_drift(const Hook *h, const VrPlan *plan, GError **error) {
         return false;
 }
 
+/* The CPUs the domain's <vcpupin> elements give its vCPUs; NULL unless every vCPU has
+ * one (Nova pins each vCPU of a hw:cpu_policy=dedicated flavor). */
+static VrCpuSet *vcpu_pins(xmlDoc *doc, unsigned vcpus) {
+        xmlNode *ct = vr_xml_child(xmlDocGetRootElement(doc), NULL, "cputune");
+        g_autoptr(VrCpuSet) all = vr_cpuset_new(), seen = vr_cpuset_new();
+
+        for (xmlNode *n = vr_xml_first(ct); n; n = vr_xml_next(n)) {
+                g_autofree char *id = vr_xml_prop(n, "vcpu"), *cpuset = vr_xml_prop(n, "cpuset");
+                g_autoptr(VrCpuSet) cpus = NULL;
+                guint64 v;
+                if (!vr_xml_is(n, NULL, "vcpupin") || !id || !cpuset ||
+                    !g_ascii_string_to_unsigned(id, 10, 0, G_MAXUINT - 1, &v, NULL) || vr_cpuset_parse(cpuset, &cpus) < 0)
+                        continue;
+                vr_cpuset_set(seen, (unsigned) v);
+                for (int k = 0, cpu; (cpu = vr_cpuset_nth(cpus, (unsigned) k)) >= 0; k++)
+                        vr_cpuset_set(all, (unsigned) cpu);
+        }
+        return vcpus && vr_cpuset_count(seen) >= vcpus ? g_steal_pointer(&all) : NULL;
+}
+
+/* A rule-bound router without CPUs of its own reserves CPUs of the pool per instance
+ * (vr-reserve.h): the policy's cpus become those, for the deadline demand, the drift
+ * check and (at started, from the ledger) the tuner's spec. */
+static bool instance_cpus(Hook *h, VrLedger *ledger, GError **error) {
+        g_autoptr(VrCpuSet) pinned = vcpu_pins(h->doc, h->policy->dom.vcpus);
+        g_autofree char *holders = NULL;
+        g_autoptr(VrCpuSet) held = vr_ledger_cpus_held(ledger, h->policy->dom.name, &holders);
+        VrCpuSet *mine = vr_reserve_instance_cpus(h->policy, pinned, held, holders, error);
+
+        if (!mine)
+                return !error || !*error;
+        vr_cpuset_free(h->policy->cpus);
+        h->policy->cpus = mine;
+        return true;
+}
+
 static bool op_prepare(Hook *h, GError **error) {
         const VrPolicy *p = h->policy;
         const char *root = h->req->root;
@@ -332,6 +369,17 @@ static bool op_prepare(Hook *h, GError **error) {
         uint64_t dl = 0;
         bool dl_refused = false;
 
+        /* The ledger first: what a rule-bound instance reserves depends on what others
+         * hold, and the plan and drift check follow from it. */
+        ledger = vr_ledger_open(root, h->state_dir, h->req->lock_wait_ms, &local);
+        if (!ledger)
+                return fail_or_degrade(h, error, g_steal_pointer(&local));
+        reclaimed = vr_ledger_reclaim(ledger);
+        for (guint i = 0; i < reclaimed->len; i++)
+                vr_log(LOG_INFO, "ledger: reclaimed the reservations of domain '%s' (its process is gone)",
+                       (char *) reclaimed->pdata[i]);
+        if (!instance_cpus(h, ledger, &local))
+                return fail_or_degrade(h, error, g_steal_pointer(&local));
         plan = vr_rewrite_plan(h->doc, p, h->req->conf, root, h->req->domain, &local);
         if (!plan)
                 return fail_or_degrade(h, error, g_steal_pointer(&local));
@@ -355,13 +403,6 @@ static bool op_prepare(Hook *h, GError **error) {
         if (!check_drift(h, plan, error))
                 return false;
         /* Reserve. */
-        ledger = vr_ledger_open(root, h->state_dir, h->req->lock_wait_ms, &local);
-        if (!ledger)
-                return fail_or_degrade(h, error, g_steal_pointer(&local));
-        reclaimed = vr_ledger_reclaim(ledger);
-        for (guint i = 0; i < reclaimed->len; i++)
-                vr_log(LOG_INFO, "ledger: reclaimed the reservations of domain '%s' (its process is gone)",
-                       (char *) reclaimed->pdata[i]);
         entry = vr_ledger_entry_new(p->dom.name, h->driver);
         if (p->placement == VR_PLACEMENT_DEDICATED && p->cpus)
                 entry->cpus = vr_cpuset_copy(p->cpus);
@@ -443,15 +484,25 @@ static bool op_started(Hook *h, bool reconnect, GError **error) {
         ledger = vr_ledger_open(h->req->root, h->state_dir, h->req->lock_wait_ms, &local);
         if (ledger && pid > 0 && vr_ledger_set_pid(ledger, h->policy->dom.name, pid))
                 (void) vr_ledger_save(ledger, NULL);
+        if (ledger && h->policy->rule && h->policy->cpus_from_pool) {
+                /* The tuner pins to what prepare reserved for this instance: the hook
+                 * cannot rewrite a rule-bound domain's XML. */
+                const VrLedgerEntry *e = vr_ledger_find(ledger, h->policy->dom.name);
+                if (e && e->cpus) {
+                        vr_cpuset_free(h->policy->cpus);
+                        h->policy->cpus = vr_cpuset_copy(e->cpus);
+                }
+        }
         g_clear_pointer(&ledger, vr_ledger_close);
         g_clear_error(&local);
-        if (h->req->no_tuner || (reconnect && tuner_running(h)))
-                return true;
-        /* The spec from the XML libvirt just gave us: the tuner never parses XML. */
+        /* The spec from the XML libvirt just gave us: the tuner never parses XML. Written
+         * even when no tuner is started (tests), so what the tuner would get is seen. */
         spec = vr_tune_spec_from_policy(h->req->root, h->doc, h->policy, pid);
         spec_path = vr_state_path(h->state_dir, VR_STATE_SPEC, h->policy->dom.name);
         if (!vr_state_write(h->state_dir, VR_STATE_SPEC, h->policy->dom.name, spec, &local))
                 return fail_or_degrade(h, error, g_steal_pointer(&local));
+        if (h->req->no_tuner || (reconnect && tuner_running(h)))
+                return true;
         lo = (VrLaunchOptions){.tune_path = h->req->tune_path, .domain = h->policy->dom.name,
                                .config = h->req->conf->path, .state_dir = h->state_dir, .spec = spec_path};
         if (vr_tuner_launch(&lo, &local) < 0)

@@ -441,6 +441,61 @@ for conf_case in "$top_srcdir"/tests/data/xml/{err-profile-,err-host-,err-rule-,
 	fi
 done
 
+# Routers bound by a [rule] to a dedicated profile without cpus= reserve per instance
+# (issue 14 kind 2): the CPUs Nova pinned their vCPUs to, else a free CPU of the pool per
+# vCPU; the tuner's spec pins to that. Instances of one flavor share the pool until it is
+# full; the next is refused with the numbers.
+rm -f "$state/ledger"
+rwconf=$top_srcdir/tests/data/hook/realworld-rule-pool-overreserve.conf
+rwxml=$top_srcdir/tests/data/hook/realworld-rule-pool-overreserve.xml
+VIRT_ROUTER_CONFIG=$rwconf hook instance-00000001 prepare "$rwxml"
+expect "realworld-rule-pool-overreserve: the first instance is reserved" 0
+sed 's/instance-00000001/instance-00000002/; s/cpuset=.3./cpuset="4"/' "$rwxml" >"$tmp/rw2.xml"
+VIRT_ROUTER_CONFIG=$rwconf hook instance-00000002 prepare "$tmp/rw2.xml"
+expect "realworld-rule-pool-overreserve: the second instance of the flavor starts too" 0
+ledger_cpus() { python3 -c 'import json,sys; print(" ".join("%s=%s" % (d["domain"], d["cpus"]) for d in sorted(json.load(open(sys.argv[1]))["domains"], key=lambda d: d["domain"])))' "$state/ledger" 2>/dev/null; }
+[[ $(ledger_cpus) == "instance-00000001=3 instance-00000002=4" ]] && pass "each reserves the CPU Nova pinned it to" ||
+	fail "ledger: '$(ledger_cpus)'"
+for n in 1 2; do VIRT_ROUTER_CONFIG=$rwconf hook instance-0000000$n release "$rwxml"; done
+rm -f "$state/ledger"
+cat >"$tmp/pool3.conf" <<CONF
+[host]
+router-cpus=1-3
+housekeeping-cpus=0
+[profile edge]
+placement=dedicated
+[rule nova-routers]
+nova-flavor=vr.*
+profile=edge
+CONF
+for n in 1 2 3 4; do
+	sed -e "s/instance-00000001/instance-0000010$n/" -e '/<vcpupin/d' "$rwxml" >"$tmp/pool$n.xml"
+	VIRT_ROUTER_CONFIG=$tmp/pool3.conf hook "instance-0000010$n" prepare "$tmp/pool$n.xml"
+	if ((n < 4)); then
+		expect "one flavor, 1 vCPU, a pool of 3 CPUs: instance $n starts" 0
+	else
+		expect "the fourth instance is refused with the numbers" 1 "domain 'instance-00000104' (bound by [rule nova-routers] to [profile edge]): needs 1 dedicated CPU of router-cpus=1-3, 0 free; reserved: 1 by 'instance-00000101', 2 by 'instance-00000102', 3 by 'instance-00000103'"
+	fi
+done
+[[ $(ledger_cpus) == "instance-00000101=1 instance-00000102=2 instance-00000103=3" ]] &&
+	pass "three instances on three CPUs of the pool, nothing for the refused one" || fail "ledger: '$(ledger_cpus)'"
+mkdir -p "$root/run/libvirt/qemu" "$root/proc/4242"
+echo 4242 >"$root/run/libvirt/qemu/instance-00000102.pid"
+# Its QEMU, running: the ledger keeps a reservation whose process lives.
+echo '4242 (qemu-system-x86) S 1 4242 4242 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 100 3133440 396 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0' \
+	>"$root/proc/4242/stat"
+VIRT_ROUTER_CONFIG=$tmp/pool3.conf hook instance-00000102 started "$tmp/pool2.xml"
+expect "started of the second instance" 0
+spec_cpus=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["policy"]["cpu"]["cpus"])' "$state/instance-00000102.spec.json" 2>/dev/null)
+[[ $spec_cpus == 2 ]] && pass "the tuner's spec pins the instance to its reserved CPU 2" || fail "spec cpus '$spec_cpus'"
+VIRT_ROUTER_CONFIG=$tmp/pool3.conf hook instance-00000101 release "$tmp/pool1.xml"
+VIRT_ROUTER_CONFIG=$tmp/pool3.conf hook instance-00000104 prepare "$tmp/pool4.xml"
+expect "once one is released, the fourth starts on its CPU" 0
+[[ $(ledger_cpus) == "instance-00000102=2 instance-00000103=3 instance-00000104=1" ]] && pass "the freed CPU 1 is the fourth's" ||
+	fail "ledger: '$(ledger_cpus)'"
+for n in 2 3 4; do VIRT_ROUTER_CONFIG=$tmp/pool3.conf hook "instance-0000010$n" release "$tmp/pool$n.xml"; done
+rm -rf "$root/proc/4242" "$root/run/libvirt/qemu/instance-00000102.pid"
+
 hook x prepare /dev/null
 expect "empty input fails prepare" 1 "empty input"
 "$HOOK" onlytwo prepare </dev/null >/dev/null 2>"$tmp/err"

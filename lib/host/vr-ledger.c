@@ -197,6 +197,25 @@ const VrLedgerEntry *vr_ledger_find(VrLedger *l, const char *domain) {
         return NULL;
 }
 
+VrCpuSet *vr_ledger_cpus_held(VrLedger *l, const char *except, char **ret_holders) {
+        g_autoptr(VrCpuSet) held = vr_cpuset_new();
+        g_autoptr(GString) who = g_string_new(NULL);
+
+        for (guint i = 0; i < l->entries->len; i++) {
+                const VrLedgerEntry *e = l->entries->pdata[i];
+                g_autofree char *cpus = NULL;
+                if (!e->cpus || (except && g_str_equal(e->domain, except)))
+                        continue;
+                for (int n = 0, cpu; (cpu = vr_cpuset_nth(e->cpus, (unsigned) n)) >= 0; n++)
+                        vr_cpuset_set(held, (unsigned) cpu);
+                cpus = vr_cpuset_format(e->cpus);
+                g_string_append_printf(who, "%s%s by '%s'", who->len ? ", " : "", cpus, e->domain);
+        }
+        if (ret_holders)
+                *ret_holders = g_string_free(g_steal_pointer(&who), FALSE);
+        return g_steal_pointer(&held);
+}
+
 bool vr_ledger_release(VrLedger *l, const char *domain) {
         for (guint i = 0; i < l->entries->len; i++) {
                 if (g_str_equal(((VrLedgerEntry *) l->entries->pdata[i])->domain, domain)) {

@@ -106,6 +106,7 @@ typedef struct {
         VrMode mode;
         VrPlacement placement;
         VrCpuSet *cpus;         /* NULL: no pinning */
+        bool cpus_from_pool;    /* cpus is [host] router-cpus: the policy and its profile gave none */
         VrCpuSet *housekeeping; /* NULL: emulator not pinned */
         int shares;             /* 0: unset */
         GPtrArray *sched;       /* VrSchedRule */

@@ -867,6 +867,7 @@ static void check_cpus(Ctx *c, VrPolicy *p, const xmlNode *cpu_el) {
 
         if (!p->cpus && pool) {
                 p->cpus = vr_cpuset_copy(pool);
+                p->cpus_from_pool = true;
                 val_clear(&c->cpus);
                 c->cpus = (Val){vr_cpuset_format(pool), NULL, "cpus", NULL, "router-cpus"};
         }

@@ -154,4 +154,44 @@ else
 fi
 virsh -q destroy "$n1" >/dev/null 2>&1 || true
 
+# --- instances of one flavor share the pool (issue 14 kind 2): a CI machine has two
+# CPUs, so a pool of two; each instance reserves one, the tuner pins its vCPU there,
+# and the third is refused with the numbers.
+sed -i -e 's/^router-cpus=.*/router-cpus=0-1/' -e '/^housekeeping-cpus=/d' "$conf"
+vcpu_cpus() { # DOMAIN: the CPUs its vCPU 0 may run on
+	local pid t
+	pid=$(cat "/run/libvirt/qemu/$1.pid" 2>/dev/null) || return 1
+	for t in /proc/"$pid"/task/*; do
+		if [[ $(cat "$t/comm" 2>/dev/null) == "CPU 0/TCG" ]]; then
+			awk '/^Cpus_allowed_list/ {print $2}' "$t/status"
+		fi
+	done
+}
+declare -A pinned
+for n in 1 2 3; do
+	inst=${prefix}instance-0000020$n
+	sed -e "s|<name>$n1</name>|<name>$inst</name>|" -e '/<vcpupin/d' "$tmp/n1.xml" >"$tmp/pool$n.xml"
+	virsh -q define "$tmp/pool$n.xml" >/dev/null
+	if ((n < 3)); then
+		if virsh -q start "$inst" >/dev/null 2>"$tmp/err"; then
+			pass "instance $n of the flavor starts on the pool of two"
+		else
+			fail "instance $n: $(cat "$tmp/err")"
+		fi
+		wait_for bash -c "[[ \$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[\"policy\"][\"cpu\"][\"cpus\"])' $state/$inst.spec.json 2>/dev/null) == [01] ]]" || true
+		for _ in $(seq 50); do pinned[$n]=$(vcpu_cpus "$inst"); [[ ${pinned[$n]} == [01] ]] && break; sleep 0.2; done
+	elif virsh -q start "$inst" >/dev/null 2>"$tmp/err"; then
+		fail "a third instance started on a pool of two"
+	elif grep -q "needs 1 dedicated CPU of router-cpus=0-1, 0 free; reserved: " "$tmp/err"; then
+		pass "the third instance is refused with the numbers"
+	else
+		fail "the third instance failed without the numbers: $(cat "$tmp/err")"
+	fi
+done
+if [[ ${pinned[1]} == [01] && ${pinned[2]} == [01] && ${pinned[1]} != "${pinned[2]}" ]]; then
+	pass "the tuner pinned each instance's vCPU to its own reserved CPU (${pinned[1]}, ${pinned[2]})"
+else
+	fail "vCPUs pinned to '${pinned[1]}' and '${pinned[2]}', expected 0 and 1"
+fi
+
 vr_test_summary
