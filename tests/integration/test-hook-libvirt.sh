@@ -134,8 +134,9 @@ then pass "LXC router tuned: its processes SCHED_BATCH, cpu.shares 512 on its cg
 ctl=$(cat "/run/libvirt/lxc/$c1.pid" 2>/dev/null || true)
 init=$(pgrep -P "$ctl" 2>/dev/null | head -1)
 # ip, not /sys: nsenter -n leaves the mount namespace, and so sysfs, as the host's.
-qlen=$(nsenter -t "$init" -n ip -o link show eth0 2>/dev/null | sed -n 's/.* qlen \([0-9]*\).*/\1/p')
-[[ $qlen == 40 ]] && pass "LXC router's macvlan queue length 40 inside the container" || fail "LXC macvlan queue length '$qlen', expected 40"
+# apply names a container's port device after the port (<guest dev='wan'/>).
+qlen=$(nsenter -t "$init" -n ip -o link show wan 2>/dev/null | sed -n 's/.* qlen \([0-9]*\).*/\1/p' || true)
+[[ $qlen == 40 ]] && pass "LXC router's macvlan 'wan' has queue length 40 inside the container" || fail "LXC macvlan queue length '$qlen', expected 40"
 virsh -q -c lxc:///system destroy "$c1" >/dev/null 2>&1 || true
 wait_for bash -c "[[ \$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))[\"domains\"]))' $state/ledger) == 0 ]]" && pass "ledger empty after the LXC router stopped" || fail "ledger: '$(ledger)'"
 
