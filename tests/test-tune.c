@@ -89,7 +89,7 @@ static bool run_case(const char *base) {
         g_autoptr(GKeyFile) kf = g_key_file_new();
         g_autoptr(GError) err = NULL;
         g_autofree char *tree = NULL, *domain = NULL, *config = NULL, *conf_path = NULL;
-        g_autofree char *xml_path = NULL, *xml = NULL, *root = NULL, *copy = NULL;
+        g_autofree char *root = NULL, *copy = NULL;
         g_autoptr(VrHostConf) conf = NULL;
         g_autoptr(xmlDoc) doc = NULL;
         g_autoptr(VrPolicy) policy = NULL;
@@ -98,7 +98,6 @@ static bool run_case(const char *base) {
         g_autoptr(GString) out = g_string_new(NULL);
         g_auto(VrTuneHost) host = {0};
         g_auto(GStrv) napi = NULL;
-        gsize len = 0;
         pid_t pid;
         int r;
 
@@ -120,16 +119,9 @@ static bool run_case(const char *base) {
                 fprintf(stderr, "%s: %s\n", base, err->message);
                 return false;
         }
-        xml_path = vr_test_data_path("tune", domain);
-        if (!g_file_get_contents(xml_path, &xml, &len, NULL)) {
-                fprintf(stderr, "%s: cannot read %s\n", base, xml_path);
+        doc = vr_test_read_router(base, "tune", domain, conf, &policy, NULL);
+        if (!doc)
                 return false;
-        }
-        doc = vr_xml_parse(xml, len, domain, &err);
-        if (!doc || vr_policy_parse(doc, domain, conf, &policy, &err) <= 0) {
-                fprintf(stderr, "%s: %s\n", base, err ? err->message : "not a router");
-                return false;
-        }
         napi = vr_domain_napi_devices(doc);
         root = vr_test_data_path("proc", tree);
         r = vr_threads_discover(root, pid, policy->dom.type, (const char *const *) napi, &threads);

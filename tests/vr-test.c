@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <libxml/parser.h>
 
+#include "vr-policy-xml.h"
 #include "vr-test.h"
 
 char *vr_test_data_path(const char *sub, const char *name) {
@@ -106,6 +107,28 @@ VrHostConf *vr_test_case_conf(const char *sub, const char *base) {
         if (!c)
                 fprintf(stderr, "%s: host config: %s\n", base, err->message);
         return c;
+}
+
+xmlDoc *vr_test_read_router(const char *case_name, const char *sub, const char *name, const VrHostConf *conf,
+                            VrPolicy **ret_policy, char **ret_xml) {
+        g_autofree char *path = vr_test_data_path(sub, name);
+        g_autofree char *xml = NULL;
+        g_autoptr(GError) err = NULL;
+        g_autoptr(xmlDoc) doc = NULL;
+        gsize len = 0;
+
+        if (!g_file_get_contents(path, &xml, &len, NULL)) {
+                fprintf(stderr, "%s: cannot read %s\n", case_name, path);
+                return NULL;
+        }
+        doc = vr_xml_parse(xml, len, name, &err);
+        if (!doc || vr_policy_parse(doc, name, conf, ret_policy, &err) <= 0) {
+                fprintf(stderr, "%s: %s\n", case_name, err ? err->message : "not a router");
+                return NULL;
+        }
+        if (ret_xml)
+                *ret_xml = g_steal_pointer(&xml);
+        return g_steal_pointer(&doc);
 }
 
 bool vr_test_run_forked(bool (*fn)(const char *base), const char *base) {

@@ -6,6 +6,8 @@
 #include <glib.h>
 
 #include "vr-hostconf.h"
+#include "vr-policy.h"
+#include "vr-xml.h"
 
 /* $top_srcdir/tests/data/SUB/NAME */
 char *vr_test_data_path(const char *sub, const char *name);
@@ -25,6 +27,11 @@ GPtrArray *vr_test_list_cases(const char *sub, const char *suffix, const char *e
  * (config=), else SUB/BASE.conf, else SUB/host.conf, else the built-in defaults. NULL
  * when that file does not load (said on stderr). */
 VrHostConf *vr_test_case_conf(const char *sub, const char *base);
+/* tests/data/SUB/NAME, a domain XML, and its policy under CONF: the document, or NULL
+ * (said on stderr, naming CASE_NAME) when it cannot be read or parsed or is no router.
+ * *ret_xml (may be NULL) gets the text. */
+xmlDoc *vr_test_read_router(const char *case_name, const char *sub, const char *name, const VrHostConf *conf,
+                            VrPolicy **ret_policy, char **ret_xml);
 /* Run fn(base) in a child: a crash fails that case, not the suite. */
 bool vr_test_run_forked(bool (*fn)(const char *base), const char *base);
 
