@@ -19,19 +19,8 @@ va="vrh$$a" vb="vrh$$b"
 
 cleanup() {
 	trap '' INT TERM
-	local uri d
-	for uri in qemu:///system lxc:///system; do
-		for d in $(timeout 20 virsh -q -c "$uri" list --all --name 2>/dev/null); do
-			[[ $d == "$prefix"* ]] || continue
-			timeout 30 virsh -q -c "$uri" destroy "$d" >/dev/null 2>&1 || true
-			timeout 30 virsh -q -c "$uri" undefine "$d" >/dev/null 2>&1 || true
-		done
-	done
-	vr_hooks_remove
-	pkill -f "virt-router-tune .*--state-dir $state" 2>/dev/null || true
-	ip link del "$va" 2>/dev/null || true
-	rm -rf "$tmp"
-	vr_libvirtd_stop
+	vr_domains_remove "$prefix" qemu:///system lxc:///system
+	vr_hook_test_teardown "$state" "$va" "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM

@@ -24,18 +24,8 @@ va="vrr$$a" vb="vrr$$b"
 
 cleanup() {
 	trap '' INT TERM
-	local d
-	for d in $(timeout 20 virsh -q list --all --name 2>/dev/null); do
-		[[ $d == "$prefix"* ]] || continue
-		timeout 30 virsh -q destroy "$d" >/dev/null 2>&1 || true
-		timeout 30 virsh -q managedsave-remove "$d" >/dev/null 2>&1 || true
-		timeout 30 virsh -q undefine "$d" >/dev/null 2>&1 || true
-	done
-	vr_hooks_remove
-	pkill -f "virt-router-tune .*--state-dir $state" 2>/dev/null || true
-	ip link del "$va" 2>/dev/null || true
-	rm -rf "$tmp"
-	vr_libvirtd_stop
+	vr_domains_remove "$prefix"
+	vr_hook_test_teardown "$state" "$va" "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM

@@ -74,16 +74,12 @@ note() {
 
 cleanup_done=0
 cleanup() {
-	local dom pid
+	local pid
 	((cleanup_done)) && return 0
 	cleanup_done=1
 	trap '' INT TERM
 	# Domains first: their tuners then exit by themselves and clean up.
-	for dom in $(timeout 20 virsh -q -c qemu:///system list --all --name 2>/dev/null); do
-		[[ "$dom" == "$prefix"* ]] || continue
-		timeout 30 virsh -q -c qemu:///system destroy "$dom" >/dev/null 2>&1 || true
-		timeout 30 virsh -q -c qemu:///system undefine "$dom" >/dev/null 2>&1 || true
-	done
+	vr_domains_remove "$prefix" qemu:///system
 	for pid in "${tuner_pids[@]}"; do
 		for _ in $(seq 30); do
 			vr_pid_alive "$pid" || break

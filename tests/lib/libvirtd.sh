@@ -293,6 +293,41 @@ vr_hooks_remove() {
 	pkill -HUP -x libvirtd 2>/dev/null || true
 }
 
+# vr_domains_remove PREFIX [URI...]: destroy, drop the managed save of and undefine
+# every domain whose name begins with PREFIX, on each URI (none: virsh's default).
+vr_domains_remove() {
+	local prefix=$1 uri d
+	shift
+	local -a uris=("$@") c
+	((${#uris[@]})) || uris=("")
+	for uri in "${uris[@]}"; do
+		c=()
+		[[ -n $uri ]] && c=(-c "$uri")
+		for d in $(timeout 20 virsh -q "${c[@]}" list --all --name 2>/dev/null); do
+			[[ $d == "$prefix"* ]] || continue
+			timeout 30 virsh -q "${c[@]}" destroy "$d" >/dev/null 2>&1 || true
+			timeout 30 virsh -q "${c[@]}" managedsave-remove "$d" >/dev/null 2>&1 || true
+			timeout 30 virsh -q "${c[@]}" undefine "$d" >/dev/null 2>&1 || true
+		done
+	done
+}
+
+# vr_hook_test_teardown STATE_DIR VETH TMP: the end of a test that installed the hook:
+# its hooks, the tuners of its state directory (by their pid files, and any whose file
+# is gone by the state directory on their command line), the veth pair (one end
+# deletes both), its temporary directory, and libvirtd if the test started it.
+vr_hook_test_teardown() {
+	local state=$1 veth=$2 tmp=$3 f
+	vr_hooks_remove
+	for f in "$state"/*.tuner.pid; do
+		[[ -f $f ]] && kill "$(head -n1 "$f")" 2>/dev/null
+	done
+	pkill -f "virt-router-tune .*--state-dir $state" 2>/dev/null || true
+	ip link del "$veth" 2>/dev/null || true
+	rm -rf "$tmp"
+	vr_libvirtd_stop
+}
+
 # Prints the first VR-READY line of the serial log CONSOLE once there is one; nothing
 # after 30 s.
 vr_console_ready() {
