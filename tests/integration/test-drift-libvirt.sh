@@ -15,10 +15,7 @@ vr_require_built "$VIRT_ROUTER" "$HOOK" "$TUNE"
 
 dom="vrdrift-$$"
 uuid=$(cat /proc/sys/kernel/random/uuid) # defined again under one UUID
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/vrtest-drift.XXXXXX")
-state=$tmp/state
-conf=$tmp/host.conf
-va="vrd$$a" vb="vrd$$b"
+vr_hook_test_vars drift d
 syslog_pid=
 
 cleanup() {

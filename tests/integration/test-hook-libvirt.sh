@@ -11,11 +11,7 @@ set -euo pipefail
 vr_require_root_or_skip ip
 vr_require_built "$VIRT_ROUTER" "$HOOK" "$TUNE"
 
-prefix="vrtest-$$-"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/vrtest-hook.XXXXXX")
-state=$tmp/state
-conf=$tmp/host.conf
-va="vrh$$a" vb="vrh$$b"
+vr_hook_test_vars hook h
 
 cleanup() {
 	trap '' INT TERM

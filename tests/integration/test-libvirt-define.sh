@@ -39,11 +39,7 @@ cleanup() {
 	# here on inherit the ignored signals too.
 	trap '' INT TERM
 	vr_domains_remove "$prefix" qemu:///system lxc:///system
-	# Deleting one end of a veth pair deletes both.
-	ip link del "$veth_a" 2>/dev/null || true
-	ip link del "$veth_b" 2>/dev/null || true
-	rm -rf "$tmp"
-	vr_libvirtd_stop
+	vr_libvirt_test_teardown "$veth_a" "$tmp"
 }
 trap cleanup EXIT
 trap 'cleanup; exit 1' INT TERM

@@ -16,11 +16,7 @@ set -euo pipefail
 vr_require_root_or_skip ip
 vr_require_built "$VIRT_ROUTER" "$HOOK" "$TUNE"
 
-prefix="vrtest-$$-"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/vrtest-realworld.XXXXXX")
-state=$tmp/state
-conf=$tmp/host.conf
-va="vrr$$a" vb="vrr$$b"
+vr_hook_test_vars realworld r
 
 cleanup() {
 	trap '' INT TERM

@@ -100,10 +100,7 @@ cleanup() {
 	if ((!rt_group_before)) && [[ -d $rt_group && ! -s $rt_group/tasks ]]; then
 		rmdir "$rt_group" 2>/dev/null || true
 	fi
-	ip link del "$veth_a" 2>/dev/null || true
-	ip link del "$veth_b" 2>/dev/null || true
-	rm -rf "$tmp"
-	vr_libvirtd_stop
+	vr_libvirt_test_teardown "$veth_a" "$tmp"
 }
 trap cleanup EXIT
 trap 'cleanup; exit 1' INT TERM

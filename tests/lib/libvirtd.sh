@@ -312,20 +312,25 @@ vr_domains_remove() {
 	done
 }
 
-# vr_hook_test_teardown STATE_DIR VETH TMP: the end of a test that installed the hook:
-# its hooks, the tuners of its state directory (by their pid files, and any whose file
-# is gone by the state directory on their command line), the veth pair (one end
+# vr_libvirt_test_teardown VETH TMP: the end of a libvirt test: its veth pair (one end
 # deletes both), its temporary directory, and libvirtd if the test started it.
+vr_libvirt_test_teardown() {
+	ip link del "$1" 2>/dev/null || true
+	rm -rf "$2"
+	vr_libvirtd_stop
+}
+
+# vr_hook_test_teardown STATE_DIR VETH TMP: the same for a test that installed the
+# hook, first its hooks and the tuners of its state directory (by their pid files, and
+# any whose file is gone by the state directory on their command line).
 vr_hook_test_teardown() {
-	local state=$1 veth=$2 tmp=$3 f
+	local state=$1 f
 	vr_hooks_remove
 	for f in "$state"/*.tuner.pid; do
 		[[ -f $f ]] && kill "$(head -n1 "$f")" 2>/dev/null
 	done
 	pkill -f "virt-router-tune .*--state-dir $state" 2>/dev/null || true
-	ip link del "$veth" 2>/dev/null || true
-	rm -rf "$tmp"
-	vr_libvirtd_stop
+	vr_libvirt_test_teardown "$2" "$3"
 }
 
 # Prints the first VR-READY line of the serial log CONSOLE once there is one; nothing
