@@ -86,7 +86,7 @@ static bool run_case(const char *base) {
         g_autofree char *case_path = vr_test_case_file("tune", base, ".case");
         g_autofree char *exp_path = vr_test_case_file("tune", base, ".expected");
         g_autofree char *err_path = vr_test_case_file("tune", base, ".err");
-        g_autoptr(GKeyFile) kf = g_key_file_new();
+        g_autoptr(GKeyFile) kf = NULL;
         g_autoptr(GError) err = NULL;
         g_autofree char *tree = NULL, *domain = NULL, *config = NULL, *conf_path = NULL;
         g_autofree char *root = NULL, *copy = NULL;
@@ -101,10 +101,9 @@ static bool run_case(const char *base) {
         pid_t pid;
         int r;
 
-        if (!g_key_file_load_from_file(kf, case_path, G_KEY_FILE_NONE, &err)) {
-                fprintf(stderr, "%s: %s\n", base, err->message);
+        kf = vr_test_load_case(base, case_path);
+        if (!kf)
                 return false;
-        }
         tree = g_key_file_get_string(kf, "case", "tree", NULL);
         domain = g_key_file_get_string(kf, "case", "domain", NULL);
         config = g_key_file_get_string(kf, "case", "config", NULL);

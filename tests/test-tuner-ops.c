@@ -112,7 +112,7 @@ static bool run_session(const char *base, const char *root, pid_t pid, const cha
 static bool run_case(const char *base) {
         g_autofree char *case_path = vr_test_case_file("tune-ops", base, ".case");
         g_autofree char *exp_path = vr_test_case_file("tune-ops", base, ".expected");
-        g_autoptr(GKeyFile) kf = g_key_file_new();
+        g_autoptr(GKeyFile) kf = NULL;
         g_autoptr(GError) err = NULL;
         g_autofree char *tree = NULL, *domain = NULL, *then = NULL, *config = NULL, *fail = NULL, *fail_errno = NULL;
         g_autofree char *conf_path = NULL, *root = NULL, *state_dir = NULL;
@@ -122,10 +122,9 @@ static bool run_case(const char *base) {
         bool cleanup, ok;
         pid_t pid;
 
-        if (!g_key_file_load_from_file(kf, case_path, G_KEY_FILE_NONE, &err)) {
-                fprintf(stderr, "%s: %s\n", base, err->message);
+        kf = vr_test_load_case(base, case_path);
+        if (!kf)
                 return false;
-        }
         tree = g_key_file_get_string(kf, "case", "tree", NULL);
         domain = g_key_file_get_string(kf, "case", "domain", NULL);
         then = g_key_file_get_string(kf, "case", "then", NULL);

@@ -109,6 +109,17 @@ VrHostConf *vr_test_case_conf(const char *sub, const char *base) {
         return c;
 }
 
+GKeyFile *vr_test_load_case(const char *case_name, const char *path) {
+        g_autoptr(GKeyFile) kf = g_key_file_new();
+        g_autoptr(GError) err = NULL;
+
+        if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &err)) {
+                fprintf(stderr, "%s: %s\n", case_name, err->message);
+                return NULL;
+        }
+        return g_steal_pointer(&kf);
+}
+
 xmlDoc *vr_test_read_router(const char *case_name, const char *sub, const char *name, const VrHostConf *conf,
                             VrPolicy **ret_policy, char **ret_xml) {
         g_autofree char *path = vr_test_data_path(sub, name);

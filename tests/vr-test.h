@@ -27,6 +27,8 @@ GPtrArray *vr_test_list_cases(const char *sub, const char *suffix, const char *e
  * (config=), else SUB/BASE.conf, else SUB/host.conf, else the built-in defaults. NULL
  * when that file does not load (said on stderr). */
 VrHostConf *vr_test_case_conf(const char *sub, const char *base);
+/* The case file at PATH (a key file), or NULL said on stderr naming CASE_NAME. */
+GKeyFile *vr_test_load_case(const char *case_name, const char *path);
 /* tests/data/SUB/NAME, a domain XML, and its policy under CONF: the document, or NULL
  * (said on stderr, naming CASE_NAME) when it cannot be read or parsed or is no router.
  * *ret_xml (may be NULL) gets the text. */
