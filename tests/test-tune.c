@@ -88,9 +88,9 @@ static bool run_case(const char *base) {
         g_autofree char *err_path = vr_test_case_file("tune", base, ".err");
         g_autoptr(GKeyFile) kf = NULL;
         g_autoptr(GError) err = NULL;
-        g_autofree char *tree = NULL, *domain = NULL, *config = NULL, *conf_path = NULL;
+        g_auto(VrTestTuneCase) c = {0};
+        const char *tree;
         g_autofree char *root = NULL, *copy = NULL;
-        g_autoptr(VrHostConf) conf = NULL;
         g_autoptr(xmlDoc) doc = NULL;
         g_autoptr(VrPolicy) policy = NULL;
         g_autoptr(GPtrArray) threads = NULL;
@@ -101,24 +101,11 @@ static bool run_case(const char *base) {
         pid_t pid;
         int r;
 
-        kf = vr_test_load_case(base, case_path);
+        kf = vr_test_load_tune_case(base, case_path, &c);
         if (!kf)
                 return false;
-        tree = g_key_file_get_string(kf, "case", "tree", NULL);
-        domain = g_key_file_get_string(kf, "case", "domain", NULL);
-        config = g_key_file_get_string(kf, "case", "config", NULL);
-        pid = (pid_t) g_key_file_get_integer(kf, "case", "pid", NULL);
-        if (!tree || !domain || pid <= 0) {
-                fprintf(stderr, "%s: a case needs tree=, domain= and pid=\n", base);
-                return false;
-        }
-        conf_path = vr_test_data_path("tune", config ? config : "host.conf");
-        conf = g_file_test(conf_path, G_FILE_TEST_EXISTS) ? vr_host_conf_load(conf_path, &err) : vr_host_conf_new_default();
-        if (!conf) {
-                fprintf(stderr, "%s: %s\n", base, err->message);
-                return false;
-        }
-        doc = vr_test_read_router(base, "tune", domain, conf, &policy, NULL);
+        tree = c.tree, pid = c.pid;
+        doc = vr_test_read_router(base, "tune", c.domain, c.conf, &policy, NULL);
         if (!doc)
                 return false;
         napi = vr_domain_napi_devices(doc);
@@ -132,7 +119,7 @@ static bool run_case(const char *base) {
                 fprintf(stderr, "%s: cannot read host facts under %s\n", base, root);
                 return false;
         }
-        plan = vr_tune_plan(policy, conf, &host, threads, &err);
+        plan = vr_tune_plan(policy, c.conf, &host, threads, &err);
         if (!plan)
                 return vr_test_check_result(base, exp_path, err_path, NULL, err->message);
         dump_plan(out, threads, plan);

@@ -113,42 +113,26 @@ static bool run_case(const char *base) {
         g_autofree char *case_path = vr_test_case_file("tune-ops", base, ".case");
         g_autofree char *exp_path = vr_test_case_file("tune-ops", base, ".expected");
         g_autoptr(GKeyFile) kf = NULL;
-        g_autoptr(GError) err = NULL;
-        g_autofree char *tree = NULL, *domain = NULL, *then = NULL, *config = NULL, *fail = NULL, *fail_errno = NULL;
-        g_autofree char *conf_path = NULL, *root = NULL, *state_dir = NULL;
-        g_autoptr(VrHostConf) conf = NULL;
+        g_auto(VrTestTuneCase) c = {0};
+        g_autofree char *then = NULL, *fail = NULL, *fail_errno = NULL;
+        g_autofree char *root = NULL, *state_dir = NULL;
         g_autoptr(VrHostOps) rec = vr_host_ops_recorder_new(NULL);
         g_autoptr(GString) out = g_string_new(NULL);
         bool cleanup, ok;
-        pid_t pid;
 
-        kf = vr_test_load_case(base, case_path);
+        kf = vr_test_load_tune_case(base, case_path, &c);
         if (!kf)
                 return false;
-        tree = g_key_file_get_string(kf, "case", "tree", NULL);
-        domain = g_key_file_get_string(kf, "case", "domain", NULL);
         then = g_key_file_get_string(kf, "case", "then", NULL);
-        config = g_key_file_get_string(kf, "case", "config", NULL);
         fail = g_key_file_get_string(kf, "case", "fail", NULL);
         fail_errno = g_key_file_get_string(kf, "case", "errno", NULL);
-        pid = (pid_t) g_key_file_get_integer(kf, "case", "pid", NULL);
         cleanup = g_key_file_get_boolean(kf, "case", "cleanup", NULL);
-        if (!tree || !domain || pid <= 0) {
-                fprintf(stderr, "%s: a case needs tree=, domain= and pid=\n", base);
-                return false;
-        }
         /* explain() names the cause by who the tuner runs as. */
         if (g_key_file_get_boolean(kf, "case", "as-root", NULL) && geteuid() != 0) {
                 fprintf(stderr, "%s: skipped: its expected causes are those root gets\n", base);
                 return true;
         }
-        conf_path = vr_test_data_path("tune", config ? config : "host.conf");
-        conf = vr_host_conf_load(conf_path, &err);
-        if (!conf) {
-                fprintf(stderr, "%s: %s\n", base, err->message);
-                return false;
-        }
-        root = vr_test_data_path("proc", tree);
+        root = vr_test_data_path("proc", c.tree);
         state_dir = g_dir_make_tmp("vr-tuner-ops-XXXXXX", NULL);
         if (!state_dir) {
                 fprintf(stderr, "%s: cannot make a state directory\n", base);
@@ -156,8 +140,8 @@ static bool run_case(const char *base) {
         }
         if (fail)
                 vr_host_ops_recorder_fail(rec, fail, errno_named(fail_errno));
-        ok = run_session(base, root, pid, domain, conf, rec, state_dir, cleanup && !then, out) &&
-             (!then || run_session(base, root, pid, then, conf, rec, state_dir, cleanup, out));
+        ok = run_session(base, root, c.pid, c.domain, c.conf, rec, state_dir, cleanup && !then, out) &&
+             (!then || run_session(base, root, c.pid, then, c.conf, rec, state_dir, cleanup, out));
         (void) g_rmdir(state_dir);
         return ok && vr_test_check_expected(base, exp_path, out->str, NULL);
 }

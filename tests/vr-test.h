@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <glib.h>
+#include <sys/types.h>
 
 #include "vr-hostconf.h"
 #include "vr-policy.h"
@@ -29,6 +30,19 @@ GPtrArray *vr_test_list_cases(const char *sub, const char *suffix, const char *e
 VrHostConf *vr_test_case_conf(const char *sub, const char *base);
 /* The case file at PATH (a key file), or NULL said on stderr naming CASE_NAME. */
 GKeyFile *vr_test_load_case(const char *case_name, const char *path);
+/* A tuner case (tests/data/tune/NAME.case, tests/data/tune-ops/NAME.case): the fake
+ * tree of tests/data/proc, the domain's pid, its domain XML and host config of
+ * tests/data/tune (config=, default host.conf, else the built-in defaults). */
+typedef struct {
+        char *tree, *domain;
+        pid_t pid;
+        VrHostConf *conf;
+} VrTestTuneCase;
+void vr_test_tune_case_clear(VrTestTuneCase *c);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VrTestTuneCase, vr_test_tune_case_clear)
+/* The case file at PATH into *RET: its key file for the case's own keys, or NULL said
+ * on stderr (a key missing, a config that does not load). */
+GKeyFile *vr_test_load_tune_case(const char *case_name, const char *path, VrTestTuneCase *ret);
 /* tests/data/SUB/NAME, a domain XML, and its policy under CONF: the document, or NULL
  * (said on stderr, naming CASE_NAME) when it cannot be read or parsed or is no router.
  * *ret_xml (may be NULL) gets the text. */
