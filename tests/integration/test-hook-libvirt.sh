@@ -11,17 +11,7 @@ set -euo pipefail
 vr_require_root_or_skip ip
 vr_require_built "$VIRT_ROUTER" "$HOOK" "$TUNE"
 
-vr_hook_test_vars hook h
-
-cleanup() {
-	trap '' INT TERM
-	vr_domains_remove "$prefix" qemu:///system lxc:///system
-	vr_hook_test_teardown "$state" "$va" "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-vr_libvirtd_start_or_fail
+vr_hook_test_setup hook h
 
 cat >"$conf" <<CONF
 [host]

@@ -16,17 +16,7 @@ set -euo pipefail
 vr_require_root_or_skip ip
 vr_require_built "$VIRT_ROUTER" "$HOOK" "$TUNE"
 
-vr_hook_test_vars realworld r
-
-cleanup() {
-	trap '' INT TERM
-	vr_domains_remove "$prefix"
-	vr_hook_test_teardown "$state" "$va" "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-vr_libvirtd_start_or_fail
+vr_hook_test_setup realworld r
 
 # Two CPUs are all a CI machine may have: routers get CPU 1, libvirt's own threads CPU 0.
 cat >"$conf" <<CONF

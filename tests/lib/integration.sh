@@ -17,6 +17,7 @@
 #   vr_require_built FILE...     exit 77 (skip) unless every FILE is built
 #   vr_libvirtd_start_or_fail    vr_libvirtd_start, else FAIL and exit 1
 #   vr_hook_test_vars NAME L     the names a test that installs the hook uses (below)
+#   vr_hook_test_setup NAME L    those, vr_hook_test_cleanup at EXIT, libvirtd started
 #   vr_one_router_setup L NAME   one router domain between hosts A and B (below)
 #   vr_console_ready CONSOLE     (tests/lib/libvirtd.sh) the guest's VR-READY line
 #   vr_udp_a_to_b COUNT RATE     UDP from host A to host B through the router
@@ -59,6 +60,22 @@ vr_hook_test_vars() {
 	tmp=$(mktemp -d "${TMPDIR:-/tmp}/vrtest-$1.XXXXXX")
 	# shellcheck disable=SC2034 # for the test
 	state=$tmp/state conf=$tmp/host.conf
+}
+
+# vr_hook_test_setup NAME L: vr_hook_test_vars, then vr_hook_test_cleanup as the EXIT
+# trap, and libvirtd started (or FAIL). For a test with nothing else to clean up.
+vr_hook_test_setup() {
+	vr_hook_test_vars "$1" "$2"
+	trap vr_hook_test_cleanup EXIT
+	trap 'exit 1' INT TERM
+	vr_libvirtd_start_or_fail
+}
+
+# The test's domains (KVM and LXC), then vr_hook_test_teardown.
+vr_hook_test_cleanup() {
+	trap '' INT TERM
+	vr_domains_remove "$prefix" qemu:///system lxc:///system
+	vr_hook_test_teardown "$state" "$va" "$tmp"
 }
 
 # vr_one_router_setup L NAME
