@@ -1,8 +1,8 @@
 /* The cgroup module (model/vr-cgroup-layout, host/vr-cgroup) on the committed fake
  * trees of a v1 host (vhost-task-v1, partitioned-v1) and a v2 host (vhost-kthread-v2):
  * which backend each controller gets, which file holds what, and the changes made
- * through a recording table of host operations, in order, with the errors they give.
- * Nothing is written: the trees are read only. */
+ * through the recording table of host operations (vr_host_ops_recorder_new), in order,
+ * with the errors they give. Nothing is written: the trees are read only. */
 #include "config.h"
 
 #include <errno.h>
@@ -12,69 +12,28 @@
 #include "vr-test.h"
 #include "vr-tune-host.h"
 
-/* A small recording table of host operations, local to this test (the shared recorder
- * of the hook's tests replaces it). It logs each call; a path in `fail` makes that
- * call return its errno; remove_dir answers -EBUSY `busy` times first. */
 typedef struct {
-        GString *log;
-        GHashTable *fail; /* relpath -> GINT_TO_POINTER(-errno) */
-        int busy;
-} Recorder;
-
-static int rec_result(const VrHostOps *ops, const char *relpath) {
-        Recorder *rec = ops->data;
-        return GPOINTER_TO_INT(g_hash_table_lookup(rec->fail, relpath));
-}
-
-static int rec_write_file(const VrHostOps *ops, const char *root G_GNUC_UNUSED, const char *relpath, const char *value) {
-        g_string_append_printf(((Recorder *) ops->data)->log, "write /%s = %s\n", relpath, value);
-        return rec_result(ops, relpath);
-}
-
-static int rec_make_dir(const VrHostOps *ops, const char *root G_GNUC_UNUSED, const char *relpath) {
-        g_string_append_printf(((Recorder *) ops->data)->log, "mkdir /%s\n", relpath);
-        return rec_result(ops, relpath);
-}
-
-static int rec_remove_dir(const VrHostOps *ops, const char *root G_GNUC_UNUSED, const char *relpath) {
-        Recorder *rec = ops->data;
-        g_string_append_printf(rec->log, "rmdir /%s\n", relpath);
-        if (rec->busy > 0) {
-                rec->busy--;
-                return -EBUSY;
-        }
-        return rec_result(ops, relpath);
-}
-
-typedef struct {
-        Recorder rec;
-        VrHostOps ops;
+        VrHostOps *ops; /* the shared recorder (lib/host/vr-hostops-record.c): records only */
         char *root;
         VrCgroupLayout layout;
 } Fixture;
 
 static void fixture_open(Fixture *f, const char *tree) {
         memset(f, 0, sizeof(*f));
-        f->rec.log = g_string_new(NULL);
-        f->rec.fail = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-        f->ops = (VrHostOps){.write_file = rec_write_file, .make_dir = rec_make_dir, .remove_dir = rec_remove_dir,
-                             .data = &f->rec};
+        f->ops = vr_host_ops_recorder_new(NULL);
         f->root = vr_test_data_path("proc", tree);
         g_assert_cmpint(vr_cgroup_layout_read(f->root, &f->layout), ==, 0);
 }
 
 static void fixture_close(Fixture *f) {
-        g_string_free(f->rec.log, TRUE);
-        g_hash_table_unref(f->rec.fail);
+        vr_host_ops_recorder_free(f->ops);
         g_free(f->root);
         vr_cgroup_layout_clear(&f->layout);
 }
 
 /* The log so far, and start a new one. */
 static char *take_log(Fixture *f) {
-        char *s = g_strdup(f->rec.log->str);
-        g_string_truncate(f->rec.log, 0);
-        return s;
+        return vr_host_ops_recorder_take_log(f->ops);
 }
 
 static VrCgroupWrite *write_new(const char *file, const char *value, bool mkdir) {
@@ -162,32 +121,30 @@ static void test_writes(void) {
         fixture_open(&f, "vhost-task-v1");
         g_ptr_array_add(writes, write_new("sys/fs/cgroup/cpu,cpuacct/virt-router-rt/cpu.rt_runtime_us", "950000", true));
         g_ptr_array_add(writes, write_new("sys/fs/cgroup/cpu,cpuacct/machine/qemu-1-vr1.libvirt-qemu/cpu.shares", "2048", false));
-        g_assert_true(vr_cgroup_apply_writes(&f.ops, f.root, writes, "vr1", errors));
+        g_assert_true(vr_cgroup_apply_writes(f.ops, f.root, writes, "vr1", errors));
         log = take_log(&f);
         g_assert_cmpstr(log, ==,
-                        "mkdir /sys/fs/cgroup/cpu,cpuacct/virt-router-rt\n"
-                        "write /sys/fs/cgroup/cpu,cpuacct/virt-router-rt/cpu.rt_runtime_us = 950000\n"
-                        "write /sys/fs/cgroup/cpu,cpuacct/machine/qemu-1-vr1.libvirt-qemu/cpu.shares = 2048\n");
+                        "mkdir sys/fs/cgroup/cpu,cpuacct/virt-router-rt\n"
+                        "write sys/fs/cgroup/cpu,cpuacct/virt-router-rt/cpu.rt_runtime_us 950000\n"
+                        "write sys/fs/cgroup/cpu,cpuacct/machine/qemu-1-vr1.libvirt-qemu/cpu.shares 2048\n");
         g_assert_cmpuint(errors->len, ==, 0);
 
         /* The budget refused: one error naming domain, value, file and cause; the
          * independent shares write is still made. */
-        g_hash_table_insert(f.rec.fail, g_strdup("sys/fs/cgroup/cpu,cpuacct/virt-router-rt/cpu.rt_runtime_us"),
-                            GINT_TO_POINTER(-EINVAL));
-        g_assert_false(vr_cgroup_apply_writes(&f.ops, f.root, writes, "vr1", errors));
+        vr_host_ops_recorder_fail(f.ops, "write sys/fs/cgroup/cpu,cpuacct/virt-router-rt/cpu.rt_runtime_us", EINVAL);
+        g_assert_false(vr_cgroup_apply_writes(f.ops, f.root, writes, "vr1", errors));
         g_clear_pointer(&log, g_free);
         log = take_log(&f);
-        g_assert_nonnull(strstr(log, "cpu.shares = 2048"));
+        g_assert_nonnull(strstr(log, "cpu.shares 2048"));
         g_assert_cmpuint(errors->len, ==, 1);
         e = errors->pdata[0];
         g_assert_cmpstr(e->message, ==,
                         "domain 'vr1': cannot write 950000 to /sys/fs/cgroup/cpu,cpuacct/virt-router-rt/cpu.rt_runtime_us: Invalid argument (the parent group's or siblings' real-time budget does not leave that much)");
 
         /* A group that cannot be made: its write is not tried. */
-        g_hash_table_remove_all(f.rec.fail);
-        g_hash_table_insert(f.rec.fail, g_strdup("sys/fs/cgroup/cpu,cpuacct/virt-router-rt"), GINT_TO_POINTER(-EACCES));
+        vr_host_ops_recorder_fail(f.ops, "mkdir sys/fs/cgroup/cpu,cpuacct/virt-router-rt", EACCES);
         g_ptr_array_set_size(errors, 0);
-        g_assert_false(vr_cgroup_apply_writes(&f.ops, f.root, writes, NULL, errors));
+        g_assert_false(vr_cgroup_apply_writes(f.ops, f.root, writes, NULL, errors));
         g_clear_pointer(&log, g_free);
         log = take_log(&f);
         g_assert_null(strstr(log, "cpu.rt_runtime_us"));
@@ -200,8 +157,8 @@ static void test_writes(void) {
         g_ptr_array_set_size(writes, 0);
         g_ptr_array_set_size(errors, 0);
         g_ptr_array_add(writes, write_new("sys/fs/cgroup/machine.slice/machine-qemu\\x2d1\\x2dvr1.scope/cpu.weight", "79", false));
-        g_hash_table_insert(f.rec.fail, g_strdup(((VrCgroupWrite *) writes->pdata[0])->file), GINT_TO_POINTER(-ENOENT));
-        g_assert_false(vr_cgroup_apply_writes(&f.ops, f.root, writes, "vr1", errors));
+        vr_host_ops_recorder_fail(f.ops, ((VrCgroupWrite *) writes->pdata[0])->file, ENOENT);
+        g_assert_false(vr_cgroup_apply_writes(f.ops, f.root, writes, "vr1", errors));
         e = errors->pdata[0];
         g_assert_nonnull(strstr(e->message, "cpu.weight: No such file or directory (the cpu controller is not enabled for the group"));
         fixture_close(&f);
@@ -214,15 +171,15 @@ static void test_move(void) {
 
         /* v1: one thread through "tasks", in either controller. */
         fixture_open(&f, "partitioned-v1");
-        g_assert_cmpint(vr_cgroup_move_thread(&f.ops, f.root, &f.layout, VR_CGROUP_CPUSET, "/virt-router/cpu2", 4246, &err), ==, 0);
-        g_assert_cmpint(vr_cgroup_move_thread(&f.ops, f.root, &f.layout, VR_CGROUP_CPU, "/" VR_RT_CGROUP, 4246, &err), ==, 0);
+        g_assert_cmpint(vr_cgroup_move_thread(f.ops, f.root, &f.layout, VR_CGROUP_CPUSET, "/virt-router/cpu2", 4246, &err), ==, 0);
+        g_assert_cmpint(vr_cgroup_move_thread(f.ops, f.root, &f.layout, VR_CGROUP_CPU, "/" VR_RT_CGROUP, 4246, &err), ==, 0);
         log = take_log(&f);
         g_assert_cmpstr(log, ==,
-                        "write /sys/fs/cgroup/cpuset/virt-router/cpu2/tasks = 4246\n"
-                        "write /sys/fs/cgroup/cpu,cpuacct/virt-router-rt/tasks = 4246\n");
+                        "write sys/fs/cgroup/cpuset/virt-router/cpu2/tasks 4246\n"
+                        "write sys/fs/cgroup/cpu,cpuacct/virt-router-rt/tasks 4246\n");
         /* The RT group removed meanwhile: -ENOENT, so the tuner makes it again. */
-        g_hash_table_insert(f.rec.fail, g_strdup("sys/fs/cgroup/cpu,cpuacct/virt-router-rt/tasks"), GINT_TO_POINTER(-ENOENT));
-        g_assert_cmpint(vr_cgroup_move_thread(&f.ops, f.root, &f.layout, VR_CGROUP_CPU, "/" VR_RT_CGROUP, 4246, &err), ==, -ENOENT);
+        vr_host_ops_recorder_fail(f.ops, "write sys/fs/cgroup/cpu,cpuacct/virt-router-rt/tasks", ENOENT);
+        g_assert_cmpint(vr_cgroup_move_thread(f.ops, f.root, &f.layout, VR_CGROUP_CPU, "/" VR_RT_CGROUP, 4246, &err), ==, -ENOENT);
         g_assert_cmpstr(err->message, ==,
                         "cannot move thread 4246 into cpu cgroup /virt-router-rt (writing /sys/fs/cgroup/cpu,cpuacct/virt-router-rt/tasks): No such file or directory (the group is gone)");
         g_clear_error(&err);
@@ -231,20 +188,19 @@ static void test_move(void) {
         /* v2: a threaded group takes one thread (cgroup.threads); a domain group only
          * whole processes (cgroup.procs), as cgroup.type under the root says. */
         fixture_open(&f, "vhost-kthread-v2");
-        g_assert_cmpint(vr_cgroup_move_thread(&f.ops, f.root, &f.layout, VR_CGROUP_CPU,
+        g_assert_cmpint(vr_cgroup_move_thread(f.ops, f.root, &f.layout, VR_CGROUP_CPU,
                                               "/machine.slice/machine-qemu\\x2d1\\x2dvr1.scope/libvirt/emulator", 5002, &err), ==, 0);
-        g_assert_cmpint(vr_cgroup_move_thread(&f.ops, f.root, &f.layout, VR_CGROUP_CPU,
+        g_assert_cmpint(vr_cgroup_move_thread(f.ops, f.root, &f.layout, VR_CGROUP_CPU,
                                               "/machine.slice/machine-qemu\\x2d1\\x2dvr1.scope", 5002, &err), ==, 0);
         g_clear_pointer(&log, g_free);
         log = take_log(&f);
         g_assert_cmpstr(log, ==,
-                        "write /sys/fs/cgroup/machine.slice/machine-qemu\\x2d1\\x2dvr1.scope/libvirt/emulator/cgroup.threads = 5002\n"
-                        "write /sys/fs/cgroup/machine.slice/machine-qemu\\x2d1\\x2dvr1.scope/cgroup.procs = 5002\n");
+                        "write sys/fs/cgroup/machine.slice/machine-qemu\\x2d1\\x2dvr1.scope/libvirt/emulator/cgroup.threads 5002\n"
+                        "write sys/fs/cgroup/machine.slice/machine-qemu\\x2d1\\x2dvr1.scope/cgroup.procs 5002\n");
         /* A kernel thread into the threaded subtree of another process: refused, said why. */
-        g_hash_table_insert(f.rec.fail,
-                            g_strdup("sys/fs/cgroup/machine.slice/machine-qemu\\x2d1\\x2dvr1.scope/libvirt/emulator/cgroup.threads"),
-                            GINT_TO_POINTER(-EOPNOTSUPP));
-        g_assert_cmpint(vr_cgroup_move_thread(&f.ops, f.root, &f.layout, VR_CGROUP_CPU,
+        vr_host_ops_recorder_fail(f.ops, "sys/fs/cgroup/machine.slice/machine-qemu\\x2d1\\x2dvr1.scope/libvirt/emulator/cgroup.threads",
+                                  EOPNOTSUPP);
+        g_assert_cmpint(vr_cgroup_move_thread(f.ops, f.root, &f.layout, VR_CGROUP_CPU,
                                               "/machine.slice/machine-qemu\\x2d1\\x2dvr1.scope/libvirt/emulator", 5100, &err), ==, -EOPNOTSUPP);
         g_assert_nonnull(strstr(err->message, "only from its own process's threaded subtree"));
         fixture_close(&f);
@@ -258,24 +214,23 @@ static void test_remove(void) {
 
         fixture_open(&f, "vhost-task-v1");
         /* Busy while the domain's threads leave, then removed. */
-        f.rec.busy = 2;
-        g_assert_cmpint(vr_cgroup_remove_group(&f.ops, f.root, rt, 2000, &err), ==, 1);
+        vr_host_ops_recorder_fail_times(f.ops, rt, EBUSY, 2);
+        g_assert_cmpint(vr_cgroup_remove_group(f.ops, f.root, rt, 2000, &err), ==, 1);
         log = take_log(&f);
-        g_assert_cmpstr(log, ==, "rmdir /sys/fs/cgroup/cpu,cpuacct/virt-router-rt\n"
-                                 "rmdir /sys/fs/cgroup/cpu,cpuacct/virt-router-rt\n"
-                                 "rmdir /sys/fs/cgroup/cpu,cpuacct/virt-router-rt\n");
+        g_assert_cmpstr(log, ==, "rmdir sys/fs/cgroup/cpu,cpuacct/virt-router-rt -> error EBUSY\n"
+                                 "rmdir sys/fs/cgroup/cpu,cpuacct/virt-router-rt -> error EBUSY\n"
+                                 "rmdir sys/fs/cgroup/cpu,cpuacct/virt-router-rt\n");
         /* Still in use after the wait (another router's threads): left, no error. */
-        f.rec.busy = 100;
-        g_assert_cmpint(vr_cgroup_remove_group(&f.ops, f.root, rt, 0, &err), ==, 0);
+        vr_host_ops_recorder_fail_times(f.ops, rt, EBUSY, -1);
+        g_assert_cmpint(vr_cgroup_remove_group(f.ops, f.root, rt, 0, &err), ==, 0);
         g_assert_no_error(err);
-        f.rec.busy = 0;
         /* Gone already: nothing to do. */
-        g_hash_table_insert(f.rec.fail, g_strdup(rt), GINT_TO_POINTER(-ENOENT));
-        g_assert_cmpint(vr_cgroup_remove_group(&f.ops, f.root, rt, 0, &err), ==, 0);
+        vr_host_ops_recorder_fail(f.ops, rt, ENOENT);
+        g_assert_cmpint(vr_cgroup_remove_group(f.ops, f.root, rt, 0, &err), ==, 0);
         g_assert_no_error(err);
         /* Refused: an error naming the group. */
-        g_hash_table_insert(f.rec.fail, g_strdup(rt), GINT_TO_POINTER(-EACCES));
-        g_assert_cmpint(vr_cgroup_remove_group(&f.ops, f.root, rt, 0, &err), ==, -EACCES);
+        vr_host_ops_recorder_fail(f.ops, rt, EACCES);
+        g_assert_cmpint(vr_cgroup_remove_group(f.ops, f.root, rt, 0, &err), ==, -EACCES);
         g_assert_cmpstr(err->message, ==, "cannot remove cgroup /sys/fs/cgroup/cpu,cpuacct/virt-router-rt: Permission denied");
         fixture_close(&f);
 }

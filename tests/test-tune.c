@@ -86,11 +86,11 @@ static bool run_case(const char *base) {
         g_autofree char *case_path = vr_test_case_file("tune", base, ".case");
         g_autofree char *exp_path = vr_test_case_file("tune", base, ".expected");
         g_autofree char *err_path = vr_test_case_file("tune", base, ".err");
-        g_autoptr(GKeyFile) kf = g_key_file_new();
+        g_autoptr(GKeyFile) kf = NULL;
         g_autoptr(GError) err = NULL;
-        g_autofree char *tree = NULL, *domain = NULL, *config = NULL, *conf_path = NULL;
-        g_autofree char *xml_path = NULL, *xml = NULL, *root = NULL, *copy = NULL;
-        g_autoptr(VrHostConf) conf = NULL;
+        g_auto(VrTestTuneCase) c = {0};
+        const char *tree;
+        g_autofree char *root = NULL, *copy = NULL;
         g_autoptr(xmlDoc) doc = NULL;
         g_autoptr(VrPolicy) policy = NULL;
         g_autoptr(GPtrArray) threads = NULL;
@@ -98,38 +98,16 @@ static bool run_case(const char *base) {
         g_autoptr(GString) out = g_string_new(NULL);
         g_auto(VrTuneHost) host = {0};
         g_auto(GStrv) napi = NULL;
-        gsize len = 0;
         pid_t pid;
         int r;
 
-        if (!g_key_file_load_from_file(kf, case_path, G_KEY_FILE_NONE, &err)) {
-                fprintf(stderr, "%s: %s\n", base, err->message);
+        kf = vr_test_load_tune_case(base, case_path, &c);
+        if (!kf)
                 return false;
-        }
-        tree = g_key_file_get_string(kf, "case", "tree", NULL);
-        domain = g_key_file_get_string(kf, "case", "domain", NULL);
-        config = g_key_file_get_string(kf, "case", "config", NULL);
-        pid = (pid_t) g_key_file_get_integer(kf, "case", "pid", NULL);
-        if (!tree || !domain || pid <= 0) {
-                fprintf(stderr, "%s: a case needs tree=, domain= and pid=\n", base);
+        tree = c.tree, pid = c.pid;
+        doc = vr_test_read_router(base, "tune", c.domain, c.conf, &policy, NULL);
+        if (!doc)
                 return false;
-        }
-        conf_path = vr_test_data_path("tune", config ? config : "host.conf");
-        conf = g_file_test(conf_path, G_FILE_TEST_EXISTS) ? vr_host_conf_load(conf_path, &err) : vr_host_conf_new_default();
-        if (!conf) {
-                fprintf(stderr, "%s: %s\n", base, err->message);
-                return false;
-        }
-        xml_path = vr_test_data_path("tune", domain);
-        if (!g_file_get_contents(xml_path, &xml, &len, NULL)) {
-                fprintf(stderr, "%s: cannot read %s\n", base, xml_path);
-                return false;
-        }
-        doc = vr_xml_parse(xml, len, domain, &err);
-        if (!doc || vr_policy_parse(doc, domain, conf, &policy, &err) <= 0) {
-                fprintf(stderr, "%s: %s\n", base, err ? err->message : "not a router");
-                return false;
-        }
         napi = vr_domain_napi_devices(doc);
         root = vr_test_data_path("proc", tree);
         r = vr_threads_discover(root, pid, policy->dom.type, (const char *const *) napi, &threads);
@@ -141,7 +119,7 @@ static bool run_case(const char *base) {
                 fprintf(stderr, "%s: cannot read host facts under %s\n", base, root);
                 return false;
         }
-        plan = vr_tune_plan(policy, conf, &host, threads, &err);
+        plan = vr_tune_plan(policy, c.conf, &host, threads, &err);
         if (!plan)
                 return vr_test_check_result(base, exp_path, err_path, NULL, err->message);
         dump_plan(out, threads, plan);

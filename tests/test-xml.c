@@ -63,7 +63,7 @@ static bool run_render_case(const char *base) {
         g_autofree char *rpath = vr_test_case_file("render", base, ".render");
         g_autofree char *exp_path = vr_test_case_file("render", base, ".expected.xml");
         g_autofree char *err_path = vr_test_case_file("render", base, ".err");
-        g_autoptr(GKeyFile) kf = g_key_file_new();
+        g_autoptr(GKeyFile) kf = NULL;
         g_autoptr(GError) err = NULL;
         g_autoptr(VrHostConf) conf = NULL;
         g_autofree char *tmpl = NULL, *name = NULL, *type = NULL, *cpus = NULL, *hk = NULL;
@@ -75,10 +75,9 @@ static bool run_render_case(const char *base) {
         VrRenderOptions ro;
         VrRewriteOptions ao;
 
-        if (!g_key_file_load_from_file(kf, rpath, G_KEY_FILE_NONE, &err)) {
-                fprintf(stderr, "%s: %s\n", base, err->message);
+        kf = vr_test_load_case(base, rpath);
+        if (!kf)
                 return false;
-        }
 #define S(k) g_key_file_get_string(kf, "render", k, NULL)
         tmpl = S("template");
         name = S("name");

@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <libxml/parser.h>
 
+#include "vr-policy-xml.h"
 #include "vr-test.h"
 
 char *vr_test_data_path(const char *sub, const char *name) {
@@ -106,6 +107,70 @@ VrHostConf *vr_test_case_conf(const char *sub, const char *base) {
         if (!c)
                 fprintf(stderr, "%s: host config: %s\n", base, err->message);
         return c;
+}
+
+GKeyFile *vr_test_load_case(const char *case_name, const char *path) {
+        g_autoptr(GKeyFile) kf = g_key_file_new();
+        g_autoptr(GError) err = NULL;
+
+        if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &err)) {
+                fprintf(stderr, "%s: %s\n", case_name, err->message);
+                return NULL;
+        }
+        return g_steal_pointer(&kf);
+}
+
+void vr_test_tune_case_clear(VrTestTuneCase *c) {
+        g_clear_pointer(&c->tree, g_free);
+        g_clear_pointer(&c->domain, g_free);
+        g_clear_pointer(&c->conf, vr_host_conf_free);
+}
+
+GKeyFile *vr_test_load_tune_case(const char *case_name, const char *path, VrTestTuneCase *ret) {
+        g_autoptr(GKeyFile) kf = vr_test_load_case(case_name, path);
+        g_autoptr(GError) err = NULL;
+        g_autofree char *config = NULL, *conf_path = NULL;
+
+        if (!kf)
+                return NULL;
+        ret->tree = g_key_file_get_string(kf, "case", "tree", NULL);
+        ret->domain = g_key_file_get_string(kf, "case", "domain", NULL);
+        ret->pid = (pid_t) g_key_file_get_integer(kf, "case", "pid", NULL);
+        if (!ret->tree || !ret->domain || ret->pid <= 0) {
+                fprintf(stderr, "%s: a case needs tree=, domain= and pid=\n", case_name);
+                return NULL;
+        }
+        config = g_key_file_get_string(kf, "case", "config", NULL);
+        conf_path = vr_test_data_path("tune", config ? config : "host.conf");
+        ret->conf = g_file_test(conf_path, G_FILE_TEST_EXISTS) ? vr_host_conf_load(conf_path, &err)
+                                                                : vr_host_conf_new_default();
+        if (!ret->conf) {
+                fprintf(stderr, "%s: %s\n", case_name, err->message);
+                return NULL;
+        }
+        return g_steal_pointer(&kf);
+}
+
+xmlDoc *vr_test_read_router(const char *case_name, const char *sub, const char *name, const VrHostConf *conf,
+                            VrPolicy **ret_policy, char **ret_xml) {
+        g_autofree char *path = vr_test_data_path(sub, name);
+        g_autofree char *xml = NULL;
+        g_autoptr(GError) err = NULL;
+        g_autoptr(xmlDoc) doc = NULL;
+        gsize len = 0;
+
+        if (!g_file_get_contents(path, &xml, &len, NULL)) {
+                fprintf(stderr, "%s: cannot read %s\n", case_name, path);
+                return NULL;
+        }
+        doc = vr_xml_parse(xml, len, name, &err);
+        if (!doc || vr_policy_parse(doc, name, conf, ret_policy, &err) <= 0) {
+                fprintf(stderr, "%s: %s\n", case_name, err ? err->message : "not a router");
+                return NULL;
+        }
+        if (ret_xml)
+                *ret_xml = g_steal_pointer(&xml);
+        return g_steal_pointer(&doc);
 }
 
 bool vr_test_run_forked(bool (*fn)(const char *base), const char *base) {

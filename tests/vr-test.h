@@ -4,8 +4,11 @@
 
 #include <stdbool.h>
 #include <glib.h>
+#include <sys/types.h>
 
 #include "vr-hostconf.h"
+#include "vr-policy.h"
+#include "vr-xml.h"
 
 /* $top_srcdir/tests/data/SUB/NAME */
 char *vr_test_data_path(const char *sub, const char *name);
@@ -25,6 +28,26 @@ GPtrArray *vr_test_list_cases(const char *sub, const char *suffix, const char *e
  * (config=), else SUB/BASE.conf, else SUB/host.conf, else the built-in defaults. NULL
  * when that file does not load (said on stderr). */
 VrHostConf *vr_test_case_conf(const char *sub, const char *base);
+/* The case file at PATH (a key file), or NULL said on stderr naming CASE_NAME. */
+GKeyFile *vr_test_load_case(const char *case_name, const char *path);
+/* A tuner case (tests/data/tune/NAME.case, tests/data/tune-ops/NAME.case): the fake
+ * tree of tests/data/proc, the domain's pid, its domain XML and host config of
+ * tests/data/tune (config=, default host.conf, else the built-in defaults). */
+typedef struct {
+        char *tree, *domain;
+        pid_t pid;
+        VrHostConf *conf;
+} VrTestTuneCase;
+void vr_test_tune_case_clear(VrTestTuneCase *c);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VrTestTuneCase, vr_test_tune_case_clear)
+/* The case file at PATH into *RET: its key file for the case's own keys, or NULL said
+ * on stderr (a key missing, a config that does not load). */
+GKeyFile *vr_test_load_tune_case(const char *case_name, const char *path, VrTestTuneCase *ret);
+/* tests/data/SUB/NAME, a domain XML, and its policy under CONF: the document, or NULL
+ * (said on stderr, naming CASE_NAME) when it cannot be read or parsed or is no router.
+ * *ret_xml (may be NULL) gets the text. */
+xmlDoc *vr_test_read_router(const char *case_name, const char *sub, const char *name, const VrHostConf *conf,
+                            VrPolicy **ret_policy, char **ret_xml);
 /* Run fn(base) in a child: a crash fails that case, not the suite. */
 bool vr_test_run_forked(bool (*fn)(const char *base), const char *base);
 

@@ -64,12 +64,11 @@ static char *explain(const VrTuneHost *host, const VrTuneAction *a, const char *
 /* Move the thread into a group of controller C (lib/host/vr-cgroup: v1 tasks, v2
  * cgroup.threads), the error said for this thread. */
 static int move_task(const VrHostOps *ops, const char *root, const VrTuneHost *host, VrCgroupController c,
-                     const char *group, const VrTuneAction *a, char **ret_error) {
-        g_autoptr(GError) err = NULL;
-        int r = vr_cgroup_move_thread(ops, root, &host->cgroups, c, group, a->tid, &err);
+                     const char *group, const VrTuneAction *a, GError **error) {
+        int r = vr_cgroup_move_thread(ops, root, &host->cgroups, c, group, a->tid, error);
 
         if (r < 0)
-                *ret_error = g_strdup_printf("%s (tid %d): %s", a->role, (int) a->tid, err->message);
+                g_prefix_error(error, "%s (tid %d): ", a->role, (int) a->tid);
         return r;
 }
 
@@ -83,7 +82,6 @@ static int refused(GError **error, char *why, int r) {
 int vr_apply_action(const VrHostOps *ops, const char *root, const VrTuneHost *host, const VrTuneAction *a,
                     GError **error) {
         bool to_deadline = a->set_sched && a->cls == VR_SCHED_DEADLINE;
-        char *msg = NULL;
         int r;
 
         ops = vr_host_ops_or_real(ops);
@@ -91,12 +89,12 @@ int vr_apply_action(const VrHostOps *ops, const char *root, const VrTuneHost *ho
                 return refused(error, g_strdup(a->error), -EINVAL);
         /* Into the partition first: its CPUs are the thread's root domain. */
         if (a->move_cpuset && host->cgroups.backend[VR_CGROUP_CPUSET] &&
-            (r = move_task(ops, root, host, VR_CGROUP_CPUSET, a->move_cpuset, a, &msg)) < 0)
-                return refused(error, msg, r);
+            (r = move_task(ops, root, host, VR_CGROUP_CPUSET, a->move_cpuset, a, error)) < 0)
+                return r;
         /* Into the RT group before becoming RT: a group without budget refuses it. */
         if (a->move_to && host->cgroups.backend[VR_CGROUP_CPU] &&
-            (r = move_task(ops, root, host, VR_CGROUP_CPU, a->move_to, a, &msg)) < 0)
-                return refused(error, msg, r);
+            (r = move_task(ops, root, host, VR_CGROUP_CPU, a->move_to, a, error)) < 0)
+                return r;
         /* A deadline thread's affinity must already span its root domain when the
          * class is set; leaving deadline, the class must go before a narrower pin. */
         if (to_deadline && a->affinity && (r = ops->set_affinity(ops, a->tid, a->affinity)) < 0)

@@ -19,8 +19,9 @@
 typedef struct {
         char *root;       /* where writes are carried out, NULL: nowhere */
         GString *log;
-        char *fail_match; /* the next call whose line contains it is refused */
+        char *fail_match; /* the next fail_times calls whose line contains it are refused */
         int fail_err;
+        int fail_times;   /* < 0: every such call */
 } Recorder;
 
 /* Log LINE; 0, or the refusal asked for (then logged with it, and not carried out). */
@@ -31,7 +32,8 @@ static int record(const VrHostOps *ops, char *line) {
 
         if (rec->fail_match && strstr(line, rec->fail_match)) {
                 r = -rec->fail_err;
-                g_clear_pointer(&rec->fail_match, g_free);
+                if (rec->fail_times > 0 && --rec->fail_times == 0)
+                        g_clear_pointer(&rec->fail_match, g_free);
         }
         g_string_append(rec->log, line);
         if (r < 0)
@@ -146,9 +148,21 @@ const char *vr_host_ops_recorder_log(const VrHostOps *ops) {
         return ((const Recorder *) ops->data)->log->str;
 }
 
-void vr_host_ops_recorder_fail(VrHostOps *ops, const char *match, int err) {
+char *vr_host_ops_recorder_take_log(VrHostOps *ops) {
+        Recorder *rec = ops->data;
+        char *s = g_strdup(rec->log->str);
+        g_string_truncate(rec->log, 0);
+        return s;
+}
+
+void vr_host_ops_recorder_fail_times(VrHostOps *ops, const char *match, int err, int times) {
         Recorder *rec = ops->data;
         g_free(rec->fail_match);
-        rec->fail_match = g_strdup(match);
+        rec->fail_match = times != 0 ? g_strdup(match) : NULL;
         rec->fail_err = err;
+        rec->fail_times = times;
+}
+
+void vr_host_ops_recorder_fail(VrHostOps *ops, const char *match, int err) {
+        vr_host_ops_recorder_fail_times(ops, match, err, 1);
 }

@@ -61,5 +61,10 @@ void vr_host_ops_recorder_free(VrHostOps *ops);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VrHostOps, vr_host_ops_recorder_free)
 /* The log so far, one line a call; a refused call ends in " -> error ERRNO-NAME". */
 const char *vr_host_ops_recorder_log(const VrHostOps *ops);
+/* The log so far (caller frees), and start a new one: a test's step by step. */
+char *vr_host_ops_recorder_take_log(VrHostOps *ops);
 /* The next call whose line contains MATCH is refused with -ERR (and not carried out). */
 void vr_host_ops_recorder_fail(VrHostOps *ops, const char *match, int err);
+/* Likewise the next TIMES such calls (a group busy while its threads leave it); TIMES
+ * < 0: every one until the next fail. Either replaces the refusal asked for before. */
+void vr_host_ops_recorder_fail_times(VrHostOps *ops, const char *match, int err, int times);

@@ -15,10 +15,7 @@ vr_require_built "$VIRT_ROUTER" "$HOOK" "$TUNE"
 
 dom="vrdrift-$$"
 uuid=$(cat /proc/sys/kernel/random/uuid) # defined again under one UUID
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/vrtest-drift.XXXXXX")
-state=$tmp/state
-conf=$tmp/host.conf
-va="vrd$$a" vb="vrd$$b"
+vr_hook_test_vars drift d
 syslog_pid=
 
 cleanup() {
@@ -27,15 +24,11 @@ cleanup() {
 		timeout 30 virsh -q destroy "$dom" >/dev/null 2>&1 || true
 		timeout 30 virsh -q undefine "$dom" >/dev/null 2>&1 || true
 	fi
-	vr_hooks_remove
 	if [[ -n $syslog_pid ]]; then
 		kill "$syslog_pid" 2>/dev/null || true
 		rm -f /dev/log
 	fi
-	[[ -f $state/$dom.tuner.pid ]] && kill "$(head -n1 "$state/$dom.tuner.pid")" 2>/dev/null || true
-	ip link del "$va" 2>/dev/null || true
-	rm -rf "$tmp"
-	vr_libvirtd_stop
+	vr_hook_test_teardown "$state" "$va" "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM

@@ -11,32 +11,7 @@ set -euo pipefail
 vr_require_root_or_skip ip
 vr_require_built "$VIRT_ROUTER" "$HOOK" "$TUNE"
 
-prefix="vrtest-$$-"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/vrtest-hook.XXXXXX")
-state=$tmp/state
-conf=$tmp/host.conf
-va="vrh$$a" vb="vrh$$b"
-
-cleanup() {
-	trap '' INT TERM
-	local uri d
-	for uri in qemu:///system lxc:///system; do
-		for d in $(timeout 20 virsh -q -c "$uri" list --all --name 2>/dev/null); do
-			[[ $d == "$prefix"* ]] || continue
-			timeout 30 virsh -q -c "$uri" destroy "$d" >/dev/null 2>&1 || true
-			timeout 30 virsh -q -c "$uri" undefine "$d" >/dev/null 2>&1 || true
-		done
-	done
-	vr_hooks_remove
-	pkill -f "virt-router-tune .*--state-dir $state" 2>/dev/null || true
-	ip link del "$va" 2>/dev/null || true
-	rm -rf "$tmp"
-	vr_libvirtd_stop
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-vr_libvirtd_start_or_fail
+vr_hook_test_setup hook h
 
 cat >"$conf" <<CONF
 [host]

@@ -33,24 +33,13 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/vrtest-define.XXXXXX")
 
 cleanup_done=0
 cleanup() {
-	local uri dom
 	((cleanup_done)) && return 0
 	cleanup_done=1
 	# A second Ctrl-C must not cut the cleanup short; commands started from
 	# here on inherit the ignored signals too.
 	trap '' INT TERM
-	for uri in qemu:///system lxc:///system; do
-		for dom in $(timeout 20 virsh -q -c "$uri" list --all --name 2>/dev/null); do
-			[[ "$dom" == "$prefix"* ]] || continue
-			timeout 30 virsh -q -c "$uri" destroy "$dom" >/dev/null 2>&1 || true
-			timeout 30 virsh -q -c "$uri" undefine "$dom" >/dev/null 2>&1 || true
-		done
-	done
-	# Deleting one end of a veth pair deletes both.
-	ip link del "$veth_a" 2>/dev/null || true
-	ip link del "$veth_b" 2>/dev/null || true
-	rm -rf "$tmp"
-	vr_libvirtd_stop
+	vr_domains_remove "$prefix" qemu:///system lxc:///system
+	vr_libvirt_test_teardown "$veth_a" "$tmp"
 }
 trap cleanup EXIT
 trap 'cleanup; exit 1' INT TERM

@@ -16,31 +16,7 @@ set -euo pipefail
 vr_require_root_or_skip ip
 vr_require_built "$VIRT_ROUTER" "$HOOK" "$TUNE"
 
-prefix="vrtest-$$-"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/vrtest-realworld.XXXXXX")
-state=$tmp/state
-conf=$tmp/host.conf
-va="vrr$$a" vb="vrr$$b"
-
-cleanup() {
-	trap '' INT TERM
-	local d
-	for d in $(timeout 20 virsh -q list --all --name 2>/dev/null); do
-		[[ $d == "$prefix"* ]] || continue
-		timeout 30 virsh -q destroy "$d" >/dev/null 2>&1 || true
-		timeout 30 virsh -q managedsave-remove "$d" >/dev/null 2>&1 || true
-		timeout 30 virsh -q undefine "$d" >/dev/null 2>&1 || true
-	done
-	vr_hooks_remove
-	pkill -f "virt-router-tune .*--state-dir $state" 2>/dev/null || true
-	ip link del "$va" 2>/dev/null || true
-	rm -rf "$tmp"
-	vr_libvirtd_stop
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-vr_libvirtd_start_or_fail
+vr_hook_test_setup realworld r
 
 # Two CPUs are all a CI machine may have: routers get CPU 1, libvirt's own threads CPU 0.
 cat >"$conf" <<CONF

@@ -74,16 +74,12 @@ note() {
 
 cleanup_done=0
 cleanup() {
-	local dom pid
+	local pid
 	((cleanup_done)) && return 0
 	cleanup_done=1
 	trap '' INT TERM
 	# Domains first: their tuners then exit by themselves and clean up.
-	for dom in $(timeout 20 virsh -q -c qemu:///system list --all --name 2>/dev/null); do
-		[[ "$dom" == "$prefix"* ]] || continue
-		timeout 30 virsh -q -c qemu:///system destroy "$dom" >/dev/null 2>&1 || true
-		timeout 30 virsh -q -c qemu:///system undefine "$dom" >/dev/null 2>&1 || true
-	done
+	vr_domains_remove "$prefix" qemu:///system
 	for pid in "${tuner_pids[@]}"; do
 		for _ in $(seq 30); do
 			vr_pid_alive "$pid" || break
@@ -104,10 +100,7 @@ cleanup() {
 	if ((!rt_group_before)) && [[ -d $rt_group && ! -s $rt_group/tasks ]]; then
 		rmdir "$rt_group" 2>/dev/null || true
 	fi
-	ip link del "$veth_a" 2>/dev/null || true
-	ip link del "$veth_b" 2>/dev/null || true
-	rm -rf "$tmp"
-	vr_libvirtd_stop
+	vr_libvirt_test_teardown "$veth_a" "$tmp"
 }
 trap cleanup EXIT
 trap 'cleanup; exit 1' INT TERM

@@ -16,6 +16,8 @@
 # Functions:
 #   vr_require_built FILE...     exit 77 (skip) unless every FILE is built
 #   vr_libvirtd_start_or_fail    vr_libvirtd_start, else FAIL and exit 1
+#   vr_hook_test_vars NAME L     the names a test that installs the hook uses (below)
+#   vr_hook_test_setup NAME L    those, vr_hook_test_cleanup at EXIT, libvirtd started
 #   vr_one_router_setup L NAME   one router domain between hosts A and B (below)
 #   vr_console_ready CONSOLE     (tests/lib/libvirtd.sh) the guest's VR-READY line
 #   vr_udp_a_to_b COUNT RATE     UDP from host A to host B through the router
@@ -44,6 +46,36 @@ vr_require_built() {
 # A test that cannot start libvirtd fails: one FAIL line and the count CI reads.
 vr_libvirtd_start_or_fail() {
 	vr_libvirtd_start || { echo "FAIL: could not start libvirtd"; echo "0 passed, 1 failed"; exit 1; }
+}
+
+# vr_hook_test_vars NAME L
+# For a test that installs the hook. Sets
+#   prefix    vrtest-$$-, which begins the name of every domain the test defines
+#   tmp       a new temporary directory, vrtest-NAME.*
+#   state     $tmp/state, the hook's state directory; conf=$tmp/host.conf its config
+#   va, vb    a veth pair's names, of the letter L and the pid
+vr_hook_test_vars() {
+	# shellcheck disable=SC2034 # for the test
+	prefix="vrtest-$$-" va="vr$2$$a" vb="vr$2$$b"
+	tmp=$(mktemp -d "${TMPDIR:-/tmp}/vrtest-$1.XXXXXX")
+	# shellcheck disable=SC2034 # for the test
+	state=$tmp/state conf=$tmp/host.conf
+}
+
+# vr_hook_test_setup NAME L: vr_hook_test_vars, then vr_hook_test_cleanup as the EXIT
+# trap, and libvirtd started (or FAIL). For a test with nothing else to clean up.
+vr_hook_test_setup() {
+	vr_hook_test_vars "$1" "$2"
+	trap vr_hook_test_cleanup EXIT
+	trap 'exit 1' INT TERM
+	vr_libvirtd_start_or_fail
+}
+
+# The test's domains (KVM and LXC), then vr_hook_test_teardown.
+vr_hook_test_cleanup() {
+	trap '' INT TERM
+	vr_domains_remove "$prefix" qemu:///system lxc:///system
+	vr_hook_test_teardown "$state" "$va" "$tmp"
 }
 
 # vr_one_router_setup L NAME

@@ -293,6 +293,46 @@ vr_hooks_remove() {
 	pkill -HUP -x libvirtd 2>/dev/null || true
 }
 
+# vr_domains_remove PREFIX [URI...]: destroy, drop the managed save of and undefine
+# every domain whose name begins with PREFIX, on each URI (none: virsh's default).
+vr_domains_remove() {
+	local prefix=$1 uri d
+	shift
+	local -a uris=("$@") c
+	((${#uris[@]})) || uris=("")
+	for uri in "${uris[@]}"; do
+		c=()
+		[[ -n $uri ]] && c=(-c "$uri")
+		for d in $(timeout 20 virsh -q "${c[@]}" list --all --name 2>/dev/null); do
+			[[ $d == "$prefix"* ]] || continue
+			timeout 30 virsh -q "${c[@]}" destroy "$d" >/dev/null 2>&1 || true
+			timeout 30 virsh -q "${c[@]}" managedsave-remove "$d" >/dev/null 2>&1 || true
+			timeout 30 virsh -q "${c[@]}" undefine "$d" >/dev/null 2>&1 || true
+		done
+	done
+}
+
+# vr_libvirt_test_teardown VETH TMP: the end of a libvirt test: its veth pair (one end
+# deletes both), its temporary directory, and libvirtd if the test started it.
+vr_libvirt_test_teardown() {
+	ip link del "$1" 2>/dev/null || true
+	rm -rf "$2"
+	vr_libvirtd_stop
+}
+
+# vr_hook_test_teardown STATE_DIR VETH TMP: the same for a test that installed the
+# hook, first its hooks and the tuners of its state directory (by their pid files, and
+# any whose file is gone by the state directory on their command line).
+vr_hook_test_teardown() {
+	local state=$1 f
+	vr_hooks_remove
+	for f in "$state"/*.tuner.pid; do
+		[[ -f $f ]] && kill "$(head -n1 "$f")" 2>/dev/null
+	done
+	pkill -f "virt-router-tune .*--state-dir $state" 2>/dev/null || true
+	vr_libvirt_test_teardown "$2" "$3"
+}
+
 # Prints the first VR-READY line of the serial log CONSOLE once there is one; nothing
 # after 30 s.
 vr_console_ready() {
