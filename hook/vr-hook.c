@@ -164,30 +164,20 @@ static void journal_save(const Hook *h, GPtrArray *steps, bool *warned) {
         }
 }
 
-static char *failure_cause(const VrHostOp *op, int r, const char *msg) {
-        if (op->kind == VR_HOST_OP_TC) {
-                g_autofree char *args = g_strjoinv(" ", op->args);
-                return g_strdup_printf("'tc %s' failed: %s", args, msg && *msg ? msg : g_strerror(-r));
-        }
-        return g_strdup(g_strerror(-r));
-}
-
 /* Undo one step: its undo, if the thing it changed is still there. Undo failures are
  * warnings: what is left cannot be helped by failing the operation. */
 static void undo_step(const Hook *h, const VrHookStep *s, const VrHostOp *undo) {
         g_autofree char *guard = s->undo_if ? vr_root_path(h->req->root, "%s", s->undo_if) : NULL;
-        g_autofree char *msg = NULL;
-        int r;
+        g_autoptr(GError) e = NULL;
 
         if (!undo || (guard && !g_file_test(guard, G_FILE_TEST_EXISTS)))
                 return;
         if (undo->kind == VR_HOST_OP_TC && !h->req->tc_path)
                 return; /* without tc nothing could have installed it */
-        r = vr_host_op_run(h->ops, h->req->root, h->req->tc_path, undo, &msg);
-        if (r < 0) {
-                g_autofree char *text = vr_host_op_format(undo), *cause = failure_cause(undo, r, msg);
+        if (vr_host_op_run(h->ops, h->req->root, h->req->tc_path, undo, &e) < 0) {
+                g_autofree char *text = vr_host_op_format(undo);
                 vr_log(LOG_WARNING, "domain '%s': port '%s': cannot undo with '%s': %s", h->policy->dom.name, s->port,
-                       text, cause);
+                       text, e->message);
         }
 }
 
@@ -211,22 +201,18 @@ static bool carry_out(Hook *h, const VrHookPlan *plan, bool fresh, GError **erro
         g_ptr_array_extend(journal, earlier, NULL, NULL);
         for (guint i = 0; i < plan->steps->len; i++) {
                 const VrHookStep *s = plan->steps->pdata[i];
-                g_autofree char *msg = NULL, *cause = NULL;
-                g_autoptr(GError) e = NULL;
-                int r;
+                g_autoptr(GError) cause = NULL, e = NULL;
 
                 g_ptr_array_add(journal, (gpointer) s);
                 journal_save(h, journal, &warned);
-                r = vr_host_op_run(h->ops, h->req->root, h->req->tc_path, s->op, &msg);
-                if (r == 0) {
+                if (vr_host_op_run(h->ops, h->req->root, h->req->tc_path, s->op, &cause) == 0) {
                         if (s->done)
                                 vr_log(LOG_INFO, "domain '%s': port '%s': %s", h->policy->dom.name, s->port, s->done);
                         continue;
                 }
                 g_ptr_array_remove_index(journal, journal->len - 1); /* it did not happen */
-                cause = failure_cause(s->op, r, msg);
                 e = g_error_new(VR_ERROR, VR_ERROR_HOST, "domain '%s': port '%s': %s: %s%s%s", h->policy->dom.name,
-                                s->port, s->what, cause, s->consequence ? "; " : "",
+                                s->port, s->what, cause->message, s->consequence ? "; " : "",
                                 s->consequence ? s->consequence : "");
                 if (s->need == VR_STEP_REQUIRED && h->policy->mode != VR_MODE_BEST_EFFORT) {
                         while (journal->len > first) {

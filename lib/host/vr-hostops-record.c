@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "vr-error.h"
 #include "vr-hostops.h"
 #include "vr-sysfs.h"
 
@@ -103,11 +104,11 @@ static int rec_netns_set_txqlen(const VrHostOps *ops, pid_t pid, const char *dev
         return record(ops, vr_host_op_format(&op));
 }
 
-static int rec_tc(const VrHostOps *ops, const char *tc G_GNUC_UNUSED, char *const *args, char **ret_msg) {
+static int rec_tc(const VrHostOps *ops, const char *tc G_GNUC_UNUSED, char *const *args, GError **error) {
         VrHostOp op = {.kind = VR_HOST_OP_TC, .args = (char **) args};
         int r = record(ops, vr_host_op_format(&op));
-        if (r < 0 && ret_msg) /* what tc would say, in the shape vr_tc_run gives it */
-                *ret_msg = g_strdup_printf("Error: %s.", g_strerror(-r));
+        if (r < 0) /* what tc would say, in the shape vr_tc_run gives it */
+                g_set_error(error, VR_ERROR, VR_ERROR_HOST, "Error: %s.", g_strerror(-r));
         return r < 0 ? -EIO : 0;
 }
 

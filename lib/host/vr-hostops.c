@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vr-error.h"
 #include "vr-hostops.h"
 #include "vr-netdev.h"
 #include "vr-sysfs.h"
@@ -55,8 +56,8 @@ static int real_netns_set_txqlen(const VrHostOps *ops G_GNUC_UNUSED, pid_t pid, 
         return vr_netns_set_txqlen(pid, dev, qlen);
 }
 
-static int real_tc(const VrHostOps *ops G_GNUC_UNUSED, const char *tc, char *const *args, char **ret_msg) {
-        return vr_tc_run(tc, args, ret_msg);
+static int real_tc(const VrHostOps *ops G_GNUC_UNUSED, const char *tc, char *const *args, GError **error) {
+        return vr_tc_run(tc, args, error);
 }
 
 const VrHostOps *vr_host_ops_real(void) {
@@ -77,16 +78,25 @@ const VrHostOps *vr_host_ops_or_real(const VrHostOps *ops) {
         return ops ? ops : vr_host_ops_real();
 }
 
-int vr_host_op_run(const VrHostOps *ops, const char *root, const char *tc, const VrHostOp *op, char **ret_msg) {
+int vr_host_op_run(const VrHostOps *ops, const char *root, const char *tc, const VrHostOp *op, GError **error) {
+        g_autoptr(GError) said = NULL;
+        g_autofree char *args = NULL;
+        int r = -EINVAL;
+
         switch (op->kind) {
-        case VR_HOST_OP_WRITE:
-                return ops->write_file(ops, root, op->path, op->value);
-        case VR_HOST_OP_VF_FLAGS:
-                return ops->vf_set_flags(ops, op->dev, op->vf, op->spoofchk, op->trust);
-        case VR_HOST_OP_NETNS_TXQLEN:
-                return ops->netns_set_txqlen(ops, op->pid, op->dev, op->qlen);
+        case VR_HOST_OP_WRITE: r = ops->write_file(ops, root, op->path, op->value); break;
+        case VR_HOST_OP_VF_FLAGS: r = ops->vf_set_flags(ops, op->dev, op->vf, op->spoofchk, op->trust); break;
+        case VR_HOST_OP_NETNS_TXQLEN: r = ops->netns_set_txqlen(ops, op->pid, op->dev, op->qlen); break;
         case VR_HOST_OP_TC:
-                return ops->tc(ops, tc, op->args, ret_msg);
+                r = ops->tc(ops, tc, op->args, &said);
+                if (r < 0) {
+                        args = g_strjoinv(" ", op->args);
+                        g_set_error(error, VR_ERROR, VR_ERROR_HOST, "'tc %s' failed: %s", args,
+                                    said && *said->message ? said->message : g_strerror(-r));
+                }
+                return r;
         }
-        return -EINVAL;
+        if (r < 0)
+                g_set_error_literal(error, VR_ERROR, VR_ERROR_HOST, g_strerror(-r));
+        return r;
 }

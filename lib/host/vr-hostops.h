@@ -35,8 +35,9 @@ struct VrHostOps {
         /* The queue length of DEV inside the network namespace of process PID. */
         int (*netns_set_txqlen)(const VrHostOps *ops, pid_t pid, const char *dev, int qlen);
         /* Run TC with ARGS (NULL-terminated, without the program): -EIO with what tc said
-         * in *ret_msg (caller frees; may be NULL), -ENOENT when TC cannot be run. */
-        int (*tc)(const VrHostOps *ops, const char *tc, char *const *args, char **ret_msg);
+         * as the error, -ENOENT when TC cannot be run. The one operation with words of
+         * its own: tc's reason (a missing classifier, a busy qdisc) is not an errno. */
+        int (*tc)(const VrHostOps *ops, const char *tc, char *const *args, GError **error);
         void *data; /* the implementation's own */
 };
 
@@ -46,10 +47,10 @@ const VrHostOps *vr_host_ops_real(void);
 const VrHostOps *vr_host_ops_or_real(const VrHostOps *ops);
 
 /* Carry out one host change given as data (a plan's step, a journal's undo) through
- * OPS: writes under ROOT, tc as TC. 0 or a negative errno; a tc failure says what tc
- * said in *ret_msg (caller frees; may be NULL). */
+ * OPS: writes under ROOT, tc as TC. 0, or a negative errno with error saying the cause
+ * (strerror, or for tc "'tc ARGS' failed: what tc said"). */
 int vr_host_op_run(const VrHostOps *ops, const char *root, const char *tc, const VrHostOp *op,
-                   char **ret_msg) _must_check_;
+                   GError **error) _must_check_;
 
 /* A recording table for tests: each call appends one line to its log, in the text form
  * of vr-hostop.h, plus "mkdir RELPATH", "rmdir RELPATH", "affinity TID CPUS" and

@@ -13,6 +13,7 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 
+#include "vr-error.h"
 #include "vr-netdev.h"
 #include "vr-sysfs.h"
 #include "vr-units.h"
@@ -180,9 +181,9 @@ int vr_pci_iommu_group(const char *root, const char *addr, int *ret) {
         return 0;
 }
 
-int vr_tc_run(const char *tc, char *const *args, char **ret_msg) {
+int vr_tc_run(const char *tc, char *const *args, GError **error) {
         g_autoptr(GPtrArray) argv = g_ptr_array_new();
-        g_autofree char *out = NULL, *err = NULL;
+        g_autofree char *out = NULL, *err = NULL, *said = NULL;
         g_autoptr(GError) e = NULL;
         int status = 0;
 
@@ -193,15 +194,14 @@ int vr_tc_run(const char *tc, char *const *args, char **ret_msg) {
         /* tc talks to the kernel over netlink and returns at once: nothing to time out. */
         if (!g_spawn_sync(NULL, (char **) argv->pdata, NULL, G_SPAWN_STDIN_FROM_DEV_NULL, NULL, NULL, &out, &err,
                           &status, &e)) {
-                if (ret_msg)
-                        *ret_msg = g_strdup(e->message);
+                g_set_error_literal(error, VR_ERROR, VR_ERROR_HOST, e->message);
                 return -ENOENT;
         }
         if (!g_spawn_check_wait_status(status, NULL)) {
-                if (ret_msg) { /* one line for the log: tc says it over two */
-                        *ret_msg = g_strstrip(g_strdup(err && *err ? err : out ? out : ""));
-                        g_strdelimit(*ret_msg, "\n", ' ');
-                }
+                /* One line for the log: tc says it over two. */
+                said = g_strstrip(g_strdup(err && *err ? err : out ? out : ""));
+                g_strdelimit(said, "\n", ' ');
+                g_set_error_literal(error, VR_ERROR, VR_ERROR_HOST, *said ? said : "tc failed");
                 return -EIO;
         }
         return 0;

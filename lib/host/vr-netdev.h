@@ -21,5 +21,5 @@ int vr_vf_set_flags(const char *pf, int vf, int spoofchk, int trust) _must_check
 /* The IOMMU group of a PCI function, -ENOENT without IOMMU. */
 int vr_pci_iommu_group(const char *root, const char *addr, int *ret) _must_check_;
 /* Run TC with ARGS (a NULL-terminated vector, without the program). 0, or -EIO with
- * what tc said in *ret_msg (caller frees), -ENOENT when TC cannot be run. */
-int vr_tc_run(const char *tc, char *const *args, char **ret_msg);
+ * what tc said (one line) as the error, -ENOENT when TC cannot be run. */
+int vr_tc_run(const char *tc, char *const *args, GError **error);
