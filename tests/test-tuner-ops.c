@@ -11,7 +11,6 @@
  *   fail=TEXT  errno=NAME   (the next call whose recorded line contains TEXT is refused)
  *   then=XML                (a second session on the same threads under another policy)
  *   cleanup=true            (the session ends: the groups it made go)
- *   as-root=true            (the expected causes are those root gets: skipped otherwise)
  *
  * Nothing is carried out: the trees stay read only, and the fake tids may exist on the
  * host, so the recorder never passes a call on. */
@@ -127,11 +126,6 @@ static bool run_case(const char *base) {
         fail = g_key_file_get_string(kf, "case", "fail", NULL);
         fail_errno = g_key_file_get_string(kf, "case", "errno", NULL);
         cleanup = g_key_file_get_boolean(kf, "case", "cleanup", NULL);
-        /* explain() names the cause by who the tuner runs as. */
-        if (g_key_file_get_boolean(kf, "case", "as-root", NULL) && geteuid() != 0) {
-                fprintf(stderr, "%s: skipped: its expected causes are those root gets\n", base);
-                return true;
-        }
         root = vr_test_data_path("proc", c.tree);
         state_dir = g_dir_make_tmp("vr-tuner-ops-XXXXXX", NULL);
         if (!state_dir) {

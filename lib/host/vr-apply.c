@@ -51,12 +51,12 @@ static char *explain(const VrTuneHost *host, const VrTuneAction *a, const char *
         }
         if (a->cls == VR_SCHED_DEADLINE && r == -EPERM)
                 return g_strdup_printf("%s (tid %d): SCHED_DEADLINE refused: %s", a->role, (int) a->tid,
-                                       geteuid() != 0 ? "needs root (CAP_SYS_NICE)"
+                                       !host->cap_sys_nice ? "needs root (CAP_SYS_NICE)"
                                                       : "its CPU affinity is narrower than its root domain, or it is in a cgroup with a narrower cpuset");
         if ((a->cls == VR_SCHED_FIFO || a->cls == VR_SCHED_RR) && r == -EPERM)
                 return g_strdup_printf("%s (tid %d): %s refused: %s", a->role, (int) a->tid,
                                        a->cls == VR_SCHED_FIFO ? "SCHED_FIFO" : "SCHED_RR",
-                                       geteuid() != 0 ? "needs root (CAP_SYS_NICE)"
+                                       !host->cap_sys_nice ? "needs root (CAP_SYS_NICE)"
                                                       : "its cpu cgroup has no real-time budget (cpu.rt_runtime_us is 0)");
         return g_strdup_printf("%s (tid %d): %s: %s", a->role, (int) a->tid, what, why);
 }

@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <string.h>
 #include <unistd.h>
 
 #include "vr-cgroup.h"
@@ -89,6 +90,17 @@ static void find_partitions(const char *root, const VrCgroupLayout *l, GPtrArray
         }
 }
 
+/* CAP_SYS_NICE (capability 23) in the tuner's effective set. A tree without the file
+ * stands for a host where the tuner runs as libvirt's hooks do: as root. */
+static bool may_set_rt(const char *root) {
+        g_autofree char *path = vr_root_path(root, "proc/self/status"), *text = NULL;
+        const char *cap;
+
+        if (!g_file_get_contents(path, &text, NULL, NULL) || !(cap = strstr(text, "\nCapEff:")))
+                return true;
+        return (g_ascii_strtoull(cap + strlen("\nCapEff:"), NULL, 16) >> 23) & 1;
+}
+
 int vr_tune_host_read(const char *root, VrTuneHost *ret) {
         g_autofree char *online = NULL;
         const VrCgroupBackend *cpu, *cpuset;
@@ -106,6 +118,7 @@ int vr_tune_host_read(const char *root, VrTuneHost *ret) {
                 if (read_u64(root, top_lb, 1) == 0)
                         find_partitions(root, &h.cgroups, h.partitions);
         }
+        h.cap_sys_nice = may_set_rt(root);
         h.rt_period_us = read_u64(root, "proc/sys/kernel/sched_rt_period_us", 1000000);
         h.rt_runtime_us = read_u64(root, "proc/sys/kernel/sched_rt_runtime_us", 950000);
         if (cpu && cpu->rt_runtime_file) {

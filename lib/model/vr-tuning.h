@@ -14,6 +14,8 @@
 typedef struct {
         VrCgroupLayout cgroups; /* where the cpu and cpuset controllers are, v1 or v2 */
         bool rt_group_sched;  /* v1 cpu.rt_runtime_us exists: RT tasks need group budget */
+        bool cap_sys_nice;    /* the tuner may set RT and deadline classes (CapEff of
+                               * ROOT/proc/self/status), so a refusal has another cause */
         uint64_t rt_period_us, rt_runtime_us; /* kernel.sched_rt_{period,runtime}_us */
         uint64_t rt_siblings_us; /* rt_runtime_us already given to other root cpu cgroups */
         VrCpuSet *online;     /* online CPUs: the default root domain */
