@@ -409,11 +409,22 @@ static bool op_prepare(Hook *h, GError **error) {
                          * number to change. Refused in every mode: started anyway, its
                          * threads would still get their reservations from the tuner and
                          * break the guarantees of the routers already admitted. */
-                        g_autofree char *m = g_strdup_printf("%s (its reservation: %s)", local->message, dl_why);
+                        g_autofree char *m = g_strdup_printf("%s (its reservation: %s; deadline-cap is [host] deadline-cap of %s)",
+                                                             local->message, dl_why,
+                                                             h->req->conf->path ? h->req->conf->path : "the built-in defaults");
                         g_free(local->message);
                         local->message = g_steal_pointer(&m);
                         g_propagate_error(error, g_steal_pointer(&local));
                         return false;
+                }
+                if (p->cpus_from_pool && !p->rule && entry->cpus) {
+                        /* Its CPUs are the host config's, not its own: say so, and where. */
+                        g_autofree char *pool = vr_cpuset_format(p->cpus);
+                        g_autofree char *m = g_strdup_printf("%s (its cpus are [host] router-cpus=%s of %s: expected cpus= of its own in <vr:cpu>)",
+                                                             local->message, pool,
+                                                             h->req->conf->path ? h->req->conf->path : "the built-in defaults");
+                        g_free(local->message);
+                        local->message = g_steal_pointer(&m);
                 }
                 return fail_or_degrade(h, error, g_steal_pointer(&local));
         }

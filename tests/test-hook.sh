@@ -100,6 +100,14 @@ expect "a second router cannot take a reserved CPU" 1 "domain 'vr2': dedicated C
 # message is there once (even with the log on stderr too), and not logged a second time.
 n=$(grep -c "overlap CPUs 1-2 reserved by running router 'vr1'" "$tmp/err")
 [[ $n == 1 ]] && pass "a failing operation's error is on stderr once" || fail "the error is on stderr $n times"
+# Dedicated without cpus= takes [host] router-cpus (1-3 here): the refusal says that the
+# CPUs came from the host config, and from which file.
+domain vr3 "      <vr:cpu placement='dedicated'/>
+      <vr:port name='wan' mode='macvtap' dev='eth1'/>"
+applied vr3
+hook vr3 prepare "$tmp/vr3.xml"
+expect "a refusal over CPUs from the pool names [host] router-cpus and the file" 1 \
+	"domain 'vr3': dedicated CPUs 1-3 overlap CPUs 1-2 reserved by running router 'vr1' (its cpus are [host] router-cpus=1-3 of $conf: expected cpus= of its own in <vr:cpu>)"
 printf '[host]\nrouter-cpus=banana\n' >"$tmp/bad.conf"
 VIRT_ROUTER_CONFIG=$tmp/bad.conf hook vr2 prepare "$tmp/vr2.xml"
 expect "a broken host config fails prepare" 1 "virt-router: domain 'vr2': "
