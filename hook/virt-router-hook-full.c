@@ -14,6 +14,7 @@
 #include "vr-hook.h"
 #include "vr-hostconf.h"
 #include "vr-log.h"
+#include "vr-policy-xml.h"
 #include "vr-xml.h"
 
 static char *read_stdin(size_t *ret_len) {
@@ -87,9 +88,22 @@ int main(int argc, char **argv) {
         conf = vr_host_conf_load(config, &err);
         if (!conf) {
                 g_autofree char *msg = NULL;
-                /* A broken host config must not stop domains that are no routers. */
-                if (!g_strstr_len(xml, (gssize) len, VR_NS_PREFIX))
-                        return 0;
+                /* A broken host config must not stop domains that are no routers, but a
+                 * domain one of its rules binds is a router whose policy cannot be
+                 * known: it fails like one with a bad policy. Where the file is no key
+                 * file at all, Nova's instances are taken as bound (rules exist for them). */
+                if (!g_strstr_len(xml, (gssize) len, VR_NS_PREFIX)) {
+                        g_autoptr(xmlDoc) doc = vr_xml_parse(xml, len, argv[1], NULL);
+                        g_autofree char *flavor = vr_domain_nova_flavor(doc);
+                        int bound = vr_host_conf_could_bind(config, argv[1], flavor);
+                        if (bound == 0 || (bound < 0 && !flavor)) {
+                                /* Not the domain's business, but the operator's: said once per
+                                 * domain started while the config is broken. */
+                                vr_log(LOG_ERR, "%s (domain '%s' is bound by no rule of it: started as it is)",
+                                       err->message, argv[1]);
+                                return 0;
+                        }
+                }
                 msg = g_strdup_printf("domain '%s': %s", argv[1], err->message);
                 report_error(argv[2], msg);
                 return vr_hook_op_can_fail(argv[2]) ? 1 : 0;

@@ -504,6 +504,26 @@ expect "once one is released, the fourth starts on its CPU" 0
 for n in 2 3 4; do VIRT_ROUTER_CONFIG=$tmp/pool3.conf hook "instance-0000010$n" release "$tmp/pool$n.xml"; done
 rm -rf "$root/proc/4242" "$root/run/libvirt/qemu/instance-00000102.pid"
 
+# A host config that does not load: a domain one of its rules binds cannot start (its
+# policy is unknown), with the config's error; any other domain starts as it is.
+nova_dom="<domain type='kvm'><name>instance-00000042</name><vcpu>1</vcpu><metadata><nova:instance xmlns:nova='http://openstack.org/xmlns/libvirt/nova/1.1'><nova:flavor name='vr.small'/></nova:instance></metadata><devices/></domain>"
+printf '%s\n' "$nova_dom" >"$tmp/nova42.xml"
+good_rule='[profile p1]
+placement=dedicated
+[rule r1]
+nova-flavor=vr.*
+profile=p1'
+i=0
+for bad in "[host]\nmode=bogus" "[host]\ndefault-queue=abc" "[host]\ndeadline-cap=150%" "[host]\nrouter-cpus=2-x" \
+	"[host]\nno-such-key=1" "[rule r2]\nname=x*\nprofile=missing" "this is not a key file"; do
+	i=$((i + 1))
+	printf '%s\n%b\n' "$good_rule" "$bad" >"$tmp/broken$i.conf"
+	VIRT_ROUTER_CONFIG=$tmp/broken$i.conf VIRT_ROUTER_LOG= hook instance-00000042 prepare "$tmp/nova42.xml"
+	expect "broken host config $i: the Nova instance its rule binds fails prepare with the config's error" 1 "$tmp/broken$i.conf"
+	VIRT_ROUTER_CONFIG=$tmp/broken$i.conf VIRT_ROUTER_LOG= hook web prepare "$tmp/web.xml"
+	expect "broken host config $i: a domain no rule binds starts" 0
+done
+
 hook x prepare /dev/null
 expect "empty input fails prepare" 1 "empty input"
 "$HOOK" onlytwo prepare </dev/null >/dev/null 2>"$tmp/err"

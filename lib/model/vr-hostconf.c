@@ -376,6 +376,34 @@ const char *vr_profile_get(const VrProfile *p, const char *key) {
         return p ? g_hash_table_lookup(p->values, key) : NULL;
 }
 
+int vr_host_conf_could_bind(const char *path, const char *name, const char *flavor) {
+        g_autoptr(GKeyFile) kf = g_key_file_new();
+        g_auto(GStrv) groups = NULL;
+        g_autofree char *text = NULL;
+        const char *p = path ? path : VR_HOSTCONF_DEFAULT_PATH;
+
+        if (!g_file_get_contents(p, &text, NULL, NULL))
+                return 0;
+        if (!g_key_file_load_from_data(kf, text, (gsize) -1, G_KEY_FILE_NONE, NULL))
+                return strstr(text, "[rule ") ? -1 : 0;
+        groups = g_key_file_get_groups(kf, NULL);
+        for (char **g = groups; *g; g++) {
+                g_autofree char *fl = NULL, *nm = NULL;
+                if (!g_str_has_prefix(*g, "rule "))
+                        continue;
+                fl = g_key_file_get_string(kf, *g, "nova-flavor", NULL);
+                nm = g_key_file_get_string(kf, *g, "name", NULL);
+                if (!fl && !nm)
+                        continue; /* refused by the loader anyway: it matches nothing */
+                if (fl && (!flavor || !g_pattern_match_simple(fl, flavor)))
+                        continue;
+                if (nm && (!name || !g_pattern_match_simple(nm, name)))
+                        continue;
+                return 1;
+        }
+        return 0;
+}
+
 const VrRule *vr_host_conf_match_rule(const VrHostConf *c, const char *domain_name,
                                       const char *nova_flavor) {
         for (guint i = 0; i < c->rules->len; i++) {

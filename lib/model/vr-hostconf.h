@@ -69,6 +69,13 @@ const char *vr_profile_get(const VrProfile *p, const char *key);
 const VrRule *vr_host_conf_match_rule(const VrHostConf *c, const char *domain_name,
                                       const char *nova_flavor);
 
+/* Whether a [rule] of the host config at PATH (NULL: the default path) could bind a
+ * domain named NAME with Nova flavor FLAVOR (may be NULL), read leniently: for a file
+ * vr_host_conf_load refuses, so that the hook can tell the domains a broken config
+ * concerns. 1: a rule's globs match; 0: none could (or no file); -1: unknown (the file
+ * is no key file at all, yet holds [rule] groups). */
+int vr_host_conf_could_bind(const char *path, const char *name, const char *flavor);
+
 /* Write COST into the [calibration] group of the host config at PATH (created if
  * missing), keeping every other group, key and comment; atomically. */
 bool vr_host_conf_store_calibration(const char *path, const VrPacketCost *cost, GError **error);

@@ -304,6 +304,13 @@ static void check_attrs(Ctx *c, const xmlNode *el, const char *const *allowed) {
 /* ------------------------------------------------------------------------ */
 /* Domain facts                                                             */
 
+static char *find_nova_flavor(xmlNode *metadata);
+
+char *vr_domain_nova_flavor(xmlDoc *doc) {
+        xmlNode *root = doc ? xmlDocGetRootElement(doc) : NULL;
+        return root ? find_nova_flavor(vr_xml_child(root, NULL, "metadata")) : NULL;
+}
+
 static char *find_nova_flavor(xmlNode *metadata) {
         for (xmlNode *m = vr_xml_first(metadata); m; m = vr_xml_next(m)) {
                 if (!m->ns || !g_str_has_prefix((const char *) m->ns->href, NOVA_NS_PREFIX) ||

@@ -11,6 +11,9 @@
  * virt-router can handle. */
 bool vr_domain_read(xmlDoc *doc, const char *what, VrDomain *ret, GError **error);
 
+/* The flavor name Nova wrote into the domain's <nova:instance>, or NULL. */
+char *vr_domain_nova_flavor(xmlDoc *doc);
+
 /* Parse the domain's router policy. Returns 1 with *ret set when the domain is a router
  * (own metadata, or a host config rule), 0 with *ret NULL when it is not, -1 on error:
  * the GError lists every problem found, one per line. `what` names the input in
