@@ -303,31 +303,11 @@ static bool check_drift(const Hook *h, const VrPlan *plan, GError **error) {
         return false;
 }
 
-/* The CPUs the domain's <vcpupin> elements give its vCPUs; NULL unless every vCPU has
- * one (Nova pins each vCPU of a hw:cpu_policy=dedicated flavor). */
-static VrCpuSet *vcpu_pins(xmlDoc *doc, unsigned vcpus) {
-        xmlNode *ct = vr_xml_child(xmlDocGetRootElement(doc), NULL, "cputune");
-        g_autoptr(VrCpuSet) all = vr_cpuset_new(), seen = vr_cpuset_new();
-
-        for (xmlNode *n = vr_xml_first(ct); n; n = vr_xml_next(n)) {
-                g_autofree char *id = vr_xml_prop(n, "vcpu"), *cpuset = vr_xml_prop(n, "cpuset");
-                g_autoptr(VrCpuSet) cpus = NULL;
-                guint64 v;
-                if (!vr_xml_is(n, NULL, "vcpupin") || !id || !cpuset ||
-                    !g_ascii_string_to_unsigned(id, 10, 0, G_MAXUINT - 1, &v, NULL) || vr_cpuset_parse(cpuset, &cpus) < 0)
-                        continue;
-                vr_cpuset_set(seen, (unsigned) v);
-                for (int k = 0, cpu; (cpu = vr_cpuset_nth(cpus, (unsigned) k)) >= 0; k++)
-                        vr_cpuset_set(all, (unsigned) cpu);
-        }
-        return vcpus && vr_cpuset_count(seen) >= vcpus ? g_steal_pointer(&all) : NULL;
-}
-
 /* A rule-bound router without CPUs of its own reserves CPUs of the pool per instance
  * (vr-reserve.h): the policy's cpus become those, for the deadline demand, the drift
  * check and (at started, from the ledger) the tuner's spec. */
 static bool instance_cpus(Hook *h, VrLedger *ledger, GError **error) {
-        g_autoptr(VrCpuSet) pinned = vcpu_pins(h->doc, h->policy->dom.vcpus);
+        g_autoptr(VrCpuSet) pinned = vr_domain_vcpu_pins(h->doc, h->policy->dom.vcpus);
         g_autofree char *holders = NULL;
         g_autoptr(VrCpuSet) held = vr_ledger_cpus_held(ledger, h->policy->dom.name, &holders);
         VrCpuSet *mine = vr_reserve_instance_cpus(h->policy, pinned, held, holders, error);
@@ -616,10 +596,25 @@ int vr_hook_run(const VrHookRequest *req, char **ret_stdout, GError **error) {
                 return 0;
         if (g_str_equal(req->op, "migrate") || g_str_equal(req->op, "restore")) {
                 /* A filter: only what belongs to this host changes (vr-incoming.h); nothing
-                 * is printed when the domain is right for this host as it is. */
+                 * is printed when the domain is right for this host as it is. What other
+                 * routers hold here is read from the ledger, and the lock let go at once:
+                 * the prepare that follows reserves. Without a ledger, nothing is held. */
                 VrRewriteOptions ao = {req->conf, req->root, req->domain};
-                g_autofree char *out = NULL;
+                g_autoptr(VrLedger) ledger = vr_ledger_open(req->root, req->state_dir ? req->state_dir : req->conf->state_dir,
+                                                            req->lock_wait_ms, NULL);
+                g_autoptr(GHashTable) held_vfs = NULL;
+                g_autoptr(VrCpuSet) held_cpus = NULL;
+                g_autofree char *out = NULL, *holders = NULL;
                 size_t len = 0;
+                if (ledger) {
+                        (void) g_ptr_array_unref(vr_ledger_reclaim(ledger));
+                        held_vfs = vr_ledger_vfs_held(ledger, req->domain);
+                        held_cpus = vr_ledger_cpus_held(ledger, req->domain, &holders);
+                        g_clear_pointer(&ledger, vr_ledger_close);
+                }
+                ao.held_vfs = held_vfs;
+                ao.held_cpus = held_cpus;
+                ao.cpu_holders = holders;
                 r = vr_rewrite_incoming(req->xml, req->xml_len, &ao, &out, &len, error);
                 if (r < 0)
                         return -1;

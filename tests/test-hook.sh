@@ -310,9 +310,24 @@ else
 fi
 "$HOOK" mig restore begin - <"$tmp/mig.out" >"$tmp/mig2.out" 2>"$tmp/err"
 [[ $? -eq 0 && ! -s $tmp/mig2.out ]] && pass "restore prints nothing when nothing changes" || fail "restore of an applied XML printed something"
+# A VF another router holds here is not given to the incoming one: a second VF port
+# router on eth2 (its VF 03:10.0 reserved in its own state dir), then mig arrives with
+# another host's VF and gets the next free one.
+domain other "      <vr:port name='wan' mode='vf' pf='eth2'/>"
+applied other
+VIRT_ROUTER_STATE_DIR=$tmp/held-state hook other prepare "$tmp/other.xml"
+expect "a router holding VF 03:10.0 is reserved" 0
+VIRT_ROUTER_STATE_DIR=$tmp/held-state "$HOOK" mig migrate begin - <"$tmp/mig-other.xml" >"$tmp/mig-held.out" 2>"$tmp/err"
+rc=$?
+if ((rc == 0)) && ! grep -q "bus='0x03' slot='0x10' function='0x0'" "$tmp/mig-held.out" &&
+	grep -q "<address type='pci' domain='0x0000' bus='0x03' slot='0x10' function='0x[246]'" "$tmp/mig-held.out"; then
+	pass "migrate never gives a port a VF another router holds here: the next free one"
+else
+	fail "migrate with VF 03:10.0 held: exit $rc"; sed 's/^/  | /' "$tmp/err" "$tmp/mig-held.out"
+fi
 # Nova's instance with a profile that strips devices: the running guest has them.
 for op in migrate restore; do
-	VIRT_ROUTER_CONFIG=$top_srcdir/tests/data/hook/realworld-migrate-strips-devices.conf \
+	VIRT_ROUTER_CONFIG=$top_srcdir/tests/data/hook/realworld-migrate-strips-devices.conf VIRT_ROUTER_STATE_DIR=$tmp/rw-state \
 		"$HOOK" instance-0000000e $op begin - <"$top_srcdir/tests/data/hook/realworld-migrate-strips-devices.xml" \
 		>"$tmp/rw.out" 2>"$tmp/err"
 	rc=$?
@@ -523,6 +538,50 @@ for bad in "[host]\nmode=bogus" "[host]\ndefault-queue=abc" "[host]\ndeadline-ca
 	VIRT_ROUTER_CONFIG=$tmp/broken$i.conf VIRT_ROUTER_LOG= hook web prepare "$tmp/web.xml"
 	expect "broken host config $i: a domain no rule binds starts" 0
 done
+
+# Incoming rule-bound instances and the CPUs other routers hold (pool 2-4 here): a pin
+# another router holds moves to a free CPU of the pool; a vCPU pinned to a range is no
+# CPU of its own; a full pool refuses the migration with the numbers.
+cat >"$tmp/pool24.conf" <<CONF
+[host]
+router-cpus=2-4
+housekeeping-cpus=0
+[profile edge]
+placement=dedicated
+[rule nova-routers]
+nova-flavor=vr.*
+profile=edge
+CONF
+inst() { # NAME VCPUS PINS...: a rule-bound Nova instance, each vCPU pinned as given
+	local name=$1 vcpus=$2 pins="" i=0
+	shift 2
+	for c in "$@"; do pins="$pins<vcpupin vcpu='$i' cpuset='$c'/>"; i=$((i + 1)); done
+	printf "<domain type='kvm'><name>%s</name><vcpu>%s</vcpu><metadata><nova:instance xmlns:nova='http://openstack.org/xmlns/libvirt/nova/1.1'><nova:flavor name='vr.small'/></nova:instance></metadata><cputune>%s</cputune><devices/></domain>\n" \
+		"$name" "$vcpus" "$pins" >"$tmp/$name.xml"
+}
+export VIRT_ROUTER_CONFIG=$tmp/pool24.conf VIRT_ROUTER_STATE_DIR=$tmp/pool24-state
+inst instance-00000301 1 2-4
+hook instance-00000301 prepare "$tmp/instance-00000301.xml"
+expect "a 1-vCPU instance pinned to a range reserves one CPU" 0 "reserved dedicated CPUs 2,"
+inst instance-00000302 1 2
+"$HOOK" instance-00000302 migrate begin - <"$tmp/instance-00000302.xml" >"$tmp/i302.out" 2>"$tmp/err"
+rc=$?
+((rc == 0)) && grep -q "<vcpupin vcpu='0' cpuset='3'/>" "$tmp/i302.out" &&
+	pass "an incoming instance pinned to a CPU another router holds is pinned to a free one" ||
+	{ fail "incoming pinned to a held CPU: exit $rc"; sed 's/^/  | /' "$tmp/err" "$tmp/i302.out"; }
+inst instance-00000303 2 2 12
+"$HOOK" instance-00000303 migrate begin - <"$tmp/instance-00000303.xml" >"$tmp/i303.out" 2>"$tmp/err"
+rc=$?
+((rc == 0)) && grep -q "<vcpupin vcpu='0' cpuset='3'/><vcpupin vcpu='1' cpuset='4'/>" "$tmp/i303.out" &&
+	pass "a 2-vCPU instance with a held pin and one outside the pool gets the two free CPUs" ||
+	{ fail "incoming 2-vCPU instance: exit $rc"; sed 's/^/  | /' "$tmp/err" "$tmp/i303.out"; }
+inst instance-00000304 3 2 3 4
+"$HOOK" instance-00000304 migrate begin - <"$tmp/instance-00000304.xml" >"$tmp/i304.out" 2>"$tmp/err"
+rc=$? err=$(cat "$tmp/err")
+expect "an instance the pool cannot hold is refused at migrate with the numbers" 1 "needs 3 dedicated CPUs of router-cpus=2-4, 2 free (3-4); reserved: 2 by 'instance-00000301'"
+hook instance-00000301 release "$tmp/instance-00000301.xml"
+unset VIRT_ROUTER_CONFIG VIRT_ROUTER_STATE_DIR
+export VIRT_ROUTER_CONFIG=$conf VIRT_ROUTER_STATE_DIR=$state
 
 hook x prepare /dev/null
 expect "empty input fails prepare" 1 "empty input"

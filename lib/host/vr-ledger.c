@@ -216,6 +216,19 @@ VrCpuSet *vr_ledger_cpus_held(VrLedger *l, const char *except, char **ret_holder
         return g_steal_pointer(&held);
 }
 
+GHashTable *vr_ledger_vfs_held(VrLedger *l, const char *except) {
+        GHashTable *held = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+
+        for (guint i = 0; i < l->entries->len; i++) {
+                const VrLedgerEntry *e = l->entries->pdata[i];
+                if (except && g_str_equal(e->domain, except))
+                        continue;
+                for (guint k = 0; k < e->vfs->len; k++)
+                        g_hash_table_replace(held, g_strdup(e->vfs->pdata[k]), g_strdup(e->domain));
+        }
+        return held;
+}
+
 bool vr_ledger_release(VrLedger *l, const char *domain) {
         for (guint i = 0; i < l->entries->len; i++) {
                 if (g_str_equal(((VrLedgerEntry *) l->entries->pdata[i])->domain, domain)) {

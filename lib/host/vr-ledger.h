@@ -38,6 +38,8 @@ const VrLedgerEntry *vr_ledger_find(VrLedger *l, const char *domain);
 /* The dedicated CPUs every entry but EXCEPT's holds; *ret_holders (may be NULL) says who
  * holds which ("2 by 'instance-1', 3-4 by 'r2'", caller frees). */
 VrCpuSet *vr_ledger_cpus_held(VrLedger *l, const char *except, char **ret_holders);
+/* The VFs every entry but EXCEPT's holds: PCI address -> domain. */
+GHashTable *vr_ledger_vfs_held(VrLedger *l, const char *except);
 /* Reserve for `want` (its domain replaces any earlier entry of the same name).
  * caps: the deadline bandwidth a root domain may give, millionths of a CPU per CPU,
  * and the CPUs of each root domain, for the admission message. Fails with a message

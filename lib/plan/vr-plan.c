@@ -11,6 +11,7 @@ void vr_host_facts_free(VrHostFacts *f) {
         g_free(f->root);
         g_hash_table_unref(f->pf_vfs);
         g_hash_table_unref(f->netdevs);
+        g_clear_pointer(&f->held_vfs, g_hash_table_unref);
         g_free(f);
 }
 
@@ -94,9 +95,9 @@ static bool vf_current_elsewhere(const VrPlanDomain *dom, const VrPort *port, co
         return false;
 }
 
-static bool vf_free(const VrPolicy *p, const VrPort *port, const VrPlanDomain *dom, GPtrArray *ifaces,
-                    const char *pci) {
-        return !vf_in_use(ifaces, pci) && !vf_named_by_policy(p, pci) && !other_device(dom, pci) &&
+static bool vf_free(const VrPolicy *p, const VrPort *port, const VrPlanDomain *dom, const VrHostFacts *facts,
+                    GPtrArray *ifaces, const char *pci) {
+        return !(facts->held_vfs && g_hash_table_contains(facts->held_vfs, pci)) && !vf_in_use(ifaces, pci) && !vf_named_by_policy(p, pci) && !other_device(dom, pci) &&
                !vf_current_elsewhere(dom, port, pci);
 }
 
@@ -147,10 +148,10 @@ static bool plan_vf(VrPlanIface *pi, const VrPolicy *p, const VrHostConf *conf, 
                         return false;
                 }
                 if (cur && g_ptr_array_find_with_equal_func(vfs, cur, g_str_equal, NULL) &&
-                    vf_free(p, port, dom, ifaces, cur))
+                    vf_free(p, port, dom, facts, ifaces, cur))
                         pi->pci = g_strdup(cur);
                 for (guint k = 0; !pi->pci && k < vfs->len; k++)
-                        if (vf_free(p, port, dom, ifaces, vfs->pdata[k]))
+                        if (vf_free(p, port, dom, facts, ifaces, vfs->pdata[k]))
                                 pi->pci = g_strdup(vfs->pdata[k]);
                 for (guint k = 0; !pi->pci && k < vfs->len; k++)
                         if (!other && (other = other_device(dom, vfs->pdata[k])))

@@ -9,6 +9,8 @@ typedef struct {
         char *root;          /* root prefix facts were read from; NULL: none were read */
         GHashTable *pf_vfs;  /* PF netdev -> GPtrArray of VF PCI addresses */
         GHashTable *netdevs; /* PCI address -> netdev name */
+        GHashTable *held_vfs; /* PCI address -> domain: VFs the ledger gives other routers;
+                               * NULL: not known (apply and check plan without the ledger) */
 } VrHostFacts;
 
 /* Read what the policy's VF ports need from ROOT/sys. Missing PFs are not an error

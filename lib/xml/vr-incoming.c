@@ -5,6 +5,7 @@
 
 #include "vr-incoming.h"
 #include "vr-policy-xml.h"
+#include "vr-reserve.h"
 #include "vr-xml.h"
 
 /* The router device apply marked for this port (KVM: alias ua-vr-PORT). */
@@ -75,9 +76,42 @@ static bool host_ports(xmlNode *root, const VrPlan *plan) {
         return changed;
 }
 
+VrCpuSet *vr_domain_vcpu_pins(xmlDoc *doc, unsigned vcpus) {
+        xmlNode *ct = vr_xml_child(xmlDocGetRootElement(doc), NULL, "cputune");
+        g_autoptr(VrCpuSet) all = vr_cpuset_new(), seen = vr_cpuset_new();
+
+        for (xmlNode *n = vr_xml_first(ct); n; n = vr_xml_next(n)) {
+                g_autofree char *id = vr_xml_prop(n, "vcpu"), *cpuset = vr_xml_prop(n, "cpuset");
+                g_autoptr(VrCpuSet) cpus = NULL;
+                guint64 v;
+                if (!vr_xml_is(n, NULL, "vcpupin"))
+                        continue;
+                /* A vCPU pinned to a range is not a vCPU given a CPU of its own. */
+                if (!id || !cpuset || !g_ascii_string_to_unsigned(id, 10, 0, G_MAXUINT - 1, &v, NULL) ||
+                    vr_cpuset_parse(cpuset, &cpus) < 0 || vr_cpuset_count(cpus) != 1)
+                        return NULL;
+                vr_cpuset_set(seen, (unsigned) v);
+                vr_cpuset_set(all, (unsigned) vr_cpuset_nth(cpus, 0));
+        }
+        return vcpus && vr_cpuset_count(seen) >= vcpus ? g_steal_pointer(&all) : NULL;
+}
+
+/* The CPUs a rule-bound instance's vCPUs get here: its pins, while they lie in the pool
+ * and no other router holds them, else free CPUs of the pool. NULL without error when
+ * the plan's pins apply (not rule-bound), NULL with error when the pool is full. */
+static VrCpuSet *instance_cpus(xmlDoc *doc, const VrPolicy *p, const VrRewriteOptions *opts, GError **error) {
+        g_autoptr(VrCpuSet) pinned = vr_domain_vcpu_pins(doc, p->dom.vcpus);
+
+        if (!p->rule || !p->cpus_from_pool || p->placement != VR_PLACEMENT_DEDICATED)
+                return NULL;
+        if (pinned && opts->held_cpus && vr_cpuset_intersects(pinned, opts->held_cpus))
+                g_clear_pointer(&pinned, vr_cpuset_free);
+        return vr_reserve_instance_cpus(p, pinned, opts->held_cpus, opts->cpu_holders, error);
+}
+
 /* Only pins the domain has: whether the guest is pinned is the host's business, but a
  * <cputune> the source host's definition did not have is left to the tuner. */
-static bool host_cpus(xmlNode *root, const VrPlan *plan) {
+static bool host_cpus(xmlNode *root, const VrPlan *plan, const VrCpuSet *instance) {
         xmlNode *ct = vr_xml_child(root, NULL, "cputune");
         bool changed = false;
 
@@ -85,9 +119,14 @@ static bool host_cpus(xmlNode *root, const VrPlan *plan) {
                 if (vr_xml_is(n, NULL, "vcpupin")) {
                         g_autofree char *id = vr_xml_prop(n, "vcpu");
                         guint64 v;
-                        if (id && g_ascii_string_to_unsigned(id, 10, 0, G_MAXUINT, &v, NULL) &&
-                            v < plan->vcpupin->len)
+                        if (!id || !g_ascii_string_to_unsigned(id, 10, 0, G_MAXUINT, &v, NULL))
+                                continue;
+                        if (instance && (unsigned) v < vr_cpuset_count(instance)) {
+                                g_autofree char *one = g_strdup_printf("%d", vr_cpuset_nth(instance, (unsigned) v));
+                                changed |= vr_xml_set_prop(n, "cpuset", one);
+                        } else if (!instance && v < plan->vcpupin->len) {
                                 changed |= vr_xml_set_prop(n, "cpuset", plan->vcpupin->pdata[v]);
+                        }
                 } else if (vr_xml_is(n, NULL, "emulatorpin") && plan->emulatorpin) {
                         changed |= vr_xml_set_prop(n, "cpuset", plan->emulatorpin);
                 }
@@ -100,6 +139,8 @@ int vr_rewrite_incoming(const char *buf, size_t len, const VrRewriteOptions *opt
         g_autoptr(xmlDoc) doc = vr_xml_parse(buf, len, opts->what, error);
         g_autoptr(VrPolicy) policy = NULL;
         g_autoptr(VrPlan) plan = NULL;
+        g_autoptr(VrCpuSet) instance = NULL;
+        g_autoptr(GError) local = NULL;
         xmlNode *root;
         bool changed;
         int r;
@@ -114,12 +155,17 @@ int vr_rewrite_incoming(const char *buf, size_t len, const VrRewriteOptions *opt
                 *ret_len = len;
                 return VR_REWRITE_NOT_ROUTER;
         }
-        plan = vr_rewrite_plan(doc, policy, opts->conf, opts->sysroot, opts->what, error);
+        plan = vr_rewrite_plan_held(doc, policy, opts->conf, opts->sysroot, opts->held_vfs, opts->what, error);
         if (!plan)
                 return -1;
+        instance = instance_cpus(doc, policy, opts, &local);
+        if (local) {
+                g_propagate_error(error, g_steal_pointer(&local));
+                return -1;
+        }
         root = xmlDocGetRootElement(doc);
         changed = host_ports(root, plan);
-        changed |= host_cpus(root, plan);
+        changed |= host_cpus(root, plan, instance);
         if (!changed) {
                 *ret_out = g_strndup(buf, len);
                 *ret_len = len;

@@ -1059,6 +1059,11 @@ static GHashTable *lxc_current_vfs(xmlNode *devices, const VrPolicy *policy, con
 
 VrPlan *vr_rewrite_plan(xmlDoc *doc, const VrPolicy *policy, const VrHostConf *conf, const char *sysroot,
                         const char *what, GError **error) {
+        return vr_rewrite_plan_held(doc, policy, conf, sysroot, NULL, what, error);
+}
+
+VrPlan *vr_rewrite_plan_held(xmlDoc *doc, const VrPolicy *policy, const VrHostConf *conf, const char *sysroot,
+                             GHashTable *held_vfs, const char *what, GError **error) {
         xmlNode *root = xmlDocGetRootElement(doc);
         xmlNode *devices = vr_xml_child(root, NULL, "devices");
         g_autoptr(VrHostFacts) facts = vr_host_facts_read(sysroot, policy);
@@ -1066,6 +1071,8 @@ VrPlan *vr_rewrite_plan(xmlDoc *doc, const VrPolicy *policy, const VrHostConf *c
         g_autoptr(VrPlan) plan = NULL;
         g_autoptr(GString) errs = g_string_new(NULL);
         VrPlanDomain dom;
+
+        facts->held_vfs = held_vfs ? g_hash_table_ref(held_vfs) : NULL;
 
         if (policy->dom.type == VR_DOMAIN_LXC) {
                 current = lxc_current_vfs(devices, policy, facts);

@@ -30,10 +30,20 @@ GHashTable *vr_rewrite_current_vfs(xmlDoc *doc);
 VrPlan *vr_rewrite_plan(xmlDoc *doc, const VrPolicy *policy, const VrHostConf *conf, const char *sysroot,
                         const char *what, GError **error);
 
+/* The same, and the VFs the ledger gives other routers (PCI address -> domain, may be
+ * NULL) are not taken: what the migrate/restore filter plans with. */
+VrPlan *vr_rewrite_plan_held(xmlDoc *doc, const VrPolicy *policy, const VrHostConf *conf, const char *sysroot,
+                             GHashTable *held_vfs, const char *what, GError **error);
+
 typedef struct {
         const VrHostConf *conf;
         const char *sysroot; /* NULL: read no sysfs (VF ports need vf= or a pool) */
         const char *what;    /* input name for messages */
+        /* What other routers hold on this host (the ledger), for the migrate/restore
+         * filter; NULL: not known. */
+        GHashTable *held_vfs;       /* PCI address -> domain */
+        const VrCpuSet *held_cpus;  /* dedicated CPUs */
+        const char *cpu_holders;    /* "2 by 'a', 3 by 'b'" for messages */
 } VrRewriteOptions;
 
 typedef enum {
