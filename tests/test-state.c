@@ -13,6 +13,7 @@
 #include "vr-ledger.h"
 #include "vr-proc.h"
 #include "vr-state.h"
+#include "vr-test.h"
 
 /* A temporary directory, removed (with what is in it) at the end of the test. */
 static char *tmp_dir(void) {
@@ -260,6 +261,91 @@ static void test_ledger_pid_reuse(void) {
         remove_tree(root);
 }
 
+/* tests/data/ledger/NAME.json as the ledger: a bad-* one is refused as corrupt with the
+ * message of NAME.err (the ledger's path written LEDGER), naming the entry and the
+ * field; a good-* one opens, and what it saves opens again to the same text. */
+static bool ledger_case(const char *name) {
+        g_autofree char *src = vr_test_case_file("ledger", name, ".json");
+        g_autofree char *err_path = vr_test_case_file("ledger", name, ".err");
+        g_autofree char *top = tmp_dir(), *dir = g_build_filename(top, "run", NULL);
+        g_autofree char *path = g_build_filename(dir, "ledger", NULL);
+        g_autofree char *text = NULL, *saved = NULL, *again = NULL;
+        g_autoptr(GError) err = NULL;
+        VrLedger *l;
+        bool ok = true;
+
+        g_assert_true(g_file_get_contents(src, &text, NULL, NULL));
+        g_assert_cmpint(g_mkdir_with_parents(dir, 0755), ==, 0);
+        g_assert_true(g_file_set_contents(path, text, -1, NULL));
+        l = vr_ledger_open(top, dir, 1000, &err);
+        if (g_str_has_prefix(name, "bad-")) {
+                g_auto(GStrv) parts = NULL;
+                g_autofree char *msg = NULL, *got = NULL;
+                if (l) {
+                        fprintf(stderr, "ledger/%s: opened, expected it refused as corrupt\n", name);
+                        vr_ledger_close(l);
+                        remove_tree(top);
+                        return false;
+                }
+                parts = g_strsplit(err->message, path, -1);
+                msg = g_strjoinv("LEDGER", parts);
+                got = g_strconcat(msg, "\n", NULL);
+                ok = vr_test_check_expected(name, err_path, got, NULL);
+        } else {
+                if (!l) {
+                        fprintf(stderr, "ledger/%s: %s\n", name, err->message);
+                        remove_tree(top);
+                        return false;
+                }
+                ok = vr_ledger_save(l, &err) && g_file_get_contents(path, &saved, NULL, NULL);
+                vr_ledger_close(l);
+                l = ok ? vr_ledger_open(top, dir, 1000, &err) : NULL;
+                ok = l && vr_ledger_save(l, &err) && g_file_get_contents(path, &again, NULL, NULL) &&
+                     g_str_equal(saved, again);
+                if (!ok)
+                        fprintf(stderr, "ledger/%s: saved and opened again: %s\n", name,
+                                err ? err->message : "a different text");
+                vr_ledger_close(l);
+        }
+        remove_tree(top);
+        return ok;
+}
+
+static void test_ledger_files(void) {
+        g_autoptr(GPtrArray) names = vr_test_list_cases("ledger", ".json", NULL);
+        guint failed = 0;
+
+        g_assert_cmpuint(names->len, >, 0);
+        for (guint i = 0; i < names->len; i++) {
+                bool ok = ledger_case(names->pdata[i]);
+                printf("# %s: ledger/%s\n", ok ? "PASS" : "FAIL", (char *) names->pdata[i]);
+                failed += !ok;
+        }
+        g_assert_cmpuint(failed, ==, 0);
+}
+
+/* A writer killed between its temporary file and the rename leaves ".ledger.XXXXXX":
+ * the next one to hold the lock removes it, and nothing of a domain's. */
+static void test_ledger_stale_temporary(void) {
+        g_autofree char *top = tmp_dir(), *dir = g_build_filename(top, "run", NULL);
+        g_autofree char *files = NULL;
+        g_autoptr(GError) err = NULL;
+        VrLedger *l;
+
+        g_assert_cmpint(g_mkdir_with_parents(dir, 0755), ==, 0);
+        for (const char *const *f = (const char *const[]){".ledger.Ab12Cd", ".ledger.Zz99yY", ".vr1.json.Ab12Cd",
+                                                           ".ledger.lock.Ab12Cd", NULL}; *f; f++) {
+                g_autofree char *p = g_build_filename(dir, *f, NULL);
+                g_assert_true(g_file_set_contents(p, "{\"version\": 1, \"dom", -1, NULL));
+        }
+        l = vr_ledger_open(top, dir, 1000, &err);
+        g_assert_no_error(err);
+        vr_ledger_close(l);
+        files = listing(dir);
+        g_assert_cmpstr(files, ==, ".ledger.lock.Ab12Cd .vr1.json.Ab12Cd ledger.lock");
+        remove_tree(top);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/state/paths", test_paths);
@@ -268,5 +354,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/state/pid-identity", test_pid_identity);
         g_test_add_func("/state/proc-id-self", test_proc_id_self);
         g_test_add_func("/state/ledger-pid-reuse", test_ledger_pid_reuse);
+        g_test_add_func("/state/ledger-files", test_ledger_files);
+        g_test_add_func("/state/ledger-stale-temporary", test_ledger_stale_temporary);
         return g_test_run();
 }
