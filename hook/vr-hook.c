@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <net/if.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -52,8 +53,8 @@ static char *hook_state_path(const Hook *h) {
 
 /* The router's devices in the XML, with what the host says of them now (reads only:
  * the plan is made from these). */
-static GPtrArray *read_devices(xmlDoc *doc, const VrPolicy *p, const char *root) {
-        GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify) vr_hook_device_free);
+static GPtrArray *read_devices(xmlDoc *doc, const VrPolicy *p, const char *root, GError **error) {
+        g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func((GDestroyNotify) vr_hook_device_free);
         xmlNode *devices = vr_xml_child(xmlDocGetRootElement(doc), NULL, "devices");
         g_autoptr(GHashTable) lxc_ports = g_hash_table_new(g_direct_hash, g_direct_equal); /* node -> port */
 
@@ -91,8 +92,20 @@ static GPtrArray *read_devices(xmlDoc *doc, const VrPolicy *p, const char *root)
                                                           (unsigned) g_ascii_strtoull(slot, NULL, 0),
                                                           (unsigned) g_ascii_strtoull(fn, NULL, 0));
                 }
-                /* A name with a '/' would write outside its device's directory. */
-                if (ld->target && !strchr(ld->target, '/') && vr_netdev_get_txqlen(root, ld->target, &ld->txqlen) < 0)
+                g_ptr_array_add(out, ld);
+                /* Both become paths (sys/class/net/TARGET) or kernel interface names: one
+                 * with a '/' would write outside its device's directory. */
+                for (int k = 0; k < 2; k++) {
+                        const char *dev = k ? ld->guest : ld->target;
+                        const char *why = dev ? vr_netdev_name_problem(dev) : NULL;
+                        if (!why)
+                                continue;
+                        g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                                    "domain '%s': port '%s': device name '%s' %s: expected a network interface name (1-%d bytes, no '/', ':' or blanks, not '.' or '..')",
+                                    p->dom.name, ld->port, dev, why, IFNAMSIZ - 1);
+                        return NULL;
+                }
+                if (ld->target && vr_netdev_get_txqlen(root, ld->target, &ld->txqlen) < 0)
                         ld->txqlen = -1;
                 if (ld->pci) {
                         g_autofree char *drv = vr_root_path(root, "sys/bus/pci/devices/%s/driver", ld->pci);
@@ -102,9 +115,8 @@ static GPtrArray *read_devices(xmlDoc *doc, const VrPolicy *p, const char *root)
                         if (vr_vf_pf(root, ld->pci, &ld->pf) == 0 && vr_vf_index(root, ld->pf, ld->pci, &ld->vf) < 0)
                                 ld->vf = -1;
                 }
-                g_ptr_array_add(out, ld);
         }
-        return out;
+        return g_steal_pointer(&out);
 }
 
 static pid_t domain_pid(const Hook *h);
@@ -562,6 +574,7 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Hook, hook_clear)
  * 1: a router; 0: not one; -1: error. */
 static int hook_open(const VrHookRequest *req, Hook *h, GError **error) {
         const char *what = req->domain ? req->domain : "<stdin>";
+        const char *why;
         int r;
 
         *h = (Hook){.req = req, .state_dir = req->state_dir ? req->state_dir : req->conf->state_dir,
@@ -573,8 +586,24 @@ static int hook_open(const VrHookRequest *req, Hook *h, GError **error) {
         if (r <= 0)
                 return r;
         h->driver = h->policy->dom.type == VR_DOMAIN_LXC ? "lxc" : "qemu";
-        h->devices = read_devices(h->doc, h->policy, req->root);
-        return 1;
+        /* The name libvirt passes is the one it acts on; the XML's must be the same, or
+         * the files of one domain would be taken for another's. And it becomes part of
+         * paths (the state files, libvirt's pid file): one such as "../victim/x" must
+         * not reach them. */
+        if (req->domain && !g_str_equal(req->domain, h->policy->dom.name)) {
+                g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                            "domain '%s': libvirt runs the hook for domain '%s' but the XML it passes names domain '%s' in <name>: expected the same name",
+                            req->domain, req->domain, h->policy->dom.name);
+                return -1;
+        }
+        if ((why = vr_state_domain_problem(h->policy->dom.name))) {
+                g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                            "domain '%s': a router's name names its files in %s, and this one %s: expected at most %d bytes, no '/', not '.' or '..' and not beginning with '.'",
+                            h->policy->dom.name, h->state_dir, why, VR_STATE_DOMAIN_MAX);
+                return -1;
+        }
+        h->devices = read_devices(h->doc, h->policy, req->root, error);
+        return h->devices ? 1 : -1;
 }
 
 int vr_hook_plan_text(const VrHookRequest *req, char **ret, GError **error) {

@@ -95,7 +95,8 @@ static bool run_case(const char *base) {
         g_autoptr(GError) err = NULL;
         g_autofree char *tmp = NULL, *root = NULL, *state = NULL, *xml_name = NULL, *xml_path = NULL;
         g_autofree char *xml = NULL, *sysroot = NULL, *fail = NULL, *fail_errno = NULL, *got = NULL;
-        g_autofree char *log_path = NULL;
+        g_autofree char *log_path = NULL, *domain = NULL;
+        const char *name, *end;
         g_auto(GStrv) ops = NULL, files = NULL;
         g_autoptr(VrHostOps) rec = NULL;
         g_autoptr(GString) s = g_string_new(NULL);
@@ -145,12 +146,15 @@ static bool run_case(const char *base) {
                         return false;
                 }
         }
+        /* libvirt passes the domain's name as the hook's first argument. */
+        if ((name = strstr(xml, "<name>")) && (end = strstr(name, "</name>")))
+                domain = g_strndup(name + strlen("<name>"), (gsize) (end - name - strlen("<name>")));
         rec = vr_host_ops_recorder_new(root);
         if (fail)
                 vr_host_ops_recorder_fail(rec, fail, errno_named(fail_errno));
         for (char **op = ops; *op; op++) {
                 VrHookRequest req = {.root = root, .conf = conf, .state_dir = state, .tc_path = "tc",
-                                     .domain = base, .op = *op, .subop = "begin", .xml = xml, .xml_len = xml_len,
+                                     .domain = domain, .op = *op, .subop = "begin", .xml = xml, .xml_len = xml_len,
                                      .lock_wait_ms = 1000, .no_tuner = true, .ops = rec};
                 g_autofree char *plan = NULL, *log = NULL, *journal = NULL;
                 g_autoptr(GError) e = NULL;

@@ -191,6 +191,58 @@ else
 	echo "# no bind mounts here: read-only state dir case covered by the unwritable one"
 fi
 
+# Names used as paths (issue 15 kind 1): a router's name names its state files and
+# libvirt's pid file of it, a device's name its sysfs directory. A hostile one is
+# refused before any path is made of it: start writes, and release deletes, nothing
+# outside the state directory.
+mkdir -p "$tmp/victim" "$root/sys/class/net/macvtap9"
+echo 500 >"$root/sys/class/net/macvtap9/tx_queue_len"
+macvtap9="    <interface type='direct'>
+      <source dev='eth0' mode='bridge'/>
+      <target dev='macvtap9'/>
+      <alias name='ua-vr-wan'/>
+    </interface>"
+long=$(printf 'n%.0s' {1..300})
+for name in ../victim/x .. a/b "$long"; do
+	label=${name:0:20}
+	cat >"$tmp/hostile.xml" <<XML
+<domain type='kvm'>
+  <name>$name</name>
+  <vcpu>1</vcpu>
+  <metadata>
+    <vr:router xmlns:vr='urn:virt-router:1'>
+      <vr:port name='wan' mode='macvtap' dev='eth0' queue='35'/>
+    </vr:router>
+  </metadata>
+  <devices>
+$macvtap9
+  </devices>
+</domain>
+XML
+	echo keep >"$tmp/victim/x.hook.json"
+	for op in prepare start started; do
+		hook "$name" $op "$tmp/hostile.xml"
+		expect "a router named '$label': $op refused, naming the rule" 1 "expected at most 237 bytes, no '/', not '.' or '..'"
+	done
+	hook "$name" release "$tmp/hostile.xml"
+	[[ $(cat "$tmp/victim/x.hook.json" 2>/dev/null) == keep && $(ls "$tmp/victim") == x.hook.json && ! -e $tmp/x.hook.json ]] &&
+		pass "a router named '$label': nothing written or removed outside the state directory" ||
+		fail "a router named '$label': $(ls "$tmp/victim" "$tmp" | tr '\n' ' ')"
+	[[ $(cat "$root/sys/class/net/macvtap9/tx_queue_len") == 500 ]] && pass "a router named '$label': no host change" ||
+		fail "a router named '$label': queue length changed"
+done
+# The name libvirt passes in argv is the one it acts on: an XML naming another is refused.
+domain argv1 "      <vr:port name='wan' mode='macvtap' dev='eth0' queue='35'/>" "$macvtap9"
+hook argv2 start "$tmp/argv1.xml"
+expect "a <name> that differs from libvirt's argument is refused, naming both" 1 \
+	"domain 'argv2': libvirt runs the hook for domain 'argv2' but the XML it passes names domain 'argv1' in <name>: expected the same name"
+[[ ! -e $state/argv1.hook.json && ! -e $state/argv2.hook.json && $(cat "$root/sys/class/net/macvtap9/tx_queue_len") == 500 ]] &&
+	pass "... and nothing changed" || fail "a mismatched name made changes"
+# A device name from the XML becomes sys/class/net/NAME.
+sed "s|<target dev='macvtap9'/>|<target dev='../../../victim'/>|" "$tmp/argv1.xml" >"$tmp/devname.xml"
+hook argv1 start "$tmp/devname.xml"
+expect "a device name with a '/' is refused" 1 "domain 'argv1': port 'wan': device name '../../../victim' contains '/': expected a network interface name"
+
 sed "s|<vr:router xmlns:vr='urn:virt-router:1'>|<vr:router xmlns:vr='urn:virt-router:1' mode='best-effort'>|" "$tmp/bad.xml" >"$tmp/bad-be.xml"
 hook bad prepare "$tmp/bad-be.xml"
 expect "policy errors fail even best-effort routers (the XML itself is wrong)" 1
@@ -464,7 +516,8 @@ expect "realworld-rule-pool-overreserve: the second instance of the flavor start
 ledger_cpus() { python3 -c 'import json,sys; print(" ".join("%s=%s" % (d["domain"], d["cpus"]) for d in sorted(json.load(open(sys.argv[1]))["domains"], key=lambda d: d["domain"])))' "$state/ledger" 2>/dev/null; }
 [[ $(ledger_cpus) == "instance-00000001=3 instance-00000002=4" ]] && pass "each reserves the CPU Nova pinned it to" ||
 	fail "ledger: '$(ledger_cpus)'"
-for n in 1 2; do VIRT_ROUTER_CONFIG=$rwconf hook instance-0000000$n release "$rwxml"; done
+VIRT_ROUTER_CONFIG=$rwconf hook instance-00000001 release "$rwxml"
+VIRT_ROUTER_CONFIG=$rwconf hook instance-00000002 release "$tmp/rw2.xml"
 rm -f "$state/ledger"
 cat >"$tmp/pool3.conf" <<CONF
 [host]

@@ -10,6 +10,7 @@
 
 #include <glib/gstdio.h>
 
+#include "vr-error.h"
 #include "vr-ledger.h"
 #include "vr-proc.h"
 #include "vr-state.h"
@@ -102,6 +103,51 @@ static void test_paths(void) {
                 g_assert_false(vr_state_name_parse(".json", &f, &domain));
                 g_assert_false(vr_state_name_parse("notes.txt", &f, &domain));
         }
+}
+
+/* A name that would make a path elsewhere is refused by every function, not built into
+ * one (defence in depth: the hook refuses it first). */
+static void test_bad_names(void) {
+        g_autofree char *top = tmp_dir(), *dir = g_build_filename(top, "state", NULL);
+        g_autofree char *victim = g_build_filename(top, "victim", NULL), *files = NULL;
+        g_autofree char *long_name = g_strnfill(VR_STATE_DOMAIN_MAX + 1, 'n');
+        g_autofree char *longest = g_strnfill(VR_STATE_DOMAIN_MAX, 'n');
+        const char *const bad[] = {"../victim/x", "..", ".", "a/b", "", ".hidden", long_name};
+        g_autofree char *ok_path = vr_state_path(dir, VR_STATE_TUNER_PID, longest);
+        VrProcId id;
+
+        g_assert_cmpint(g_mkdir_with_parents(victim, 0755), ==, 0);
+        /* The longest name still makes names the file system takes, temporaries too. */
+        g_assert_nonnull(ok_path);
+        g_assert_true(vr_state_write(dir, VR_STATE_TUNER_PID, longest, "1\n", NULL));
+        g_assert_cmpint(vr_state_remove(dir, VR_STATE_TUNER_PID, longest), ==, 0);
+        for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+                g_autoptr(GError) err = NULL;
+                g_autofree char *text = NULL;
+                g_test_message("bad name '%s'", bad[i]);
+                g_assert_nonnull(vr_state_domain_problem(bad[i]));
+                for (int f = 0; f < VR_STATE_FILE_COUNT; f++) {
+                        g_autofree char *p = vr_state_path(dir, (VrStateFile) f, bad[i]);
+                        bool host_file = f == VR_STATE_LEDGER || f == VR_STATE_LEDGER_LOCK;
+                        g_assert_true(host_file ? p != NULL : p == NULL);
+                }
+                g_assert_false(vr_state_write(dir, VR_STATE_HOOK, bad[i], "{}", &err));
+                g_assert_error(err, VR_ERROR, VR_ERROR_INVALID);
+                g_assert_nonnull(strstr(err->message, "to name its files in the state directory"));
+                g_clear_error(&err);
+                g_assert_false(vr_state_write_pid("/", dir, VR_STATE_TUNER_PID, bad[i], getpid(), &err));
+                g_assert_cmpint(vr_state_read(dir, VR_STATE_SPEC, bad[i], &text), ==, -EINVAL);
+                g_assert_cmpint(vr_state_read_pid(dir, VR_STATE_TUNER_PID, bad[i], &id), ==, -EINVAL);
+                g_assert_cmpint(vr_state_remove(dir, VR_STATE_HOOK, bad[i]), ==, -EINVAL);
+                g_assert_false(vr_state_pid_alive("/", dir, VR_STATE_TUNER_PID, bad[i], NULL));
+                vr_state_remove_domain(dir, bad[i]);
+        }
+        files = listing(victim);
+        g_assert_cmpstr(files, ==, ""); /* nothing written outside */
+        g_clear_pointer(&files, g_free);
+        files = listing(top);
+        g_assert_cmpstr(files, ==, "state victim");
+        remove_tree(top);
 }
 
 static void test_write_atomic(void) {
@@ -349,6 +395,7 @@ static void test_ledger_stale_temporary(void) {
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/state/paths", test_paths);
+        g_test_add_func("/state/bad-names", test_bad_names);
         g_test_add_func("/state/write-atomic", test_write_atomic);
         g_test_add_func("/state/remove-domain", test_remove_domain);
         g_test_add_func("/state/pid-identity", test_pid_identity);

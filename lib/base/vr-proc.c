@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,6 +218,11 @@ int vr_cgroup_mounts_read(const char *root, VrCgroupMounts *ret) {
 pid_t vr_libvirt_pid(const char *root, const char *driver, const char *domain) {
         static const char *const drivers[] = {"qemu", "lxc", NULL};
         const char *const one[] = {driver, NULL};
+
+        /* The name becomes part of a path: "../../run/sshd" would read another daemon's
+         * pid file and hand its pid on. */
+        if (vr_name_problem(domain, NAME_MAX - strlen(".pid")) || (driver && vr_name_problem(driver, NAME_MAX)))
+                return 0;
         for (const char *const *d = driver ? one : drivers; *d; d++) {
                 g_autofree char *rel = g_strdup_printf("run/libvirt/%s/%s.pid", *d, domain);
                 g_autofree char *s = NULL;

@@ -74,5 +74,6 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VrCgroupMounts, vr_cgroup_mounts_clear)
 int vr_cgroup_mounts_read(const char *root, VrCgroupMounts *ret) _must_check_;
 
 /* The pid libvirt recorded for a running domain (ROOT/run/libvirt/DRIVER/DOMAIN.pid;
- * driver NULL: qemu, then lxc), 0 if there is none. */
+ * driver NULL: qemu, then lxc), 0 if there is none, or DOMAIN cannot be a file name
+ * (vr_name_problem). */
 pid_t vr_libvirt_pid(const char *root, const char *driver, const char *domain);
