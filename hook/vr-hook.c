@@ -163,17 +163,32 @@ static GPtrArray *journal_load(const Hook *h) {
         return steps;
 }
 
-/* Written whole and atomically (rename), before each change. A journal that cannot be
- * written is a warning, said once: the change still happens, as before there was one,
- * but cannot be undone after a crash. */
-static void journal_save(const Hook *h, GPtrArray *steps, bool *warned) {
-        g_autofree char *text = vr_hook_journal_format(h->policy->dom.name, steps);
+/* Written whole and atomically (rename), before each change: a change is made only
+ * once its undo is on disk, so that stopped and release can undo it even after a crash.
+ * An empty journal is removed, which needs no space on a full file system. */
+static bool journal_save(const Hook *h, GPtrArray *steps, GError **error) {
+        g_autofree char *text = NULL;
+        int r;
+
+        if (!steps->len) {
+                r = vr_state_remove(h->state_dir, VR_STATE_HOOK, h->policy->dom.name);
+                if (r < 0)
+                        g_set_error(error, VR_ERROR, VR_ERROR_HOST, "domain '%s': cannot remove its journal: %s",
+                                    h->policy->dom.name, g_strerror(-r));
+                return r == 0;
+        }
+        text = vr_hook_journal_format(h->policy->dom.name, steps);
+        return vr_state_write(h->state_dir, VR_STATE_HOOK, h->policy->dom.name, text, error);
+}
+
+/* The journal after an undo: what it lists was undone or never made. One that cannot be
+ * written now lists changes already undone; undoing them again at stopped writes old
+ * values back, which is harmless, so a warning is all. */
+static void journal_resave(const Hook *h, GPtrArray *steps) {
         g_autoptr(GError) e = NULL;
 
-        if (!vr_state_write(h->state_dir, VR_STATE_HOOK, h->policy->dom.name, text, &e) && !*warned) {
-                vr_log(LOG_WARNING, "domain '%s': cannot record host changes: %s", h->policy->dom.name, e->message);
-                *warned = true;
-        }
+        if (!journal_save(h, steps, &e))
+                vr_log(LOG_WARNING, "%s (stopped may undo some changes twice)", e->message);
 }
 
 /* Undo one step: its undo, if the thing it changed is still there. Undo failures are
@@ -193,16 +208,28 @@ static void undo_step(const Hook *h, const VrHookStep *s, const VrHostOp *undo) 
         }
 }
 
+/* Steps of this operation (from FIRST on) come out of JOURNAL, undone in reverse:
+ * all of them (GROUP 0), or the tail that belongs to GROUP. */
+static void undo_tail(Hook *h, GPtrArray *journal, guint first, unsigned group, bool all) {
+        while (journal->len > first &&
+               (all || ((const VrHookStep *) journal->pdata[journal->len - 1])->group == group)) {
+                const VrHookStep *d = g_ptr_array_steal_index(journal, journal->len - 1);
+                undo_step(h, d, d->undo);
+        }
+}
+
 /* Carry out PLAN, journal first: the journal (the earlier operations' steps, unless
- * FRESH) lists every step begun, and is written before each change. A failed step takes
+ * FRESH) lists every step begun, and is written before each change. A step whose
+ * record cannot be written is not made, as one the host refused. A failed step takes
  * its group with it (undone in reverse); a required one, in strict mode, takes every
- * step of this operation and fails it. */
+ * step of this operation and fails it; so does, in strict mode, any step that cannot
+ * be recorded (a change nothing could undo). */
 static bool carry_out(Hook *h, const VrHookPlan *plan, bool fresh, GError **error) {
         g_autoptr(GPtrArray) earlier = fresh ? g_ptr_array_new_with_free_func((GDestroyNotify) vr_hook_step_free)
                                              : journal_load(h);
         g_autoptr(GPtrArray) journal = g_ptr_array_new(); /* earlier's and plan's steps, not owned */
         guint first = earlier->len; /* this operation's steps begin here */
-        bool warned = false;
+        bool strict = h->policy->mode != VR_MODE_BEST_EFFORT;
 
         for (guint i = 0; i < plan->notes->len; i++)
                 vr_log(LOG_INFO, "%s", (char *) plan->notes->pdata[i]);
@@ -214,37 +241,39 @@ static bool carry_out(Hook *h, const VrHookPlan *plan, bool fresh, GError **erro
         for (guint i = 0; i < plan->steps->len; i++) {
                 const VrHookStep *s = plan->steps->pdata[i];
                 g_autoptr(GError) cause = NULL, e = NULL;
+                bool unrecorded;
 
                 g_ptr_array_add(journal, (gpointer) s);
-                journal_save(h, journal, &warned);
-                if (vr_host_op_run(h->ops, h->req->root, h->req->tc_path, s->op, &cause) == 0) {
+                unrecorded = !journal_save(h, journal, &cause);
+                if (!unrecorded && vr_host_op_run(h->ops, h->req->root, h->req->tc_path, s->op, &cause) == 0) {
                         if (s->done)
                                 vr_log(LOG_INFO, "domain '%s': port '%s': %s", h->policy->dom.name, s->port, s->done);
                         continue;
                 }
                 g_ptr_array_remove_index(journal, journal->len - 1); /* it did not happen */
-                e = g_error_new(VR_ERROR, VR_ERROR_HOST, "domain '%s': port '%s': %s: %s%s%s", h->policy->dom.name,
-                                s->port, s->what, cause->message, s->consequence ? "; " : "",
-                                s->consequence ? s->consequence : "");
-                if (s->need == VR_STEP_REQUIRED && h->policy->mode != VR_MODE_BEST_EFFORT) {
-                        while (journal->len > first) {
-                                const VrHookStep *d = g_ptr_array_steal_index(journal, journal->len - 1);
-                                undo_step(h, d, d->undo);
-                        }
-                        journal_save(h, journal, &warned);
+                if (unrecorded)
+                        e = g_error_new(VR_ERROR, VR_ERROR_HOST,
+                                        "domain '%s': port '%s': %s: not made, its undo cannot be recorded: %s",
+                                        h->policy->dom.name, s->port, s->what ? s->what : "a host change",
+                                        cause->message);
+                else
+                        e = g_error_new(VR_ERROR, VR_ERROR_HOST, "domain '%s': port '%s': %s: %s%s%s",
+                                        h->policy->dom.name, s->port, s->what, cause->message,
+                                        s->consequence ? "; " : "", s->consequence ? s->consequence : "");
+                if (strict && (s->need == VR_STEP_REQUIRED || unrecorded)) {
+                        undo_tail(h, journal, first, 0, true);
+                        journal_resave(h, journal);
                         g_propagate_error(error, g_steal_pointer(&e));
                         return false;
                 }
                 /* The rest of its group falls with it: what went in comes out. */
-                while (s->group && journal->len > first &&
-                       ((const VrHookStep *) journal->pdata[journal->len - 1])->group == s->group) {
-                        const VrHookStep *d = g_ptr_array_steal_index(journal, journal->len - 1);
-                        undo_step(h, d, d->undo);
-                }
+                if (s->group)
+                        undo_tail(h, journal, first, s->group, false);
                 while (s->group && i + 1 < plan->steps->len &&
                        ((const VrHookStep *) plan->steps->pdata[i + 1])->group == s->group)
                         i++;
-                journal_save(h, journal, &warned);
+                if (!unrecorded)
+                        journal_resave(h, journal);
                 if (s->need == VR_STEP_OPTIONAL)
                         vr_log(LOG_WARNING, "%s", e->message);
                 else
@@ -455,7 +484,9 @@ static bool op_prepare(Hook *h, GError **error) {
         host_plan = build_plan(h, plan, 0);
         if (!carry_out(h, host_plan, true, error)) { /* strict: nothing of it stays, nor its reservation */
                 vr_ledger_release(ledger, p->dom.name);
-                (void) vr_ledger_save(ledger, NULL);
+                if (!vr_ledger_save(ledger, &local))
+                        vr_log(LOG_WARNING, "domain '%s': prepare failed, and its reservations stay in the ledger until they are reclaimed (%d s after prepare): %s",
+                               p->dom.name, VR_LEDGER_PREPARE_GRACE_S, local->message);
                 return false;
         }
         return true;
@@ -488,11 +519,20 @@ static bool op_started(Hook *h, bool reconnect, GError **error) {
 
         if (h->policy->dom.type == VR_DOMAIN_LXC && !reconnect) {
                 g_autoptr(VrHookPlan) plan = build_plan(h, NULL, pid);
-                (void) carry_out(h, plan, false, NULL); /* its steps are optional */
+                /* Its steps are optional: it fails only where a change could not be
+                 * recorded (strict). */
+                if (!carry_out(h, plan, false, &local))
+                        return fail_or_degrade(h, error, g_steal_pointer(&local));
         }
         ledger = vr_ledger_open(h->req->root, h->state_dir, h->req->lock_wait_ms, &local);
-        if (ledger && pid > 0 && vr_ledger_set_pid(ledger, h->policy->dom.name, pid))
-                (void) vr_ledger_save(ledger, NULL);
+        /* Without its pid the entry is the domain's while libvirt's pid file names a live
+         * process (vr_ledger_reclaim): a warning, not a reason to stop a running router. */
+        if (!ledger)
+                vr_log(LOG_WARNING, "domain '%s': %s: cannot record its pid in the ledger: %s", h->policy->dom.name,
+                       reconnect ? "reconnect" : "started", local->message);
+        if (ledger && pid > 0 && vr_ledger_set_pid(ledger, h->policy->dom.name, pid) && !vr_ledger_save(ledger, &local))
+                vr_log(LOG_WARNING, "domain '%s': %s: cannot record its pid in the ledger: %s", h->policy->dom.name,
+                       reconnect ? "reconnect" : "started", local->message);
         if (ledger && h->policy->rule && h->policy->cpus_from_pool) {
                 /* The tuner pins to what prepare reserved for this instance: the hook
                  * cannot rewrite a rule-bound domain's XML. */

@@ -7,6 +7,7 @@
  *   ops=start;stopped  the hook operations, in order
  *   fail=TEXT        the first host operation whose recorded line contains TEXT ...
  *   errno=NAME       ... is refused with this errno (EPERM, EBUSY, EOPNOTSUPP, ...)
+ *   unwritable-state=true  the state directory is a plain file: no journal can be written
  *   [files]
  *   RELPATH=TEXT     files made in the copied tree first (queue lengths, /proc, pid files)
  *
@@ -135,6 +136,10 @@ static bool run_case(const char *base) {
                 }
         }
         g_mkdir_with_parents(root, 0755);
+        if (g_key_file_get_boolean(kf, "case", "unwritable-state", NULL) && !g_file_set_contents(state, "", -1, NULL)) {
+                fprintf(stderr, "%s: cannot make %s\n", base, state);
+                return false;
+        }
         files = g_key_file_get_keys(kf, "files", NULL, NULL);
         for (char **f = files; f && *f; f++) {
                 g_autofree char *value = g_key_file_get_string(kf, "files", *f, NULL);

@@ -290,6 +290,27 @@ expect "start sets the macvtap queue length" 0 "macvtap7 queue 500 -> 35 packets
 hook q stopped "$tmp/q.xml"
 [[ ! -e $state/q.hook.json ]] && pass "stopped undoes and forgets the changes" || fail "record left after stopped"
 
+# A full state file system (issue 15 kind 3): a change whose undo cannot be recorded is
+# not made. Strict fails start; best-effort warns and starts without it.
+echo 500 >"$root/sys/class/net/macvtap7/tx_queue_len"
+mkdir -p "$tmp/full"
+if mount -t tmpfs -o size=16k tmpfs "$tmp/full" 2>/dev/null; then
+	dd if=/dev/zero of="$tmp/full/fill" bs=1k count=64 2>/dev/null
+	VIRT_ROUTER_STATE_DIR=$tmp/full hook q start "$tmp/q.xml"
+	expect "a full state file system: strict start fails" 1 "domain 'q': port 'wan': cannot set the queue length of macvtap7 to 35: not made, its undo cannot be recorded: domain 'q': cannot write $tmp/full/q.hook.json: No space left on device"
+	[[ $(cat "$root/sys/class/net/macvtap7/tx_queue_len") == 500 ]] && pass "... and the queue stays 500" ||
+		fail "full state fs, strict: queue $(cat "$root/sys/class/net/macvtap7/tx_queue_len")"
+	sed "s|<vr:router xmlns:vr='urn:virt-router:1'>|<vr:router xmlns:vr='urn:virt-router:1' mode='best-effort'>|" "$tmp/q.xml" >"$tmp/q-be.xml"
+	VIRT_ROUTER_STATE_DIR=$tmp/full hook q start "$tmp/q-be.xml"
+	expect "a full state file system: best-effort start warns and goes on" 0 "not made, its undo cannot be recorded: domain 'q': cannot write $tmp/full/q.hook.json: No space left on device (best-effort: starting without it)"
+	[[ $(cat "$root/sys/class/net/macvtap7/tx_queue_len") == 500 ]] && pass "... and the queue stays 500" ||
+		fail "full state fs, best-effort: queue $(cat "$root/sys/class/net/macvtap7/tx_queue_len")"
+	[[ $(ls -A "$tmp/full") == fill ]] && pass "... and no temporary file is left" || fail "full state fs: $(ls -A "$tmp/full")"
+	umount "$tmp/full"
+else
+	echo "SKIP: a full state file system: cannot mount a tmpfs here (not root?); test-hook-plan's journal-unwritable-* cover it"
+fi
+
 # start: the host policer of a guarantee, on the macvtap (a fake tc records what runs)
 cat >"$tmp/tc" <<'SH'
 #!/bin/sh

@@ -16,9 +16,7 @@
 #include "vr-state.h"
 #include "vr-sysfs.h"
 
-/* A domain that has prepared but not started for this long has failed to start
- * without its release hook running (libvirtd killed): its entry is reclaimed. */
-#define PREPARE_GRACE_US (300LL * G_USEC_PER_SEC)
+#define PREPARE_GRACE_US ((gint64) VR_LEDGER_PREPARE_GRACE_S * G_USEC_PER_SEC)
 
 struct VrLedger {
         char *root;

@@ -25,6 +25,11 @@ typedef struct {
 
 typedef struct VrLedger VrLedger;
 
+/* A domain that has prepared but not started for this long (and has no live process
+ * by libvirt's pid file) has failed to start without its release hook running
+ * (libvirtd killed): its entry is reclaimed. */
+#define VR_LEDGER_PREPARE_GRACE_S 300
+
 /* Lock and read STATE_DIR/ledger. ROOT is the prefix under which pid liveness and
  * libvirt's pid files are checked. Fails (VR_ERROR_HOST) when the lock is not had in
  * wait_ms, the directory cannot be written, or the file is corrupt. */

@@ -194,7 +194,8 @@ int vr_state_remove(const char *state_dir, VrStateFile f, const char *domain) {
 
         if (!path)
                 return -EINVAL;
-        return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
+        /* ENOTDIR: the state directory is no directory, so nothing is in it. */
+        return unlink(path) < 0 && errno != ENOENT && errno != ENOTDIR ? -errno : 0;
 }
 
 /* ".NAME.XXXXXX", the temporary file of NAME (write_atomic): mkstemp's six letters and
