@@ -267,6 +267,53 @@ pid_in_ledger=$(python3 -c 'import json,sys; print([d["pid"] for d in json.load(
 rm -f "$root/run/libvirt/qemu/vr1.pid"
 hook vr1 release "$tmp/vr1.xml"
 
+# A stale tuner pid file naming a live unrelated process (issue 15 kind 2): stopped
+# must not signal it, reconnect must still start a tuner. The process is a real sleep;
+# its stat under the root prefix says what the hook sees of it.
+fake_stat() { # PID COMM START
+	mkdir -p "$root/proc/$1"
+	printf '%s (%s) S 1 %s %s 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 %s 3133440 396 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n' \
+		"$1" "$2" "$1" "$1" "$3" >"$root/proc/$1/stat"
+}
+cat >"$tmp/fake-tune" <<SH
+#!/bin/sh
+echo started >"$tmp/tuner-started"
+SH
+chmod +x "$tmp/fake-tune"
+for form in "the pid alone (an older file)" "another start time"; do
+	sleep 300 &
+	victim=$!
+	fake_stat "$victim" sleep 5000
+	pidfile=$victim
+	[[ $form == another* ]] && pidfile=$(printf '%s\n4000' "$victim")
+	printf '%s\n' "$pidfile" >"$state/vr1.tuner.pid"
+	hook vr1 stopped "$tmp/vr1.xml"
+	# A signalled child stays a zombie until waited for: its state says whether it died.
+	[[ $(cut -d' ' -f3 "/proc/$victim/stat" 2>/dev/null) == [SR] ]] &&
+		pass "stale pid file ($form): stopped signals no unrelated process" ||
+		fail "stale pid file ($form): stopped killed pid $victim"
+	rm -f "$tmp/tuner-started"
+	printf '%s\n' "$pidfile" >"$state/vr1.tuner.pid"
+	unset VIRT_ROUTER_NO_TUNER
+	VIRT_ROUTER_TUNE=$tmp/fake-tune hook vr1 reconnect "$tmp/vr1.xml"
+	export VIRT_ROUTER_NO_TUNER=1
+	[[ $rc == 0 && -e $tmp/tuner-started ]] && pass "stale pid file ($form): reconnect starts a tuner" ||
+		fail "stale pid file ($form): reconnect started no tuner (exit $rc)"
+	kill "$victim" 2>/dev/null
+	wait "$victim" 2>/dev/null
+	rm -rf "$root/proc/$victim"
+done
+# Its own tuner, by pid and start time: stopped signals it.
+sleep 300 &
+victim=$!
+fake_stat "$victim" sleep 5000
+printf '%s\n5000\n' "$victim" >"$state/vr1.tuner.pid"
+hook vr1 stopped "$tmp/vr1.xml"
+expect "stopped stops the tuner its pid file names" 0 "stopped: tuner stopped"
+wait "$victim" 2>/dev/null
+[[ $? == 143 ]] && pass "... with SIGTERM" || { fail "the tuner was not signalled"; kill "$victim" 2>/dev/null; }
+rm -rf "$root/proc/$victim" "$state/vr1.tuner.pid" "$tmp/tuner-started"
+
 # reclaim: an entry whose process is gone does not block
 cat >"$state/ledger" <<'JSON'
 {"version": 1, "domains": [{"domain": "ghost", "driver": "qemu", "pid": 999999, "since_us": 0, "cpus": "1-2", "vfs": [], "deadline_ppm": {}}]}

@@ -31,17 +31,22 @@ static void remove_tree(const char *dir) {
 
 /* ROOT/proc/PID/stat as the kernel writes it: 52 fields, the comm in parentheses,
  * STATE field 3, START field 22. */
-static void fake_process(const char *root, pid_t pid, char state, uint64_t start) {
+static void fake_process_named(const char *root, pid_t pid, const char *comm, char state, uint64_t start) {
         g_autofree char *dir = g_strdup_printf("%s/proc/%d", root, (int) pid);
         g_autofree char *path = g_build_filename(dir, "stat", NULL);
         g_autoptr(GString) s = g_string_new(NULL);
 
-        g_string_append_printf(s, "%d (virt-router-tu) %c 1", (int) pid, state);
+        g_string_append_printf(s, "%d (%s) %c 1", (int) pid, comm, state);
         for (int field = 5; field <= 52; field++)
                 g_string_append_printf(s, " %" G_GUINT64_FORMAT, field == 22 ? start : (uint64_t) 0);
         g_string_append_c(s, '\n');
         g_assert_cmpint(g_mkdir_with_parents(dir, 0755), ==, 0);
         g_assert_true(g_file_set_contents(path, s->str, -1, NULL));
+}
+
+/* A tuner as the kernel names it. */
+static void fake_process(const char *root, pid_t pid, char state, uint64_t start) {
+        fake_process_named(root, pid, VR_TUNER_COMM, state, start);
 }
 
 static int compare_names(gconstpointer a, gconstpointer b) {
@@ -239,12 +244,16 @@ static void test_pid_identity(void) {
         fake_process(root, 4321, 'Z', 777);
         g_assert_false(vr_state_pid_alive(root, dir, VR_STATE_TUNER_PID, "vr1", NULL));
 
-        /* An old pid file, the pid alone: compared by pid, as before. */
+        /* An old pid file, the pid alone: compared by pid and the tuner's name. */
         fake_process(root, 4321, 'S', 900);
         g_assert_true(vr_state_write(dir, VR_STATE_TUNER_PID, "old", "4321\n", NULL));
         g_assert_cmpint(vr_state_read_pid(dir, VR_STATE_TUNER_PID, "old", &id), ==, 0);
         g_assert_cmpuint(id.starttime, ==, 0);
         g_assert_true(vr_state_pid_alive(root, dir, VR_STATE_TUNER_PID, "old", NULL));
+        /* ... and its pid taken by an unrelated process: gone. */
+        fake_process_named(root, 4321, "sshd", 'S', 900);
+        g_assert_false(vr_state_pid_alive(root, dir, VR_STATE_TUNER_PID, "old", NULL));
+        fake_process(root, 4321, 'S', 900);
         g_assert_false(vr_state_pid_alive(root, dir, VR_STATE_TUNER_PID, "missing", NULL));
 
         /* A process the root does not show is recorded by its pid alone. */
@@ -277,6 +286,37 @@ static void test_proc_id_self(void) {
 
 /* The ledger keeps the domain's start time beside its pid: a reused pid does not keep
  * a gone router's reservations. */
+/* An older ledger's entry holds the pid alone (pid_start 0): it is the domain's only
+ * while libvirt's pid file names that pid, whatever process has it now. */
+static void test_ledger_pid_without_start(void) {
+        g_autofree char *root = tmp_dir();
+        g_autofree char *dir = g_build_filename(root, "run", NULL);
+        g_autofree char *ledger = g_build_filename(dir, "ledger", NULL);
+        g_autofree char *pidfile = g_build_filename(root, "run/libvirt/qemu/vr1.pid", NULL);
+        g_autofree char *piddir = g_path_get_dirname(pidfile);
+        g_autoptr(GError) err = NULL;
+        g_autoptr(GPtrArray) gone = NULL;
+        VrLedger *l;
+
+        fake_process_named(root, 4000, "sleep", 'S', 1234); /* alive, but not the router */
+        g_assert_cmpint(g_mkdir_with_parents(dir, 0755), ==, 0);
+        g_assert_true(g_file_set_contents(ledger, "{\"version\": 1, \"domains\": [{\"domain\": \"vr1\", \"pid\": 4000, \"since_us\": 0, \"cpus\": \"2\"}]}", -1, NULL));
+        l = vr_ledger_open(root, dir, 1000, &err);
+        g_assert_no_error(err);
+        gone = vr_ledger_reclaim(l);
+        g_assert_cmpuint(gone->len, ==, 1); /* no libvirt pid file names it: gone */
+        vr_ledger_close(l);
+        g_clear_pointer(&gone, g_ptr_array_unref);
+
+        g_assert_cmpint(g_mkdir_with_parents(piddir, 0755), ==, 0);
+        g_assert_true(g_file_set_contents(pidfile, "4000\n", -1, NULL));
+        l = vr_ledger_open(root, dir, 1000, &err);
+        gone = vr_ledger_reclaim(l);
+        g_assert_cmpuint(gone->len, ==, 0); /* libvirt says 4000 is vr1's */
+        vr_ledger_close(l);
+        remove_tree(root);
+}
+
 static void test_ledger_pid_reuse(void) {
         g_autofree char *root = tmp_dir();
         g_autofree char *dir = g_build_filename(root, "run", NULL);
@@ -401,6 +441,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/state/pid-identity", test_pid_identity);
         g_test_add_func("/state/proc-id-self", test_proc_id_self);
         g_test_add_func("/state/ledger-pid-reuse", test_ledger_pid_reuse);
+        g_test_add_func("/state/ledger-pid-without-start", test_ledger_pid_without_start);
         g_test_add_func("/state/ledger-files", test_ledger_files);
         g_test_add_func("/state/ledger-stale-temporary", test_ledger_stale_temporary);
         return g_test_run();

@@ -561,7 +561,7 @@ static char *read_cpus_allowed(const char *root, pid_t pid, pid_t tid) {
 }
 
 static bool pid_alive(const char *root, pid_t pid) {
-        return vr_proc_id_alive(root, &(VrProcId){pid, 0});
+        return vr_proc_id_alive(root, &(VrProcId){pid, 0, NULL});
 }
 
 /* A pid member of the tuner's state, 0 when it is absent or no pid. */

@@ -73,7 +73,7 @@ int vr_proc_id_read(const char *root, pid_t pid, VrProcId *ret) {
         r = vr_proc_read_stat(root, pid, 0, &st);
         if (r < 0)
                 return r;
-        *ret = (VrProcId){pid, st.starttime};
+        *ret = (VrProcId){pid, st.starttime, NULL};
         return 0;
 }
 
@@ -81,6 +81,8 @@ bool vr_proc_id_alive(const char *root, const VrProcId *id) {
         VrProcStat st;
 
         if (id->pid <= 0 || vr_proc_read_stat(root, id->pid, 0, &st) < 0 || st.state == 'Z')
+                return false;
+        if (id->comm && !g_str_equal(st.comm, id->comm))
                 return false;
         return !id->starttime || st.starttime == id->starttime;
 }

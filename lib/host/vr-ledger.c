@@ -218,7 +218,7 @@ void vr_ledger_close(VrLedger *l) {
 
 /* The domain's process per libvirt's pid file, if it runs. */
 static pid_t libvirt_pid(const char *root, const VrLedgerEntry *e) {
-        VrProcId id = {vr_libvirt_pid(root, e->driver, e->domain), 0};
+        VrProcId id = {vr_libvirt_pid(root, e->driver, e->domain), 0, NULL};
         return vr_proc_id_alive(root, &id) ? id.pid : 0;
 }
 
@@ -229,8 +229,10 @@ GPtrArray *vr_ledger_reclaim(VrLedger *l) {
         for (guint i = l->entries->len; i-- > 0;) {
                 VrLedgerEntry *e = l->entries->pdata[i];
                 bool alive;
-                if (e->pid)
-                        alive = vr_proc_id_alive(l->root, &(VrProcId){e->pid, e->pid_start});
+                if (e->pid && e->pid_start)
+                        alive = vr_proc_id_alive(l->root, &(VrProcId){e->pid, e->pid_start, NULL});
+                else if (e->pid) /* an older ledger's: the pid alone may by now be any process's */
+                        alive = libvirt_pid(l->root, e) == e->pid;
                 else
                         alive = now - e->since_us < PREPARE_GRACE_US || libvirt_pid(l->root, e) != 0;
                 if (!alive) {

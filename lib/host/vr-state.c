@@ -250,11 +250,11 @@ void vr_state_remove_domain(const char *state_dir, const char *domain) {
 
 bool vr_state_write_pid(const char *root, const char *state_dir, VrStateFile f, const char *domain, pid_t pid,
                         GError **error) {
-        VrProcId id = {pid, 0};
+        VrProcId id = {pid, 0, NULL};
         g_autofree char *text = NULL;
 
         if (vr_proc_id_read(root, pid, &id) < 0)
-                id = (VrProcId){pid, 0};
+                id = (VrProcId){pid, 0, NULL};
         text = id.starttime ? g_strdup_printf("%d\n%" G_GUINT64_FORMAT "\n", (int) pid, id.starttime)
                             : g_strdup_printf("%d\n", (int) pid);
         return vr_state_write(state_dir, f, domain, text, error);
@@ -275,7 +275,9 @@ int vr_state_read_pid(const char *state_dir, VrStateFile f, const char *domain, 
         if (lines[1] && *g_strstrip(lines[1]) &&
             !g_ascii_string_to_unsigned(lines[1], 10, 0, G_MAXUINT64, &start, NULL))
                 return -EINVAL;
-        *ret = (VrProcId){(pid_t) pid, start};
+        /* A file with the pid alone (older versions) names the tuner only if that
+         * process is still called so: its pid may by now be any process's. */
+        *ret = (VrProcId){(pid_t) pid, start, !start && f == VR_STATE_TUNER_PID ? VR_TUNER_COMM : NULL};
         return 0;
 }
 

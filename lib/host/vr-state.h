@@ -69,9 +69,13 @@ void vr_state_remove_domain(const char *state_dir, const char *domain);
  * call it only where no other writer of F can be at work (the ledger: under its lock). */
 void vr_state_remove_temporaries(const char *state_dir, VrStateFile f, const char *domain);
 
+/* The tuner's comm: "virt-router-tune" as the kernel keeps it (15 bytes). */
+#define VR_TUNER_COMM "virt-router-tun"
+
 /* Pid files hold two lines, the pid and its start time (VrProcId), read from
  * ROOT/proc/PID/stat when written; a process that cannot be read there is recorded by
- * its pid alone. Files of older versions hold only the pid and still read. */
+ * its pid alone. Files of older versions hold only the pid and still read: a tuner's
+ * then names the tuner only while that process is called VR_TUNER_COMM. */
 bool vr_state_write_pid(const char *root, const char *state_dir, VrStateFile f, const char *domain, pid_t pid,
                         GError **error);
 /* 0, -ENOENT (no file), -EINVAL (no pid in it). */
