@@ -302,11 +302,12 @@ GPtrArray *vr_hook_journal_parse(const char *text, GError **error) {
         g_autoptr(VrJsonNode) root = vr_json_parse(text, error);
         g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func((GDestroyNotify) vr_hook_step_free);
         const VrJsonNode *steps;
+        int64_t version;
 
         if (!root)
                 return NULL;
         steps = vr_json_member(root, "steps");
-        if (vr_json_member_int(root, "version", 0) != 1 || !steps || steps->type != VR_JSON_ARRAY) {
+        if (vr_json_member_int(root, "version", 1, 1, &version) < 0 || !steps || steps->type != VR_JSON_ARRAY) {
                 g_set_error(error, VR_ERROR, VR_ERROR_INVALID, "expected a hook journal (version 1, with steps)");
                 return NULL;
         }

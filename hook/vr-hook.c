@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <net/if.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -52,8 +53,8 @@ static char *hook_state_path(const Hook *h) {
 
 /* The router's devices in the XML, with what the host says of them now (reads only:
  * the plan is made from these). */
-static GPtrArray *read_devices(xmlDoc *doc, const VrPolicy *p, const char *root) {
-        GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify) vr_hook_device_free);
+static GPtrArray *read_devices(xmlDoc *doc, const VrPolicy *p, const char *root, GError **error) {
+        g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func((GDestroyNotify) vr_hook_device_free);
         xmlNode *devices = vr_xml_child(xmlDocGetRootElement(doc), NULL, "devices");
         g_autoptr(GHashTable) lxc_ports = g_hash_table_new(g_direct_hash, g_direct_equal); /* node -> port */
 
@@ -91,8 +92,20 @@ static GPtrArray *read_devices(xmlDoc *doc, const VrPolicy *p, const char *root)
                                                           (unsigned) g_ascii_strtoull(slot, NULL, 0),
                                                           (unsigned) g_ascii_strtoull(fn, NULL, 0));
                 }
-                /* A name with a '/' would write outside its device's directory. */
-                if (ld->target && !strchr(ld->target, '/') && vr_netdev_get_txqlen(root, ld->target, &ld->txqlen) < 0)
+                g_ptr_array_add(out, ld);
+                /* Both become paths (sys/class/net/TARGET) or kernel interface names: one
+                 * with a '/' would write outside its device's directory. */
+                for (int k = 0; k < 2; k++) {
+                        const char *dev = k ? ld->guest : ld->target;
+                        const char *why = dev ? vr_netdev_name_problem(dev) : NULL;
+                        if (!why)
+                                continue;
+                        g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                                    "domain '%s': port '%s': device name '%s' %s: expected a network interface name (1-%d bytes, no '/', ':' or blanks, not '.' or '..')",
+                                    p->dom.name, ld->port, dev, why, IFNAMSIZ - 1);
+                        return NULL;
+                }
+                if (ld->target && vr_netdev_get_txqlen(root, ld->target, &ld->txqlen) < 0)
                         ld->txqlen = -1;
                 if (ld->pci) {
                         g_autofree char *drv = vr_root_path(root, "sys/bus/pci/devices/%s/driver", ld->pci);
@@ -102,9 +115,8 @@ static GPtrArray *read_devices(xmlDoc *doc, const VrPolicy *p, const char *root)
                         if (vr_vf_pf(root, ld->pci, &ld->pf) == 0 && vr_vf_index(root, ld->pf, ld->pci, &ld->vf) < 0)
                                 ld->vf = -1;
                 }
-                g_ptr_array_add(out, ld);
         }
-        return out;
+        return g_steal_pointer(&out);
 }
 
 static pid_t domain_pid(const Hook *h);
@@ -151,17 +163,32 @@ static GPtrArray *journal_load(const Hook *h) {
         return steps;
 }
 
-/* Written whole and atomically (rename), before each change. A journal that cannot be
- * written is a warning, said once: the change still happens, as before there was one,
- * but cannot be undone after a crash. */
-static void journal_save(const Hook *h, GPtrArray *steps, bool *warned) {
-        g_autofree char *text = vr_hook_journal_format(h->policy->dom.name, steps);
+/* Written whole and atomically (rename), before each change: a change is made only
+ * once its undo is on disk, so that stopped and release can undo it even after a crash.
+ * An empty journal is removed, which needs no space on a full file system. */
+static bool journal_save(const Hook *h, GPtrArray *steps, GError **error) {
+        g_autofree char *text = NULL;
+        int r;
+
+        if (!steps->len) {
+                r = vr_state_remove(h->state_dir, VR_STATE_HOOK, h->policy->dom.name);
+                if (r < 0)
+                        g_set_error(error, VR_ERROR, VR_ERROR_HOST, "domain '%s': cannot remove its journal: %s",
+                                    h->policy->dom.name, g_strerror(-r));
+                return r == 0;
+        }
+        text = vr_hook_journal_format(h->policy->dom.name, steps);
+        return vr_state_write(h->state_dir, VR_STATE_HOOK, h->policy->dom.name, text, error);
+}
+
+/* The journal after an undo: what it lists was undone or never made. One that cannot be
+ * written now lists changes already undone; undoing them again at stopped writes old
+ * values back, which is harmless, so a warning is all. */
+static void journal_resave(const Hook *h, GPtrArray *steps) {
         g_autoptr(GError) e = NULL;
 
-        if (!vr_state_write(h->state_dir, VR_STATE_HOOK, h->policy->dom.name, text, &e) && !*warned) {
-                vr_log(LOG_WARNING, "domain '%s': cannot record host changes: %s", h->policy->dom.name, e->message);
-                *warned = true;
-        }
+        if (!journal_save(h, steps, &e))
+                vr_log(LOG_WARNING, "%s (stopped may undo some changes twice)", e->message);
 }
 
 /* Undo one step: its undo, if the thing it changed is still there. Undo failures are
@@ -181,16 +208,28 @@ static void undo_step(const Hook *h, const VrHookStep *s, const VrHostOp *undo) 
         }
 }
 
+/* Steps of this operation (from FIRST on) come out of JOURNAL, undone in reverse:
+ * all of them (GROUP 0), or the tail that belongs to GROUP. */
+static void undo_tail(Hook *h, GPtrArray *journal, guint first, unsigned group, bool all) {
+        while (journal->len > first &&
+               (all || ((const VrHookStep *) journal->pdata[journal->len - 1])->group == group)) {
+                const VrHookStep *d = g_ptr_array_steal_index(journal, journal->len - 1);
+                undo_step(h, d, d->undo);
+        }
+}
+
 /* Carry out PLAN, journal first: the journal (the earlier operations' steps, unless
- * FRESH) lists every step begun, and is written before each change. A failed step takes
+ * FRESH) lists every step begun, and is written before each change. A step whose
+ * record cannot be written is not made, as one the host refused. A failed step takes
  * its group with it (undone in reverse); a required one, in strict mode, takes every
- * step of this operation and fails it. */
+ * step of this operation and fails it; so does, in strict mode, any step that cannot
+ * be recorded (a change nothing could undo). */
 static bool carry_out(Hook *h, const VrHookPlan *plan, bool fresh, GError **error) {
         g_autoptr(GPtrArray) earlier = fresh ? g_ptr_array_new_with_free_func((GDestroyNotify) vr_hook_step_free)
                                              : journal_load(h);
         g_autoptr(GPtrArray) journal = g_ptr_array_new(); /* earlier's and plan's steps, not owned */
         guint first = earlier->len; /* this operation's steps begin here */
-        bool warned = false;
+        bool strict = h->policy->mode != VR_MODE_BEST_EFFORT;
 
         for (guint i = 0; i < plan->notes->len; i++)
                 vr_log(LOG_INFO, "%s", (char *) plan->notes->pdata[i]);
@@ -202,37 +241,39 @@ static bool carry_out(Hook *h, const VrHookPlan *plan, bool fresh, GError **erro
         for (guint i = 0; i < plan->steps->len; i++) {
                 const VrHookStep *s = plan->steps->pdata[i];
                 g_autoptr(GError) cause = NULL, e = NULL;
+                bool unrecorded;
 
                 g_ptr_array_add(journal, (gpointer) s);
-                journal_save(h, journal, &warned);
-                if (vr_host_op_run(h->ops, h->req->root, h->req->tc_path, s->op, &cause) == 0) {
+                unrecorded = !journal_save(h, journal, &cause);
+                if (!unrecorded && vr_host_op_run(h->ops, h->req->root, h->req->tc_path, s->op, &cause) == 0) {
                         if (s->done)
                                 vr_log(LOG_INFO, "domain '%s': port '%s': %s", h->policy->dom.name, s->port, s->done);
                         continue;
                 }
                 g_ptr_array_remove_index(journal, journal->len - 1); /* it did not happen */
-                e = g_error_new(VR_ERROR, VR_ERROR_HOST, "domain '%s': port '%s': %s: %s%s%s", h->policy->dom.name,
-                                s->port, s->what, cause->message, s->consequence ? "; " : "",
-                                s->consequence ? s->consequence : "");
-                if (s->need == VR_STEP_REQUIRED && h->policy->mode != VR_MODE_BEST_EFFORT) {
-                        while (journal->len > first) {
-                                const VrHookStep *d = g_ptr_array_steal_index(journal, journal->len - 1);
-                                undo_step(h, d, d->undo);
-                        }
-                        journal_save(h, journal, &warned);
+                if (unrecorded)
+                        e = g_error_new(VR_ERROR, VR_ERROR_HOST,
+                                        "domain '%s': port '%s': %s: not made, its undo cannot be recorded: %s",
+                                        h->policy->dom.name, s->port, s->what ? s->what : "a host change",
+                                        cause->message);
+                else
+                        e = g_error_new(VR_ERROR, VR_ERROR_HOST, "domain '%s': port '%s': %s: %s%s%s",
+                                        h->policy->dom.name, s->port, s->what, cause->message,
+                                        s->consequence ? "; " : "", s->consequence ? s->consequence : "");
+                if (strict && (s->need == VR_STEP_REQUIRED || unrecorded)) {
+                        undo_tail(h, journal, first, 0, true);
+                        journal_resave(h, journal);
                         g_propagate_error(error, g_steal_pointer(&e));
                         return false;
                 }
                 /* The rest of its group falls with it: what went in comes out. */
-                while (s->group && journal->len > first &&
-                       ((const VrHookStep *) journal->pdata[journal->len - 1])->group == s->group) {
-                        const VrHookStep *d = g_ptr_array_steal_index(journal, journal->len - 1);
-                        undo_step(h, d, d->undo);
-                }
+                if (s->group)
+                        undo_tail(h, journal, first, s->group, false);
                 while (s->group && i + 1 < plan->steps->len &&
                        ((const VrHookStep *) plan->steps->pdata[i + 1])->group == s->group)
                         i++;
-                journal_save(h, journal, &warned);
+                if (!unrecorded)
+                        journal_resave(h, journal);
                 if (s->need == VR_STEP_OPTIONAL)
                         vr_log(LOG_WARNING, "%s", e->message);
                 else
@@ -423,7 +464,9 @@ static bool op_prepare(Hook *h, GError **error) {
         host_plan = build_plan(h, plan, 0);
         if (!carry_out(h, host_plan, true, error)) { /* strict: nothing of it stays, nor its reservation */
                 vr_ledger_release(ledger, p->dom.name);
-                (void) vr_ledger_save(ledger, NULL);
+                if (!vr_ledger_save(ledger, &local))
+                        vr_log(LOG_WARNING, "domain '%s': prepare failed, and its reservations stay in the ledger until they are reclaimed (%d s after prepare): %s",
+                               p->dom.name, VR_LEDGER_PREPARE_GRACE_S, local->message);
                 return false;
         }
         return true;
@@ -456,11 +499,20 @@ static bool op_started(Hook *h, bool reconnect, GError **error) {
 
         if (h->policy->dom.type == VR_DOMAIN_LXC && !reconnect) {
                 g_autoptr(VrHookPlan) plan = build_plan(h, NULL, pid);
-                (void) carry_out(h, plan, false, NULL); /* its steps are optional */
+                /* Its steps are optional: it fails only where a change could not be
+                 * recorded (strict). */
+                if (!carry_out(h, plan, false, &local))
+                        return fail_or_degrade(h, error, g_steal_pointer(&local));
         }
         ledger = vr_ledger_open(h->req->root, h->state_dir, h->req->lock_wait_ms, &local);
-        if (ledger && pid > 0 && vr_ledger_set_pid(ledger, h->policy->dom.name, pid))
-                (void) vr_ledger_save(ledger, NULL);
+        /* Without its pid the entry is the domain's while libvirt's pid file names a live
+         * process (vr_ledger_reclaim): a warning, not a reason to stop a running router. */
+        if (!ledger)
+                vr_log(LOG_WARNING, "domain '%s': %s: cannot record its pid in the ledger: %s", h->policy->dom.name,
+                       reconnect ? "reconnect" : "started", local->message);
+        if (ledger && pid > 0 && vr_ledger_set_pid(ledger, h->policy->dom.name, pid) && !vr_ledger_save(ledger, &local))
+                vr_log(LOG_WARNING, "domain '%s': %s: cannot record its pid in the ledger: %s", h->policy->dom.name,
+                       reconnect ? "reconnect" : "started", local->message);
         if (ledger && h->policy->rule && h->policy->cpus_from_pool) {
                 /* The tuner pins to what prepare reserved for this instance: the hook
                  * cannot rewrite a rule-bound domain's XML. */
@@ -542,6 +594,7 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Hook, hook_clear)
  * 1: a router; 0: not one; -1: error. */
 static int hook_open(const VrHookRequest *req, Hook *h, GError **error) {
         const char *what = req->domain ? req->domain : "<stdin>";
+        const char *why;
         int r;
 
         *h = (Hook){.req = req, .state_dir = req->state_dir ? req->state_dir : req->conf->state_dir,
@@ -553,8 +606,24 @@ static int hook_open(const VrHookRequest *req, Hook *h, GError **error) {
         if (r <= 0)
                 return r;
         h->driver = h->policy->dom.type == VR_DOMAIN_LXC ? "lxc" : "qemu";
-        h->devices = read_devices(h->doc, h->policy, req->root);
-        return 1;
+        /* The name libvirt passes is the one it acts on; the XML's must be the same, or
+         * the files of one domain would be taken for another's. And it becomes part of
+         * paths (the state files, libvirt's pid file): one such as "../victim/x" must
+         * not reach them. */
+        if (req->domain && !g_str_equal(req->domain, h->policy->dom.name)) {
+                g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                            "domain '%s': libvirt runs the hook for domain '%s' but the XML it passes names domain '%s' in <name>: expected the same name",
+                            req->domain, req->domain, h->policy->dom.name);
+                return -1;
+        }
+        if ((why = vr_state_domain_problem(h->policy->dom.name))) {
+                g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                            "domain '%s': a router's name names its files in %s, and this one %s: expected at most %d bytes, no '/', not '.' or '..' and not beginning with '.'",
+                            h->policy->dom.name, h->state_dir, why, VR_STATE_DOMAIN_MAX);
+                return -1;
+        }
+        h->devices = read_devices(h->doc, h->policy, req->root, error);
+        return h->devices ? 1 : -1;
 }
 
 int vr_hook_plan_text(const VrHookRequest *req, char **ret, GError **error) {

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #ifdef HAVE_LIBSYSTEMD
@@ -143,16 +144,49 @@ int vr_tuner_launch(const VrLaunchOptions *o, GError **error) {
         return 0;
 }
 
+static int pidfd_open_(pid_t pid) {
+#ifdef SYS_pidfd_open
+        int fd = (int) syscall(SYS_pidfd_open, pid, 0);
+        return fd < 0 ? -errno : fd;
+#else
+        (void) pid;
+        return -ENOSYS;
+#endif
+}
+
+static int pidfd_send_signal_(int fd, int sig) {
+#ifdef SYS_pidfd_send_signal
+        return syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) < 0 ? -errno : 0;
+#else
+        (void) fd;
+        (void) sig;
+        return -ENOSYS;
+#endif
+}
+
 int vr_tuner_stop(const char *root, const char *state_dir, const char *domain) {
         VrProcId id;
-        int r = vr_state_read_pid(state_dir, VR_STATE_TUNER_PID, domain, &id);
+        int r = vr_state_read_pid(state_dir, VR_STATE_TUNER_PID, domain, &id), fd;
 
         if (r < 0)
                 return r;
-        /* A pid the tuner held once may now be another process's. */
-        if (!vr_proc_id_alive(root, &id))
+        /* A pid the tuner held once may now be another process's: it is checked by its
+         * start time (or, in an old pid file, its name), and signalled through a pidfd
+         * opened before the check. The pidfd names the process that had the pid when it
+         * was opened; the check after it then proves that process is the tuner, and a
+         * signal through it reaches that process or none (ESRCH once it has exited),
+         * never one that took the pid between check and kill. */
+        fd = pidfd_open_(id.pid);
+        if (fd < 0 && fd != -ENOSYS)
+                return fd == -EINVAL ? -ESRCH : fd;
+        if (!vr_proc_id_alive(root, &id)) {
+                if (fd >= 0)
+                        close(fd);
                 return -ESRCH;
-        if (kill(id.pid, SIGTERM) < 0)
-                return -errno;
-        return 0;
+        }
+        if (fd < 0) /* a kernel before 5.3: the check and kill(), as before */
+                return kill(id.pid, SIGTERM) < 0 ? -errno : 0;
+        r = pidfd_send_signal_(fd, SIGTERM);
+        close(fd);
+        return r;
 }

@@ -17,8 +17,9 @@ typedef struct {
  * start (its own message when it refused the domain). */
 int vr_tuner_launch(const VrLaunchOptions *o, GError **error);
 /* Stop a domain's tuner: SIGTERM to the process its pid file names (vr-state.h), if
- * that process still runs under ROOT. 0, -ENOENT (no pid file), -ESRCH (gone, or the
- * pid is another process's now), -EINVAL (no pid in the file), or kill's -errno. */
+ * that process still runs under ROOT (start time, or the tuner's name for an old file),
+ * through a pidfd. 0, -ENOENT (no pid file), -ESRCH (gone, or the pid is another
+ * process's now), -EINVAL (no pid in the file), or the signal's -errno. */
 int vr_tuner_stop(const char *root, const char *state_dir, const char *domain);
 /* systemd's unit name escaping: "vr-1" -> "vr\x2d1". Caller frees. */
 char *vr_unit_escape(const char *s);

@@ -7,6 +7,7 @@
  *   ops=start;stopped  the hook operations, in order
  *   fail=TEXT        the first host operation whose recorded line contains TEXT ...
  *   errno=NAME       ... is refused with this errno (EPERM, EBUSY, EOPNOTSUPP, ...)
+ *   unwritable-state=true  the state directory is a plain file: no journal can be written
  *   [files]
  *   RELPATH=TEXT     files made in the copied tree first (queue lengths, /proc, pid files)
  *
@@ -95,7 +96,8 @@ static bool run_case(const char *base) {
         g_autoptr(GError) err = NULL;
         g_autofree char *tmp = NULL, *root = NULL, *state = NULL, *xml_name = NULL, *xml_path = NULL;
         g_autofree char *xml = NULL, *sysroot = NULL, *fail = NULL, *fail_errno = NULL, *got = NULL;
-        g_autofree char *log_path = NULL;
+        g_autofree char *log_path = NULL, *domain = NULL;
+        const char *name, *end;
         g_auto(GStrv) ops = NULL, files = NULL;
         g_autoptr(VrHostOps) rec = NULL;
         g_autoptr(GString) s = g_string_new(NULL);
@@ -134,6 +136,10 @@ static bool run_case(const char *base) {
                 }
         }
         g_mkdir_with_parents(root, 0755);
+        if (g_key_file_get_boolean(kf, "case", "unwritable-state", NULL) && !g_file_set_contents(state, "", -1, NULL)) {
+                fprintf(stderr, "%s: cannot make %s\n", base, state);
+                return false;
+        }
         files = g_key_file_get_keys(kf, "files", NULL, NULL);
         for (char **f = files; f && *f; f++) {
                 g_autofree char *value = g_key_file_get_string(kf, "files", *f, NULL);
@@ -145,12 +151,15 @@ static bool run_case(const char *base) {
                         return false;
                 }
         }
+        /* libvirt passes the domain's name as the hook's first argument. */
+        if ((name = strstr(xml, "<name>")) && (end = strstr(name, "</name>")))
+                domain = g_strndup(name + strlen("<name>"), (gsize) (end - name - strlen("<name>")));
         rec = vr_host_ops_recorder_new(root);
         if (fail)
                 vr_host_ops_recorder_fail(rec, fail, errno_named(fail_errno));
         for (char **op = ops; *op; op++) {
                 VrHookRequest req = {.root = root, .conf = conf, .state_dir = state, .tc_path = "tc",
-                                     .domain = base, .op = *op, .subop = "begin", .xml = xml, .xml_len = xml_len,
+                                     .domain = domain, .op = *op, .subop = "begin", .xml = xml, .xml_len = xml_len,
                                      .lock_wait_ms = 1000, .no_tuner = true, .ops = rec};
                 g_autofree char *plan = NULL, *log = NULL, *journal = NULL;
                 g_autoptr(GError) e = NULL;

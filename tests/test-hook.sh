@@ -191,6 +191,58 @@ else
 	echo "# no bind mounts here: read-only state dir case covered by the unwritable one"
 fi
 
+# Names used as paths (issue 15 kind 1): a router's name names its state files and
+# libvirt's pid file of it, a device's name its sysfs directory. A hostile one is
+# refused before any path is made of it: start writes, and release deletes, nothing
+# outside the state directory.
+mkdir -p "$tmp/victim" "$root/sys/class/net/macvtap9"
+echo 500 >"$root/sys/class/net/macvtap9/tx_queue_len"
+macvtap9="    <interface type='direct'>
+      <source dev='eth0' mode='bridge'/>
+      <target dev='macvtap9'/>
+      <alias name='ua-vr-wan'/>
+    </interface>"
+long=$(printf 'n%.0s' {1..300})
+for name in ../victim/x .. a/b "$long"; do
+	label=${name:0:20}
+	cat >"$tmp/hostile.xml" <<XML
+<domain type='kvm'>
+  <name>$name</name>
+  <vcpu>1</vcpu>
+  <metadata>
+    <vr:router xmlns:vr='urn:virt-router:1'>
+      <vr:port name='wan' mode='macvtap' dev='eth0' queue='35'/>
+    </vr:router>
+  </metadata>
+  <devices>
+$macvtap9
+  </devices>
+</domain>
+XML
+	echo keep >"$tmp/victim/x.hook.json"
+	for op in prepare start started; do
+		hook "$name" $op "$tmp/hostile.xml"
+		expect "a router named '$label': $op refused, naming the rule" 1 "expected at most 237 bytes, no '/', not '.' or '..'"
+	done
+	hook "$name" release "$tmp/hostile.xml"
+	[[ $(cat "$tmp/victim/x.hook.json" 2>/dev/null) == keep && $(ls "$tmp/victim") == x.hook.json && ! -e $tmp/x.hook.json ]] &&
+		pass "a router named '$label': nothing written or removed outside the state directory" ||
+		fail "a router named '$label': $(ls "$tmp/victim" "$tmp" | tr '\n' ' ')"
+	[[ $(cat "$root/sys/class/net/macvtap9/tx_queue_len") == 500 ]] && pass "a router named '$label': no host change" ||
+		fail "a router named '$label': queue length changed"
+done
+# The name libvirt passes in argv is the one it acts on: an XML naming another is refused.
+domain argv1 "      <vr:port name='wan' mode='macvtap' dev='eth0' queue='35'/>" "$macvtap9"
+hook argv2 start "$tmp/argv1.xml"
+expect "a <name> that differs from libvirt's argument is refused, naming both" 1 \
+	"domain 'argv2': libvirt runs the hook for domain 'argv2' but the XML it passes names domain 'argv1' in <name>: expected the same name"
+[[ ! -e $state/argv1.hook.json && ! -e $state/argv2.hook.json && $(cat "$root/sys/class/net/macvtap9/tx_queue_len") == 500 ]] &&
+	pass "... and nothing changed" || fail "a mismatched name made changes"
+# A device name from the XML becomes sys/class/net/NAME.
+sed "s|<target dev='macvtap9'/>|<target dev='../../../victim'/>|" "$tmp/argv1.xml" >"$tmp/devname.xml"
+hook argv1 start "$tmp/devname.xml"
+expect "a device name with a '/' is refused" 1 "domain 'argv1': port 'wan': device name '../../../victim' contains '/': expected a network interface name"
+
 sed "s|<vr:router xmlns:vr='urn:virt-router:1'>|<vr:router xmlns:vr='urn:virt-router:1' mode='best-effort'>|" "$tmp/bad.xml" >"$tmp/bad-be.xml"
 hook bad prepare "$tmp/bad-be.xml"
 expect "policy errors fail even best-effort routers (the XML itself is wrong)" 1
@@ -215,6 +267,53 @@ pid_in_ledger=$(python3 -c 'import json,sys; print([d["pid"] for d in json.load(
 rm -f "$root/run/libvirt/qemu/vr1.pid"
 hook vr1 release "$tmp/vr1.xml"
 
+# A stale tuner pid file naming a live unrelated process (issue 15 kind 2): stopped
+# must not signal it, reconnect must still start a tuner. The process is a real sleep;
+# its stat under the root prefix says what the hook sees of it.
+fake_stat() { # PID COMM START
+	mkdir -p "$root/proc/$1"
+	printf '%s (%s) S 1 %s %s 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 %s 3133440 396 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n' \
+		"$1" "$2" "$1" "$1" "$3" >"$root/proc/$1/stat"
+}
+cat >"$tmp/fake-tune" <<SH
+#!/bin/sh
+echo started >"$tmp/tuner-started"
+SH
+chmod +x "$tmp/fake-tune"
+for form in "the pid alone (an older file)" "another start time"; do
+	sleep 300 &
+	victim=$!
+	fake_stat "$victim" sleep 5000
+	pidfile=$victim
+	[[ $form == another* ]] && pidfile=$(printf '%s\n4000' "$victim")
+	printf '%s\n' "$pidfile" >"$state/vr1.tuner.pid"
+	hook vr1 stopped "$tmp/vr1.xml"
+	# A signalled child stays a zombie until waited for: its state says whether it died.
+	[[ $(cut -d' ' -f3 "/proc/$victim/stat" 2>/dev/null) == [SR] ]] &&
+		pass "stale pid file ($form): stopped signals no unrelated process" ||
+		fail "stale pid file ($form): stopped killed pid $victim"
+	rm -f "$tmp/tuner-started"
+	printf '%s\n' "$pidfile" >"$state/vr1.tuner.pid"
+	unset VIRT_ROUTER_NO_TUNER
+	VIRT_ROUTER_TUNE=$tmp/fake-tune hook vr1 reconnect "$tmp/vr1.xml"
+	export VIRT_ROUTER_NO_TUNER=1
+	[[ $rc == 0 && -e $tmp/tuner-started ]] && pass "stale pid file ($form): reconnect starts a tuner" ||
+		fail "stale pid file ($form): reconnect started no tuner (exit $rc)"
+	kill "$victim" 2>/dev/null
+	wait "$victim" 2>/dev/null
+	rm -rf "$root/proc/$victim"
+done
+# Its own tuner, by pid and start time: stopped signals it.
+sleep 300 &
+victim=$!
+fake_stat "$victim" sleep 5000
+printf '%s\n5000\n' "$victim" >"$state/vr1.tuner.pid"
+hook vr1 stopped "$tmp/vr1.xml"
+expect "stopped stops the tuner its pid file names" 0 "stopped: tuner stopped"
+wait "$victim" 2>/dev/null
+[[ $? == 143 ]] && pass "... with SIGTERM" || { fail "the tuner was not signalled"; kill "$victim" 2>/dev/null; }
+rm -rf "$root/proc/$victim" "$state/vr1.tuner.pid" "$tmp/tuner-started"
+
 # reclaim: an entry whose process is gone does not block
 cat >"$state/ledger" <<'JSON'
 {"version": 1, "domains": [{"domain": "ghost", "driver": "qemu", "pid": 999999, "since_us": 0, "cpus": "1-2", "vfs": [], "deadline_ppm": {}}]}
@@ -237,6 +336,27 @@ expect "start sets the macvtap queue length" 0 "macvtap7 queue 500 -> 35 packets
 [[ -e $state/q.hook.json ]] && pass "host changes recorded for undo" || fail "no record of host changes"
 hook q stopped "$tmp/q.xml"
 [[ ! -e $state/q.hook.json ]] && pass "stopped undoes and forgets the changes" || fail "record left after stopped"
+
+# A full state file system (issue 15 kind 3): a change whose undo cannot be recorded is
+# not made. Strict fails start; best-effort warns and starts without it.
+echo 500 >"$root/sys/class/net/macvtap7/tx_queue_len"
+mkdir -p "$tmp/full"
+if mount -t tmpfs -o size=16k tmpfs "$tmp/full" 2>/dev/null; then
+	dd if=/dev/zero of="$tmp/full/fill" bs=1k count=64 2>/dev/null
+	VIRT_ROUTER_STATE_DIR=$tmp/full hook q start "$tmp/q.xml"
+	expect "a full state file system: strict start fails" 1 "domain 'q': port 'wan': cannot set the queue length of macvtap7 to 35: not made, its undo cannot be recorded: domain 'q': cannot write $tmp/full/q.hook.json: No space left on device"
+	[[ $(cat "$root/sys/class/net/macvtap7/tx_queue_len") == 500 ]] && pass "... and the queue stays 500" ||
+		fail "full state fs, strict: queue $(cat "$root/sys/class/net/macvtap7/tx_queue_len")"
+	sed "s|<vr:router xmlns:vr='urn:virt-router:1'>|<vr:router xmlns:vr='urn:virt-router:1' mode='best-effort'>|" "$tmp/q.xml" >"$tmp/q-be.xml"
+	VIRT_ROUTER_STATE_DIR=$tmp/full hook q start "$tmp/q-be.xml"
+	expect "a full state file system: best-effort start warns and goes on" 0 "not made, its undo cannot be recorded: domain 'q': cannot write $tmp/full/q.hook.json: No space left on device (best-effort: starting without it)"
+	[[ $(cat "$root/sys/class/net/macvtap7/tx_queue_len") == 500 ]] && pass "... and the queue stays 500" ||
+		fail "full state fs, best-effort: queue $(cat "$root/sys/class/net/macvtap7/tx_queue_len")"
+	[[ $(ls -A "$tmp/full") == fill ]] && pass "... and no temporary file is left" || fail "full state fs: $(ls -A "$tmp/full")"
+	umount "$tmp/full"
+else
+	echo "SKIP: a full state file system: cannot mount a tmpfs here (not root?); test-hook-plan's journal-unwritable-* cover it"
+fi
 
 # start: the host policer of a guarantee, on the macvtap (a fake tc records what runs)
 cat >"$tmp/tc" <<'SH'
@@ -479,7 +599,8 @@ expect "realworld-rule-pool-overreserve: the second instance of the flavor start
 ledger_cpus() { python3 -c 'import json,sys; print(" ".join("%s=%s" % (d["domain"], d["cpus"]) for d in sorted(json.load(open(sys.argv[1]))["domains"], key=lambda d: d["domain"])))' "$state/ledger" 2>/dev/null; }
 [[ $(ledger_cpus) == "instance-00000001=3 instance-00000002=4" ]] && pass "each reserves the CPU Nova pinned it to" ||
 	fail "ledger: '$(ledger_cpus)'"
-for n in 1 2; do VIRT_ROUTER_CONFIG=$rwconf hook instance-0000000$n release "$rwxml"; done
+VIRT_ROUTER_CONFIG=$rwconf hook instance-00000001 release "$rwxml"
+VIRT_ROUTER_CONFIG=$rwconf hook instance-00000002 release "$tmp/rw2.xml"
 rm -f "$state/ledger"
 cat >"$tmp/pool3.conf" <<CONF
 [host]

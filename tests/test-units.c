@@ -156,6 +156,68 @@ static void test_json(void) {
                         "{\n  \"name\": \"a\\\"b\\\\c\\n\",\n  \"list\": [\n    -1,\n    true,\n    null\n  ],\n  \"empty\": {}\n}\n");
 }
 
+/* The reader's numbers: RFC 8259's only, and whole numbers read only when they fit,
+ * never converted from a double out of range (1e30 as an int64 is undefined). */
+static void test_json_numbers(void) {
+        static const struct {
+                const char *text;
+                int64_t min, max;
+                int want; /* 0, -EINVAL, -ERANGE; 1: the text does not parse */
+                int64_t value;
+        } cases[] = {
+                {"42", 0, 100, 0, 42},
+                {"-7", -10, 10, 0, -7},
+                {"4.2e1", 0, 100, 0, 42},
+                {"4294967297", 0, G_MAXINT32, -ERANGE, 0},
+                {"1e30", G_MININT64, G_MAXINT64, -ERANGE, 0},
+                {"1e999", G_MININT64, G_MAXINT64, -ERANGE, 0},
+                {"-1e999", G_MININT64, G_MAXINT64, -ERANGE, 0},
+                {"9007199254740994", 0, G_MAXINT64, -ERANGE, 0}, /* beyond 2^53: not exact */
+                {"9007199254740992", 0, G_MAXINT64, 0, 9007199254740992LL},
+                {"4242.5", 0, G_MAXINT32, -ERANGE, 0},
+                {"-1", 0, 10, -ERANGE, 0},
+                {"\"42\"", 0, 100, -EINVAL, 0},
+                {"true", 0, 100, -EINVAL, 0},
+                {"-nan", 0, 100, 1, 0},
+                {"-inf", 0, 100, 1, 0},
+                {"0x10", 0, 100, 1, 0},
+                {"012", 0, 100, 1, 0},
+                {"1.", 0, 100, 1, 0},
+                {"1e", 0, 100, 1, 0},
+                {"-", 0, 100, 1, 0},
+        };
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autofree char *doc = g_strdup_printf("{\"n\": %s}", cases[i].text);
+                g_autoptr(GError) err = NULL;
+                g_autoptr(VrJsonNode) n = vr_json_parse(doc, &err);
+                int64_t v = -12345;
+                g_test_message("json number %s", cases[i].text);
+                if (cases[i].want == 1) {
+                        g_assert_null(n);
+                        g_assert_nonnull(err);
+                        continue;
+                }
+                g_assert_no_error(err);
+                g_assert_cmpint(vr_json_member_int(n, "n", cases[i].min, cases[i].max, &v), ==, cases[i].want);
+                g_assert_cmpint(v, ==, cases[i].want == 0 ? cases[i].value : -12345); /* untouched on failure */
+                g_assert_cmpint(vr_json_member_int(n, "absent", 0, 1, &v), ==, -ENOENT);
+        }
+}
+
+/* A member name given twice is refused: which one counts would be a guess. */
+static void test_json_duplicate_key(void) {
+        g_autoptr(GError) err = NULL;
+        g_autoptr(VrJsonNode) ok = vr_json_parse("{\"a\": {\"b\": 1}, \"c\": {\"b\": 2}}", &err);
+        g_autoptr(VrJsonNode) dup = NULL;
+
+        g_assert_no_error(err);
+        g_assert_nonnull(ok);
+        dup = vr_json_parse("{\"pid\": 1, \"cpus\": \"2\", \"pid\": 2}", &err);
+        g_assert_null(dup);
+        g_assert_nonnull(err);
+        g_assert_nonnull(strstr(err->message, "member 'pid' given twice"));
+}
+
 static char *write_conf(const char *text) {
         g_autoptr(GError) err = NULL;
         char *path = NULL;
@@ -338,6 +400,8 @@ int main(int argc, char **argv) {
         g_test_add_func("/cpuset/parse", test_cpuset);
         g_test_add_func("/cpuset/ops", test_cpuset_ops);
         g_test_add_func("/json/writer", test_json);
+        g_test_add_func("/json/numbers", test_json_numbers);
+        g_test_add_func("/json/duplicate-key", test_json_duplicate_key);
         g_test_add_func("/hostconf/errors", test_hostconf);
         g_test_add_func("/hostconf/missing", test_hostconf_missing);
         g_test_add_func("/hostconf/rules", test_rules);

@@ -561,13 +561,21 @@ static char *read_cpus_allowed(const char *root, pid_t pid, pid_t tid) {
 }
 
 static bool pid_alive(const char *root, pid_t pid) {
-        return vr_proc_id_alive(root, &(VrProcId){pid, 0});
+        return vr_proc_id_alive(root, &(VrProcId){pid, 0, NULL});
+}
+
+/* A pid member of the tuner's state, 0 when it is absent or no pid. */
+static pid_t member_pid(const VrJsonNode *n, const char *key) {
+        int64_t v = 0;
+        return vr_json_member_int(n, key, 0, G_MAXINT32, &v) == 0 ? (pid_t) v : 0;
 }
 
 typedef struct {
         char *file;
         VrJsonNode *state;
         GArray *live; /* LiveThread */
+        pid_t pid, tuner;
+        bool tuner_running;
 } DomainStatus;
 
 static void domain_status_free(gpointer p) {
@@ -591,12 +599,12 @@ static double sample(const char *root, GPtrArray *domains, int ms) {
                 for (guint i = 0; i < domains->len; i++) {
                         DomainStatus *d = domains->pdata[i];
                         const VrJsonNode *threads = vr_json_member(d->state, "threads");
-                        pid_t pid = (pid_t) vr_json_member_int(d->state, "pid", 0);
+                        pid_t pid = d->pid;
                         if (!d->live)
                                 d->live = g_array_new(FALSE, TRUE, sizeof(LiveThread));
                         for (guint k = 0; threads && threads->type == VR_JSON_ARRAY && k < threads->items->len; k++) {
                                 const VrJsonNode *th = threads->items->pdata[k];
-                                pid_t tid = (pid_t) vr_json_member_int(th, "tid", 0);
+                                pid_t tid = member_pid(th, "tid");
                                 bool kthread = vr_json_member_bool(th, "kthread", false);
                                 pid_t owner = kthread ? tid : pid;
                                 LiveThread *lt;
@@ -670,6 +678,7 @@ static int cmd_status(int argc, char **argv) {
                 g_autofree char *path = NULL, *text = NULL;
                 g_autoptr(GError) err = NULL;
                 DomainStatus *d;
+                VrProcId id;
                 if (want && !g_str_equal(name, want))
                         continue;
                 path = vr_state_path(state_dir, VR_STATE_TUNER, name);
@@ -687,6 +696,13 @@ static int cmd_status(int argc, char **argv) {
                         domain_status_free(d);
                         continue;
                 }
+                d->pid = member_pid(d->state, "pid");
+                d->tuner = member_pid(d->state, "tuner_pid");
+                /* The tuner runs if its pid file names a live process by pid and start
+                 * time, and that is the pid the state names: a pid alone may by now be
+                 * any process's. */
+                d->tuner_running = vr_state_pid_alive(root, state_dir, VR_STATE_TUNER_PID, name, &id) &&
+                                   id.pid == d->tuner;
                 g_ptr_array_add(domains, d);
         }
         if (want && !domains->len) {
@@ -706,13 +722,13 @@ static int cmd_status(int argc, char **argv) {
                         vr_json_key(j, "domain");
                         vr_json_string(j, vr_json_member_string(d->state, "domain"));
                         vr_json_key(j, "pid");
-                        vr_json_int(j, vr_json_member_int(d->state, "pid", 0));
+                        vr_json_int(j, d->pid);
                         vr_json_key(j, "running");
-                        vr_json_bool(j, pid_alive(root, (pid_t) vr_json_member_int(d->state, "pid", 0)));
+                        vr_json_bool(j, pid_alive(root, d->pid));
                         vr_json_key(j, "tuner_pid");
-                        vr_json_int(j, vr_json_member_int(d->state, "tuner_pid", 0));
+                        vr_json_int(j, d->tuner);
                         vr_json_key(j, "tuner_running");
-                        vr_json_bool(j, pid_alive(root, (pid_t) vr_json_member_int(d->state, "tuner_pid", 0)));
+                        vr_json_bool(j, d->tuner_running);
                         vr_json_key(j, "threads");
                         vr_json_begin_array(j);
                         for (guint k = 0; threads && threads->type == VR_JSON_ARRAY && k < threads->items->len; k++) {
@@ -757,12 +773,10 @@ static int cmd_status(int argc, char **argv) {
                 const VrJsonNode *threads = vr_json_member(d->state, "threads");
                 const VrJsonNode *notes = vr_json_member(d->state, "notes");
                 const VrJsonNode *errors = vr_json_member(d->state, "errors");
-                pid_t pid = (pid_t) vr_json_member_int(d->state, "pid", 0);
-                pid_t tuner = (pid_t) vr_json_member_int(d->state, "tuner_pid", 0);
                 printf("%s%s (%s, pid %d%s), tuner pid %d%s, events: %s\n", i ? "\n" : "",
                        vr_json_member_string(d->state, "domain"), vr_json_member_string(d->state, "type"),
-                       (int) pid, pid_alive(root, pid) ? "" : ", not running", (int) tuner,
-                       pid_alive(root, tuner) ? "" : " (not running)", vr_json_member_string(d->state, "events"));
+                       (int) d->pid, pid_alive(root, d->pid) ? "" : ", not running", (int) d->tuner,
+                       d->tuner_running ? "" : " (not running)", vr_json_member_string(d->state, "events"));
                 printf("  %-10s %7s  %-16s %-8s %-8s %-9s %6s  %s\n", "ROLE", "TID", "NAME", "CPUS", "CLASS", "(PLANNED)", "CPU%", "STATE");
                 for (guint k = 0; threads && threads->type == VR_JSON_ARRAY && k < threads->items->len; k++) {
                         const VrJsonNode *th = threads->items->pdata[k];

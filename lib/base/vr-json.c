@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include <errno.h>
+#include <math.h>
 #include <string.h>
 
 #include "vr-error.h"
@@ -137,6 +139,7 @@ typedef struct {
         const char *p;
         const char *start;
         GError **error;
+        const char *key; /* the member whose value is being read, for the message */
 } Reader;
 
 void vr_json_node_free(VrJsonNode *n) {
@@ -152,8 +155,9 @@ void vr_json_node_free(VrJsonNode *n) {
 
 static bool fail(Reader *r, const char *what) {
         if (r->error && !*r->error)
-                g_set_error(r->error, VR_ERROR, VR_ERROR_INVALID, "JSON at offset %ld: %s",
-                            (long) (r->p - r->start), what);
+                g_set_error(r->error, VR_ERROR, VR_ERROR_INVALID, "JSON at offset %ld%s%s%s: %s",
+                            (long) (r->p - r->start), r->key ? " (member '" : "", r->key ? r->key : "",
+                            r->key ? "')" : "", what);
         return false;
 }
 
@@ -235,6 +239,7 @@ static VrJsonNode *node_new(VrJsonType type) {
 
 static VrJsonNode *parse_container(Reader *r, int depth, bool object) {
         g_autoptr(VrJsonNode) n = node_new(object ? VR_JSON_OBJECT : VR_JSON_ARRAY);
+        g_autoptr(GHashTable) seen = NULL; /* the object's member names so far */
         char close = object ? '}' : ']';
 
         n->items = g_ptr_array_new_with_free_func((GDestroyNotify) vr_json_node_free);
@@ -246,6 +251,8 @@ static VrJsonNode *parse_container(Reader *r, int depth, bool object) {
                 r->p++;
                 return g_steal_pointer(&n);
         }
+        if (object)
+                seen = g_hash_table_new(g_str_hash, g_str_equal);
         for (;;) {
                 VrJsonNode *v;
                 skip_ws(r);
@@ -256,6 +263,12 @@ static VrJsonNode *parse_container(Reader *r, int depth, bool object) {
                                 return NULL;
                         }
                         g_ptr_array_add(n->keys, key);
+                        r->key = NULL;
+                        if (!g_hash_table_add(seen, key)) {
+                                g_autofree char *what = g_strdup_printf("member '%s' given twice", key);
+                                fail(r, what);
+                                return NULL;
+                        }
                         skip_ws(r);
                         if (*r->p != ':') {
                                 fail(r, "expected ':'");
@@ -263,9 +276,12 @@ static VrJsonNode *parse_container(Reader *r, int depth, bool object) {
                         }
                         r->p++;
                 }
+                if (object)
+                        r->key = n->keys->pdata[n->keys->len - 1];
                 v = parse_value(r, depth + 1);
                 if (!v)
                         return NULL;
+                r->key = NULL;
                 g_ptr_array_add(n->items, v);
                 skip_ws(r);
                 if (*r->p == ',') {
@@ -279,6 +295,33 @@ static VrJsonNode *parse_container(Reader *r, int depth, bool object) {
                 fail(r, object ? "expected ',' or '}'" : "expected ',' or ']'");
                 return NULL;
         }
+}
+
+static const char *skip_digits(const char *p) {
+        while (g_ascii_isdigit(*p))
+                p++;
+        return p;
+}
+
+/* The end of the number at P by RFC 8259's grammar, NULL if there is none: strtod
+ * alone would also take "nan", "inf" and hex. */
+static const char *scan_number(const char *p) {
+        p += *p == '-';
+        if (!g_ascii_isdigit(*p))
+                return NULL;
+        p = *p == '0' ? p + 1 : skip_digits(p);
+        if (*p == '.') {
+                if (!g_ascii_isdigit(p[1]))
+                        return NULL;
+                p = skip_digits(p + 1);
+        }
+        if (*p == 'e' || *p == 'E') {
+                p += 1 + (p[1] == '+' || p[1] == '-');
+                if (!g_ascii_isdigit(*p))
+                        return NULL;
+                p = skip_digits(p);
+        }
+        return p;
 }
 
 static VrJsonNode *parse_value(Reader *r, int depth) {
@@ -318,20 +361,16 @@ static VrJsonNode *parse_value(Reader *r, int depth) {
                 return NULL;
         }
         default: {
-                char *end = NULL;
-                double v;
-                if (*r->p != '-' && !g_ascii_isdigit(*r->p)) {
-                        fail(r, "unexpected character");
+                const char *end = scan_number(r->p);
+                g_autofree char *text = NULL;
+                if (!end) {
+                        fail(r, *r->p == '-' || g_ascii_isdigit(*r->p) ? "bad number" : "unexpected character");
                         return NULL;
                 }
-                v = g_ascii_strtod(r->p, &end);
-                if (end == r->p) {
-                        fail(r, "bad number");
-                        return NULL;
-                }
+                text = g_strndup(r->p, (gsize) (end - r->p));
                 r->p = end;
                 n = node_new(VR_JSON_NUMBER);
-                n->number = v;
+                n->number = g_ascii_strtod(text, NULL); /* too large: +-HUGE_VAL */
                 return n;
         }
         }
@@ -365,9 +404,24 @@ const char *vr_json_member_string(const VrJsonNode *n, const char *key) {
         return m && m->type == VR_JSON_STRING ? m->string : NULL;
 }
 
-int64_t vr_json_member_int(const VrJsonNode *n, const char *key, int64_t dflt) {
+int vr_json_get_int(const VrJsonNode *v, int64_t min, int64_t max, int64_t *ret) {
+        double x;
+
+        if (!v || v->type != VR_JSON_NUMBER)
+                return -EINVAL;
+        min = MAX(min, -VR_JSON_INT_MAX);
+        max = MIN(max, VR_JSON_INT_MAX);
+        x = v->number;
+        /* Compared as doubles first: only a value known to fit is converted. */
+        if (!isfinite(x) || x != floor(x) || x < (double) min || x > (double) max)
+                return -ERANGE;
+        *ret = (int64_t) x;
+        return 0;
+}
+
+int vr_json_member_int(const VrJsonNode *n, const char *key, int64_t min, int64_t max, int64_t *ret) {
         const VrJsonNode *m = vr_json_member(n, key);
-        return m && m->type == VR_JSON_NUMBER ? (int64_t) m->number : dflt;
+        return m ? vr_json_get_int(m, min, max, ret) : -ENOENT;
 }
 
 bool vr_json_member_bool(const VrJsonNode *n, const char *key, bool dflt) {

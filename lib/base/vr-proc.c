@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +73,7 @@ int vr_proc_id_read(const char *root, pid_t pid, VrProcId *ret) {
         r = vr_proc_read_stat(root, pid, 0, &st);
         if (r < 0)
                 return r;
-        *ret = (VrProcId){pid, st.starttime};
+        *ret = (VrProcId){pid, st.starttime, NULL};
         return 0;
 }
 
@@ -80,6 +81,8 @@ bool vr_proc_id_alive(const char *root, const VrProcId *id) {
         VrProcStat st;
 
         if (id->pid <= 0 || vr_proc_read_stat(root, id->pid, 0, &st) < 0 || st.state == 'Z')
+                return false;
+        if (id->comm && !g_str_equal(st.comm, id->comm))
                 return false;
         return !id->starttime || st.starttime == id->starttime;
 }
@@ -217,6 +220,11 @@ int vr_cgroup_mounts_read(const char *root, VrCgroupMounts *ret) {
 pid_t vr_libvirt_pid(const char *root, const char *driver, const char *domain) {
         static const char *const drivers[] = {"qemu", "lxc", NULL};
         const char *const one[] = {driver, NULL};
+
+        /* The name becomes part of a path: "../../run/sshd" would read another daemon's
+         * pid file and hand its pid on. */
+        if (vr_name_problem(domain, NAME_MAX - strlen(".pid")) || (driver && vr_name_problem(driver, NAME_MAX)))
+                return 0;
         for (const char *const *d = driver ? one : drivers; *d; d++) {
                 g_autofree char *rel = g_strdup_printf("run/libvirt/%s/%s.pid", *d, domain);
                 g_autofree char *s = NULL;

@@ -39,17 +39,19 @@ pid_t vr_proc_child_of(const char *root, pid_t parent);
 
 /* What identifies a process across pid reuse: its pid and its start time (field 22 of
  * stat, clock ticks after boot). starttime 0: not known (an old pid file held only the
- * pid), so only the pid is compared. */
+ * pid), so only the pid is compared, and the comm when one is given: a pid alone may by
+ * now be any process's, a name at least tells the tuner from a shell. */
 typedef struct {
         pid_t pid;
         uint64_t starttime;
+        const char *comm; /* NULL: any; else the name the process must have (as in stat) */
 } VrProcId;
 /* The identity of process PID under ROOT: 0, or -ENOENT when it is gone, -EINVAL when
  * its stat does not parse. */
 int vr_proc_id_read(const char *root, pid_t pid, VrProcId *ret) _must_check_;
 /* Whether the process ID names still runs under ROOT: its stat is there, it is not a
- * zombie, and (when ID's start time is known) it started when ID says, so that a
- * reused pid reads as gone. */
+ * zombie, (when ID's start time is known) it started when ID says, so that a reused pid
+ * reads as gone, and (when ID has a comm) it has that name. */
 bool vr_proc_id_alive(const char *root, const VrProcId *id);
 
 /* A task's cgroups: the v1 "cpu" hierarchy path and the v2 path (NULL if absent). */
@@ -74,5 +76,6 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VrCgroupMounts, vr_cgroup_mounts_clear)
 int vr_cgroup_mounts_read(const char *root, VrCgroupMounts *ret) _must_check_;
 
 /* The pid libvirt recorded for a running domain (ROOT/run/libvirt/DRIVER/DOMAIN.pid;
- * driver NULL: qemu, then lxc), 0 if there is none. */
+ * driver NULL: qemu, then lxc), 0 if there is none, or DOMAIN cannot be a file name
+ * (vr_name_problem). */
 pid_t vr_libvirt_pid(const char *root, const char *driver, const char *domain);

@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <net/if.h>
 #include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
@@ -53,8 +55,31 @@ int vr_write_file(const char *root, const char *relpath, const char *value) {
         return (size_t) n == len ? 0 : -EIO;
 }
 
+const char *vr_name_problem(const char *name, size_t max) {
+        if (!name || !*name)
+                return "is empty";
+        if (strchr(name, '/'))
+                return "contains '/'";
+        if (g_str_equal(name, ".") || g_str_equal(name, ".."))
+                return "is '.' or '..'";
+        if (strlen(name) > max)
+                return "is too long";
+        return NULL;
+}
+
+const char *vr_netdev_name_problem(const char *name) {
+        const char *why = vr_name_problem(name, IFNAMSIZ - 1);
+
+        if (why)
+                return why;
+        for (const char *s = name; *s; s++)
+                if (*s == ':' || g_ascii_isspace(*s))
+                        return "contains ':' or a blank";
+        return NULL;
+}
+
 static bool valid_component(const char *s) {
-        return s && *s && !strchr(s, '/') && !g_str_equal(s, ".") && !g_str_equal(s, "..");
+        return !vr_name_problem(s, NAME_MAX);
 }
 
 bool vr_netdev_exists(const char *root, const char *dev) {

@@ -12,6 +12,15 @@ char *vr_root_path(const char *root, const char *fmt, ...) _printf_(2, 3);
 int vr_read_line(const char *root, const char *relpath, char **ret) _must_check_;
 /* Write value to ROOT/relpath (a sysfs or cgroup attribute): 0 or -errno. */
 int vr_write_file(const char *root, const char *relpath, const char *value) _must_check_;
+/* Why NAME cannot be one component of a path (a file under a directory of ours, libvirt's
+ * or the kernel's): NULL when it can, else what is wrong, for a message ("contains
+ * '/'"). It must not be empty, hold a '/', be "." or "..", or be longer than MAX bytes
+ * (NAME_MAX for a file name, less what the caller adds to it). A C string holds no NUL:
+ * a name with one in it arrives cut there, so it is the cut name that is checked. */
+const char *vr_name_problem(const char *name, size_t max);
+/* The same for a network interface: the kernel's dev_valid_name(), at most IFNAMSIZ - 1
+ * bytes, and no ':' or blank either. */
+const char *vr_netdev_name_problem(const char *name);
 bool vr_netdev_exists(const char *root, const char *dev);
 /* PCI addresses of a PF's VFs in virtfn order (virtfn0, virtfn1, ...). -ENOENT if no
  * such netdev, -ENOTSUP if it has no SR-IOV. */

@@ -2,7 +2,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -14,9 +16,7 @@
 #include "vr-state.h"
 #include "vr-sysfs.h"
 
-/* A domain that has prepared but not started for this long has failed to start
- * without its release hook running (libvirtd killed): its entry is reclaimed. */
-#define PREPARE_GRACE_US (300LL * G_USEC_PER_SEC)
+#define PREPARE_GRACE_US ((gint64) VR_LEDGER_PREPARE_GRACE_S * G_USEC_PER_SEC)
 
 struct VrLedger {
         char *root;
@@ -47,58 +47,108 @@ void vr_ledger_entry_free(VrLedgerEntry *e) {
         g_free(e);
 }
 
+/* A ledger that is not what the writer writes is corrupt: read as far as it goes, it
+ * would hand a second router what the first holds. Every refusal names the file, the
+ * entry and the field, and says what to do. */
+static bool corrupt(const VrLedger *l, GError **error, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+static bool corrupt(const VrLedger *l, GError **error, const char *fmt, ...) {
+        g_autofree char *what = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        what = g_strdup_vprintf(fmt, ap);
+        va_end(ap);
+        g_set_error(error, VR_ERROR, VR_ERROR_HOST,
+                    "ledger %s is corrupt: %s: with no router running, remove it; otherwise restore it from the state files in its directory",
+                    l->path, what);
+        return false;
+}
+
+/* An integer member KEY of entry N from MIN to MAX into *ret; absent leaves *ret. */
+static bool entry_int(const VrLedger *l, const VrJsonNode *n, const char *who, const char *key, int64_t min,
+                      int64_t max, int64_t *ret, GError **error) {
+        int r = vr_json_member_int(n, key, min, max, ret);
+
+        if (r == 0 || r == -ENOENT)
+                return true;
+        return corrupt(l, error, "%s: \"%s\": expected a whole number from %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT,
+                       who, key, min, max);
+}
+
+/* One entry of the "domains" array, added to l->entries. */
+static bool parse_entry(VrLedger *l, const VrJsonNode *n, guint i, GError **error) {
+        const VrJsonNode *name_n = vr_json_member(n, "domain"), *driver_n = vr_json_member(n, "driver");
+        const VrJsonNode *cpus = vr_json_member(n, "cpus"), *vfs = vr_json_member(n, "vfs");
+        const VrJsonNode *dl = vr_json_member(n, "deadline_ppm");
+        g_autofree char *who = g_strdup_printf("entry %u", i + 1);
+        const char *name, *why;
+        VrLedgerEntry *e;
+        int64_t v;
+
+        if (n->type != VR_JSON_OBJECT)
+                return corrupt(l, error, "%s: expected an object", who);
+        if (!name_n || name_n->type != VR_JSON_STRING)
+                return corrupt(l, error, "%s: \"domain\": expected the domain's name", who);
+        name = name_n->string;
+        /* Its name goes into paths (libvirt's pid file of it). */
+        if ((why = vr_state_domain_problem(name)))
+                return corrupt(l, error, "%s: \"domain\": '%s' %s: expected a domain name", who, name, why);
+        g_free(who);
+        who = g_strdup_printf("entry %u (domain '%s')", i + 1, name);
+        if (vr_ledger_find(l, name))
+                return corrupt(l, error, "%s: \"domain\": a second entry for '%s'", who, name);
+        if (driver_n && (driver_n->type != VR_JSON_STRING ||
+                         (!g_str_equal(driver_n->string, "qemu") && !g_str_equal(driver_n->string, "lxc"))))
+                return corrupt(l, error, "%s: \"driver\": expected \"qemu\" or \"lxc\"", who);
+        e = vr_ledger_entry_new(name, driver_n ? driver_n->string : NULL);
+        g_ptr_array_add(l->entries, e);
+        v = 0;
+        if (!entry_int(l, n, who, "pid", 0, G_MAXINT32, &v, error))
+                return false;
+        e->pid = (pid_t) v;
+        v = 0;
+        if (!entry_int(l, n, who, "pid_start", 0, VR_JSON_INT_MAX, &v, error))
+                return false;
+        e->pid_start = (uint64_t) v;
+        if (!entry_int(l, n, who, "since_us", 0, VR_JSON_INT_MAX, &e->since_us, error))
+                return false;
+        if (cpus && cpus->type != VR_JSON_NULL &&
+            (cpus->type != VR_JSON_STRING || vr_cpuset_parse(cpus->string, &e->cpus) < 0))
+                return corrupt(l, error, "%s: \"cpus\": expected a CPU list such as \"2-5,8\", or null", who);
+        if (vfs && vfs->type != VR_JSON_ARRAY)
+                return corrupt(l, error, "%s: \"vfs\": expected an array of PCI addresses", who);
+        for (guint k = 0; vfs && k < vfs->items->len; k++) {
+                const VrJsonNode *a = vfs->items->pdata[k];
+                if (a->type != VR_JSON_STRING || vr_name_problem(a->string, NAME_MAX))
+                        return corrupt(l, error, "%s: \"vfs\"[%u]: expected a PCI address", who, k);
+                g_ptr_array_add(e->vfs, g_strdup(a->string));
+        }
+        if (dl && dl->type != VR_JSON_OBJECT)
+                return corrupt(l, error, "%s: \"deadline_ppm\": expected an object of millionths of a CPU", who);
+        for (guint k = 0; dl && k < dl->keys->len; k++) {
+                /* Bounded so that the sum over every router cannot overflow. */
+                if (vr_json_get_int(dl->items->pdata[k], 0, G_MAXUINT32, &v) < 0)
+                        return corrupt(l, error, "%s: \"deadline_ppm\": \"%s\": expected a whole number from 0 to %u",
+                                       who, (char *) dl->keys->pdata[k], G_MAXUINT32);
+                g_hash_table_insert(e->dl_ppm, g_strdup(dl->keys->pdata[k]), GSIZE_TO_POINTER((gsize) v));
+        }
+        return true;
+}
+
 static bool parse_entries(VrLedger *l, const char *text, GError **error) {
         g_autoptr(GError) local = NULL;
         g_autoptr(VrJsonNode) doc = vr_json_parse(text, &local);
         const VrJsonNode *list;
+        int64_t version = 0;
 
-        if (!doc) {
-                g_set_error(error, VR_ERROR, VR_ERROR_HOST,
-                            "ledger %s is corrupt (%s): with no router running, remove it; otherwise restore it from the state files in its directory",
-                            l->path, local->message);
-                return false;
-        }
+        if (!doc)
+                return corrupt(l, error, "%s", local->message);
         list = vr_json_member(doc, "domains");
-        if (vr_json_member_int(doc, "version", 0) != 1 || !list || list->type != VR_JSON_ARRAY) {
-                g_set_error(error, VR_ERROR, VR_ERROR_HOST,
-                            "ledger %s is corrupt: expected {\"version\": 1, \"domains\": [...]}", l->path);
-                return false;
-        }
-        for (guint i = 0; i < list->items->len; i++) {
-                const VrJsonNode *n = list->items->pdata[i];
-                const char *name = vr_json_member_string(n, "domain");
-                const char *cpus = vr_json_member_string(n, "cpus");
-                const VrJsonNode *vfs = vr_json_member(n, "vfs");
-                const VrJsonNode *dl = vr_json_member(n, "deadline_ppm");
-                VrLedgerEntry *e;
-
-                if (!name || !*name) {
-                        g_set_error(error, VR_ERROR, VR_ERROR_HOST,
-                                    "ledger %s is corrupt: entry %u has no domain name", l->path, i);
+        if (vr_json_member_int(doc, "version", 1, 1, &version) < 0 || !list || list->type != VR_JSON_ARRAY)
+                return corrupt(l, error, "expected {\"version\": 1, \"domains\": [...]}");
+        for (guint i = 0; i < list->items->len; i++)
+                if (!parse_entry(l, list->items->pdata[i], i, error))
                         return false;
-                }
-                e = vr_ledger_entry_new(name, vr_json_member_string(n, "driver"));
-                g_ptr_array_add(l->entries, e);
-                e->pid = (pid_t) vr_json_member_int(n, "pid", 0);
-                e->pid_start = (uint64_t) vr_json_member_int(n, "pid_start", 0);
-                e->since_us = vr_json_member_int(n, "since_us", e->since_us);
-                if (cpus && vr_cpuset_parse(cpus, &e->cpus) < 0) {
-                        g_set_error(error, VR_ERROR, VR_ERROR_HOST,
-                                    "ledger %s is corrupt: domain '%s' has cpus '%s'", l->path, name, cpus);
-                        return false;
-                }
-                for (guint k = 0; vfs && vfs->type == VR_JSON_ARRAY && k < vfs->items->len; k++) {
-                        const VrJsonNode *v = vfs->items->pdata[k];
-                        if (v->type == VR_JSON_STRING)
-                                g_ptr_array_add(e->vfs, g_strdup(v->string));
-                }
-                for (guint k = 0; dl && dl->type == VR_JSON_OBJECT && k < dl->keys->len; k++) {
-                        const VrJsonNode *v = dl->items->pdata[k];
-                        if (v->type == VR_JSON_NUMBER && v->number >= 0)
-                                g_hash_table_insert(e->dl_ppm, g_strdup(dl->keys->pdata[k]),
-                                                    GSIZE_TO_POINTER((gsize) v->number));
-                }
-        }
         return true;
 }
 
@@ -132,6 +182,9 @@ VrLedger *vr_ledger_open(const char *root, const char *state_dir, int wait_ms, G
                 }
                 g_usleep(2000);
         }
+        /* Every writer of the ledger holds the lock: a temporary file seen now is one a
+         * writer killed mid-write left, and nothing else would ever remove it. */
+        vr_state_remove_temporaries(state_dir, VR_STATE_LEDGER, NULL);
         l = g_new0(VrLedger, 1);
         l->root = g_strdup(root ? root : "/");
         l->state_dir = g_strdup(state_dir);
@@ -165,7 +218,7 @@ void vr_ledger_close(VrLedger *l) {
 
 /* The domain's process per libvirt's pid file, if it runs. */
 static pid_t libvirt_pid(const char *root, const VrLedgerEntry *e) {
-        VrProcId id = {vr_libvirt_pid(root, e->driver, e->domain), 0};
+        VrProcId id = {vr_libvirt_pid(root, e->driver, e->domain), 0, NULL};
         return vr_proc_id_alive(root, &id) ? id.pid : 0;
 }
 
@@ -176,8 +229,10 @@ GPtrArray *vr_ledger_reclaim(VrLedger *l) {
         for (guint i = l->entries->len; i-- > 0;) {
                 VrLedgerEntry *e = l->entries->pdata[i];
                 bool alive;
-                if (e->pid)
-                        alive = vr_proc_id_alive(l->root, &(VrProcId){e->pid, e->pid_start});
+                if (e->pid && e->pid_start)
+                        alive = vr_proc_id_alive(l->root, &(VrProcId){e->pid, e->pid_start, NULL});
+                else if (e->pid) /* an older ledger's: the pid alone may by now be any process's */
+                        alive = libvirt_pid(l->root, e) == e->pid;
                 else
                         alive = now - e->since_us < PREPARE_GRACE_US || libvirt_pid(l->root, e) != 0;
                 if (!alive) {

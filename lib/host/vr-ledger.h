@@ -16,7 +16,9 @@ typedef struct {
         char *domain;
         char *driver;       /* "qemu" or "lxc": where libvirt keeps its pid file */
         pid_t pid;          /* the domain's process once started, 0 while preparing */
-        uint64_t pid_start; /* its start time (VrProcId), 0 if not known: then the pid alone */
+        /* its start time (VrProcId); 0, unknown (older ledgers): then the entry lives while libvirt's pid
+         * file names the pid, which alone may by now be any process's */
+        uint64_t pid_start;
         int64_t since_us;   /* when the entry was made (prepare) */
         VrCpuSet *cpus;     /* dedicated CPUs, or NULL */
         GPtrArray *vfs;     /* char* PCI addresses */
@@ -24,6 +26,11 @@ typedef struct {
 } VrLedgerEntry;
 
 typedef struct VrLedger VrLedger;
+
+/* A domain that has prepared but not started for this long (and has no live process
+ * by libvirt's pid file) has failed to start without its release hook running
+ * (libvirtd killed): its entry is reclaimed. */
+#define VR_LEDGER_PREPARE_GRACE_S 300
 
 /* Lock and read STATE_DIR/ledger. ROOT is the prefix under which pid liveness and
  * libvirt's pid files are checked. Fails (VR_ERROR_HOST) when the lock is not had in

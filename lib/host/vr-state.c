@@ -9,6 +9,7 @@
 
 #include "vr-error.h"
 #include "vr-state.h"
+#include "vr-sysfs.h"
 
 /* One table: a file's name is spelled here and nowhere else. */
 static const struct {
@@ -24,13 +25,32 @@ static const struct {
         [VR_STATE_LEDGER_LOCK] = {"ledger.lock", false, false},
 };
 
+const char *vr_state_domain_problem(const char *domain) {
+        const char *why = vr_name_problem(domain, VR_STATE_DOMAIN_MAX);
+
+        if (why)
+                return why;
+        return domain[0] == '.' ? "begins with '.'" : NULL;
+}
+
+/* The file's name in the directory, NULL when DOMAIN cannot be part of one. */
 static char *file_name(VrStateFile f, const char *domain) {
-        return files[f].per_domain ? g_strconcat(domain, files[f].name, NULL) : g_strdup(files[f].name);
+        if (!files[f].per_domain)
+                return g_strdup(files[f].name);
+        return vr_state_domain_problem(domain) ? NULL : g_strconcat(domain, files[f].name, NULL);
+}
+
+/* The error of a function given a name that cannot name a state file. */
+static bool bad_domain(const char *domain, GError **error) {
+        g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                    "domain name '%s' %s: expected a name of at most %d bytes, without '/', not beginning with '.', to name its files in the state directory",
+                    domain ? domain : "", vr_state_domain_problem(domain), VR_STATE_DOMAIN_MAX);
+        return false;
 }
 
 char *vr_state_path(const char *state_dir, VrStateFile f, const char *domain) {
         g_autofree char *name = file_name(f, domain);
-        return g_build_filename(state_dir, name, NULL);
+        return name ? g_build_filename(state_dir, name, NULL) : NULL;
 }
 
 bool vr_state_name_parse(const char *name, VrStateFile *ret_f, char **ret_domain) {
@@ -129,9 +149,13 @@ static int write_atomic(const char *dir, const char *name, const char *text, boo
 
 bool vr_state_write(const char *state_dir, VrStateFile f, const char *domain, const char *text, GError **error) {
         g_autofree char *name = file_name(f, domain);
-        g_autofree char *who = files[f].per_domain ? g_strdup_printf("domain '%s': ", domain) : g_strdup("");
-        int r = g_mkdir_with_parents(state_dir, 0755) < 0 ? -errno : 0;
+        g_autofree char *who = NULL;
+        int r;
 
+        if (!name)
+                return bad_domain(domain, error);
+        who = files[f].per_domain ? g_strdup_printf("domain '%s': ", domain) : g_strdup("");
+        r = g_mkdir_with_parents(state_dir, 0755) < 0 ? -errno : 0;
         if (r < 0) {
                 g_set_error(error, VR_ERROR, VR_ERROR_HOST, "%scannot create state directory %s: %s%s", who, state_dir,
                             g_strerror(-r), r == -EROFS ? " (a read-only file system)" : "");
@@ -151,6 +175,8 @@ int vr_state_read(const char *state_dir, VrStateFile f, const char *domain, char
         g_autoptr(GError) err = NULL;
         char *text = NULL;
 
+        if (!path)
+                return -EINVAL;
         if (!g_file_get_contents(path, &text, NULL, &err)) {
                 switch (err->code) {
                 case G_FILE_ERROR_NOENT: return -ENOENT;
@@ -165,31 +191,36 @@ int vr_state_read(const char *state_dir, VrStateFile f, const char *domain, char
 
 int vr_state_remove(const char *state_dir, VrStateFile f, const char *domain) {
         g_autofree char *path = vr_state_path(state_dir, f, domain);
-        return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
+
+        if (!path)
+                return -EINVAL;
+        /* ENOTDIR: the state directory is no directory, so nothing is in it. */
+        return unlink(path) < 0 && errno != ENOENT && errno != ENOTDIR ? -errno : 0;
 }
 
-/* ".NAME.XXXXXX", the temporary file of NAME (write_atomic). */
+/* ".NAME.XXXXXX", the temporary file of NAME (write_atomic): mkstemp's six letters and
+ * digits, so that no state file of another domain ("." + "a.json" + ".b.json" is domain
+ * ".a.json.b"'s) reads as one. */
 static bool is_temporary_of(const char *entry, const char *name) {
         size_t n = strlen(name);
-        return entry[0] == '.' && strncmp(entry + 1, name, n) == 0 && entry[n + 1] == '.' &&
-               strlen(entry + n + 2) == 6;
+
+        if (entry[0] != '.' || strncmp(entry + 1, name, n) != 0 || entry[n + 1] != '.' || strlen(entry + n + 2) != 6)
+                return false;
+        for (const char *p = entry + n + 2; *p; p++)
+                if (!g_ascii_isalnum(*p))
+                        return false;
+        return true;
 }
 
-void vr_state_remove_domain(const char *state_dir, const char *domain) {
-        g_autoptr(GDir) d = NULL;
+/* Remove the temporary files of the files of kinds F (per_domain: all of DOMAIN's). */
+static void remove_temporaries(const char *state_dir, const bool kinds[VR_STATE_FILE_COUNT], const char *domain) {
+        g_autoptr(GDir) d = g_dir_open(state_dir, 0, NULL);
         const char *entry;
 
-        for (int f = 0; f < VR_STATE_FILE_COUNT; f++)
-                if (files[f].per_domain)
-                        (void) vr_state_remove(state_dir, (VrStateFile) f, domain);
-        d = g_dir_open(state_dir, 0, NULL);
         while (d && (entry = g_dir_read_name(d))) {
                 for (int f = 0; f < VR_STATE_FILE_COUNT; f++) {
                         g_autofree char *name = NULL, *path = NULL;
-                        if (!files[f].per_domain)
-                                continue;
-                        name = file_name((VrStateFile) f, domain);
-                        if (!is_temporary_of(entry, name))
+                        if (!kinds[f] || !(name = file_name((VrStateFile) f, domain)) || !is_temporary_of(entry, name))
                                 continue;
                         path = g_build_filename(state_dir, entry, NULL);
                         (void) unlink(path);
@@ -197,13 +228,33 @@ void vr_state_remove_domain(const char *state_dir, const char *domain) {
         }
 }
 
+void vr_state_remove_temporaries(const char *state_dir, VrStateFile f, const char *domain) {
+        bool kinds[VR_STATE_FILE_COUNT] = {false};
+
+        kinds[f] = true;
+        remove_temporaries(state_dir, kinds, domain);
+}
+
+void vr_state_remove_domain(const char *state_dir, const char *domain) {
+        bool kinds[VR_STATE_FILE_COUNT] = {false};
+
+        if (vr_state_domain_problem(domain))
+                return; /* nothing of it can be here: no file is named after it */
+        for (int f = 0; f < VR_STATE_FILE_COUNT; f++) {
+                kinds[f] = files[f].per_domain;
+                if (files[f].per_domain)
+                        (void) vr_state_remove(state_dir, (VrStateFile) f, domain);
+        }
+        remove_temporaries(state_dir, kinds, domain);
+}
+
 bool vr_state_write_pid(const char *root, const char *state_dir, VrStateFile f, const char *domain, pid_t pid,
                         GError **error) {
-        VrProcId id = {pid, 0};
+        VrProcId id = {pid, 0, NULL};
         g_autofree char *text = NULL;
 
         if (vr_proc_id_read(root, pid, &id) < 0)
-                id = (VrProcId){pid, 0};
+                id = (VrProcId){pid, 0, NULL};
         text = id.starttime ? g_strdup_printf("%d\n%" G_GUINT64_FORMAT "\n", (int) pid, id.starttime)
                             : g_strdup_printf("%d\n", (int) pid);
         return vr_state_write(state_dir, f, domain, text, error);
@@ -224,7 +275,9 @@ int vr_state_read_pid(const char *state_dir, VrStateFile f, const char *domain, 
         if (lines[1] && *g_strstrip(lines[1]) &&
             !g_ascii_string_to_unsigned(lines[1], 10, 0, G_MAXUINT64, &start, NULL))
                 return -EINVAL;
-        *ret = (VrProcId){(pid_t) pid, start};
+        /* A file with the pid alone (older versions) names the tuner only if that
+         * process is still called so: its pid may by now be any process's. */
+        *ret = (VrProcId){(pid_t) pid, start, !start && f == VR_STATE_TUNER_PID ? VR_TUNER_COMM : NULL};
         return 0;
 }
 

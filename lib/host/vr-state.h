@@ -14,6 +14,7 @@
  * renamed over the file, so a reader sees the old or the new text, never a mixture. */
 #pragma once
 
+#include <limits.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -30,8 +31,17 @@ typedef enum {
         VR_STATE_FILE_COUNT
 } VrStateFile;
 
+/* The longest domain name a state file can be named after: NAME_MAX less the longest
+ * suffix (".tuner.pid") and what a temporary file adds (".NAME.XXXXXX"). */
+#define VR_STATE_DOMAIN_MAX (NAME_MAX - 10 - 8)
+/* Why DOMAIN cannot name files in the state directory, NULL when it can: a name becomes
+ * part of a path, so it must not hold a '/', be "." or "..", begin with '.' (the
+ * directory's temporary files do) or be longer than VR_STATE_DOMAIN_MAX bytes. */
+const char *vr_state_domain_problem(const char *domain);
 /* STATE_DIR/DOMAIN.SUFFIX, or STATE_DIR/NAME for the host's files (DOMAIN unused, may
- * be NULL). Caller frees. */
+ * be NULL). Caller frees. NULL when DOMAIN cannot name a file
+ * (vr_state_domain_problem): every function here refuses such a name (-EINVAL, or
+ * VR_ERROR_INVALID naming it) rather than build a path out of it. */
 char *vr_state_path(const char *state_dir, VrStateFile f, const char *domain);
 /* The kind and domain of a file name in the state directory ("vr1.tuner.pid" ->
  * VR_STATE_TUNER_PID, "vr1"). Per-domain files only; false for anything else (the
@@ -55,10 +65,17 @@ int vr_state_read(const char *state_dir, VrStateFile f, const char *domain, char
 int vr_state_remove(const char *state_dir, VrStateFile f, const char *domain);
 /* Remove every per-domain file of DOMAIN, and temporary files a crash left behind. */
 void vr_state_remove_domain(const char *state_dir, const char *domain);
+/* Remove the temporary files (".NAME.XXXXXX") a writer of file F killed mid-write left:
+ * call it only where no other writer of F can be at work (the ledger: under its lock). */
+void vr_state_remove_temporaries(const char *state_dir, VrStateFile f, const char *domain);
+
+/* The tuner's comm: "virt-router-tune" as the kernel keeps it (15 bytes). */
+#define VR_TUNER_COMM "virt-router-tun"
 
 /* Pid files hold two lines, the pid and its start time (VrProcId), read from
  * ROOT/proc/PID/stat when written; a process that cannot be read there is recorded by
- * its pid alone. Files of older versions hold only the pid and still read. */
+ * its pid alone. Files of older versions hold only the pid and still read: a tuner's
+ * then names the tuner only while that process is called VR_TUNER_COMM. */
 bool vr_state_write_pid(const char *root, const char *state_dir, VrStateFile f, const char *domain, pid_t pid,
                         GError **error);
 /* 0, -ENOENT (no file), -EINVAL (no pid in it). */

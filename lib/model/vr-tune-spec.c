@@ -52,9 +52,12 @@ VrTuneSpec *vr_tune_spec_from_json(const char *text, GError **error) {
         g_autoptr(VrJsonNode) n = vr_json_parse(text, error);
         g_autoptr(GPtrArray) devs = g_ptr_array_new_with_free_func(g_free);
         const VrJsonNode *pid, *napi, *pol;
+        int64_t v = 0;
 
-        if (!n)
+        if (!n) {
+                g_prefix_error(error, "tuning spec: ");
                 return NULL;
+        }
         if (n->type != VR_JSON_OBJECT)
                 return fail(error, "expected an object with pid, napi_devs and policy");
         for (guint i = 0; i < n->keys->len; i++) {
@@ -65,10 +68,9 @@ VrTuneSpec *vr_tune_spec_from_json(const char *text, GError **error) {
                 }
         }
         pid = vr_json_member(n, KEY_PID);
-        if (pid && (pid->type != VR_JSON_NUMBER || pid->number < 0 || pid->number > INT_MAX ||
-                    pid->number != (double) (int) pid->number))
+        if (pid && vr_json_get_int(pid, 0, INT_MAX, &v) < 0)
                 return fail(error, KEY_PID ": expected a process id");
-        s->pid = pid ? (pid_t) pid->number : 0;
+        s->pid = (pid_t) v;
         napi = vr_json_member(n, KEY_NAPI);
         if (napi && napi->type != VR_JSON_ARRAY)
                 return fail(error, KEY_NAPI ": expected an array of netdev names");

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #include "vr-error.h"
@@ -24,6 +25,13 @@ static xmlDoc *load_domain(const char *root, const char *domain, const char *fil
                 path = g_strdup(file);
         } else {
                 static const char *const drivers[] = {"qemu", "lxc", NULL};
+                const char *why = vr_name_problem(domain, NAME_MAX - strlen(".xml"));
+                if (why) { /* it would name a file elsewhere */
+                        g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                                    "domain name '%s' %s: expected a libvirt domain name (no '/', not '.' or '..', at most %d bytes)",
+                                    domain, why, NAME_MAX - 4);
+                        return NULL;
+                }
                 for (const char *const *d = drivers; *d && !path; d++) {
                         g_autofree char *p = vr_root_path(root, "run/libvirt/%s/%s.xml", *d, domain);
                         if (g_file_test(p, G_FILE_TEST_EXISTS))
