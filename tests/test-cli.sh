@@ -154,8 +154,8 @@ cat >"$tmp/full.xml" <<'XML'
       <vr:sched threads='vcpu' class='deadline' runtime='200us' deadline='800us' period='1ms'/>
       <vr:sched threads='vhost' class='fifo' priority='20'/>
       <vr:sched threads='emulator' class='other' nice='5'/>
-      <vr:port name='wan' mode='macvtap' dev='eth0' mac='52:54:00:00:00:01' queues='2' backend='vhost'/>
-      <vr:port name='lan' mode='vf' pf='eth3' network='vfpool-eth3' vlan='100'/>
+      <vr:port name='wan' mode='macvtap' dev='eth0' mac='52:54:00:00:00:01' queues='2' tx-queue-size='256' backend='vhost'/>
+      <vr:port name='lan' mode='vf' pf='eth3' network='vfpool-eth3' vlan='100' trust='yes' spoofchk='no'/>
       <vr:port name='mgmt' mode='vf' vf='0000:03:10.1'/>
       <vr:guarantee rate='100kpps' burst='64' delay='30ms' bandwidth='1Gbit/s'/>
       <vr:address port='wan' ip='192.0.2.1/24'/>
