@@ -437,8 +437,10 @@ for conf_case in "$top_srcdir"/tests/data/xml/{err-profile-,err-host-,err-rule-,
 	base=${conf_case%.conf}
 	case_name=${base##*/}
 	grep -qv '^tests/data/xml/' "$base.err" && continue # some errors are the domain's own: named by file:line
-	want=$(sed 's/^/virt-router: /' "$base.err")
 	dom=$(sed -n 's|.*<name>\(.*\)</name>.*|\1|p' "$base.xml" | head -n 1)
+	# A config that does not load (a bad profile value) says so without the domain:
+	# the hook names the domain it fails on each line.
+	want=$(sed -e "/domain '/!s/^/domain '$dom': /" -e 's/^/virt-router: /' "$base.err")
 	( cd "$top_srcdir" && VIRT_ROUTER_CONFIG=tests/data/xml/$case_name.conf VIRT_ROUTER_LOG= \
 		"$hook_abs" "$dom" prepare begin - <"$base.xml" >"$tmp/out" 2>"$tmp/err" )
 	rc=$? err=$(cat "$tmp/err")
@@ -515,7 +517,7 @@ nova-flavor=vr.*
 profile=p1'
 i=0
 for bad in "[host]\nmode=bogus" "[host]\ndefault-queue=abc" "[host]\ndeadline-cap=150%" "[host]\nrouter-cpus=2-x" \
-	"[host]\nno-such-key=1" "[rule r2]\nname=x*\nprofile=missing" "this is not a key file"; do
+	"[host]\nno-such-key=1" "[rule r2]\nname=x*\nprofile=missing" "[profile unused]\nqueue=0" "this is not a key file"; do
 	i=$((i + 1))
 	printf '%s\n%b\n' "$good_rule" "$bad" >"$tmp/broken$i.conf"
 	VIRT_ROUTER_CONFIG=$tmp/broken$i.conf VIRT_ROUTER_LOG= hook instance-00000042 prepare "$tmp/nova42.xml"
