@@ -39,14 +39,16 @@ static char *read_stdin(size_t *ret_len) {
 /* Each error reaches the operator once per channel that shows it. Where the operation
  * can fail, libvirt puts a failing hook's stderr in the error it reports (virsh shows
  * it, and libvirtd's log keeps it): stderr only, since syslog would be a second copy in
- * the journal. Where it cannot (exit 0), libvirt drops stderr: syslog only. */
+ * the journal. Where it cannot (exit 0), libvirt drops stderr: syslog only. Either way
+ * the line starts with the program's name, as the log's do (ident virt-router-hook)
+ * and as every other program's do: which program refused is the first thing read. */
 static void report_error(const char *op, const char *message) {
         g_auto(GStrv) lines = g_strsplit(message, "\n", -1);
         bool can_fail = vr_hook_op_can_fail(op);
 
         for (char **l = lines; *l; l++) {
                 if (can_fail)
-                        fprintf(stderr, "virt-router: %s\n", *l);
+                        fprintf(stderr, "virt-router-hook: %s\n", *l);
                 else
                         vr_log(LOG_ERR, "%s", *l);
         }
