@@ -39,17 +39,30 @@ static char *read_stdin(size_t *ret_len) {
 /* Each error reaches the operator once per channel that shows it. Where the operation
  * can fail, libvirt puts a failing hook's stderr in the error it reports (virsh shows
  * it, and libvirtd's log keeps it): stderr only, since syslog would be a second copy in
- * the journal. Where it cannot (exit 0), libvirt drops stderr: syslog only. */
+ * the journal. Where it cannot (exit 0), libvirt drops stderr: syslog only. Either way
+ * the line starts with the program's name, as the log's do (ident virt-router-hook)
+ * and as every other program's do: which program refused is the first thing read. */
 static void report_error(const char *op, const char *message) {
         g_auto(GStrv) lines = g_strsplit(message, "\n", -1);
         bool can_fail = vr_hook_op_can_fail(op);
 
         for (char **l = lines; *l; l++) {
                 if (can_fail)
-                        fprintf(stderr, "virt-router: %s\n", *l);
+                        fprintf(stderr, "virt-router-hook: %s\n", *l);
                 else
                         vr_log(LOG_ERR, "%s", *l);
         }
+}
+
+/* "domain 'NAME': " before each line of a host config's error (every bad profile value
+ * is a line of its own), so that each line virsh shows or the journal keeps names it. */
+static char *each_line_of_domain(const char *domain, const char *message) {
+        g_auto(GStrv) lines = g_strsplit(message, "\n", -1);
+        GString *s = g_string_new(NULL);
+
+        for (char **l = lines; *l; l++)
+                g_string_append_printf(s, "%sdomain '%s': %s", l == lines ? "" : "\n", domain, *l);
+        return g_string_free(s, FALSE);
 }
 
 int main(int argc, char **argv) {
@@ -99,12 +112,14 @@ int main(int argc, char **argv) {
                         if (bound == 0 || (bound < 0 && !flavor)) {
                                 /* Not the domain's business, but the operator's: said once per
                                  * domain started while the config is broken. */
-                                vr_log(LOG_ERR, "%s (domain '%s' is bound by no rule of it: started as it is)",
-                                       err->message, argv[1]);
+                                g_auto(GStrv) lines = g_strsplit(err->message, "\n", -1);
+                                for (char **l = lines; *l; l++)
+                                        vr_log(LOG_ERR, "%s (domain '%s' is bound by no rule of it: started as it is)",
+                                               *l, argv[1]);
                                 return 0;
                         }
                 }
-                msg = g_strdup_printf("domain '%s': %s", argv[1], err->message);
+                msg = each_line_of_domain(argv[1], err->message);
                 report_error(argv[2], msg);
                 return vr_hook_op_can_fail(argv[2]) ? 1 : 0;
         }

@@ -96,7 +96,7 @@ static int report(int argc, char **argv, const char *fmt, ...) {
 
         va_start(ap, fmt);
         if (can_fail(argc, argv) || argc < 3 || (log && !strcmp(log, "stderr"))) {
-                fputs("virt-router: ", stderr);
+                fputs("virt-router-hook: ", stderr);
                 vfprintf(stderr, fmt, ap);
                 fputc('\n', stderr);
         } else {

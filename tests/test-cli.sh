@@ -154,8 +154,8 @@ cat >"$tmp/full.xml" <<'XML'
       <vr:sched threads='vcpu' class='deadline' runtime='200us' deadline='800us' period='1ms'/>
       <vr:sched threads='vhost' class='fifo' priority='20'/>
       <vr:sched threads='emulator' class='other' nice='5'/>
-      <vr:port name='wan' mode='macvtap' dev='eth0' mac='52:54:00:00:00:01' queues='2' backend='vhost'/>
-      <vr:port name='lan' mode='vf' pf='eth3' network='vfpool-eth3' vlan='100'/>
+      <vr:port name='wan' mode='macvtap' dev='eth0' mac='52:54:00:00:00:01' queues='2' tx-queue-size='256' backend='vhost'/>
+      <vr:port name='lan' mode='vf' pf='eth3' network='vfpool-eth3' vlan='100' trust='yes' spoofchk='no'/>
       <vr:port name='mgmt' mode='vf' vf='0000:03:10.1'/>
       <vr:guarantee rate='100kpps' burst='64' delay='30ms' bandwidth='1Gbit/s'/>
       <vr:address port='wan' ip='192.0.2.1/24'/>
@@ -239,6 +239,14 @@ contains "$tmp/err" "virt-router spec --domain vr1 > FILE" "the tuner says how t
 "$VIRT_ROUTER" spec --xml "$data/xml/deadline-sched.expected.xml" --pid 1 -c "$data/xml/host.conf" >"$tmp/vr1.spec.json" 2>"$tmp/err"
 expect_rc 1 "virt-router-tune with another domain's spec" "$VIRT_ROUTER_TUNE" --domain other --once --spec "$tmp/vr1.spec.json" --config "$data/xml/host.conf"
 contains "$tmp/err" "domain 'other': the tuning spec describes domain 'vr1'" "the tuner reads the spec virt-router spec wrote"
+# A spec that does not read: the one line names the file and the domain.
+head -c 40 "$tmp/vr1.spec.json" >"$tmp/cut.spec.json"
+expect_rc 1 "virt-router-tune with a truncated spec" "$VIRT_ROUTER_TUNE" --domain vr1 --once --spec "$tmp/cut.spec.json" --config "$data/xml/host.conf"
+contains "$tmp/err" "virt-router-tune: $tmp/cut.spec.json: domain 'vr1': JSON at offset " "a truncated spec's error names the file and the domain"
+sed 's/"pid"/"pdi"/' "$tmp/vr1.spec.json" >"$tmp/key.spec.json"
+expect_rc 1 "virt-router-tune with a spec of an unknown key" "$VIRT_ROUTER_TUNE" --domain vr1 --once --spec "$tmp/key.spec.json" --config "$data/xml/host.conf"
+contains "$tmp/err" "virt-router-tune: $tmp/key.spec.json: domain 'vr1': tuning spec: pdi: unknown key" "a spec the tuner refuses names the file and the domain"
+[ "$(wc -l <"$tmp/err")" -eq 1 ] && ok "the spec's error is one line" || bad "the spec's error is one line"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

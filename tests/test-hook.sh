@@ -110,16 +110,22 @@ expect "a refusal over CPUs from the pool names [host] router-cpus and the file"
 	"domain 'vr3': dedicated CPUs 1-3 overlap CPUs 1-2 reserved by running router 'vr1' (its cpus are [host] router-cpus=1-3 of $conf: expected cpus= of its own in <vr:cpu>)"
 printf '[host]\nrouter-cpus=banana\n' >"$tmp/bad.conf"
 VIRT_ROUTER_CONFIG=$tmp/bad.conf hook vr2 prepare "$tmp/vr2.xml"
-expect "a broken host config fails prepare" 1 "virt-router: domain 'vr2': "
+expect "a broken host config fails prepare" 1 "virt-router-hook: domain 'vr2': "
 n=$(grep -c "domain 'vr2': " "$tmp/err")
 [[ $n == 1 ]] && pass "the host config error is on stderr once" || fail "the host config error is on stderr $n times"
 # An operation libvirt cannot stop exits 0 and libvirt drops its stderr: the error goes
-# to the log only (here the log is stderr: once, as the log's line).
+# to the log only (here the log is stderr: once, as the log's line; with the log in
+# syslog, stderr stays empty).
 VIRT_ROUTER_CONFIG=$tmp/bad.conf hook vr2 release "$tmp/vr2.xml"
 expect "a broken host config does not fail release" 0 "virt-router-hook: domain 'vr2': "
 n=$(grep -c "domain 'vr2': " "$tmp/err")
-[[ $n == 1 && $err != *"virt-router: domain"* ]] && pass "release's error is logged once, not printed" ||
-	fail "release's error: $n lines"
+[[ $n == 1 ]] && pass "release's error is logged once" || fail "release's error: $n lines"
+VIRT_ROUTER_CONFIG=$tmp/bad.conf VIRT_ROUTER_LOG= hook vr2 release "$tmp/vr2.xml"
+[[ $rc == 0 && -z $err ]] && pass "release's error is logged, not printed" || fail "release printed: $err"
+# One prefix, the program's name, on every line the hook writes: refusals and log alike.
+VIRT_ROUTER_CONFIG=$tmp/bad.conf hook vr2 prepare "$tmp/vr2.xml"
+[[ -n $err && -z $(grep -v '^virt-router-hook: ' "$tmp/err") ]] && pass "every stderr line starts with virt-router-hook:" ||
+	fail "stderr lines without virt-router-hook:"
 [[ $(ledger_domains) == vr1 ]] && pass "nothing reserved for the refused router" || fail "ledger: '$(ledger_domains)'"
 
 hook vr1 release "$tmp/vr1.xml"
@@ -501,7 +507,7 @@ domain drift1 "      <vr:cpu placement='dedicated' cpus='1-2'/>
 sed -i "s|<vcpu>2</vcpu>|<vcpu>2</vcpu>\n  <cputune><vcpupin vcpu='0' cpuset='0-3'/></cputune>|" "$tmp/drift1.xml"
 VIRT_ROUTER_LOG= hook drift1 prepare "$tmp/drift1.xml"
 expect "strict: a definition that does not honour its policy fails prepare" 1
-refusal="virt-router: domain 'drift1': its definition does not honour its router policy: port 'wan' has no device, the policy says <interface type='direct'> on eth1 in mode passthrough; vcpu 0 is pinned to 0-3, the policy says 1; vcpu 1 is not pinned, the policy says 2; the emulator is not pinned, the policy says 0; the guest configuration (<sysinfo type='fwcfg'> entry opt/org.virt-router/config) is missing: run 'virt-router apply --domain drift1' and start it again (a transient domain: apply its XML file with 'virt-router apply FILE' before virsh create)"
+refusal="virt-router-hook: domain 'drift1': its definition does not honour its router policy: port 'wan' has no device, the policy says <interface type='direct'> on eth1 in mode passthrough; vcpu 0 is pinned to 0-3, the policy says 1; vcpu 1 is not pinned, the policy says 2; the emulator is not pinned, the policy says 0; the guest configuration (<sysinfo type='fwcfg'> entry opt/org.virt-router/config) is missing: run 'virt-router apply --domain drift1' and start it again (a transient domain: apply its XML file with 'virt-router apply FILE' before virsh create)"
 if [[ $err == "$refusal" ]]; then
 	pass "the refusal is one line: what differs, and the command that fixes it"
 else
@@ -572,8 +578,10 @@ for conf_case in "$top_srcdir"/tests/data/xml/{err-profile-,err-host-,err-rule-,
 	base=${conf_case%.conf}
 	case_name=${base##*/}
 	grep -qv '^tests/data/xml/' "$base.err" && continue # some errors are the domain's own: named by file:line
-	want=$(sed 's/^/virt-router: /' "$base.err")
 	dom=$(sed -n 's|.*<name>\(.*\)</name>.*|\1|p' "$base.xml" | head -n 1)
+	# A config that does not load (a bad profile value) says so without the domain:
+	# the hook names the domain it fails on each line.
+	want=$(sed -e "/domain '/!s/^/domain '$dom': /" -e 's/^/virt-router-hook: /' "$base.err")
 	( cd "$top_srcdir" && VIRT_ROUTER_CONFIG=tests/data/xml/$case_name.conf VIRT_ROUTER_LOG= \
 		"$hook_abs" "$dom" prepare begin - <"$base.xml" >"$tmp/out" 2>"$tmp/err" )
 	rc=$? err=$(cat "$tmp/err")
@@ -651,7 +659,7 @@ nova-flavor=vr.*
 profile=p1'
 i=0
 for bad in "[host]\nmode=bogus" "[host]\ndefault-queue=abc" "[host]\ndeadline-cap=150%" "[host]\nrouter-cpus=2-x" \
-	"[host]\nno-such-key=1" "[rule r2]\nname=x*\nprofile=missing" "this is not a key file"; do
+	"[host]\nno-such-key=1" "[rule r2]\nname=x*\nprofile=missing" "[profile unused]\nqueue=0" "this is not a key file"; do
 	i=$((i + 1))
 	printf '%s\n%b\n' "$good_rule" "$bad" >"$tmp/broken$i.conf"
 	VIRT_ROUTER_CONFIG=$tmp/broken$i.conf VIRT_ROUTER_LOG= hook instance-00000042 prepare "$tmp/nova42.xml"

@@ -244,6 +244,29 @@ static void test_hostconf(void) {
                 {"[rule r]\nnova-flavor=vr.*\nprofile=missing\n", "no [profile missing]"},
                 {"[profile p]\nrate=1kpps\n[rule r]\nprofile=p\n", "nova-flavor= or name="},
                 {"[profile p]\ncolour=red\n", "unknown key 'colour'"},
+                /* Every profile value is checked as the file loads, used by a domain or not. */
+                {"[profile p]\nplacement=dedicated\ncpus=2-3\nhousekeeping=0\nshares=2048\nqueue=40\n"
+                 "rx-queue-size=512\nsched-threads=vcpu,vhost\nsched-class=deadline\nsched-priority=20\n"
+                 "sched-nice=-5\nsched-runtime=200us\nsched-deadline=800us\nsched-period=1ms\nrate=100kpps\n"
+                 "burst=64\ndelay=30ms\nbandwidth=1Gbit/s\nstrip=sound usb\n", NULL},
+                {"[profile p]\nqueue=0\n", "[profile p] queue='0': expected a queue length in packets, 1-100000"},
+                {"[profile p]\nqueue=\n", "[profile p] queue='': expected a queue length"},
+                {"[profile p]\nplacement=sometimes\n", "placement='sometimes': expected one of: shared, dedicated"},
+                {"[profile p]\ncpus=2-\n", "cpus='2-': expected a CPU list"},
+                {"[profile p]\nshares=1\n", "shares='1': expected CFS CPU shares, 2-262144"},
+                {"[profile p]\nrx-queue-size=300\n", "rx-queue-size='300': expected a virtio ring size, a power of two"},
+                {"[profile p]\nsched-threads=vcpu gpu\n", "sched-threads='vcpu gpu': expected a list of vcpu"},
+                {"[profile p]\nsched-class=hard\n", "sched-class='hard': expected one of: other, batch"},
+                {"[profile p]\nsched-priority=0\n", "sched-priority='0': expected a real-time priority, 1-99"},
+                {"[profile p]\nsched-nice=20\n", "sched-nice='20': expected a nice value"},
+                {"[profile p]\nsched-runtime=1ns\n", "sched-runtime='1ns': expected a duration of at least 1024ns"},
+                {"[profile p]\nsched-period=5s\n", "sched-period='5s': expected a period from 100us to 4s"},
+                {"[profile p]\nsched-deadline=soon\n", "sched-deadline='soon': expected a duration"},
+                {"[profile p]\nrate=0pps\n", "rate='0pps': expected a packet rate above zero"},
+                {"[profile p]\nburst=0\n", "burst='0': expected a burst in packets, 1-1000000"},
+                {"[profile p]\ndelay=0ms\n", "delay='0ms': expected a delay bound above zero"},
+                {"[profile p]\nbandwidth=fast\n", "bandwidth='fast': expected a bit rate above zero"},
+                {"[profile p]\nstrip=sound floppy\n", "strip='sound floppy': expected a list of sound, graphics"},
                 {"[pf eth0]\nnetwork=\n", "[pf eth0] network=''"},
                 {"not a key file", "host config"},
         };
@@ -263,6 +286,24 @@ static void test_hostconf(void) {
                 }
                 unlink(path);
         }
+}
+
+/* All bad profile values at once, one line each in file order, naming file, group and
+ * key; the profile that holds them need not be used by any domain or rule. */
+static void test_hostconf_profile_values(void) {
+        g_autofree char *path = write_conf("[host]\nrouter-cpus=2-3\n[profile p1]\nqueue=0\nplacement=shared\n"
+                                           "[profile p2]\nrate=fast\ndelay=2\n");
+        g_autofree char *want = g_strdup_printf("%s: [profile p1] queue='0': expected a queue length in packets, 1-100000\n"
+                                                "%s: [profile p2] rate='fast': expected a packet rate above zero with a unit: pps, kpps or Mpps (e.g. '800kpps')\n"
+                                                "%s: [profile p2] delay='2': expected a delay bound above zero with a unit: ns, us, ms or s (e.g. '2ms')",
+                                                path, path, path);
+        g_autoptr(GError) err = NULL;
+        g_autoptr(VrHostConf) c = vr_host_conf_load(path, &err);
+
+        g_assert_null(c);
+        g_assert_error(err, VR_ERROR, VR_ERROR_INVALID);
+        g_assert_cmpstr(err->message, ==, want);
+        unlink(path);
 }
 
 static void test_hostconf_missing(void) {
@@ -403,6 +444,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/json/numbers", test_json_numbers);
         g_test_add_func("/json/duplicate-key", test_json_duplicate_key);
         g_test_add_func("/hostconf/errors", test_hostconf);
+        g_test_add_func("/hostconf/profile-values", test_hostconf_profile_values);
         g_test_add_func("/hostconf/missing", test_hostconf_missing);
         g_test_add_func("/hostconf/rules", test_rules);
         g_test_add_func("/uuid/v5", test_uuid_v5);

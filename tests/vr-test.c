@@ -89,13 +89,20 @@ GPtrArray *vr_test_list_cases(const char *sub, const char *suffix, const char *e
 }
 
 VrHostConf *vr_test_case_conf(const char *sub, const char *base) {
+        g_autoptr(GError) err = NULL;
+        VrHostConf *c = vr_test_case_conf_error(sub, base, &err);
+
+        if (!c)
+                fprintf(stderr, "%s: host config: %s\n", base, err->message);
+        return c;
+}
+
+VrHostConf *vr_test_case_conf_error(const char *sub, const char *base, GError **error) {
         g_autofree char *render = vr_test_case_file(sub, base, ".render");
         g_autofree char *named = NULL, *own = NULL;
         g_autofree char *shared = vr_test_data_path(sub, "host.conf");
         g_autoptr(GKeyFile) kf = g_key_file_new();
-        g_autoptr(GError) err = NULL;
         const char *path;
-        VrHostConf *c;
 
         if (g_key_file_load_from_file(kf, render, G_KEY_FILE_NONE, NULL))
                 named = g_key_file_get_string(kf, "render", "config", NULL);
@@ -103,10 +110,7 @@ VrHostConf *vr_test_case_conf(const char *sub, const char *base) {
         path = g_file_test(own, G_FILE_TEST_EXISTS) ? own : g_file_test(shared, G_FILE_TEST_EXISTS) ? shared : NULL;
         if (!path)
                 return vr_host_conf_new_default();
-        c = vr_host_conf_load(path, &err);
-        if (!c)
-                fprintf(stderr, "%s: host config: %s\n", base, err->message);
-        return c;
+        return vr_host_conf_load(path, error);
 }
 
 GKeyFile *vr_test_load_case(const char *case_name, const char *path) {

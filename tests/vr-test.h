@@ -28,6 +28,8 @@ GPtrArray *vr_test_list_cases(const char *sub, const char *suffix, const char *e
  * (config=), else SUB/BASE.conf, else SUB/host.conf, else the built-in defaults. NULL
  * when that file does not load (said on stderr). */
 VrHostConf *vr_test_case_conf(const char *sub, const char *base);
+/* The same, with the reason a config does not load, for cases that expect it to fail. */
+VrHostConf *vr_test_case_conf_error(const char *sub, const char *base, GError **error);
 /* The case file at PATH (a key file), or NULL said on stderr naming CASE_NAME. */
 GKeyFile *vr_test_load_case(const char *case_name, const char *path);
 /* A tuner case (tests/data/tune/NAME.case, tests/data/tune-ops/NAME.case): the fake

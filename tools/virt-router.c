@@ -283,6 +283,11 @@ static int print_drift(const VrPolicy *policy, const VrHostConf *conf, xmlDoc *d
         return 0;
 }
 
+/* A port's VF flag as check shows it: unset leaves the PF's setting alone. */
+static const char *tristate_word(VrTristate t) {
+        return t == VR_TRI_UNSET ? "(unchanged)" : t == VR_TRI_YES ? "yes" : "no";
+}
+
 static int cmd_check(int argc, char **argv) {
         g_auto(CommonOptions) o = {0};
         GOptionEntry entries[] = {
@@ -330,8 +335,9 @@ static int cmd_check(int argc, char **argv) {
         }
         /* Every field of --json, as "key value" in the policy's own words (test-cli.sh
          * checks each JSON key has its word here). */
-        printf("domain '%s' (type %s, vcpus %u): valid router policy\n", policy->dom.name,
-               vr_domain_type_names[policy->dom.type], policy->dom.vcpus);
+        printf("domain '%s' (type %s, vcpus %u, nova-flavor %s): valid router policy\n", policy->dom.name,
+               vr_domain_type_names[policy->dom.type], policy->dom.vcpus,
+               policy->dom.nova_flavor ? policy->dom.nova_flavor : "(none)");
         printf("  mode %s, profile %s, rule %s\n", vr_mode_to_string(policy->mode),
                policy->profile ? policy->profile : "(none)",
                policy->rule ? policy->rule : "(none: the domain's own <vr:router>)");
@@ -339,8 +345,9 @@ static int cmd_check(int argc, char **argv) {
                 g_autofree char *cpus = policy->cpus ? vr_cpuset_format(policy->cpus) : g_strdup("(not pinned)");
                 g_autofree char *hk = policy->housekeeping ? vr_cpuset_format(policy->housekeeping) : g_strdup("(not pinned)");
                 g_autofree char *shares = policy->shares ? g_strdup_printf("%d", policy->shares) : g_strdup("(unchanged)");
-                printf("  cpu: placement %s, cpus %s, housekeeping %s, shares %s\n", vr_placement_names[policy->placement],
-                       cpus, hk, shares);
+                printf("  cpu: placement %s, cpus %s, cpus-from-pool %s, housekeeping %s, shares %s\n",
+                       vr_placement_names[policy->placement], cpus,
+                       policy->cpus_from_pool ? "yes ([host] router-cpus)" : "no", hk, shares);
         }
         for (guint i = 0; i < policy->sched->len; i++) {
                 const VrSchedRule *s = policy->sched->pdata[i];
@@ -379,13 +386,17 @@ static int cmd_check(int argc, char **argv) {
                                 printf(", vlan %d", p->vlan);
                         else
                                 printf(", vlan (none)");
+                        printf(", trust %s, spoofchk %s", tristate_word(p->trust), tristate_word(p->spoofchk));
                 } else {
                         printf(", dev %s, queue %d packets, macvtap-mode %s", p->dev, p->queue, p->macvtap_mode);
                 }
                 printf(", mac %s", p->mac ? p->mac : "(generated)");
-                if (policy->dom.type != VR_DOMAIN_LXC && p->mode == VR_PORT_MACVTAP)
-                        printf(", rx-queue-size %d, queues %d, backend %s", p->rx_queue_size, p->queues,
-                               p->backend ? vr_backend_names[p->backend] : "(vhost on kvm, libvirt's choice on qemu)");
+                if (policy->dom.type != VR_DOMAIN_LXC && p->mode == VR_PORT_MACVTAP) {
+                        g_autofree char *txq = p->tx_queue_size ? g_strdup_printf("%d", p->tx_queue_size)
+                                                                : g_strdup("(QEMU's default)");
+                        printf(", rx-queue-size %d, tx-queue-size %s, queues %d, backend %s", p->rx_queue_size, txq,
+                               p->queues, p->backend ? vr_backend_names[p->backend] : "(vhost on kvm, libvirt's choice on qemu)");
+                }
                 printf("\n");
         }
         if (policy->guarantee.set && policy->dom.type == VR_DOMAIN_LXC) {
@@ -395,6 +406,8 @@ static int cmd_check(int argc, char **argv) {
                 if (g->bandwidth_bps)
                         printf(", bandwidth %" G_GUINT64_FORMAT " bit/s", g->bandwidth_bps);
                 printf("\n");
+                printf("    police-burst %" G_GUINT64_FORMAT ", shape-burst %" G_GUINT64_FORMAT " packets\n",
+                       g->police_burst, g->shape_burst);
         }
         if (policy->guarantee.set && policy->dom.type != VR_DOMAIN_LXC) {
                 const VrGuarantee *g = &policy->guarantee;
@@ -421,8 +434,8 @@ static int cmd_check(int argc, char **argv) {
                        conf->cost.backend_ns / 1e3, conf->cost.measured ? "measured by virt-router calibrate" : "defaults (run virt-router calibrate)");
                 printf("    worst delay %.2f ms, jitter %" G_GUINT64_FORMAT " packets; host queue %" G_GUINT64_FORMAT ", virtio ring %d\n",
                        gp.worst_delay_ns / 1e6, gp.jitter, gp.host_queue, gp.guest_ring);
-                printf("    policer: %" G_GUINT64_FORMAT " pps, bucket %" G_GUINT64_FORMAT "; shaper: %" G_GUINT64_FORMAT " pps, bucket %" G_GUINT64_FORMAT "\n",
-                       g->rate_pps, gp.police_burst, g->rate_pps, gp.shape_burst);
+                printf("    policer: %" G_GUINT64_FORMAT " pps, police-burst %" G_GUINT64_FORMAT "; shaper: %" G_GUINT64_FORMAT " pps, shape-burst %" G_GUINT64_FORMAT "\n",
+                       g->rate_pps, g->police_burst, g->rate_pps, g->shape_burst);
         }
         if (!policy->guarantee.set)
                 printf("  guarantee: (none)\n");

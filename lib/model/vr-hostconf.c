@@ -5,6 +5,7 @@
 
 #include "vr-error.h"
 #include "vr-hostconf.h"
+#include "vr-policy.h"
 #include "vr-units.h"
 
 const char *const vr_profile_keys[] = {
@@ -254,8 +255,88 @@ static bool load_pf_group(VrHostConf *c, GKeyFile *kf, const char *path, const c
         return true;
 }
 
+static char *expected_one_of(const char *const *table) {
+        g_autofree char *list = g_strjoinv(", ", (char **) table);
+        return g_strdup_printf("one of: %s", list);
+}
+
+/* A space- or comma-separated list of at least one of table's names. */
+static bool names_list(const char *v, const char *const *table) {
+        g_auto(GStrv) words = g_strsplit_set(v, " ,\t\n", -1);
+        bool any = false;
+
+        for (char **w = words; *w; w++) {
+                if (!**w)
+                        continue;
+                if (vr_enum_from_string(table, *w) < 0)
+                        return false;
+                any = true;
+        }
+        return any;
+}
+
+/* What a profile key's value must be, on its own: checked when the file loads, whether
+ * or not a domain uses the profile, so that a bad value is found by `check` of any
+ * domain and before a router meets it. NULL: valid. The ranges and words are the policy
+ * parser's (vr-policy-xml.c reads these keys as it reads the attributes of the same
+ * name); what depends on the domain too (a container's threads, CPUs per vCPU, a
+ * guarantee that cannot be kept) is left to it. */
+static char *profile_value_expected(const char *key, const char *v) {
+        int64_t n;
+        uint64_t u;
+        VrCpuSet *cpus = NULL;
+
+        if (g_str_equal(key, "placement"))
+                return vr_enum_from_string(vr_placement_names, v) < 0 ? expected_one_of(vr_placement_names) : NULL;
+        if (g_str_equal(key, "cpus") || g_str_equal(key, "housekeeping")) {
+                int r = vr_cpuset_parse(v, &cpus);
+                vr_cpuset_free(cpus);
+                return r < 0 ? g_strdup("a CPU list such as '2-3,6'") : NULL;
+        }
+        if (g_str_equal(key, "shares")) /* cgroup v1 cpu.shares: MIN_SHARES 2, MAX_SHARES 2^18 */
+                return vr_parse_int(v, 2, 262144, &n) < 0 ? g_strdup("CFS CPU shares, 2-262144") : NULL;
+        if (g_str_equal(key, "queue"))
+                return vr_parse_int(v, 1, 100000, &n) < 0 ? g_strdup("a queue length in packets, 1-100000") : NULL;
+        if (g_str_equal(key, "rx-queue-size"))
+                return vr_parse_int(v, 256, 1024, &n) < 0 || (n & (n - 1))
+                               ? g_strdup("a virtio ring size, a power of two: 256, 512 or 1024") : NULL;
+        if (g_str_equal(key, "sched-threads") || g_str_equal(key, "strip")) {
+                const char *const *table = g_str_equal(key, "strip") ? vr_strip_names : vr_thread_names;
+                g_autofree char *names = g_strjoinv(", ", (char **) table);
+                return names_list(v, table) ? NULL : g_strdup_printf("a list of %s", names);
+        }
+        if (g_str_equal(key, "sched-class"))
+                return vr_enum_from_string(vr_sched_class_names, v) < 0 ? expected_one_of(vr_sched_class_names) : NULL;
+        if (g_str_equal(key, "sched-priority"))
+                return vr_parse_int(v, 1, 99, &n) < 0 ? g_strdup("a real-time priority, 1-99") : NULL;
+        if (g_str_equal(key, "sched-nice"))
+                return vr_parse_int(v, -20, 19, &n) < 0 ? g_strdup("a nice value, -20 to 19") : NULL;
+        if (g_str_equal(key, "sched-runtime"))
+                return vr_parse_duration(v, &u) < 0 || u < 1024
+                               ? g_strdup("a duration of at least 1024ns (the kernel's minimum runtime) with a unit: ns, us, ms or s (e.g. '300us')") : NULL;
+        if (g_str_equal(key, "sched-period"))
+                return vr_parse_duration(v, &u) < 0 || u < 100000 || u > 4000000000ULL
+                               ? g_strdup("a period from 100us to 4s (the kernel's sched_deadline_period limits) with a unit: ns, us, ms or s") : NULL;
+        if (g_str_equal(key, "sched-deadline"))
+                return vr_parse_duration(v, &u) < 0 ? g_strdup("a duration with a unit: ns, us, ms or s (e.g. '300us')") : NULL;
+        if (g_str_equal(key, "rate"))
+                return vr_parse_pkt_rate(v, &u) < 0 || u == 0
+                               ? g_strdup("a packet rate above zero with a unit: pps, kpps or Mpps (e.g. '800kpps')") : NULL;
+        if (g_str_equal(key, "burst"))
+                return vr_parse_int(v, 1, 1000000, &n) < 0 ? g_strdup("a burst in packets, 1-1000000") : NULL;
+        if (g_str_equal(key, "delay"))
+                return vr_parse_duration(v, &u) < 0 || u == 0
+                               ? g_strdup("a delay bound above zero with a unit: ns, us, ms or s (e.g. '2ms')") : NULL;
+        if (g_str_equal(key, "bandwidth"))
+                return vr_parse_bit_rate(v, &u) < 0 || u == 0
+                               ? g_strdup("a bit rate above zero such as '100Mbit/s' or '1Gbit/s'") : NULL;
+        return NULL;
+}
+
+/* Bad values are added to problems, one line each, so that all of them are told at
+ * once; an unknown key fails at once, as elsewhere in the file. */
 static bool load_profile_group(VrHostConf *c, GKeyFile *kf, const char *path,
-                               const char *group, const char *name, GError **error) {
+                               const char *group, const char *name, GString *problems, GError **error) {
         g_auto(GStrv) keys = g_key_file_get_keys(kf, group, NULL, NULL);
         VrProfile *p = g_new0(VrProfile, 1);
 
@@ -270,8 +351,15 @@ static bool load_profile_group(VrHostConf *c, GKeyFile *kf, const char *path,
                                     *k, known);
                         return false;
                 }
-                g_hash_table_replace(p->values, g_strdup(*k),
-                                     g_key_file_get_string(kf, group, *k, NULL));
+                g_autofree char *v = g_key_file_get_string(kf, group, *k, NULL);
+                g_autofree char *expected = v ? profile_value_expected(*k, v) : g_strdup("a value");
+                if (expected) {
+                        g_autoptr(GError) bad = NULL;
+                        conf_fail(&bad, path, group, *k, v, expected);
+                        g_string_append_printf(problems, "%s%s", problems->len ? "\n" : "", bad->message);
+                        continue;
+                }
+                g_hash_table_replace(p->values, g_strdup(*k), g_steal_pointer(&v));
         }
         return true;
 }
@@ -313,6 +401,7 @@ VrHostConf *vr_host_conf_load(const char *path, GError **error) {
         g_autoptr(VrHostConf) c = vr_host_conf_new_default();
         g_autoptr(GKeyFile) kf = g_key_file_new();
         g_autoptr(GError) local = NULL;
+        g_autoptr(GString) problems = g_string_new(NULL);
         g_auto(GStrv) groups = NULL;
         const char *p = path ? path : VR_HOSTCONF_DEFAULT_PATH;
 
@@ -335,7 +424,7 @@ VrHostConf *vr_host_conf_load(const char *path, GError **error) {
                 else if (g_str_has_prefix(*g, "pf ") && (*g)[3])
                         ok = load_pf_group(c, kf, p, *g, *g + 3, error);
                 else if (g_str_has_prefix(*g, "profile ") && (*g)[8])
-                        ok = load_profile_group(c, kf, p, *g, *g + 8, error);
+                        ok = load_profile_group(c, kf, p, *g, *g + 8, problems, error);
                 else if (g_str_has_prefix(*g, "rule ") && (*g)[5])
                         ok = load_rule_group(c, kf, p, *g, *g + 5, error);
                 else {
@@ -346,6 +435,10 @@ VrHostConf *vr_host_conf_load(const char *path, GError **error) {
                 }
                 if (!ok)
                         return NULL;
+        }
+        if (problems->len) {
+                g_set_error_literal(error, VR_ERROR, VR_ERROR_INVALID, problems->str);
+                return NULL;
         }
         for (guint i = 0; i < c->rules->len; i++) {
                 VrRule *r = c->rules->pdata[i];

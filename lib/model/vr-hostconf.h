@@ -15,8 +15,9 @@ typedef enum {
         VR_MODE_BEST_EFFORT,
 } VrMode;
 
-/* A profile keeps its values as written: the policy parser reads them with the same
- * code as element attributes, so both get the same checks and the same messages. */
+/* A profile keeps its values as written, each checked on its own when the file loads;
+ * the policy parser reads them with the same code as element attributes, so that what
+ * depends on the domain gets the same checks and the same messages. */
 typedef struct {
         char *name;
         GHashTable *values; /* key (string) -> value (string) */
@@ -58,7 +59,9 @@ typedef struct {
 
 /* Defaults when no file exists. */
 VrHostConf *vr_host_conf_new_default(void);
-/* path NULL: the default path, whose absence is not an error. An explicit path must exist. */
+/* path NULL: the default path, whose absence is not an error. An explicit path must exist.
+ * Every [profile] value is checked on its own here, used or not: all bad ones are in
+ * the error, one line each ("FILE: [profile NAME] KEY='VALUE': expected ..."). */
 VrHostConf *vr_host_conf_load(const char *path, GError **error);
 void vr_host_conf_free(VrHostConf *c);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VrHostConf, vr_host_conf_free)

@@ -103,9 +103,11 @@ const VrPort *vr_policy_port(const VrPolicy *p, const char *name) {
  * the hook wrote (tests/test-spec.c: policy -> JSON -> policy -> JSON is identical).
  * A full reader rather than a tuner-only projection: `check --json` prints the same
  * form, and a projection would define the names of the tuner's fields a second time.
- * Not in the form (derived at parse, or only the hook's): VrPort line, queue_given,
- * ring_given, tx_queue_size, trust and spoofchk; VrAddress addr, family, prefix and
- * bytes; VrRoute to_addr, to_prefix and family; VrGuarantee police_burst, shape_burst. */
+ * Every value of the model is in the form (check promises to show them all); not in
+ * it is only where a value came from, which nothing after the parser reads: VrPort
+ * line, queue_given and ring_given; and what is parsed again from a field the form
+ * has: VrAddress addr, family, prefix and bytes (from ip), VrRoute to_addr, to_prefix
+ * and family (from to). */
 
 typedef enum {
         F_STRING,   /* char *, NULL as null */
@@ -113,6 +115,7 @@ typedef enum {
         F_UINT,     /* unsigned */
         F_U64,      /* uint64_t */
         F_BOOL,     /* bool */
+        F_TRI,      /* VrTristate: null when unset */
         F_ENUM,     /* an enum stored as int: its keyword from names */
         F_ENUM_OPT, /* as F_ENUM, with 0 (the default) as null */
         F_FLAGS,    /* a guint mask: an array of names, by bit number */
@@ -141,6 +144,7 @@ struct Field {
 G_STATIC_ASSERT(sizeof(VrDomainType) == sizeof(int) && sizeof(VrMode) == sizeof(int));
 G_STATIC_ASSERT(sizeof(VrPlacement) == sizeof(int) && sizeof(VrSchedClass) == sizeof(int));
 G_STATIC_ASSERT(sizeof(VrPortMode) == sizeof(int) && sizeof(VrBackend) == sizeof(int));
+G_STATIC_ASSERT(sizeof(VrTristate) == sizeof(int));
 
 #define AT(obj, f, T) ((T *) (void *) ((char *) (obj) + (f)->offset))
 #define CAT(obj, f, T) ((const T *) (const void *) ((const char *) (obj) + (f)->offset))
@@ -173,6 +177,7 @@ static bool port_guest_tap(const void *o, const VrPolicy *p) {
 static const Field cpu_fields[] = {
         {"placement", F_ENUM, offsetof(VrPolicy, placement), .names = vr_placement_names},
         {"cpus", F_CPUSET, offsetof(VrPolicy, cpus)},
+        {"cpus_from_pool", F_BOOL, offsetof(VrPolicy, cpus_from_pool)},
         {"housekeeping", F_CPUSET, offsetof(VrPolicy, housekeeping)},
         {"shares", F_INT, offsetof(VrPolicy, shares)},
         {NULL},
@@ -197,11 +202,14 @@ static const Field port_fields[] = {
         {"network", F_STRING, offsetof(VrPort, network), .when = port_vf},
         {"vf", F_STRING, offsetof(VrPort, vf), .when = port_vf},
         {"vlan", F_INT, offsetof(VrPort, vlan), .when = port_vf},
+        {"trust", F_TRI, offsetof(VrPort, trust), .when = port_vf},
+        {"spoofchk", F_TRI, offsetof(VrPort, spoofchk), .when = port_vf},
         {"dev", F_STRING, offsetof(VrPort, dev), .when = port_netdev},
         {"queue", F_INT, offsetof(VrPort, queue), .when = port_netdev},
         {"macvtap_mode", F_STRING, offsetof(VrPort, macvtap_mode), .when = port_netdev},
         {"mac", F_STRING, offsetof(VrPort, mac)},
         {"rx_queue_size", F_INT, offsetof(VrPort, rx_queue_size), .when = port_guest_tap},
+        {"tx_queue_size", F_INT, offsetof(VrPort, tx_queue_size), .when = port_guest_tap},
         {"queues", F_INT, offsetof(VrPort, queues), .when = port_guest_tap, .dflt = 1},
         {"backend", F_ENUM_OPT, offsetof(VrPort, backend), .names = vr_backend_names, .when = port_guest_tap},
         {NULL},
@@ -212,6 +220,8 @@ static const Field guarantee_fields[] = {
         {"burst", F_U64, offsetof(VrPolicy, guarantee.burst)},
         {"delay_ns", F_U64, offsetof(VrPolicy, guarantee.delay_ns)},
         {"bandwidth_bps", F_U64, offsetof(VrPolicy, guarantee.bandwidth_bps)},
+        {"police_burst", F_U64, offsetof(VrPolicy, guarantee.police_burst)},
+        {"shape_burst", F_U64, offsetof(VrPolicy, guarantee.shape_burst)},
         {NULL},
 };
 
@@ -234,6 +244,7 @@ static const Field policy_fields[] = {
         {"vcpus", F_UINT, offsetof(VrPolicy, dom.vcpus), .dflt = 1},
         {"profile", F_STRING, offsetof(VrPolicy, profile)},
         {"rule", F_STRING, offsetof(VrPolicy, rule)},
+        {"nova_flavor", F_STRING, offsetof(VrPolicy, dom.nova_flavor)},
         {"mode", F_ENUM, offsetof(VrPolicy, mode), .names = vr_mode_names},
         {"cpu", F_OBJECT, 0, .sub = cpu_fields},
         {"sched", F_ARRAY, offsetof(VrPolicy, sched), .sub = sched_fields, .elem_size = sizeof(VrSchedRule)},
@@ -268,6 +279,12 @@ static void write_field(VrJson *j, const Field *f, const void *obj, const VrPoli
                 break;
         case F_BOOL:
                 vr_json_bool(j, *CAT(obj, f, bool));
+                break;
+        case F_TRI:
+                if (*CAT(obj, f, int) == VR_TRI_UNSET)
+                        vr_json_string(j, NULL);
+                else
+                        vr_json_bool(j, *CAT(obj, f, int) == VR_TRI_YES);
                 break;
         case F_ENUM:
         case F_ENUM_OPT: {
@@ -393,6 +410,11 @@ static bool read_field(const VrJsonNode *v, const Field *f, void *obj, const VrP
                         return bad(error, where, f->key, "expected true or false");
                 *AT(obj, f, bool) = v->boolean;
                 return true;
+        case F_TRI:
+                if (v->type != VR_JSON_BOOL && v->type != VR_JSON_NULL)
+                        return bad(error, where, f->key, "expected true, false or null");
+                *AT(obj, f, int) = v->type == VR_JSON_NULL ? VR_TRI_UNSET : v->boolean ? VR_TRI_YES : VR_TRI_NO;
+                return true;
         case F_ENUM_OPT:
                 if (v->type == VR_JSON_NULL) {
                         *AT(obj, f, int) = 0;
@@ -471,6 +493,8 @@ static bool read_object(const VrJsonNode *n, const Field *fields, void *obj, con
                                 *AT(obj, f, int) = (int) f->dflt;
                         else if (f->kind == F_UINT)
                                 *AT(obj, f, unsigned) = (unsigned) f->dflt;
+                        else if (f->kind == F_TRI)
+                                *AT(obj, f, int) = VR_TRI_UNSET; /* as the parser leaves it */
                         continue;
                 }
                 if (!read_field(v, f, obj, p, where, error))

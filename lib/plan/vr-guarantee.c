@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <stdarg.h>
 
 #include "vr-error.h"
 #include "vr-guarantee.h"
@@ -55,28 +56,69 @@ static double util_needed(uint64_t rate, uint64_t cost_ns, uint32_t idle_ppm, ui
         return idle_ppm / 1e6 + (double) rate * (double) cost_ns / 1e9 * (1.0 + margin_ppm / 1e6);
 }
 
-static bool check_util(const VrPolicy *p, const VrHostConf *conf, const char *what, double u,
-                       uint64_t cost_ns, uint32_t idle_ppm, GError **error) {
+void vr_guarantee_problem_free(VrGuaranteeProblem *pr) {
+        if (!pr)
+                return;
+        g_free(pr->message);
+        g_free(pr);
+}
+
+static void add_problem(GPtrArray *problems, const char *attr, const char *fmt, ...) _printf_(3, 4);
+static void add_problem(GPtrArray *problems, const char *attr, const char *fmt, ...) {
+        VrGuaranteeProblem *pr = g_new0(VrGuaranteeProblem, 1);
+        va_list ap;
+
+        va_start(ap, fmt);
+        pr->attr = attr;
+        pr->message = g_strdup_vprintf(fmt, ap);
+        va_end(ap);
+        g_ptr_array_add(problems, pr);
+}
+
+static void check_util(const VrPolicy *p, const VrHostConf *conf, const char *what, double u,
+                       uint64_t cost_ns, uint32_t idle_ppm, GPtrArray *problems) {
         if (u * 1e6 <= conf->deadline_cap_ppm)
-                return true;
+                return;
         /* The cost and the cap are the host config's: say where, so the operator knows
          * which file to look at besides the policy. */
         g_autofree char *from = conf->path ? g_strdup_printf(" of %s", conf->path) : g_strdup(" (built in)");
-        g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
-                    "rate %" G_GUINT64_FORMAT " pps needs %.1f%% of a CPU for each %s thread (%.3f us per packet%s, idle %.1f%%, margin %.0f%%), more than the %.0f%% a thread may hold ([host] deadline-cap%s): lower the rate, or forward with more queues or vCPUs",
+        add_problem(problems, "rate",
+                    "%" G_GUINT64_FORMAT " pps needs %.1f%% of a CPU for each %s thread (%.3f us per packet%s, idle %.1f%%, margin %.0f%%), more than the %.0f%% a thread may hold ([host] deadline-cap%s): lower the rate, or forward with more queues or vCPUs",
                     p->guarantee.rate_pps, u * 100, what, cost_ns / 1e3,
                     conf->cost.measured ? " by [calibration]" : " uncalibrated", idle_ppm / 1e4,
                     conf->cost.margin_ppm / 1e4, conf->deadline_cap_ppm / 1e4, from);
-        return false;
+}
+
+/* Seconds as milliseconds for "expected at least": rounded up to the microsecond, so
+ * that the value shown, given back, is enough. */
+static double ms_at_least(double s) {
+        return ceil(s * 1e6 - 1e-6) / 1e3;
 }
 
 bool vr_guarantee_plan(const VrPolicy *p, const VrHostConf *conf, VrGuaranteePlan *ret, GError **error) {
+        g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func((GDestroyNotify) vr_guarantee_problem_free);
+        g_autoptr(GString) msg = g_string_new(NULL);
+
+        if (vr_guarantee_plan_check(p, conf, ret, problems))
+                return true;
+        for (guint i = 0; i < problems->len; i++) {
+                const VrGuaranteeProblem *pr = problems->pdata[i];
+                g_string_append_printf(msg, "%s%s %s", i ? "; " : "", pr->attr, pr->message);
+        }
+        g_set_error_literal(error, VR_ERROR, VR_ERROR_INVALID, msg->str);
+        return false;
+}
+
+bool vr_guarantee_plan_check(const VrPolicy *p, const VrHostConf *conf, VrGuaranteePlan *ret, GPtrArray *problems) {
         const VrGuarantee *g = &p->guarantee;
         const VrPacketCost *c = &conf->cost;
         VrGuaranteePlan r = {0};
         double rate = (double) g->rate_pps, D = g->delay_ns / 1e9, tick = c->tick_ns / 1e9;
-        double uv, ub, A, T, p_burst, p_delay, P, bo_v = 0, bo_b = 0;
+        double uv, ub, A, T, lead, p_burst = 0, p_delay, P, bo_v = 0, bo_b = 0;
         double pmin = VR_DL_MIN_PERIOD_NS / 1e9;
+        uint64_t least, need;
+        unsigned stages;
+        guint before = problems->len;
 
         g_return_val_if_fail(g->set && g->rate_pps > 0 && g->delay_ns > 0, false);
         r.calibrated = c->measured;
@@ -84,9 +126,13 @@ bool vr_guarantee_plan(const VrPolicy *p, const VrHostConf *conf, VrGuaranteePla
         r.vcpu.reserved = r.vcpu.threads > 0;
         uv = util_needed(g->rate_pps, c->vcpu_ns, c->vcpu_idle_ppm, c->margin_ppm);
         ub = util_needed(g->rate_pps, c->backend_ns, c->backend_idle_ppm, c->margin_ppm);
-        if ((r.vcpu.reserved && !check_util(p, conf, "vCPU", uv, c->vcpu_ns, c->vcpu_idle_ppm, error)) ||
-            (r.backend.reserved && !check_util(p, conf, "backend (vhost or QEMU main)", ub, c->backend_ns,
-                                               c->backend_idle_ppm, error)))
+        if (r.vcpu.reserved)
+                check_util(p, conf, "vCPU", uv, c->vcpu_ns, c->vcpu_idle_ppm, problems);
+        if (r.backend.reserved)
+                check_util(p, conf, "backend (vhost or QEMU main)", ub, c->backend_ns, c->backend_idle_ppm, problems);
+        /* The burst and delay bounds below follow from the share of a CPU the threads
+         * hold: there is none to judge them by while the rate cannot be had. */
+        if (problems->len > before)
                 return false;
 
         /* A packet waits for the backend on the way in, the vCPU, and the backend on
@@ -95,27 +141,45 @@ bool vr_guarantee_plan(const VrPolicy *p, const VrHostConf *conf, VrGuaranteePla
          * the stages, S(P) = A P + T, is what the router adds to delay and, times the
          * rate, to burstiness. */
         A = 2.0 * ((r.backend.reserved ? 2.0 * (1.0 - ub) : 0) + (r.vcpu.reserved ? 1.0 - uv : 0));
-        T = tick * ((r.backend.reserved ? 2 : 0) + (r.vcpu.reserved ? 1 : 0));
+        stages = (r.backend.reserved ? 2 : 0) + (r.vcpu.reserved ? 1 : 0);
+        T = tick * stages;
+        /* What the scheduler adds at the shortest period, and so the least burst whose
+         * half holds what it bunches up. */
+        lead = T + A * pmin;
+        least = A > 0 ? (uint64_t) ceil(2 * rate * lead) : 1;
 
         /* Burst when the policy gives none: what lets the period be 10 ms (few switches),
          * or, when the delay bound is too tight for that, the most it leaves room for. */
         r.burst = g->burst;
         if (!r.burst)
                 r.burst = (uint64_t) MAX(1.0, floor(MIN(ceil(2 * rate * (T + A * 0.01)), rate * (D - T - A * pmin))));
-        if (rate * D <= r.burst + rate * T && T == 0) {
-                g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
-                            "delay %.3f ms cannot be kept: draining a burst of %" G_GUINT64_FORMAT " packets at %" G_GUINT64_FORMAT " pps takes %.3f ms: expected delay above %.3f ms, or a smaller burst",
-                            D * 1e3, r.burst, g->rate_pps, r.burst / rate * 1e3, r.burst / rate * 1e3);
-                return false;
+        if (g->burst && A > 0 && (r.burst / (2.0 * rate) - T) / A < pmin)
+                add_problem(problems, "burst",
+                            "cannot be kept: at %" G_GUINT64_FORMAT " pps the scheduler bunches up to %.0f packets (tick %.3f ms, period at least %.0f ms), and that must stay within half the burst: expected burst of at least %" G_GUINT64_FORMAT " packets",
+                            g->rate_pps, rate * lead, tick * 1e3, pmin * 1e3, least);
+        /* The delay is judged with the burst the scheduler needs where the one given is
+         * smaller, so that the two values asked for go together. */
+        need = MAX(r.burst, least);
+        if (T == 0 && rate * D <= r.burst)
+                add_problem(problems, "delay",
+                            "cannot be kept: draining a burst of %" G_GUINT64_FORMAT " packets at %" G_GUINT64_FORMAT " pps takes %.3f ms: expected delay above %.3f ms, or a smaller burst",
+                            r.burst, g->rate_pps, r.burst / rate * 1e3, r.burst / rate * 1e3);
+        else if (T > 0 && (A > 0 ? (D - need / rate - T) / A < pmin : rate * D <= r.burst + rate * T)) {
+                g_autofree char *burst = NULL;
+                if (g->burst)
+                        burst = g_strdup_printf("a burst of %" G_GUINT64_FORMAT " packets%s drains in %.3f ms at %" G_GUINT64_FORMAT " pps",
+                                                need, need > r.burst ? " (the least the scheduler allows)" : "",
+                                                need / rate * 1e3, g->rate_pps);
+                else
+                        burst = g_strdup_printf("with no burst given, the burst is the least the scheduler allows, %" G_GUINT64_FORMAT " packets (at %" G_GUINT64_FORMAT " pps it bunches up to %.0f, which must stay within half the burst); it drains in %.3f ms",
+                                                need, g->rate_pps, rate * lead, need / rate * 1e3);
+                add_problem(problems, "delay",
+                            "cannot be kept: %s, and the scheduler adds up to %.3f ms (tick %.3f ms x %u stages%s): expected delay of at least %.3f ms",
+                            burst, lead * 1e3, tick * 1e3, stages, A > 0 ? ", period at least 1 ms" : "",
+                            ms_at_least(need / rate + lead));
         }
-        if (rate * D <= r.burst + rate * T) {
-                g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
-                            "delay %.3f ms cannot be kept: draining a burst of %" G_GUINT64_FORMAT " packets at %" G_GUINT64_FORMAT " pps takes %.3f ms, and the scheduler tick adds %.3f ms (%.3f ms x %u stages): expected delay above %.3f ms",
-                            D * 1e3, r.burst, g->rate_pps, r.burst / rate * 1e3, T * 1e3,
-                            tick * 1e3, (r.backend.reserved ? 2 : 0) + (r.vcpu.reserved ? 1 : 0),
-                            (r.burst / rate + T + A * pmin) * 1e3);
+        if (problems->len > before)
                 return false;
-        }
         if (A > 0) {
                 /* Jitter at most half the burst, so traffic within (rate, burst/2) passes
                  * the policer and shaper whole, and the output keeps within (rate, burst). */
@@ -127,20 +191,8 @@ bool vr_guarantee_plan(const VrPolicy *p, const VrHostConf *conf, VrGuaranteePla
                         P = VR_DL_MAX_PERIOD_NS / 1e9;
                         r.period_by = "maximum";
                 }
-                if (P < pmin) {
-                        if (p_burst < pmin)
-                                g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
-                                            "burst %" G_GUINT64_FORMAT " cannot be kept: at %" G_GUINT64_FORMAT " pps the scheduler bunches up to %.0f packets (tick %.3f ms, period at least %.0f ms), and that must stay within half the burst: expected burst of at least %.0f packets",
-                                            r.burst, g->rate_pps, rate * (T + A * pmin), tick * 1e3,
-                                            pmin * 1e3, ceil(2 * rate * (T + A * pmin)));
-                        else
-                                g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
-                                            "delay %.3f ms cannot be kept: a burst of %" G_GUINT64_FORMAT " packets drains in %.3f ms and the scheduler adds up to %.3f ms (period at least %.0f ms): expected delay of at least %.3f ms",
-                                            D * 1e3, r.burst, r.burst / rate * 1e3, (T + A * pmin) * 1e3,
-                                            pmin * 1e3, (r.burst / rate + T + A * pmin) * 1e3);
-                        return false;
-                }
-                /* Round down to 100 us: readable numbers, still within both bounds. */
+                /* Round down to 100 us: readable numbers, still within both bounds (checked
+                 * above to leave at least the shortest period, which MAX keeps to). */
                 r.period_ns = MAX((uint64_t) floor(P * 1e4) * 100000, VR_DL_MIN_PERIOD_NS);
                 P = r.period_ns / 1e9;
                 if (r.vcpu.reserved) {

@@ -37,10 +37,26 @@ typedef struct {
         bool calibrated;         /* the packet cost was measured on this host */
 } VrGuaranteePlan;
 
-/* Derive the plan for a policy with a guarantee. Fails, giving the numbers (callers
- * say which domain and element), when the guarantee cannot be kept (a thread would need more than the
- * deadline cap, or the delay bound or burst is too small for the scheduler's jitter),
- * and says what value would work. */
+/* One value of a guarantee that cannot be kept. attr is the <vr:guarantee> attribute
+ * (and profile key) it is about: "rate", "burst" or "delay"; message gives the numbers
+ * and what value would work, worded to follow "attribute delay='2ms': ". */
+typedef struct {
+        const char *attr;
+        char *message;
+} VrGuaranteeProblem;
+void vr_guarantee_problem_free(VrGuaranteeProblem *pr);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VrGuaranteeProblem, vr_guarantee_problem_free)
+
+/* Derive the plan for a policy with a guarantee. When the guarantee cannot be kept (a
+ * thread would need more than the deadline cap, the burst is too small for the
+ * scheduler's jitter, the delay bound too small for the burst and the scheduler),
+ * appends every problem it can see to problems (a GPtrArray that frees them with
+ * vr_guarantee_problem_free), in the order rate, burst, delay, and returns false.
+ * The values asked for fit together: the delay asked for is for the burst asked for.
+ * Callers say which domain and element. */
+bool vr_guarantee_plan_check(const VrPolicy *p, const VrHostConf *conf, VrGuaranteePlan *ret,
+                             GPtrArray *problems) _must_check_;
+/* The same, with the problems in one error: "delay cannot be kept: ...; burst ...". */
 bool vr_guarantee_plan(const VrPolicy *p, const VrHostConf *conf, VrGuaranteePlan *ret,
                        GError **error) _must_check_;
 

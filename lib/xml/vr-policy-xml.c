@@ -57,6 +57,10 @@ typedef struct {
         const VrSchedRule *profile_sched; /* the rule made of the profile's sched-* keys */
         Val sched_threads, sched_class;
         Val g_rate, g_delay, g_burst;
+        /* The guarantee's own errors, and whether rate, delay and burst could all be
+         * read: the derivation runs when only the guarantee's other attributes erred. */
+        guint g_errors;
+        bool g_readable;
 } Ctx;
 
 static void ctx_clear(Ctx *c) {
@@ -73,8 +77,12 @@ static void val_copy(Val *dst, const Val *src) {
         dst->value = g_strdup(src->value);
 }
 
+/* Sorted by line, then element (one line may hold several, and a document built in
+ * memory has no lines), then attribute: document order. */
 typedef struct {
         long line;
+        long el;  /* the element's place in document order, -1 for none */
+        int attr; /* the attribute's place in its element, -1 for the element as a whole */
         char *msg;
 } CtxError;
 
@@ -86,14 +94,19 @@ static void ctx_error_free(gpointer p) {
 
 static int ctx_error_cmp(gconstpointer a, gconstpointer b) {
         const CtxError *x = *(CtxError *const *) a, *y = *(CtxError *const *) b;
-        return (x->line > y->line) - (x->line < y->line);
+        if (x->line != y->line)
+                return (x->line > y->line) - (x->line < y->line);
+        if (x->el != y->el)
+                return (x->el > y->el) - (x->el < y->el);
+        return (x->attr > y->attr) - (x->attr < y->attr);
 }
 
 /* All problems, one per line, in document order (profile problems first). */
 static char *ctx_errors_join(GPtrArray *errors) {
         GString *s = g_string_new(NULL);
 
-        g_ptr_array_sort(errors, ctx_error_cmp); /* stable: same-line errors keep order */
+        /* Stable: errors of one element, or one attribute, keep the order found. */
+        g_ptr_array_sort(errors, ctx_error_cmp);
         for (guint i = 0; i < errors->len; i++) {
                 const CtxError *e = errors->pdata[i];
                 if (i)
@@ -113,30 +126,70 @@ static char *describe_el(const xmlNode *el) {
         return g_strdup_printf("<%s>", qname);
 }
 
-static void add_error(Ctx *c, long line, char *msg) {
+/* An attribute's place among its element's, for document order; -1 if it has none. */
+static int attr_position(const xmlNode *el, const char *name) {
+        int i = 0;
+
+        for (const xmlAttr *a = el && name ? el->properties : NULL; a; a = a->next, i++)
+                if (!a->ns && xmlStrEqual(a->name, BAD_CAST name))
+                        return i;
+        return -1;
+}
+
+/* Counts the elements before el in document order from x on; true once it is found. */
+static bool count_before(const xmlNode *x, const xmlNode *el, long *n) {
+        for (; x; x = x->next) {
+                if (x->type != XML_ELEMENT_NODE)
+                        continue;
+                if (x == el)
+                        return true;
+                (*n)++;
+                if (count_before(x->children, el, n))
+                        return true;
+        }
+        return false;
+}
+
+/* The element's place in document order (a walk: errors are few). */
+static long el_order(const xmlNode *el) {
+        long n = 0;
+
+        count_before(el->doc ? el->doc->children : el, el, &n);
+        return n;
+}
+
+static void add_error(Ctx *c, long line, long el, int attr, char *msg) {
         CtxError *e = g_new0(CtxError, 1);
         e->line = line;
+        e->el = el;
+        e->attr = attr;
         e->msg = msg;
         g_ptr_array_add(c->errors, e);
 }
 
+/* msg about el, or about its attribute attr (NULL: the element as a whole). */
+static void el_add(Ctx *c, const xmlNode *el, const char *attr, const char *msg) {
+        if (el) {
+                long line = vr_xml_line(el);
+                g_autofree char *where = line > 0 ? g_strdup_printf("%s:%ld", c->what, line)
+                                                  : g_strdup(c->what); /* built in memory */
+                g_autofree char *desc = describe_el(el);
+                add_error(c, line, el_order(el), attr_position(el, attr),
+                          g_strdup_printf("%s: domain '%s': %s %s", where, c->dom, desc, msg));
+        } else {
+                add_error(c, 0, -1, -1, g_strdup_printf("%s: domain '%s': %s", c->what, c->dom, msg));
+        }
+}
+
 static void el_error(Ctx *c, const xmlNode *el, const char *fmt, ...) _printf_(3, 4);
 static void el_error(Ctx *c, const xmlNode *el, const char *fmt, ...) {
-        g_autofree char *msg = NULL, *desc = NULL;
+        g_autofree char *msg = NULL;
         va_list ap;
 
         va_start(ap, fmt);
         msg = g_strdup_vprintf(fmt, ap);
         va_end(ap);
-        if (el) {
-                long line = vr_xml_line(el);
-                g_autofree char *where = line > 0 ? g_strdup_printf("%s:%ld", c->what, line)
-                                                  : g_strdup(c->what); /* built in memory */
-                desc = describe_el(el);
-                add_error(c, line, g_strdup_printf("%s: domain '%s': %s %s", where, c->dom, desc, msg));
-        } else {
-                add_error(c, 0, g_strdup_printf("%s: domain '%s': %s", c->what, c->dom, msg));
-        }
+        el_add(c, el, NULL, msg);
 }
 
 static const char *conf_path(const Ctx *c) {
@@ -169,9 +222,10 @@ static void val_error(Ctx *c, const Val *v, const char *fmt, ...) {
         va_end(ap);
         if (v->profile_key || v->host_key) {
                 g_autofree char *src = conf_source(c, v);
-                add_error(c, 0, g_strdup_printf("%s: %s", src, msg));
+                add_error(c, 0, -1, -1, g_strdup_printf("%s: %s", src, msg));
         } else {
-                el_error(c, v->el, "attribute %s='%s': %s", v->attr, v->value, msg);
+                g_autofree char *about = g_strdup_printf("attribute %s='%s': %s", v->attr, v->value, msg);
+                el_add(c, v->el, v->attr, about);
         }
 }
 
@@ -702,6 +756,8 @@ static void parse_guarantee(Ctx *c, VrPolicy *p, const xmlNode *el) {
         g_auto(Val) delay = get_val(c, el, "delay", "delay");
         g_auto(Val) bw = get_val(c, el, "bandwidth", "bandwidth");
         VrGuarantee *g = &p->guarantee;
+        guint errors_before = c->errors->len;
+        bool ok = true;
         int n;
 
         if (el)
@@ -718,18 +774,30 @@ static void parse_guarantee(Ctx *c, VrPolicy *p, const xmlNode *el) {
         val_copy(&c->g_rate, &rate);
         val_copy(&c->g_delay, &delay);
         val_copy(&c->g_burst, &burst);
-        if (!rate.value)
+        if (!rate.value) {
                 el_error(c, el, "has no 'rate': expected a packet rate such as '800kpps'");
-        else if (vr_parse_pkt_rate(rate.value, &g->rate_pps) < 0 || g->rate_pps == 0)
+                ok = false;
+        } else if (vr_parse_pkt_rate(rate.value, &g->rate_pps) < 0 || g->rate_pps == 0) {
                 val_error(c, &rate, "expected a packet rate above zero with a unit: pps, kpps or Mpps (e.g. '800kpps')");
-        if (!delay.value)
+                ok = false;
+        }
+        if (!delay.value) {
                 el_error(c, el, "has no 'delay': expected a delay bound such as '2ms'");
-        else if (read_duration(c, &delay, &g->delay_ns) && g->delay_ns == 0)
+                ok = false;
+        } else if (!read_duration(c, &delay, &g->delay_ns)) {
+                ok = false;
+        } else if (g->delay_ns == 0) {
                 val_error(c, &delay, "expected a delay bound above zero");
+                ok = false;
+        }
         if (read_int(c, &burst, 1, 1000000, "a burst in packets", &n))
                 g->burst = (uint64_t) n;
+        else if (burst.value)
+                ok = false;
         if (bw.value && (vr_parse_bit_rate(bw.value, &g->bandwidth_bps) < 0 || g->bandwidth_bps == 0))
                 val_error(c, &bw, "expected a bit rate above zero such as '100Mbit/s' or '1Gbit/s'");
+        c->g_errors = c->errors->len - errors_before;
+        c->g_readable = ok;
 }
 
 static bool parse_ip(const char *s, int *family, guint8 bytes[16]) {
@@ -958,13 +1026,20 @@ static void check_sched(Ctx *c, VrPolicy *p, const xmlNode *where) {
         }
 }
 
-/* A guarantee that cannot be kept is an error here, where the element is known;
- * one that can sizes the queues the policy leaves open and the token buckets. */
-static void check_guarantee(Ctx *c, VrPolicy *p, const xmlNode *where) {
-        VrGuaranteePlan gp;
-        g_autoptr(GError) local = NULL;
+/* Where a problem's value came from: the element's attribute or the profile's key. */
+static const Val *guarantee_val(Ctx *c, const char *attr) {
+        return g_str_equal(attr, "rate") ? &c->g_rate : g_str_equal(attr, "burst") ? &c->g_burst : &c->g_delay;
+}
 
-        if (!p->guarantee.set || c->errors->len)
+/* A guarantee that cannot be kept is an error here, where the element is known, one
+ * line for each value the derivation refuses, against the attribute or profile key it
+ * came from; one that can sizes the queues the policy leaves open and the token buckets. */
+static void check_guarantee(Ctx *c, VrPolicy *p, const xmlNode *where) {
+        g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func((GDestroyNotify) vr_guarantee_problem_free);
+        VrGuaranteePlan gp;
+
+        /* Errors elsewhere may leave out what the derivation counts (a port, a rule). */
+        if (!p->guarantee.set || !c->g_readable || c->errors->len > c->g_errors)
                 return;
         if (p->dom.type == VR_DOMAIN_LXC) {
                 /* A container's packets are forwarded by the host kernel: only the
@@ -972,21 +1047,11 @@ static void check_guarantee(Ctx *c, VrPolicy *p, const xmlNode *where) {
                 p->guarantee.police_burst = p->guarantee.shape_burst = p->guarantee.burst ? p->guarantee.burst : 32;
                 return;
         }
-        if (!vr_guarantee_plan(p, c->conf, &gp, &local)) {
-                const Val *vals[] = {&c->g_rate, &c->g_delay, &c->g_burst};
-                g_autoptr(GString) from = g_string_new(NULL);
-                /* The profile's guarantee is reported against its rate, with the others. */
-                for (size_t i = where ? 0 : 1; i < G_N_ELEMENTS(vals); i++)
-                        if (val_from_conf(vals[i]))
-                                g_string_append_printf(from, "%s%s='%s'", from->len ? ", " : "", vals[i]->profile_key,
-                                                       vals[i]->value);
-                if (!where)
-                        val_error(c, &c->g_rate, "a guarantee with %s: %s", from->str, local->message);
-                else if (from->len) /* the element's own values and the profile's */
-                        el_error(c, where, "with %s from [profile %s] of %s: %s", from->str, c->profile->name,
-                                 conf_path(c), local->message);
-                else
-                        el_error(c, where, "%s", local->message);
+        if (!vr_guarantee_plan_check(p, c->conf, &gp, problems)) {
+                for (guint i = 0; i < problems->len; i++) {
+                        const VrGuaranteeProblem *pr = problems->pdata[i];
+                        val_error(c, guarantee_val(c, pr->attr), "%s", pr->message);
+                }
                 return;
         }
         p->guarantee.police_burst = gp.police_burst;

@@ -100,9 +100,9 @@ if timeout 60 virsh -q start "$dom" >/dev/null 2>"$tmp/err"; then
 	fail "strict: $dom started although its definition does not honour its policy"
 	timeout 30 virsh -q destroy "$dom" >/dev/null 2>&1 || true
 else
-	line=$(grep -o "virt-router: domain '$dom': .*" "$tmp/err" || true)
+	line=$(grep -o "virt-router-hook: domain '$dom': .*" "$tmp/err" || true)
 	echo "# virsh start printed: $(tr '\n' ' ' <"$tmp/err")"
-	want="virt-router: domain '$dom': its definition does not honour its router policy: port 'wan' has no device, the policy says <interface type='direct'> on $va in mode passthrough; vcpu 0 is not pinned, the policy says 1; the guest configuration (<sysinfo type='fwcfg'> entry opt/org.virt-router/config) is missing: run 'virt-router apply --domain $dom' and start it again (a transient domain: apply its XML file with 'virt-router apply FILE' before virsh create)"
+	want="virt-router-hook: domain '$dom': its definition does not honour its router policy: port 'wan' has no device, the policy says <interface type='direct'> on $va in mode passthrough; vcpu 0 is not pinned, the policy says 1; the guest configuration (<sysinfo type='fwcfg'> entry opt/org.virt-router/config) is missing: run 'virt-router apply --domain $dom' and start it again (a transient domain: apply its XML file with 'virt-router apply FILE' before virsh create)"
 	if [[ $line == "$want" ]]; then
 		pass "strict: virsh start is refused with the hook's line naming what differs and the fix"
 	else
