@@ -242,7 +242,7 @@ contains "$tmp/err" "domain 'other': the tuning spec describes domain 'vr1'" "th
 # A spec that does not read: the one line names the file and the domain.
 head -c 40 "$tmp/vr1.spec.json" >"$tmp/cut.spec.json"
 expect_rc 1 "virt-router-tune with a truncated spec" "$VIRT_ROUTER_TUNE" --domain vr1 --once --spec "$tmp/cut.spec.json" --config "$data/xml/host.conf"
-contains "$tmp/err" "virt-router-tune: $tmp/cut.spec.json: domain 'vr1': JSON at offset " "a truncated spec's error names the file and the domain"
+contains "$tmp/err" "virt-router-tune: $tmp/cut.spec.json: domain 'vr1': tuning spec: JSON at offset " "a truncated spec's error names the file and the domain"
 sed 's/"pid"/"pdi"/' "$tmp/vr1.spec.json" >"$tmp/key.spec.json"
 expect_rc 1 "virt-router-tune with a spec of an unknown key" "$VIRT_ROUTER_TUNE" --domain vr1 --once --spec "$tmp/key.spec.json" --config "$data/xml/host.conf"
 contains "$tmp/err" "virt-router-tune: $tmp/key.spec.json: domain 'vr1': tuning spec: pdi: unknown key" "a spec the tuner refuses names the file and the domain"
