@@ -6,6 +6,7 @@
 
 #include "vr-policy-xml.h"
 #include "vr-error.h"
+#include "vr-pci.h"
 #include "vr-rewrite.h"
 #include "vr-xml.h"
 
@@ -372,19 +373,6 @@ static bool prop_is(const xmlNode *n, const char *attr, const char *value) {
         return g_strcmp0(v, value) == 0;
 }
 
-/* "0000:03:10.0" from a device's <source><address domain= bus= slot= function=>, or NULL. */
-static char *source_pci(const xmlNode *d) {
-        xmlNode *addr = vr_xml_child(vr_xml_child(d, NULL, "source"), NULL, "address");
-        g_autofree char *dom = vr_xml_prop(addr, "domain"), *bus = vr_xml_prop(addr, "bus");
-        g_autofree char *slot = vr_xml_prop(addr, "slot"), *fn = vr_xml_prop(addr, "function");
-
-        if (!dom || !bus || !slot || !fn)
-                return NULL;
-        return g_strdup_printf("%04x:%02x:%02x.%x", (unsigned) g_ascii_strtoull(dom, NULL, 0),
-                               (unsigned) g_ascii_strtoull(bus, NULL, 0), (unsigned) g_ascii_strtoull(slot, NULL, 0),
-                               (unsigned) g_ascii_strtoull(fn, NULL, 0));
-}
-
 /* "<hostdev mode='subsystem' type='usb'> (line 31)": the device as a user finds it. */
 static char *device_label(const xmlNode *d) {
         static const char *const attrs[] = {"type", "mode", "device", "model", "bus", NULL};
@@ -569,7 +557,7 @@ static xmlNode *find_unmarked(xmlNode *devices, const VrPlanIface *pi, GHashTabl
                         if (g_strcmp0(src, pi->port->dev) == 0)
                                 return d;
                 } else if (pi->kind == VR_IFACE_HOSTDEV && prop_is(d, "type", "hostdev")) {
-                        src = source_pci(d);
+                        src = vr_xml_source_pci(d);
                         if (g_strcmp0(src, pi->pci) == 0)
                                 return d;
                 }
@@ -953,26 +941,11 @@ GHashTable *vr_rewrite_current_vfs(xmlDoc *doc) {
         xmlNode *devices = vr_xml_child(xmlDocGetRootElement(doc), NULL, "devices");
 
         for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
-                g_autofree char *alias = NULL, *dom = NULL, *bus = NULL, *slot = NULL, *fn = NULL;
-                xmlNode *addr;
-                if (!vr_xml_is(d, NULL, "interface") || !vr_rewrite_is_router_device(d))
-                        continue;
-                addr = vr_xml_child(vr_xml_child(d, NULL, "source"), NULL, "address");
-                if (!addr)
+                g_autofree char *alias = NULL, *pci = NULL;
+                if (!vr_xml_is(d, NULL, "interface") || !vr_rewrite_is_router_device(d) || !(pci = vr_xml_source_pci(d)))
                         continue;
                 alias = vr_rewrite_device_alias(d);
-                dom = vr_xml_prop(addr, "domain");
-                bus = vr_xml_prop(addr, "bus");
-                slot = vr_xml_prop(addr, "slot");
-                fn = vr_xml_prop(addr, "function");
-                if (!dom || !bus || !slot || !fn)
-                        continue;
-                g_hash_table_insert(h, g_strdup(alias + strlen(VR_ALIAS_PREFIX)),
-                                    g_strdup_printf("%04x:%02x:%02x.%x",
-                                                    (unsigned) g_ascii_strtoull(dom, NULL, 0),
-                                                    (unsigned) g_ascii_strtoull(bus, NULL, 0),
-                                                    (unsigned) g_ascii_strtoull(slot, NULL, 0),
-                                                    (unsigned) g_ascii_strtoull(fn, NULL, 0)));
+                g_hash_table_insert(h, g_strdup(alias + strlen(VR_ALIAS_PREFIX)), g_steal_pointer(&pci));
         }
         return h;
 }
@@ -999,7 +972,7 @@ static GHashTable *other_vfs(xmlNode *devices, const VrPolicy *policy) {
                 if (!(vr_xml_is(d, NULL, "hostdev") && prop_is(d, "type", "pci")) &&
                     !(vr_xml_is(d, NULL, "interface") && prop_is(d, "type", "hostdev")))
                         continue;
-                if (vr_rewrite_is_router_device(d) || !(pci = source_pci(d)))
+                if (vr_rewrite_is_router_device(d) || !(pci = vr_xml_source_pci(d)))
                         continue;
                 if (port_named_vf(policy, pci) && vr_xml_is(d, NULL, "interface") && !vr_xml_child(d, NULL, "alias"))
                         continue;
