@@ -576,6 +576,51 @@ static void adopt_device(xmlNode *have, xmlNode *want) {
         vr_xml_insert(have, after, alias);
 }
 
+/* Interface types whose <mtu> libvirt's QEMU driver sets; it refuses one on the others
+ * ("setting MTU on interface type direct is not supported yet"), hostdev and a VF pool's
+ * network (a hostdev once started) among them. */
+static bool takes_mtu(const xmlNode *dev) {
+        static const char *const types[] = {"bridge", "ethernet", "vhostuser", NULL};
+        g_autofree char *type = vr_xml_prop(dev, "type");
+        return vr_xml_is(dev, NULL, "interface") && type && g_strv_contains(types, type);
+}
+
+static bool is_virtio(const xmlNode *dev) {
+        return prop_is(vr_xml_child(dev, NULL, "model"), "type", "virtio");
+}
+
+/* A port whose device must change type (macvtap to VF and back, a bridge the user had
+ * marked as the port) gets a new device that keeps what the guest sees and the new type
+ * takes: the MAC (unless the policy sets one: the guest finds its ports by MAC), the PCI
+ * slot and ACPI index (the guest's name for the NIC), the boot order, the MTU where the
+ * new type has one, and virtio's <driver> offloads from virtio to virtio. The rest (host
+ * side, back end, a VF's or a macvtap's own settings) is the new type's. */
+static void carry_over(xmlNode *have, xmlNode *want, const VrPlanIface *pi) {
+        static const char *const before_alias[] = {"mtu", "boot", "acpi", NULL};
+        xmlNode *mac = vr_xml_child(have, NULL, "mac");
+        xmlNode *addr = vr_xml_child(have, NULL, "address");
+        xmlNode *hdrv = vr_xml_child(have, NULL, "driver"), *wdrv = vr_xml_child(want, NULL, "driver");
+
+        if (!vr_xml_is(want, NULL, "interface"))
+                return;
+        if (mac && !pi->port->mac) {
+                xmlNode *wmac = vr_xml_child(want, NULL, "mac");
+                if (wmac)
+                        vr_xml_remove(wmac);
+                insert_before(want, vr_xml_first(want), xmlCopyNode(mac, 1));
+        }
+        for (const char *const *k = before_alias; *k; k++) {
+                xmlNode *h = vr_xml_child(have, NULL, *k);
+                if (h && (!g_str_equal(*k, "mtu") || takes_mtu(want)))
+                        insert_before_alias(want, xmlCopyNode(h, 1));
+        }
+        if (hdrv && wdrv && is_virtio(have) && is_virtio(want))
+                for (xmlNode *c = vr_xml_first(hdrv); c; c = vr_xml_next(c))
+                        xmlAddChild(wdrv, xmlCopyNode(c, 1));
+        if (addr)
+                vr_xml_insert(want, NULL, xmlCopyNode(addr, 1)); /* after <alias>, as libvirt writes it */
+}
+
 static gboolean is_value(gpointer key, gpointer value, gpointer node) {
         (void) key;
         return value == node;
@@ -621,13 +666,8 @@ static void rewrite_ports(xmlNode *root, const VrPlan *plan) {
                         merge_device(have, want, pi->port->mac != NULL || lxc_marked(have, pi->domain), lxc);
                         xmlFreeNode(want);
                 } else if (have) {
-                        /* A port that changed kind: keep the user's MAC and boot order. */
-                        xmlNode *mac = vr_xml_child(have, NULL, "mac");
-                        xmlNode *boot = vr_xml_child(have, NULL, "boot");
-                        if (mac && !vr_xml_child(want, NULL, "mac") && vr_xml_is(want, NULL, "interface"))
-                                xmlAddPrevSibling(vr_xml_first(want), xmlCopyNode(mac, 1));
-                        if (boot && vr_xml_is(want, NULL, "interface") && vr_xml_child(want, NULL, "alias"))
-                                xmlAddPrevSibling(vr_xml_child(want, NULL, "alias"), xmlCopyNode(boot, 1));
+                        if (!lxc)
+                                carry_over(have, want, pi);
                         if (anchor == have)
                                 anchor = want;
                         vr_xml_replace(have, want);
