@@ -1035,6 +1035,50 @@ static bool carries_policy_address(const xmlNode *d, const VrPolicy *policy, con
         return has_port_address(d, &pi);
 }
 
+static char *lxc_netdev(const xmlNode *d) {
+        return vr_xml_text(vr_xml_child(vr_xml_child(d, NULL, "source"), NULL, "interface"));
+}
+
+/* A container's VF netdev that is the user's, not a port's. LXC keeps no alias, so a
+ * port's VF is known by what apply writes: the netdev a vf= port names, the port's
+ * addresses, or nothing (a port without addresses). One that carries addresses or routes
+ * none of which the policy gives a port is the user's, as a <hostdev> of a KVM guest is:
+ * no port takes its VF, and apply leaves it as it is. */
+static bool lxc_user_netdev(const xmlNode *d, const VrPolicy *policy, const VrHostFacts *facts) {
+        g_autofree char *netdev = NULL;
+
+        if (!is_lxc_netdev(d) || (!vr_xml_child(d, NULL, "ip") && !vr_xml_child(d, NULL, "route")))
+                return false;
+        netdev = lxc_netdev(d);
+        for (guint i = 0; i < policy->ports->len; i++) {
+                const VrPort *port = policy->ports->pdata[i];
+                if (carries_policy_address(d, policy, port->name) ||
+                    (port->vf && g_strcmp0(g_hash_table_lookup(facts->netdevs, port->vf), netdev) == 0))
+                        return false;
+        }
+        return true;
+}
+
+/* The container's VFs that are the user's (lxc_user_netdev), by PCI address as the plan
+ * knows VFs: those of the router's PFs and vf= ports, the only ones a port could take. */
+static GHashTable *lxc_other_vfs(xmlNode *devices, const VrPolicy *policy, const VrHostFacts *facts) {
+        GHashTable *h = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+
+        for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
+                g_autofree char *netdev = NULL;
+                GHashTableIter it;
+                gpointer pci, nd;
+                if (!lxc_user_netdev(d, policy, facts))
+                        continue;
+                netdev = lxc_netdev(d);
+                g_hash_table_iter_init(&it, facts->netdevs);
+                while (g_hash_table_iter_next(&it, &pci, &nd))
+                        if (g_strcmp0(nd, netdev) == 0 && !g_hash_table_contains(h, pci))
+                                g_hash_table_insert(h, g_strdup(pci), device_label(d));
+        }
+        return h;
+}
+
 /* The VFs a container's pf= ports have now: the netdev of a <hostdev type='net'> that is
  * a VF of the port's PF (LXC keeps no alias to say whose it is), one that carries the
  * port's addresses first. Kept by the plan, so a container's VF does not move when
@@ -1053,6 +1097,7 @@ static GHashTable *lxc_current_vfs(xmlNode *devices, const VrPolicy *policy, con
                                 g_autofree char *netdev = NULL;
                                 const char *pci = NULL;
                                 if (!is_lxc_netdev(d) || g_hash_table_contains(taken, d) ||
+                                    lxc_user_netdev(d, policy, facts) ||
                                     (pass == 0 && !carries_policy_address(d, policy, port->name)))
                                         continue;
                                 netdev = vr_xml_text(vr_xml_child(vr_xml_child(d, NULL, "source"), NULL, "interface"));
@@ -1082,6 +1127,7 @@ VrPlan *vr_rewrite_plan(xmlDoc *doc, const VrPolicy *policy, const VrHostConf *c
 
         if (policy->dom.type == VR_DOMAIN_LXC) {
                 current = lxc_current_vfs(devices, policy, facts);
+                others = lxc_other_vfs(devices, policy, facts);
         } else {
                 current = vr_rewrite_current_vfs(doc);
                 others = other_vfs(devices, policy);
