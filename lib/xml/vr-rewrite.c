@@ -1115,6 +1115,101 @@ static GHashTable *lxc_current_vfs(xmlNode *devices, const VrPolicy *policy, con
         return h;
 }
 
+/* The name a container's network device has inside, as libvirt's LXC driver gives it: an
+ * <interface> its <guest dev>, else eth0, eth1, ... in order among the interfaces without
+ * one (lxc_process.c); a <hostdev type='net'> the name of the host netdev it moves in.
+ * *unnamed counts the interfaces without a name so far. NULL: no network device. */
+static char *lxc_inside_name(const xmlNode *d, int *unnamed) {
+        char *name;
+
+        if (is_lxc_netdev(d))
+                return lxc_netdev(d);
+        if (!vr_xml_is(d, NULL, "interface"))
+                return NULL;
+        name = guest_name(d);
+        return name ? name : g_strdup_printf("eth%d", (*unnamed)++);
+}
+
+/* Names of a container's network devices, once apply made its ports, that would be there
+ * twice: libvirt renames every interface inside the container and fails to start it when
+ * a name is taken (as by the eth0 it gives an interface without <guest dev> itself).
+ * apply does not rename the user's devices: one line for each port whose device's name
+ * another device has, naming both. The rewrite runs on a copy, so the names are those
+ * of the devices apply keeps, takes and adds. */
+static void lxc_name_conflicts(xmlDoc *doc, const VrPlan *plan, const char *what, GString *errs) {
+        g_autoptr(xmlDoc) copy = xmlCopyDoc(doc, 1);
+        xmlNode *devices = NULL;
+        g_autoptr(GHashTable) ports = g_hash_table_new(g_direct_hash, g_direct_equal);   /* device -> pi */
+        g_autoptr(GHashTable) numbers = g_hash_table_new(g_direct_hash, g_direct_equal); /* device -> N+1 of ethN */
+        g_autoptr(GPtrArray) devs = g_ptr_array_new();
+        g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+        int unnamed = 0;
+
+        rewrite_ports(xmlDocGetRootElement(copy), plan);
+        devices = vr_xml_child(xmlDocGetRootElement(copy), NULL, "devices");
+        for (guint i = 0; i < plan->ifaces->len; i++) {
+                const VrPlanIface *pi = plan->ifaces->pdata[i];
+                xmlNode *d = vr_rewrite_find_lxc_port(devices, pi->port, pi->netdev, ports);
+                if (d)
+                        g_hash_table_insert(ports, d, (gpointer) pi);
+        }
+        for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
+                int before = unnamed;
+                char *name = lxc_inside_name(d, &unnamed);
+                if (!name)
+                        continue;
+                g_ptr_array_add(devs, d);
+                g_ptr_array_add(names, name);
+                if (unnamed > before)
+                        g_hash_table_insert(numbers, d, GINT_TO_POINTER(unnamed));
+        }
+        for (guint i = 0; i < devs->len; i++) {
+                const VrPlanIface *pi = g_hash_table_lookup(ports, devs->pdata[i]);
+                const char *name = names->pdata[i];
+                g_autofree char *label = NULL, *other = NULL;
+                const char *fix = "another port name", *why = "";
+                xmlNode *o = NULL;
+                if (!pi)
+                        continue;
+                /* Two ports of one name are said once, at the first. */
+                for (guint k = 0; k < devs->len && !o; k++)
+                        if (k != i && g_str_equal(names->pdata[k], name) && !(k < i && g_hash_table_contains(ports, devs->pdata[k])))
+                                o = devs->pdata[k];
+                if (o)
+                        label = device_label(o);
+                if (o && !g_hash_table_contains(ports, o))
+                        why = " (apply never renames a device of the user's)";
+                if (!o && g_str_equal(name, "lo")) {
+                        other = g_strdup("the name of the container's loopback");
+                } else if (!o) {
+                        continue;
+                } else if (g_hash_table_contains(ports, o)) {
+                        const VrPlanIface *opi = g_hash_table_lookup(ports, o);
+                        other = g_strdup_printf("the name of <vr:port name='%s'>'s device too", opi->port->name);
+                } else if (g_hash_table_contains(numbers, o)) {
+                        other = g_strdup_printf("the name libvirt gives the domain's %s too, its interface number %d without <guest dev> (libvirt names those eth0, eth1, ... in order)",
+                                                label, GPOINTER_TO_INT(g_hash_table_lookup(numbers, o)) - 1);
+                        fix = "another port name, or a <guest dev='NAME'/> of another name on that interface";
+                } else if (is_lxc_netdev(o)) {
+                        other = g_strdup_printf("the name of the host netdev the domain's %s moves in too", label);
+                        fix = "another port name, or that device removed";
+                } else {
+                        other = g_strdup_printf("the name the domain's %s has there too (<guest dev='%s'/>)", label, name);
+                        fix = "another port name, or another <guest dev> on that interface";
+                }
+                if (errs->len)
+                        g_string_append_c(errs, '\n');
+                if (pi->port->line > 0)
+                        g_string_append_printf(errs, "%s:%ld: ", what, pi->port->line);
+                else
+                        g_string_append_printf(errs, "%s: ", what);
+                g_string_append_printf(errs, "domain '%s': <vr:port name='%s'> %s '%s' inside the container, which is %s: expected %s%s",
+                                       plan->policy->dom.name, pi->port->name,
+                                       pi->kind == VR_IFACE_LXC_HOSTDEV ? "moves its VF in as" : "names its device", name, other,
+                                       pi->kind == VR_IFACE_LXC_HOSTDEV ? "another VF for the port" : fix, why);
+        }
+}
+
 VrPlan *vr_rewrite_plan(xmlDoc *doc, const VrPolicy *policy, const VrHostConf *conf, const char *sysroot,
                         const char *what, GError **error) {
         xmlNode *root = xmlDocGetRootElement(doc);
@@ -1138,6 +1233,8 @@ VrPlan *vr_rewrite_plan(xmlDoc *doc, const VrPolicy *policy, const VrHostConf *c
                 return NULL;
         /* Refused here, where check, apply and the hook all plan, so that they say the same. */
         strip_conflicts(root, plan, what, errs);
+        if (policy->dom.type == VR_DOMAIN_LXC && plan->manage_ports)
+                lxc_name_conflicts(doc, plan, what, errs);
         if (errs->len) {
                 g_set_error_literal(error, VR_ERROR, VR_ERROR_CONFLICT, errs->str);
                 return NULL;
