@@ -196,7 +196,8 @@ static char *domain_xml(const GenPolicy *p, bool user_devices) {
                 else /* and in a container a VF of eth2 of the user's, with its address */
                         g_string_append(s, "    <hostdev mode='capabilities' type='net'>\n"
                                            "      <source><interface>enp3s16f4</interface></source>\n"
-                                           "      <ip address='" USER_IP "' family='ipv4' prefix='24'/>\n    </hostdev>\n");
+                                           "      <ip address='" USER_IP "' family='ipv4' prefix='24'/>\n"
+                                           "    </hostdev>\n");
         }
         g_string_append(s, "  </devices>\n</domain>\n");
         return g_string_free(s, FALSE);
@@ -316,7 +317,8 @@ static bool check_devices(const char *xml, const GenPolicy *p, bool user_devices
         if (p->lxc && user_devices) {
                 int users = 0;
                 for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
-                        g_autofree char *nd = vr_xml_text(vr_xml_child(vr_xml_child(d, NULL, "source"), NULL, "interface"));
+                        xmlNode *src = vr_xml_child(d, NULL, "source");
+                        g_autofree char *nd = vr_xml_text(vr_xml_child(src, NULL, "interface"));
                         g_autofree char *ip = ip_of(d);
                         if (g_strcmp0(nd, "enp3s16f4") == 0)
                                 users += g_strcmp0(ip, USER_IP) == 0 ? 1 : 100;

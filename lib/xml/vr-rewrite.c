@@ -982,7 +982,8 @@ GHashTable *vr_rewrite_current_vfs(xmlDoc *doc) {
 
         for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
                 g_autofree char *alias = NULL, *pci = NULL;
-                if (!vr_xml_is(d, NULL, "interface") || !vr_rewrite_is_router_device(d) || !(pci = vr_xml_source_pci(d)))
+                if (!vr_xml_is(d, NULL, "interface") || !vr_rewrite_is_router_device(d) ||
+                    !(pci = vr_xml_source_pci(d)))
                         continue;
                 alias = vr_rewrite_device_alias(d);
                 g_hash_table_insert(h, g_strdup(alias + strlen(VR_ALIAS_PREFIX)), g_steal_pointer(&pci));
@@ -1173,7 +1174,8 @@ static void lxc_name_conflicts(xmlDoc *doc, const VrPlan *plan, const char *what
                         continue;
                 /* Two ports of one name are said once, at the first. */
                 for (guint k = 0; k < devs->len && !o; k++)
-                        if (k != i && g_str_equal(names->pdata[k], name) && !(k < i && g_hash_table_contains(ports, devs->pdata[k])))
+                        if (k != i && g_str_equal(names->pdata[k], name) &&
+                            !(k < i && g_hash_table_contains(ports, devs->pdata[k])))
                                 o = devs->pdata[k];
                 if (o)
                         label = device_label(o);
@@ -1205,8 +1207,9 @@ static void lxc_name_conflicts(xmlDoc *doc, const VrPlan *plan, const char *what
                         g_string_append_printf(errs, "%s: ", what);
                 g_string_append_printf(errs, "domain '%s': <vr:port name='%s'> %s '%s' inside the container, which is %s: expected %s%s",
                                        plan->policy->dom.name, pi->port->name,
-                                       pi->kind == VR_IFACE_LXC_HOSTDEV ? "moves its VF in as" : "names its device", name, other,
-                                       pi->kind == VR_IFACE_LXC_HOSTDEV ? "another VF for the port" : fix, why);
+                                       pi->kind == VR_IFACE_LXC_HOSTDEV ? "moves its VF in as" : "names its device",
+                                       name, other, pi->kind == VR_IFACE_LXC_HOSTDEV ? "another VF for the port" : fix,
+                                       why);
         }
 }
 
