@@ -18,6 +18,7 @@
 #include "vr-ledger.h"
 #include "vr-log.h"
 #include "vr-netdev.h"
+#include "vr-pci.h"
 #include "vr-plan.h"
 #include "vr-policy-xml.h"
 #include "vr-proc.h"
@@ -83,15 +84,7 @@ static GPtrArray *read_devices(xmlDoc *doc, const VrPolicy *p, const char *root,
                 ld->bandwidth = vr_xml_child(d, NULL, "bandwidth") != NULL;
                 ld->txqlen = -1;
                 ld->vf = -1;
-                if (addr) {
-                        g_autofree char *dom = vr_xml_prop(addr, "domain"), *bus = vr_xml_prop(addr, "bus");
-                        g_autofree char *slot = vr_xml_prop(addr, "slot"), *fn = vr_xml_prop(addr, "function");
-                        if (dom && bus && slot && fn)
-                                ld->pci = g_strdup_printf("%04x:%02x:%02x.%x", (unsigned) g_ascii_strtoull(dom, NULL, 0),
-                                                          (unsigned) g_ascii_strtoull(bus, NULL, 0),
-                                                          (unsigned) g_ascii_strtoull(slot, NULL, 0),
-                                                          (unsigned) g_ascii_strtoull(fn, NULL, 0));
-                }
+                ld->pci = vr_xml_pci_address(addr);
                 g_ptr_array_add(out, ld);
                 /* Both become paths (sys/class/net/TARGET) or kernel interface names: one
                  * with a '/' would write outside its device's directory. */

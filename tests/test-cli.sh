@@ -192,12 +192,21 @@ PY
 if [ -z "$missing" ]; then ok "check's text shows every key of --json"; else bad "check's text lacks: $missing"; sed 's/^/  | /' "$tmp/out"; fi
 expect_rc 1 "check of a bad policy exits 1" "$VIRT_ROUTER" check -c "$conf" "$data/xml/err-two-routers.xml"
 # A policy the domain's own devices conflict with: check refuses it with apply's lines.
-for c in err-strip-usb-user-devices err-vf-held-by-hostdev; do
+for c in err-strip-usb-user-devices err-vf-held-by-hostdev err-vf-held-by-hostdev-no-domain err-lxc-port-name-lo-hostdev; do
         expect_rc 1 "apply of $c exits 1" "$VIRT_ROUTER" apply --config "$conf" "$data/xml/$c.xml"
         cp "$tmp/err" "$tmp/apply-err"
         expect_rc 1 "check of $c exits 1" "$VIRT_ROUTER" check --config "$conf" "$data/xml/$c.xml"
         if cmp -s "$tmp/err" "$tmp/apply-err"; then ok "check of $c says what apply says"; else bad "check of $c says what apply says"; diff "$tmp/apply-err" "$tmp/err" | sed 's/^/  | /'; fi
         contains "$tmp/out" "  definition: conflicts with the policy (apply refuses it):" "check of $c says the definition conflicts"
+done
+# Containers whose pf= ports need the VF facts: check --sysroot says what apply --sysroot says.
+for c in err-lxc-port-name-libvirt-eth0 err-lxc-port-name-guest-dev; do
+        cconf="$data/xml/$c.conf"
+        [ -f "$cconf" ] || cconf="$conf"
+        expect_rc 1 "apply of $c exits 1" "$VIRT_ROUTER" apply --config "$cconf" --sysroot "$data/sysroot/sriov" "$data/xml/$c.xml"
+        cp "$tmp/err" "$tmp/apply-err"
+        expect_rc 1 "check --sysroot of $c exits 1" "$VIRT_ROUTER" check --config "$cconf" --sysroot "$data/sysroot/sriov" "$data/xml/$c.xml"
+        if cmp -s "$tmp/err" "$tmp/apply-err"; then ok "check of $c says what apply says"; else bad "check of $c says what apply says"; diff "$tmp/apply-err" "$tmp/err" | sed 's/^/  | /'; fi
 done
 
 # status: only tuner state counts (the hook keeps other JSON files beside it)

@@ -42,6 +42,8 @@ static const char *const devs[] = {"eth0", "eth1", "eth2", "eth4"};
 static const char *const vfs[] = {"0000:03:10.0", "0000:03:10.2", "0000:04:02.0", "0000:04:02.1"};
 static const char *const pfs_kvm[] = {"eth2", "eth3"}; /* eth3 is a VF pool in host.conf */
 
+#define USER_IP "192.168.50.2"
+
 static bool name_used(const GenPolicy *p, const char *name) {
         for (int i = 0; i < p->n; i++)
                 if (g_str_equal(p->ports[i].name, name))
@@ -191,6 +193,11 @@ static char *domain_xml(const GenPolicy *p, bool user_devices) {
                         g_string_append(s, "    <interface type='direct'>\n      <mac address='52:54:00:00:00:99'/>\n"
                                            "      <source dev='eth0' mode='bridge'/>\n      <model type='virtio'/>\n"
                                            "    </interface>\n");
+                else /* and in a container a VF of eth2 of the user's, with its address */
+                        g_string_append(s, "    <hostdev mode='capabilities' type='net'>\n"
+                                           "      <source><interface>enp3s16f4</interface></source>\n"
+                                           "      <ip address='" USER_IP "' family='ipv4' prefix='24'/>\n"
+                                           "    </hostdev>\n");
         }
         g_string_append(s, "  </devices>\n</domain>\n");
         return g_string_free(s, FALSE);
@@ -232,6 +239,22 @@ static bool known_netdev(const GenPolicy *p, const char *netdev) {
 
 static char *ip_of(xmlNode *d) {
         return vr_xml_prop(vr_xml_child(d, NULL, "ip"), "address");
+}
+
+/* A VF netdev with addresses of which none is a port's: the user's as apply tells them
+ * (a container keeps no alias), so apply leaves it. The VF of a port removed, or of a pf=
+ * port whose addresses all changed, is left so. */
+static bool users_netdev(xmlNode *d, const GenPolicy *p) {
+        g_autofree char *ip = ip_of(d);
+
+        if (!ip)
+                return false;
+        for (int i = 0; i < p->n; i++) {
+                g_autofree char *own = p->ports[i].subnet ? g_strdup_printf("10.%d.0.1", p->ports[i].subnet) : NULL;
+                if (g_strcmp0(own, ip) == 0)
+                        return false;
+        }
+        return true;
 }
 
 /* Every port has one device, and nothing else looks like a port's device. */
@@ -278,7 +301,7 @@ static bool check_devices(const char *xml, const GenPolicy *p, bool user_devices
                         direct++;
                 if (vr_xml_is(d, NULL, "hostdev") && g_strcmp0(type, "net") == 0) {
                         g_autofree char *nd = vr_xml_text(vr_xml_child(vr_xml_child(d, NULL, "source"), NULL, "interface"));
-                        netdevs += known_netdev(p, nd);
+                        netdevs += known_netdev(p, nd) && !users_netdev(d, p);
                 }
                 aliased += a && g_str_has_prefix(a, VR_ALIAS_PREFIX);
         }
@@ -291,7 +314,20 @@ static bool check_devices(const char *xml, const GenPolicy *p, bool user_devices
                 g_string_append_printf(why, "%d devices marked as ports for %d ports; ", aliased, p->n);
                 ok = false;
         }
-        (void) user_devices;
+        if (p->lxc && user_devices) {
+                int users = 0;
+                for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
+                        xmlNode *src = vr_xml_child(d, NULL, "source");
+                        g_autofree char *nd = vr_xml_text(vr_xml_child(src, NULL, "interface"));
+                        g_autofree char *ip = ip_of(d);
+                        if (g_strcmp0(nd, "enp3s16f4") == 0)
+                                users += g_strcmp0(ip, USER_IP) == 0 ? 1 : 100;
+                }
+                if (users != 1) {
+                        g_string_append(why, "the user's VF enp3s16f4 with its address is not kept as it was; ");
+                        ok = false;
+                }
+        }
         return ok;
 }
 

@@ -10,6 +10,7 @@
 #include "vr-error.h"
 #include "vr-hostconf.h"
 #include "vr-json.h"
+#include "vr-pci.h"
 #include "vr-render.h"
 #include "vr-units.h"
 #include "vr-xml.h"
@@ -432,6 +433,40 @@ static void test_serialize_keeps_layout(void) {
         g_assert_cmpstr(inserted, ==, want_inserted);
 }
 
+/* PCI addresses as libvirt's virPCIDeviceAddressParseXML() reads them. */
+static void test_pci_address(void) {
+        static const struct {
+                const char *attrs;
+                const char *want; /* NULL: not an address libvirt takes */
+        } cases[] = {
+                {"type='pci' domain='0x0000' bus='0x03' slot='0x10' function='0x2'", "0000:03:10.2"},
+                {"bus='0x03' slot='0x10' function='0x2'", "0000:03:10.2"}, /* domain defaults to 0 */
+                {"bus='0x03' slot='0x10'", "0000:03:10.0"},
+                {"domain='0' bus='3' slot='16' function='2'", "0000:03:10.2"}, /* decimal */
+                {"bus='0X3B' slot='0x1F' function='07'", "0000:3b:1f.7"},     /* upper case, octal */
+                {"domain='0x10000' bus='0x03' slot='0x10'", NULL},
+                {"bus='0x100' slot='0x10'", NULL},
+                {"bus='0x03' slot='0x20'", NULL},
+                {"bus='0x03' slot='0x10' function='8'", NULL},
+                {"bus='0x03' slot='0x10' function='-1'", NULL},
+                {"bus='3x' slot='0x10'", NULL},
+                {"bus='' slot='0x10'", NULL},
+                {"function='0x2'", NULL}, /* empty: libvirt picks one */
+                {"type='drive' bus='0x03' slot='0x10'", NULL},
+        };
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autofree char *xml = g_strdup_printf("<address %s/>", cases[i].attrs);
+                g_autoptr(GError) err = NULL;
+                g_autoptr(xmlDoc) doc = vr_xml_parse(xml, strlen(xml), "pci", &err);
+                g_autofree char *got = NULL;
+                g_assert_nonnull(doc);
+                got = vr_xml_pci_address(xmlDocGetRootElement(doc));
+                g_test_message("%s -> %s", cases[i].attrs, got ? got : "(none)");
+                g_assert_cmpstr(got, ==, cases[i].want);
+        }
+        g_assert_null(vr_xml_pci_address(NULL));
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/units/duration", test_duration);
@@ -449,5 +484,6 @@ int main(int argc, char **argv) {
         g_test_add_func("/hostconf/rules", test_rules);
         g_test_add_func("/uuid/v5", test_uuid_v5);
         g_test_add_func("/xml/serialize-keeps-layout", test_serialize_keeps_layout);
+        g_test_add_func("/xml/pci-address", test_pci_address);
         return g_test_run();
 }

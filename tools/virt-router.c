@@ -258,9 +258,10 @@ static int cmd_apply(int argc, char **argv) {
 /* Whether the definition already is what the policy says, as the hook's prepare checks
  * it (strict mode refuses a start otherwise): the lines apply would change. A policy that
  * conflicts with the domain's own devices is refused as apply refuses it (exit 1). */
-static int print_drift(const VrPolicy *policy, const VrHostConf *conf, xmlDoc *doc, const char *what) {
+static int print_drift(const VrPolicy *policy, const VrHostConf *conf, const char *sysroot, xmlDoc *doc,
+                       const char *what) {
         g_autoptr(GError) err = NULL;
-        g_autoptr(VrPlan) plan = vr_rewrite_plan(doc, policy, conf, NULL, what, &err);
+        g_autoptr(VrPlan) plan = vr_rewrite_plan(doc, policy, conf, sysroot, what, &err);
         g_autoptr(GPtrArray) drift = NULL;
 
         if (!plan && g_error_matches(err, VR_ERROR, VR_ERROR_CONFLICT)) {
@@ -293,6 +294,7 @@ static int cmd_check(int argc, char **argv) {
         GOptionEntry entries[] = {
                 common_entry("config", 'c', &o.config, "Host config (default " VR_HOSTCONF_DEFAULT_PATH ")", "FILE"),
                 {"json", 0, 0, G_OPTION_ARG_NONE, &o.json, "Print the policy as JSON", NULL},
+                common_entry("sysroot", 0, &o.sysroot, "Look up VFs of a PF under DIR/sys, as apply does", "DIR"),
                 {NULL},
         };
         g_autoptr(VrHostConf) conf = NULL;
@@ -452,7 +454,7 @@ static int cmd_check(int argc, char **argv) {
                 if (policy->strip & (1u << k))
                         printf(" %s", vr_strip_names[k]);
         printf("%s\n", policy->strip ? "" : " (nothing)");
-        return print_drift(policy, conf, doc, what);
+        return print_drift(policy, conf, o.sysroot, doc, what);
 }
 
 static int cmd_render(int argc, char **argv) {

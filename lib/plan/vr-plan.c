@@ -223,11 +223,12 @@ VrPlan *vr_plan_build(const VrPolicy *policy, const VrHostConf *conf, const VrHo
         }
         if (lxc) {
                 GHashTableIter it;
-                gpointer nd;
+                gpointer pci, nd;
                 plan->vf_netdevs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
                 g_hash_table_iter_init(&it, facts->netdevs);
-                while (g_hash_table_iter_next(&it, NULL, &nd))
-                        g_hash_table_add(plan->vf_netdevs, g_strdup(nd));
+                while (g_hash_table_iter_next(&it, &pci, &nd))
+                        if (!other_device(dom, pci)) /* the user's stays */
+                                g_hash_table_add(plan->vf_netdevs, g_strdup(nd));
         }
 
         /* Pinning is libvirt's job for vCPUs and the emulator; vhost workers are the

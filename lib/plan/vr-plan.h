@@ -51,8 +51,9 @@ typedef struct {
         bool manage_ports;    /* false for domains bound by a host config rule */
         GPtrArray *ifaces;    /* VrPlanIface in policy order */
         guint strip;
-        /* LXC: netdevs of the VFs of this router's PFs and of its vf= ports: one that no
-         * port has is a VF a port had before, apply's to take back */
+        /* LXC: netdevs of the VFs of this router's PFs and of its vf= ports, but the user's
+         * (VrPlanDomain.other_vfs): one that no port has is a VF a port had before, apply's
+         * to take back */
         GHashTable *vf_netdevs;
 } VrPlan;
 
@@ -65,7 +66,8 @@ typedef struct {
          * still valid, so re-applying never moves a router to another VF) */
         GHashTable *current_vfs;
         /* PCI address -> "<hostdev ...> (line N)": VFs that devices of the domain other
-         * than its ports hold. A port never gets one of them. */
+         * than its ports hold (in a container, VF netdevs that are the user's). A port
+         * never gets one of them. */
         GHashTable *other_vfs;
 } VrPlanDomain;
 

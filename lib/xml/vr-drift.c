@@ -4,6 +4,7 @@
 
 #include "vr-cpuset.h"
 #include "vr-drift.h"
+#include "vr-pci.h"
 #include "vr-rewrite.h"
 #include "vr-xml.h"
 
@@ -56,13 +57,8 @@ static char *norm_cpuset(const char *s) {
 
 /* "0000:03:10.0" from <address domain='0x0000' bus='0x03' slot='0x10' function='0x0'>. */
 static char *norm_pci(const xmlNode *addr) {
-        g_autofree char *dom = vr_xml_prop(addr, "domain"), *bus = vr_xml_prop(addr, "bus");
-        g_autofree char *slot = vr_xml_prop(addr, "slot"), *fn = vr_xml_prop(addr, "function");
-        if (!dom || !bus || !slot || !fn)
-                return g_strdup("?");
-        return g_strdup_printf("%04x:%02x:%02x.%x", (unsigned) g_ascii_strtoull(dom, NULL, 0),
-                               (unsigned) g_ascii_strtoull(bus, NULL, 0), (unsigned) g_ascii_strtoull(slot, NULL, 0),
-                               (unsigned) g_ascii_strtoull(fn, NULL, 0));
+        char *pci = vr_xml_pci_address(addr);
+        return pci ? pci : g_strdup("?");
 }
 
 /* ------------------------------------------------------------------------ */

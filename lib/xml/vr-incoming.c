@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "vr-incoming.h"
+#include "vr-pci.h"
 #include "vr-policy-xml.h"
 #include "vr-reserve.h"
 #include "vr-xml.h"
@@ -42,16 +43,9 @@ static bool set_pci(xmlNode *addr, const char *pci) {
 }
 
 static bool same_pci(xmlNode *addr, const char *pci) {
-        g_autofree char *dom = vr_xml_prop(addr, "domain"), *bus = vr_xml_prop(addr, "bus");
-        g_autofree char *slot = vr_xml_prop(addr, "slot"), *fn = vr_xml_prop(addr, "function");
-        g_autofree char *have = NULL;
+        g_autofree char *have = vr_xml_pci_address(addr);
 
-        if (!dom || !bus || !slot || !fn)
-                return false;
-        have = g_strdup_printf("%04x:%02x:%02x.%x", (unsigned) g_ascii_strtoull(dom, NULL, 0),
-                               (unsigned) g_ascii_strtoull(bus, NULL, 0), (unsigned) g_ascii_strtoull(slot, NULL, 0),
-                               (unsigned) g_ascii_strtoull(fn, NULL, 0));
-        return g_ascii_strcasecmp(have, pci) == 0;
+        return have && g_ascii_strcasecmp(have, pci) == 0;
 }
 
 static bool host_ports(xmlNode *root, const VrPlan *plan) {

@@ -678,7 +678,8 @@ static void parse_port(Ctx *c, VrPolicy *p, const xmlNode *el) {
                 if (network.value && lxc)
                         val_error(c, &network, "LXC containers cannot use a libvirt VF pool: expected pf= or vf=");
                 port->pf = g_strdup(pf.value);
-                port->vf = g_strdup(vf.value);
+                /* sysfs names PCI devices in lower case, and so do the addresses read from the XML. */
+                port->vf = vf.value ? g_ascii_strdown(vf.value, -1) : NULL;
                 port->network = g_strdup(network.value);
                 if (vlan.value)
                         read_int(c, &vlan, 1, 4094, "a VLAN id", &port->vlan);

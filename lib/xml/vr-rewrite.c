@@ -6,6 +6,7 @@
 
 #include "vr-policy-xml.h"
 #include "vr-error.h"
+#include "vr-pci.h"
 #include "vr-rewrite.h"
 #include "vr-xml.h"
 
@@ -372,19 +373,6 @@ static bool prop_is(const xmlNode *n, const char *attr, const char *value) {
         return g_strcmp0(v, value) == 0;
 }
 
-/* "0000:03:10.0" from a device's <source><address domain= bus= slot= function=>, or NULL. */
-static char *source_pci(const xmlNode *d) {
-        xmlNode *addr = vr_xml_child(vr_xml_child(d, NULL, "source"), NULL, "address");
-        g_autofree char *dom = vr_xml_prop(addr, "domain"), *bus = vr_xml_prop(addr, "bus");
-        g_autofree char *slot = vr_xml_prop(addr, "slot"), *fn = vr_xml_prop(addr, "function");
-
-        if (!dom || !bus || !slot || !fn)
-                return NULL;
-        return g_strdup_printf("%04x:%02x:%02x.%x", (unsigned) g_ascii_strtoull(dom, NULL, 0),
-                               (unsigned) g_ascii_strtoull(bus, NULL, 0), (unsigned) g_ascii_strtoull(slot, NULL, 0),
-                               (unsigned) g_ascii_strtoull(fn, NULL, 0));
-}
-
 /* "<hostdev mode='subsystem' type='usb'> (line 31)": the device as a user finds it. */
 static char *device_label(const xmlNode *d) {
         static const char *const attrs[] = {"type", "mode", "device", "model", "bus", NULL};
@@ -569,7 +557,7 @@ static xmlNode *find_unmarked(xmlNode *devices, const VrPlanIface *pi, GHashTabl
                         if (g_strcmp0(src, pi->port->dev) == 0)
                                 return d;
                 } else if (pi->kind == VR_IFACE_HOSTDEV && prop_is(d, "type", "hostdev")) {
-                        src = source_pci(d);
+                        src = vr_xml_source_pci(d);
                         if (g_strcmp0(src, pi->pci) == 0)
                                 return d;
                 }
@@ -586,6 +574,51 @@ static void adopt_device(xmlNode *have, xmlNode *want) {
         for (xmlNode *c = vr_xml_first(have); c && !vr_xml_is(c, NULL, "address"); c = vr_xml_next(c))
                 after = c;
         vr_xml_insert(have, after, alias);
+}
+
+/* Interface types whose <mtu> libvirt's QEMU driver sets; it refuses one on the others
+ * ("setting MTU on interface type direct is not supported yet"), hostdev and a VF pool's
+ * network (a hostdev once started) among them. */
+static bool takes_mtu(const xmlNode *dev) {
+        static const char *const types[] = {"bridge", "ethernet", "vhostuser", NULL};
+        g_autofree char *type = vr_xml_prop(dev, "type");
+        return vr_xml_is(dev, NULL, "interface") && type && g_strv_contains(types, type);
+}
+
+static bool is_virtio(const xmlNode *dev) {
+        return prop_is(vr_xml_child(dev, NULL, "model"), "type", "virtio");
+}
+
+/* A port whose device must change type (macvtap to VF and back, a bridge the user had
+ * marked as the port) gets a new device that keeps what the guest sees and the new type
+ * takes: the MAC (unless the policy sets one: the guest finds its ports by MAC), the PCI
+ * slot and ACPI index (the guest's name for the NIC), the boot order, the MTU where the
+ * new type has one, and virtio's <driver> offloads from virtio to virtio. The rest (host
+ * side, back end, a VF's or a macvtap's own settings) is the new type's. */
+static void carry_over(xmlNode *have, xmlNode *want, const VrPlanIface *pi) {
+        static const char *const before_alias[] = {"mtu", "boot", "acpi", NULL};
+        xmlNode *mac = vr_xml_child(have, NULL, "mac");
+        xmlNode *addr = vr_xml_child(have, NULL, "address");
+        xmlNode *hdrv = vr_xml_child(have, NULL, "driver"), *wdrv = vr_xml_child(want, NULL, "driver");
+
+        if (!vr_xml_is(want, NULL, "interface"))
+                return;
+        if (mac && !pi->port->mac) {
+                xmlNode *wmac = vr_xml_child(want, NULL, "mac");
+                if (wmac)
+                        vr_xml_remove(wmac);
+                insert_before(want, vr_xml_first(want), xmlCopyNode(mac, 1));
+        }
+        for (const char *const *k = before_alias; *k; k++) {
+                xmlNode *h = vr_xml_child(have, NULL, *k);
+                if (h && (!g_str_equal(*k, "mtu") || takes_mtu(want)))
+                        insert_before_alias(want, xmlCopyNode(h, 1));
+        }
+        if (hdrv && wdrv && is_virtio(have) && is_virtio(want))
+                for (xmlNode *c = vr_xml_first(hdrv); c; c = vr_xml_next(c))
+                        xmlAddChild(wdrv, xmlCopyNode(c, 1));
+        if (addr)
+                vr_xml_insert(want, NULL, xmlCopyNode(addr, 1)); /* after <alias>, as libvirt writes it */
 }
 
 static gboolean is_value(gpointer key, gpointer value, gpointer node) {
@@ -633,13 +666,8 @@ static void rewrite_ports(xmlNode *root, const VrPlan *plan) {
                         merge_device(have, want, pi->port->mac != NULL || lxc_marked(have, pi->domain), lxc);
                         xmlFreeNode(want);
                 } else if (have) {
-                        /* A port that changed kind: keep the user's MAC and boot order. */
-                        xmlNode *mac = vr_xml_child(have, NULL, "mac");
-                        xmlNode *boot = vr_xml_child(have, NULL, "boot");
-                        if (mac && !vr_xml_child(want, NULL, "mac") && vr_xml_is(want, NULL, "interface"))
-                                xmlAddPrevSibling(vr_xml_first(want), xmlCopyNode(mac, 1));
-                        if (boot && vr_xml_is(want, NULL, "interface") && vr_xml_child(want, NULL, "alias"))
-                                xmlAddPrevSibling(vr_xml_child(want, NULL, "alias"), xmlCopyNode(boot, 1));
+                        if (!lxc)
+                                carry_over(have, want, pi);
                         if (anchor == have)
                                 anchor = want;
                         vr_xml_replace(have, want);
@@ -953,26 +981,12 @@ GHashTable *vr_rewrite_current_vfs(xmlDoc *doc) {
         xmlNode *devices = vr_xml_child(xmlDocGetRootElement(doc), NULL, "devices");
 
         for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
-                g_autofree char *alias = NULL, *dom = NULL, *bus = NULL, *slot = NULL, *fn = NULL;
-                xmlNode *addr;
-                if (!vr_xml_is(d, NULL, "interface") || !vr_rewrite_is_router_device(d))
-                        continue;
-                addr = vr_xml_child(vr_xml_child(d, NULL, "source"), NULL, "address");
-                if (!addr)
+                g_autofree char *alias = NULL, *pci = NULL;
+                if (!vr_xml_is(d, NULL, "interface") || !vr_rewrite_is_router_device(d) ||
+                    !(pci = vr_xml_source_pci(d)))
                         continue;
                 alias = vr_rewrite_device_alias(d);
-                dom = vr_xml_prop(addr, "domain");
-                bus = vr_xml_prop(addr, "bus");
-                slot = vr_xml_prop(addr, "slot");
-                fn = vr_xml_prop(addr, "function");
-                if (!dom || !bus || !slot || !fn)
-                        continue;
-                g_hash_table_insert(h, g_strdup(alias + strlen(VR_ALIAS_PREFIX)),
-                                    g_strdup_printf("%04x:%02x:%02x.%x",
-                                                    (unsigned) g_ascii_strtoull(dom, NULL, 0),
-                                                    (unsigned) g_ascii_strtoull(bus, NULL, 0),
-                                                    (unsigned) g_ascii_strtoull(slot, NULL, 0),
-                                                    (unsigned) g_ascii_strtoull(fn, NULL, 0)));
+                g_hash_table_insert(h, g_strdup(alias + strlen(VR_ALIAS_PREFIX)), g_steal_pointer(&pci));
         }
         return h;
 }
@@ -999,7 +1013,7 @@ static GHashTable *other_vfs(xmlNode *devices, const VrPolicy *policy) {
                 if (!(vr_xml_is(d, NULL, "hostdev") && prop_is(d, "type", "pci")) &&
                     !(vr_xml_is(d, NULL, "interface") && prop_is(d, "type", "hostdev")))
                         continue;
-                if (vr_rewrite_is_router_device(d) || !(pci = source_pci(d)))
+                if (vr_rewrite_is_router_device(d) || !(pci = vr_xml_source_pci(d)))
                         continue;
                 if (port_named_vf(policy, pci) && vr_xml_is(d, NULL, "interface") && !vr_xml_child(d, NULL, "alias"))
                         continue;
@@ -1022,6 +1036,50 @@ static bool carries_policy_address(const xmlNode *d, const VrPolicy *policy, con
         return has_port_address(d, &pi);
 }
 
+static char *lxc_netdev(const xmlNode *d) {
+        return vr_xml_text(vr_xml_child(vr_xml_child(d, NULL, "source"), NULL, "interface"));
+}
+
+/* A container's VF netdev that is the user's, not a port's. LXC keeps no alias, so a
+ * port's VF is known by what apply writes: the netdev a vf= port names, the port's
+ * addresses, or nothing (a port without addresses). One that carries addresses or routes
+ * none of which the policy gives a port is the user's, as a <hostdev> of a KVM guest is:
+ * no port takes its VF, and apply leaves it as it is. */
+static bool lxc_user_netdev(const xmlNode *d, const VrPolicy *policy, const VrHostFacts *facts) {
+        g_autofree char *netdev = NULL;
+
+        if (!is_lxc_netdev(d) || (!vr_xml_child(d, NULL, "ip") && !vr_xml_child(d, NULL, "route")))
+                return false;
+        netdev = lxc_netdev(d);
+        for (guint i = 0; i < policy->ports->len; i++) {
+                const VrPort *port = policy->ports->pdata[i];
+                if (carries_policy_address(d, policy, port->name) ||
+                    (port->vf && g_strcmp0(g_hash_table_lookup(facts->netdevs, port->vf), netdev) == 0))
+                        return false;
+        }
+        return true;
+}
+
+/* The container's VFs that are the user's (lxc_user_netdev), by PCI address as the plan
+ * knows VFs: those of the router's PFs and vf= ports, the only ones a port could take. */
+static GHashTable *lxc_other_vfs(xmlNode *devices, const VrPolicy *policy, const VrHostFacts *facts) {
+        GHashTable *h = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+
+        for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
+                g_autofree char *netdev = NULL;
+                GHashTableIter it;
+                gpointer pci, nd;
+                if (!lxc_user_netdev(d, policy, facts))
+                        continue;
+                netdev = lxc_netdev(d);
+                g_hash_table_iter_init(&it, facts->netdevs);
+                while (g_hash_table_iter_next(&it, &pci, &nd))
+                        if (g_strcmp0(nd, netdev) == 0 && !g_hash_table_contains(h, pci))
+                                g_hash_table_insert(h, g_strdup(pci), device_label(d));
+        }
+        return h;
+}
+
 /* The VFs a container's pf= ports have now: the netdev of a <hostdev type='net'> that is
  * a VF of the port's PF (LXC keeps no alias to say whose it is), one that carries the
  * port's addresses first. Kept by the plan, so a container's VF does not move when
@@ -1040,6 +1098,7 @@ static GHashTable *lxc_current_vfs(xmlNode *devices, const VrPolicy *policy, con
                                 g_autofree char *netdev = NULL;
                                 const char *pci = NULL;
                                 if (!is_lxc_netdev(d) || g_hash_table_contains(taken, d) ||
+                                    lxc_user_netdev(d, policy, facts) ||
                                     (pass == 0 && !carries_policy_address(d, policy, port->name)))
                                         continue;
                                 netdev = vr_xml_text(vr_xml_child(vr_xml_child(d, NULL, "source"), NULL, "interface"));
@@ -1055,6 +1114,103 @@ static GHashTable *lxc_current_vfs(xmlNode *devices, const VrPolicy *policy, con
                 }
         }
         return h;
+}
+
+/* The name a container's network device has inside, as libvirt's LXC driver gives it: an
+ * <interface> its <guest dev>, else eth0, eth1, ... in order among the interfaces without
+ * one (lxc_process.c); a <hostdev type='net'> the name of the host netdev it moves in.
+ * *unnamed counts the interfaces without a name so far. NULL: no network device. */
+static char *lxc_inside_name(const xmlNode *d, int *unnamed) {
+        char *name;
+
+        if (is_lxc_netdev(d))
+                return lxc_netdev(d);
+        if (!vr_xml_is(d, NULL, "interface"))
+                return NULL;
+        name = guest_name(d);
+        return name ? name : g_strdup_printf("eth%d", (*unnamed)++);
+}
+
+/* Names of a container's network devices, once apply made its ports, that would be there
+ * twice: libvirt renames every interface inside the container and fails to start it when
+ * a name is taken (as by the eth0 it gives an interface without <guest dev> itself).
+ * apply does not rename the user's devices: one line for each port whose device's name
+ * another device has, naming both. The rewrite runs on a copy, so the names are those
+ * of the devices apply keeps, takes and adds. */
+static void lxc_name_conflicts(xmlDoc *doc, const VrPlan *plan, const char *what, GString *errs) {
+        g_autoptr(xmlDoc) copy = xmlCopyDoc(doc, 1);
+        xmlNode *devices = NULL;
+        g_autoptr(GHashTable) ports = g_hash_table_new(g_direct_hash, g_direct_equal);   /* device -> pi */
+        g_autoptr(GHashTable) numbers = g_hash_table_new(g_direct_hash, g_direct_equal); /* device -> N+1 of ethN */
+        g_autoptr(GPtrArray) devs = g_ptr_array_new();
+        g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+        int unnamed = 0;
+
+        rewrite_ports(xmlDocGetRootElement(copy), plan);
+        devices = vr_xml_child(xmlDocGetRootElement(copy), NULL, "devices");
+        for (guint i = 0; i < plan->ifaces->len; i++) {
+                const VrPlanIface *pi = plan->ifaces->pdata[i];
+                xmlNode *d = vr_rewrite_find_lxc_port(devices, pi->port, pi->netdev, ports);
+                if (d)
+                        g_hash_table_insert(ports, d, (gpointer) pi);
+        }
+        for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
+                int before = unnamed;
+                char *name = lxc_inside_name(d, &unnamed);
+                if (!name)
+                        continue;
+                g_ptr_array_add(devs, d);
+                g_ptr_array_add(names, name);
+                if (unnamed > before)
+                        g_hash_table_insert(numbers, d, GINT_TO_POINTER(unnamed));
+        }
+        for (guint i = 0; i < devs->len; i++) {
+                const VrPlanIface *pi = g_hash_table_lookup(ports, devs->pdata[i]);
+                const char *name = names->pdata[i];
+                g_autofree char *label = NULL, *other = NULL;
+                const char *fix = "another port name", *why = "";
+                xmlNode *o = NULL;
+                if (!pi)
+                        continue;
+                /* Two ports of one name are said once, at the first. */
+                for (guint k = 0; k < devs->len && !o; k++)
+                        if (k != i && g_str_equal(names->pdata[k], name) &&
+                            !(k < i && g_hash_table_contains(ports, devs->pdata[k])))
+                                o = devs->pdata[k];
+                if (o)
+                        label = device_label(o);
+                if (o && !g_hash_table_contains(ports, o))
+                        why = " (apply never renames a device of the user's)";
+                if (!o && g_str_equal(name, "lo")) {
+                        other = g_strdup("the name of the container's loopback");
+                } else if (!o) {
+                        continue;
+                } else if (g_hash_table_contains(ports, o)) {
+                        const VrPlanIface *opi = g_hash_table_lookup(ports, o);
+                        other = g_strdup_printf("the name of <vr:port name='%s'>'s device too", opi->port->name);
+                } else if (g_hash_table_contains(numbers, o)) {
+                        other = g_strdup_printf("the name libvirt gives the domain's %s too, its interface number %d without <guest dev> (libvirt names those eth0, eth1, ... in order)",
+                                                label, GPOINTER_TO_INT(g_hash_table_lookup(numbers, o)) - 1);
+                        fix = "another port name, or a <guest dev='NAME'/> of another name on that interface";
+                } else if (is_lxc_netdev(o)) {
+                        other = g_strdup_printf("the name of the host netdev the domain's %s moves in too", label);
+                        fix = "another port name, or that device removed";
+                } else {
+                        other = g_strdup_printf("the name the domain's %s has there too (<guest dev='%s'/>)", label, name);
+                        fix = "another port name, or another <guest dev> on that interface";
+                }
+                if (errs->len)
+                        g_string_append_c(errs, '\n');
+                if (pi->port->line > 0)
+                        g_string_append_printf(errs, "%s:%ld: ", what, pi->port->line);
+                else
+                        g_string_append_printf(errs, "%s: ", what);
+                g_string_append_printf(errs, "domain '%s': <vr:port name='%s'> %s '%s' inside the container, which is %s: expected %s%s",
+                                       plan->policy->dom.name, pi->port->name,
+                                       pi->kind == VR_IFACE_LXC_HOSTDEV ? "moves its VF in as" : "names its device",
+                                       name, other, pi->kind == VR_IFACE_LXC_HOSTDEV ? "another VF for the port" : fix,
+                                       why);
+        }
 }
 
 VrPlan *vr_rewrite_plan(xmlDoc *doc, const VrPolicy *policy, const VrHostConf *conf, const char *sysroot,
@@ -1076,6 +1232,7 @@ VrPlan *vr_rewrite_plan_held(xmlDoc *doc, const VrPolicy *policy, const VrHostCo
 
         if (policy->dom.type == VR_DOMAIN_LXC) {
                 current = lxc_current_vfs(devices, policy, facts);
+                others = lxc_other_vfs(devices, policy, facts);
         } else {
                 current = vr_rewrite_current_vfs(doc);
                 others = other_vfs(devices, policy);
@@ -1086,6 +1243,8 @@ VrPlan *vr_rewrite_plan_held(xmlDoc *doc, const VrPolicy *policy, const VrHostCo
                 return NULL;
         /* Refused here, where check, apply and the hook all plan, so that they say the same. */
         strip_conflicts(root, plan, what, errs);
+        if (policy->dom.type == VR_DOMAIN_LXC && plan->manage_ports)
+                lxc_name_conflicts(doc, plan, what, errs);
         if (errs->len) {
                 g_set_error_literal(error, VR_ERROR, VR_ERROR_CONFLICT, errs->str);
                 return NULL;
