@@ -256,17 +256,21 @@ static const char odd_doc[] =
         "</domain>\n"
         "<!-- trailing -->\n";
 
-/* Parse odd_doc, let edit change it, and return what the serializer makes of it. */
-static char *reserialize(void (*edit)(xmlNode *root)) {
+/* Parse text, let edit change it, and return what the serializer makes of it. */
+static char *reserialize_text(const char *text, void (*edit)(xmlNode *root)) {
         g_autoptr(GError) err = NULL;
-        g_autoptr(xmlDoc) doc = vr_xml_parse(odd_doc, strlen(odd_doc), "odd", &err);
+        g_autoptr(xmlDoc) doc = vr_xml_parse(text, strlen(text), "odd", &err);
         g_auto(VrXmlStyle) style = {0};
 
         g_assert_no_error(err);
-        vr_xml_style_detect(odd_doc, strlen(odd_doc), &style);
+        vr_xml_style_detect(text, strlen(text), &style);
         if (edit)
                 edit(xmlDocGetRootElement(doc));
         return vr_xml_serialize(doc, &style, NULL);
+}
+
+static char *reserialize(void (*edit)(xmlNode *root)) {
+        return reserialize_text(odd_doc, edit);
 }
 
 /* odd_doc with each `from` replaced by `to`. */
@@ -329,6 +333,42 @@ static void test_serialize_keeps_layout(void) {
         g_assert_cmpstr(inserted, ==, want_inserted);
 }
 
+static char *with_line_ends(const char *s, const char *nl) {
+        g_autoptr(GString) g = g_string_new(s);
+
+        g_string_replace(g, "\n", nl, 0);
+        return g_string_free(g_steal_pointer(&g), FALSE);
+}
+
+static void edit_add_lines(xmlNode *root) {
+        xmlNode *d = vr_xml_new("description", NULL);
+
+        xmlNodeAddContent(d, BAD_CAST "two\nlines");
+        vr_xml_insert(root, vr_xml_child(root, NULL, "name"), d);
+        vr_xml_set_prop(vr_xml_child(root, NULL, "vcpu"), "cpuset", "2");
+}
+
+/* libxml2 reads CRLF and CR as LF: new lines are written with the input's own line end
+ * (its most common one), and kept lines keep theirs. */
+static void test_serialize_line_ends(void) {
+        static const char in[] = "<domain type='kvm'>\n  <name>a</name>\n  <vcpu>1</vcpu>\n</domain>\n";
+        static const char want[] = "<domain type='kvm'>\n  <name>a</name>\n  <description>two\nlines</description>\n"
+                                   "  <vcpu cpuset='2'>1</vcpu>\n</domain>\n";
+        static const char *const nls[] = {"\n", "\r\n", "\r"};
+        /* Mostly LF: the CRLF line stays so, new lines are LF. */
+        static const char mixed[] = "<domain type='kvm'>\r\n  <name>a</name>\n  <vcpu>1</vcpu>\n</domain>\n";
+        g_autofree char *mixed_out = reserialize_text(mixed, edit_add_lines);
+        g_autofree char *mixed_want = g_strconcat("<domain type='kvm'>\r", want + strlen("<domain type='kvm'>"), NULL);
+
+        for (size_t i = 0; i < G_N_ELEMENTS(nls); i++) {
+                g_autofree char *text = with_line_ends(in, nls[i]);
+                g_autofree char *expect = with_line_ends(want, nls[i]);
+                g_autofree char *out = reserialize_text(text, edit_add_lines);
+                g_assert_cmpstr(out, ==, expect);
+        }
+        g_assert_cmpstr(mixed_out, ==, mixed_want);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/units/duration", test_duration);
@@ -343,5 +383,6 @@ int main(int argc, char **argv) {
         g_test_add_func("/hostconf/rules", test_rules);
         g_test_add_func("/uuid/v5", test_uuid_v5);
         g_test_add_func("/xml/serialize-keeps-layout", test_serialize_keeps_layout);
+        g_test_add_func("/xml/serialize-line-ends", test_serialize_line_ends);
         return g_test_run();
 }

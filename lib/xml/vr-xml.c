@@ -86,6 +86,28 @@ static void count_quotes(const char *buf, size_t from, size_t to, size_t *single
         }
 }
 
+/* Mixed line ends stay as they are where the input is kept; new lines take the most
+ * common one, LF on a tie. A lone CR (old Mac files) is as legal a line end as CRLF. */
+static const char *detect_newline(const char *buf, size_t len) {
+        size_t lf = 0, crlf = 0, cr = 0;
+
+        for (size_t i = 0; i < len; i++) {
+                if (buf[i] == '\n') {
+                        lf++;
+                } else if (buf[i] == '\r' && i + 1 < len && buf[i + 1] == '\n') {
+                        crlf++;
+                        i++;
+                } else if (buf[i] == '\r') {
+                        cr++;
+                }
+        }
+        if (crlf > lf && crlf >= cr)
+                return "\r\n";
+        if (cr > lf && cr > crlf)
+                return "\r";
+        return "\n";
+}
+
 void vr_xml_style_detect(const char *buf, size_t len, VrXmlStyle *ret) {
         size_t dl = decl_len(buf, len), s = 0, d = 0, ms_ = 0, md = 0;
         const char *m = g_strstr_len(buf, (gssize) len, "<metadata");
@@ -95,6 +117,7 @@ void vr_xml_style_detect(const char *buf, size_t len, VrXmlStyle *ret) {
         ret->decl = dl ? g_strndup(buf, dl) : NULL;
         ret->src = buf;
         ret->src_len = len;
+        ret->newline = detect_newline(buf, len);
         count_quotes(buf, 0, mstart, &s, &d);
         count_quotes(buf, mend, len, &s, &d);
         ret->quote = s > d ? '\'' : '"';
@@ -106,8 +129,22 @@ void vr_xml_style_clear(VrXmlStyle *s) {
         g_clear_pointer(&s->decl, g_free);
 }
 
-/* quote: the attribute's quote character, or 0 for element text. */
-static void escape_text(GString *out, const char *s, char quote) {
+static const char *newline_of(const VrXmlStyle *style) {
+        return style->newline ? style->newline : "\n";
+}
+
+/* s with each "\n" (the tree's only line end) written as the document's line end. */
+static void append_lines(GString *out, const char *s, const char *nl) {
+        for (const char *e; (e = strchr(s, '\n')); s = e + 1) {
+                g_string_append_len(out, s, e - s);
+                g_string_append(out, nl);
+        }
+        g_string_append(out, s);
+}
+
+/* quote: the attribute's quote character, or 0 for element text, whose line ends are
+ * written as nl. */
+static void escape_text(GString *out, const char *s, char quote, const char *nl) {
         for (; *s; s++) {
                 switch (*s) {
                 case '&': g_string_append(out, "&amp;"); break;
@@ -121,6 +158,8 @@ static void escape_text(GString *out, const char *s, char quote) {
                         /* A raw newline or tab in an attribute would be normalised away. */
                         if (quote)
                                 g_string_append_printf(out, "&#%d;", *s);
+                        else if (*s == '\n')
+                                g_string_append(out, nl);
                         else
                                 g_string_append_c(out, *s);
                         break;
@@ -140,7 +179,7 @@ static void append_ns(GString *out, const xmlNs *ns, char quote) {
         if (ns->prefix)
                 g_string_append(out, (const char *) ns->prefix);
         g_string_append_printf(out, "=%c", quote);
-        escape_text(out, (const char *) ns->href, quote);
+        escape_text(out, (const char *) ns->href, quote, NULL);
         g_string_append_c(out, quote);
 }
 
@@ -150,7 +189,7 @@ static void append_attr(GString *out, const xmlAttr *a, char quote) {
         g_string_append_c(out, ' ');
         append_qname(out, a->ns, a->name);
         g_string_append_printf(out, "=%c", quote);
-        escape_text(out, v ? (const char *) v : "", quote);
+        escape_text(out, v ? (const char *) v : "", quote, NULL);
         g_string_append_c(out, quote);
 }
 
@@ -580,7 +619,7 @@ static void append_kept_start(GString *out, const Source *src, const ElemSpan *e
                         continue;
                 }
                 g_string_append_len(out, src->s + a->start, (gssize) (a->value - a->start));
-                escape_text(out, now ? (const char *) now : "", q);
+                escape_text(out, now ? (const char *) now : "", q, NULL);
                 g_string_append_c(out, q);
         }
         for (const xmlNs *ns = n->nsDef; ns; ns = ns->next)
@@ -639,22 +678,29 @@ static void serialize_element(GString *out, const Source *src, const xmlNode *n,
 /* src NULL: everything written anew. */
 static void serialize_node(GString *out, const Source *src, const xmlNode *n, const VrXmlStyle *style,
                            char quote) {
+        const char *nl = newline_of(style);
+
         switch (n->type) {
         case XML_ELEMENT_NODE:
                 serialize_element(out, src, n, style, quote);
                 break;
         case XML_TEXT_NODE:
-                escape_text(out, (const char *) n->content, 0);
+                escape_text(out, (const char *) n->content, 0, nl);
                 break;
         case XML_CDATA_SECTION_NODE:
-                g_string_append_printf(out, "<![CDATA[%s]]>", (const char *) n->content);
+                g_string_append(out, "<![CDATA[");
+                append_lines(out, (const char *) n->content, nl);
+                g_string_append(out, "]]>");
                 break;
         case XML_COMMENT_NODE:
-                g_string_append_printf(out, "<!--%s-->", (const char *) n->content);
+                g_string_append(out, "<!--");
+                append_lines(out, (const char *) n->content, nl);
+                g_string_append(out, "-->");
                 break;
         case XML_PI_NODE:
-                g_string_append_printf(out, "<?%s%s%s?>", (const char *) n->name,
-                                       n->content ? " " : "", n->content ? (const char *) n->content : "");
+                g_string_append_printf(out, "<?%s%s", (const char *) n->name, n->content ? " " : "");
+                append_lines(out, n->content ? (const char *) n->content : "", nl);
+                g_string_append(out, "?>");
                 break;
         case XML_ENTITY_REF_NODE:
                 g_string_append_printf(out, "&%s;", (const char *) n->name);
@@ -670,12 +716,12 @@ static void serialize_top(GString *out, const xmlNode *first, const xmlNode *sto
                 if (n->type == XML_DTD_NODE)
                         continue;
                 serialize_node(out, NULL, n, style, style->quote);
-                g_string_append_c(out, '\n');
+                g_string_append(out, newline_of(style));
         }
 }
 
 char *vr_xml_serialize(xmlDoc *doc, const VrXmlStyle *style, size_t *ret_len) {
-        static const VrXmlStyle plain = {NULL, '"', '"', NULL, 0};
+        static const VrXmlStyle plain = {NULL, '"', '"', NULL, 0, "\n"};
         g_auto(Source) src = {0};
         const xmlNode *root = xmlDocGetRootElement(doc), *proot = NULL;
         GString *out = g_string_new(NULL);
@@ -686,7 +732,7 @@ char *vr_xml_serialize(xmlDoc *doc, const VrXmlStyle *style, size_t *ret_len) {
                 proot = pristine_of(&src, root, NULL);
         if (!proot) {
                 if (style->decl)
-                        g_string_append_printf(out, "%s\n", style->decl);
+                        g_string_append_printf(out, "%s%s", style->decl, newline_of(style));
                 serialize_top(out, doc->children, NULL, style);
         } else {
                 const xmlNode *pdoc = (const xmlNode *) src.pristine;
@@ -703,14 +749,14 @@ char *vr_xml_serialize(xmlDoc *doc, const VrXmlStyle *style, size_t *ret_len) {
                         append_run_bytes(out, &src, pprolog);
                 } else {
                         if (style->decl)
-                                g_string_append_printf(out, "%s\n", style->decl);
+                                g_string_append_printf(out, "%s%s", style->decl, newline_of(style));
                         serialize_top(out, prolog.first, root, style);
                 }
                 serialize_node(out, &src, root, style, style->quote);
                 if (runs_equal(&src, epilog, pepilog)) {
                         append_run_bytes(out, &src, pepilog);
                 } else {
-                        g_string_append_c(out, '\n');
+                        g_string_append(out, newline_of(style));
                         serialize_top(out, epilog.first, NULL, style);
                 }
         }

@@ -26,6 +26,9 @@ typedef struct {
         char metadata_quote; /* inside <metadata> */
         const char *src;     /* the input the document was parsed from (borrowed), or NULL */
         size_t src_len;
+        /* The line end the input uses most, "\r\n", "\r" or "\n" (NULL: "\n"), for new
+         * lines: the parser reads each as "\n", so the tree cannot tell. */
+        const char *newline;
 } VrXmlStyle;
 
 /* Also keeps buf in ret->src: buf must outlive the vr_xml_serialize() calls with ret. */
@@ -35,7 +38,8 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VrXmlStyle, vr_xml_style_clear)
 /* With style->src (doc parsed from it by vr_xml_parse), every element that is as parsed
  * is copied from the input byte for byte, and so is every unchanged attribute, end tag,
  * text, comment and the prolog and epilog of a changed one: only what changed is written
- * anew. style NULL: the whole document written anew, no declaration, double quotes. */
+ * anew, with style->newline. style NULL: the whole document written anew, no
+ * declaration, double quotes, LF. */
 char *vr_xml_serialize(xmlDoc *doc, const VrXmlStyle *style, size_t *ret_len);
 
 bool vr_xml_is(const xmlNode *n, const char *ns, const char *name);
