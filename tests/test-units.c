@@ -369,6 +369,44 @@ static void test_serialize_line_ends(void) {
         g_assert_cmpstr(mixed_out, ==, mixed_want);
 }
 
+static void edit_replace_and_attrs(xmlNode *root) {
+        xmlNode *drv = vr_xml_child(root, NULL, "driver");
+
+        vr_xml_replace(vr_xml_child(root, NULL, "source"), vr_xml_new("source", "dev", "a", "mode", "bridge", NULL));
+        vr_xml_replace(vr_xml_child(root, NULL, "model"), vr_xml_new("model", "type", "virtio", NULL));
+        vr_xml_set_prop(drv, "name", "vhost");
+        vr_xml_unset_prop(drv, "queues");
+        vr_xml_set_prop(drv, "rx_queue_size", "1024");
+        vr_xml_unset_prop(vr_xml_child(root, NULL, "x"), "b");
+        vr_xml_unset_prop(vr_xml_child(root, NULL, "y"), "b");
+        vr_xml_unset_prop(vr_xml_child(root, NULL, "z"), "a");
+}
+
+/* A changed element keeps its end tag also when the rewrite replaced it by a new one, and
+ * attributes wrapped over lines stay on their lines as others come and go. */
+static void test_serialize_keeps_wrapping(void) {
+        static const char in[] = "<interface>\n"
+                                 "  <source dev='a'\n          mode='vepa'></source>\n"
+                                 "  <model></model>\n"
+                                 "  <driver name='qemu'\n          queues='4'\n          event_idx='off'></driver>\n"
+                                 "  <x a='1'\n     b='2' c='3'/>\n"
+                                 "  <y a='1' b='2'\n     c='3'/>\n"
+                                 "  <z a='1'\n     b='2'/>\n"
+                                 "</interface>\n";
+        static const char want[] = "<interface>\n"
+                                   "  <source dev='a'\n          mode='bridge'></source>\n"
+                                   "  <model type='virtio'></model>\n"
+                                   "  <driver name='vhost'\n          event_idx='off'\n"
+                                   "          rx_queue_size='1024'></driver>\n"
+                                   "  <x a='1'\n     c='3'/>\n"
+                                   "  <y a='1'\n     c='3'/>\n"
+                                   "  <z\n     b='2'/>\n"
+                                   "</interface>\n";
+        g_autofree char *out = reserialize_text(in, edit_replace_and_attrs);
+
+        g_assert_cmpstr(out, ==, want);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/units/duration", test_duration);
@@ -384,5 +422,6 @@ int main(int argc, char **argv) {
         g_test_add_func("/uuid/v5", test_uuid_v5);
         g_test_add_func("/xml/serialize-keeps-layout", test_serialize_keeps_layout);
         g_test_add_func("/xml/serialize-line-ends", test_serialize_line_ends);
+        g_test_add_func("/xml/serialize-keeps-wrapping", test_serialize_keeps_wrapping);
         return g_test_run();
 }

@@ -175,7 +175,7 @@ static void append_qname(GString *out, const xmlNs *ns, const xmlChar *name) {
 }
 
 static void append_ns(GString *out, const xmlNs *ns, char quote) {
-        g_string_append(out, ns->prefix ? " xmlns:" : " xmlns");
+        g_string_append(out, ns->prefix ? "xmlns:" : "xmlns");
         if (ns->prefix)
                 g_string_append(out, (const char *) ns->prefix);
         g_string_append_printf(out, "=%c", quote);
@@ -186,7 +186,6 @@ static void append_ns(GString *out, const xmlNs *ns, char quote) {
 static void append_attr(GString *out, const xmlAttr *a, char quote) {
         g_autoptr(xmlChar) v = xmlNodeGetContent((const xmlNode *) a);
 
-        g_string_append_c(out, ' ');
         append_qname(out, a->ns, a->name);
         g_string_append_printf(out, "=%c", quote);
         escape_text(out, v ? (const char *) v : "", quote, NULL);
@@ -583,16 +582,43 @@ static const xmlAttr *attr_named(const xmlNode *n, const char *qname, size_t len
         return NULL;
 }
 
+static bool has_newline(const char *s, size_t from, size_t to) {
+        return memchr(s + from, '\n', to - from) || memchr(s + from, '\r', to - from);
+}
+
+/* The whitespace for an attribute added to the element at span e: one attribute per line
+ * (each after the first starts a line) gives the new one a line of its own, indented as
+ * the last; any other layout, a space. */
+static void append_new_attr_space(GString *out, const Source *src, const ElemSpan *e) {
+        const AttrSpan *last = NULL;
+
+        for (guint i = 1; i < e->n_attrs; i++) {
+                last = &g_array_index(src->attrs, AttrSpan, e->attr0 + i);
+                if (!has_newline(src->s, last->start, last->name))
+                        last = NULL;
+                if (!last)
+                        break;
+        }
+        if (last)
+                g_string_append_len(out, src->s + last->start, (gssize) (last->name - last->start));
+        else
+                g_string_append_c(out, ' ');
+}
+
 /* "<qname" and the attributes of a changed element that was parsed (p, at span e): each
  * attribute still there keeps its place, the whitespace before it and its quote, and its
- * bytes when its value is unchanged; new ones follow, written anew. */
+ * bytes when its value is unchanged; new ones follow, written anew, laid out as the others
+ * (append_new_attr_space). An attribute that shared a line with a removed one that started
+ * it takes that one's line break, so the line stays a line, not joined to the one before. */
 static void append_kept_start(GString *out, const Source *src, const ElemSpan *e, const xmlNode *n,
                               const xmlNode *p, char quote) {
         g_autoptr(GHashTable) written = g_hash_table_new(NULL, NULL);
+        const AttrSpan *removed = NULL; /* the first of the removed ones just before */
 
         g_string_append_len(out, src->s + e->start, (gssize) (e->name_end - e->start));
         for (guint i = 0; i < e->n_attrs; i++) {
                 const AttrSpan *a = &g_array_index(src->attrs, AttrSpan, e->attr0 + i);
+                const AttrSpan *ws = a;
                 const char *name = src->s + a->name;
                 size_t name_len = a->name_end - a->name;
                 g_autoptr(xmlChar) now = NULL, was = NULL;
@@ -611,23 +637,37 @@ static void append_kept_start(GString *out, const Source *src, const ElemSpan *e
                         now = at ? xmlNodeGetContent((const xmlNode *) at) : NULL;
                         was = pat ? xmlNodeGetContent((const xmlNode *) pat) : NULL;
                 }
-                if (!kept)
-                        continue; /* removed */
-                g_hash_table_add(written, (gpointer) kept);
-                if (xmlStrEqual(now, was)) {
-                        g_string_append_len(out, src->s + a->start, (gssize) (a->end - a->start));
+                if (!kept) {
+                        if (!removed)
+                                removed = a;
                         continue;
                 }
-                g_string_append_len(out, src->s + a->start, (gssize) (a->value - a->start));
+                if (removed && has_newline(src->s, removed->start, removed->name) &&
+                    !has_newline(src->s, a->start, a->name))
+                        ws = removed;
+                removed = NULL;
+                g_hash_table_add(written, (gpointer) kept);
+                g_string_append_len(out, src->s + ws->start, (gssize) (ws->name - ws->start));
+                if (xmlStrEqual(now, was)) {
+                        g_string_append_len(out, src->s + a->name, (gssize) (a->end - a->name));
+                        continue;
+                }
+                g_string_append_len(out, src->s + a->name, (gssize) (a->value - a->name));
                 escape_text(out, now ? (const char *) now : "", q, NULL);
                 g_string_append_c(out, q);
         }
-        for (const xmlNs *ns = n->nsDef; ns; ns = ns->next)
-                if (!g_hash_table_contains(written, ns))
-                        append_ns(out, ns, quote);
-        for (const xmlAttr *a = n->properties; a; a = a->next)
-                if (!g_hash_table_contains(written, a))
-                        append_attr(out, a, quote);
+        for (const xmlNs *ns = n->nsDef; ns; ns = ns->next) {
+                if (g_hash_table_contains(written, ns))
+                        continue;
+                append_new_attr_space(out, src, e);
+                append_ns(out, ns, quote);
+        }
+        for (const xmlAttr *a = n->properties; a; a = a->next) {
+                if (g_hash_table_contains(written, a))
+                        continue;
+                append_new_attr_space(out, src, e);
+                append_attr(out, a, quote);
+        }
 }
 
 static void serialize_element(GString *out, const Source *src, const xmlNode *n, const VrXmlStyle *style,
@@ -644,10 +684,14 @@ static void serialize_element(GString *out, const Source *src, const xmlNode *n,
         } else {
                 g_string_append_c(out, '<');
                 append_qname(out, n->ns, n->name);
-                for (const xmlNs *ns = n->nsDef; ns; ns = ns->next)
+                for (const xmlNs *ns = n->nsDef; ns; ns = ns->next) {
+                        g_string_append_c(out, ' ');
                         append_ns(out, ns, quote);
-                for (const xmlAttr *a = n->properties; a; a = a->next)
+                }
+                for (const xmlAttr *a = n->properties; a; a = a->next) {
+                        g_string_append_c(out, ' ');
                         append_attr(out, a, quote);
+                }
         }
         /* An empty element written <x></x> stays so (KubeVirt writes every empty one that
          * way); one that lost all its children closes as <x/>. */
@@ -936,6 +980,11 @@ void vr_xml_insert(xmlNode *parent, xmlNode *after, xmlNode *child) {
 void vr_xml_replace(xmlNode *old_node, xmlNode *new_node) {
         const char *ws = leading_ws(old_node);
 
+        /* The new element takes over the old one's document-order stamp (vr_xml_parse), so
+         * the serializer writes it as the old one changed: its start tag's layout and
+         * unchanged attributes, and its end tag (<x></x> stays so), as in the input. */
+        if (old_node->type == XML_ELEMENT_NODE && new_node->type == XML_ELEMENT_NODE && !new_node->content)
+                new_node->content = old_node->content;
         xmlSetTreeDoc(new_node, old_node->doc);
         xmlReplaceNode(old_node, new_node);
         xmlFreeNode(old_node);

@@ -63,7 +63,9 @@ bool vr_xml_set_text(xmlNode *n, const char *text);
 /* Insert `child` (a new, unlinked subtree) into parent after `after` (NULL: as last
  * element child), indented like its siblings; the subtree itself is indented to match. */
 void vr_xml_insert(xmlNode *parent, xmlNode *after, xmlNode *child);
-/* Replace old by new in place (same indentation); frees old. */
+/* Replace old by new in place (same indentation); frees old. new takes over old's place
+ * in document order: the serializer keeps what it can of old's bytes (start tag layout,
+ * unchanged attributes, <x></x>). */
 void vr_xml_replace(xmlNode *old_node, xmlNode *new_node);
 /* Drop whitespace-only text below n, so vr_xml_insert/replace lay it out afresh. */
 void vr_xml_strip_blanks(xmlNode *n);
