@@ -407,6 +407,32 @@ static void test_serialize_keeps_wrapping(void) {
         g_assert_cmpstr(out, ==, want);
 }
 
+static void edit_vcpu(xmlNode *root) {
+        vr_xml_set_text(vr_xml_child(root, NULL, "vcpu"), "2");
+}
+
+/* An entity stands for text that is not in the document: refused, with where and what was
+ * expected. A DOCTYPE without entities is kept as written. */
+static void test_parse_refuses_entities(void) {
+        static const char declared[] = "<!DOCTYPE d [\n<!ENTITY x SYSTEM 'file:///etc/hostname'>\n]>\n<d>&x;</d>";
+        static const char undeclared[] = "<?xml version='1.0'?>\n<!DOCTYPE d SYSTEM 'd.dtd'>\n<d>\n<e a='&y;'/></d>";
+        static const char subset[] = "<!DOCTYPE domain [\n  <!-- ] > -->\n  <!ATTLIST vcpu p CDATA 'a]>'>\n]>\n"
+                                     "<domain>\n  <vcpu>1</vcpu>\n</domain>\n";
+        g_autoptr(GError) e1 = NULL;
+        g_autoptr(GError) e2 = NULL;
+        g_autoptr(xmlDoc) d1 = vr_xml_parse(declared, strlen(declared), "t.xml", &e1);
+        g_autoptr(xmlDoc) d2 = vr_xml_parse(undeclared, strlen(undeclared), "t.xml", &e2);
+        g_autofree char *kept = reserialize_text(subset, edit_vcpu);
+        g_autoptr(GString) want = g_string_new(subset);
+
+        g_assert_null(d1);
+        g_assert_cmpstr(e1->message, ==, "t.xml:1: <!DOCTYPE> declares entity 'x': expected a libvirt domain XML, which declares no entities (libvirt writes no DOCTYPE)");
+        g_assert_null(d2);
+        g_assert_cmpstr(e2->message, ==, "t.xml:4: entity reference '&y;': expected a libvirt domain XML, whose only references are &lt; &gt; &amp; &apos; &quot; and character references");
+        g_string_replace(want, "<vcpu>1</vcpu>", "<vcpu>2</vcpu>", 1);
+        g_assert_cmpstr(kept, ==, want->str);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/units/duration", test_duration);
@@ -423,5 +449,6 @@ int main(int argc, char **argv) {
         g_test_add_func("/xml/serialize-keeps-layout", test_serialize_keeps_layout);
         g_test_add_func("/xml/serialize-line-ends", test_serialize_line_ends);
         g_test_add_func("/xml/serialize-keeps-wrapping", test_serialize_keeps_wrapping);
+        g_test_add_func("/xml/parse-refuses-entities", test_parse_refuses_entities);
         return g_test_run();
 }

@@ -26,6 +26,69 @@ static void collect_error(void *data, xmlErrorPtr err) {
         g_string_append_printf(ctx->msg, "line %d: %s", err->line, m);
 }
 
+/* The line of the DOCTYPE, which libxml2 does not keep: line ends counted as the parser
+ * counts them (CRLF, CR, LF). */
+static long doctype_line(const char *buf, size_t len) {
+        const char *d = g_strstr_len(buf, (gssize) len, "<!DOCTYPE");
+        long line = 1;
+
+        for (const char *c = buf; d && c < d; c++)
+                line += *c == '\n' || (*c == '\r' && c[1] != '\n');
+        return line;
+}
+
+/* The first entity reference below n, in text or an attribute value; *ret_line: where. */
+static const xmlNode *find_entity_ref(const xmlNode *n, long *ret_line) {
+        for (; n; n = n->next) {
+                const xmlNode *r = NULL;
+                if (n->type == XML_ENTITY_REF_NODE) {
+                        *ret_line = xmlGetLineNo(n);
+                        return n;
+                }
+                if (n->type != XML_ELEMENT_NODE)
+                        continue;
+                for (const xmlAttr *a = n->properties; a; a = a->next) {
+                        for (r = a->children; r && r->type != XML_ENTITY_REF_NODE; r = r->next)
+                                ;
+                        if (r) {
+                                *ret_line = xmlGetLineNo(n);
+                                return r;
+                        }
+                }
+                if ((r = find_entity_ref(n->children, ret_line)))
+                        return r;
+        }
+        return NULL;
+}
+
+/* Entities are refused, not kept: a reference stands for text that is not in the document
+ * (an external one names a file of whichever host reads it), so virt-router would judge
+ * the policy on other text than libvirt, and a rewritten document that keeps the reference
+ * needs the DOCTYPE kept with it. libvirt never writes a DOCTYPE. */
+static bool check_no_entities(const xmlDoc *doc, const char *buf, size_t len, const char *what,
+                              GError **error) {
+        const xmlNode *ref;
+        long line = 0;
+
+        for (const xmlNode *d = doc->intSubset ? doc->intSubset->children : NULL; d; d = d->next) {
+                if (d->type != XML_ENTITY_DECL)
+                        continue;
+                g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                            "%s:%ld: <!DOCTYPE> declares entity '%s': expected a libvirt domain XML, which declares no entities (libvirt writes no DOCTYPE)",
+                            what, doctype_line(buf, len), (const char *) d->name);
+                return false;
+        }
+        /* Undeclared, with an external DTD that might declare it: libxml2 only warns. */
+        ref = find_entity_ref(doc->children, &line);
+        if (ref) {
+                g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                            "%s:%ld: entity reference '&%s;': expected a libvirt domain XML, whose only references are &lt; &gt; &amp; &apos; &quot; and character references",
+                            what, line, (const char *) ref->name);
+                return false;
+        }
+        return true;
+}
+
 xmlDoc *vr_xml_parse(const char *buf, size_t len, const char *what, GError **error) {
         g_autoptr(GString) msg = g_string_new(NULL);
         ParseCtx ctx = {msg};
@@ -53,6 +116,10 @@ xmlDoc *vr_xml_parse(const char *buf, size_t len, const char *what, GError **err
         if (!doc || !xmlDocGetRootElement(doc)) {
                 g_set_error(error, VR_ERROR, VR_ERROR_INVALID, "%s: not well-formed XML: %s",
                             what, msg->len ? msg->str : "no root element");
+                xmlFreeDoc(doc);
+                return NULL;
+        }
+        if (!check_no_entities(doc, buf, len, what, error)) {
                 xmlFreeDoc(doc);
                 return NULL;
         }
@@ -239,6 +306,7 @@ static void source_clear(Source *src) {
         g_clear_pointer(&src->pristine, xmlFreeDoc);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Source, source_clear)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlBuffer, xmlBufferFree)
 
 static bool is_space(char c) {
         return c == ' ' || c == '\t' || c == '\n' || c == '\r';
@@ -310,9 +378,39 @@ static bool scan_start_tag(Source *src, size_t *i, GArray *open) {
         return true;
 }
 
-/* Where each element is, in document order. The input is well-formed (libxml2 parsed it);
- * what this scanner does not expect (a DOCTYPE with an internal subset, whose entities may
- * hold elements) makes it give up, and the caller writes the whole document anew. */
+/* *i from "<!DOCTYPE" to just after it, internal subset and all: quoted literals,
+ * comments and PIs may hold ']' and '>'. */
+static bool skip_doctype(const char *s, size_t len, size_t *i) {
+        bool subset = false;
+
+        for (size_t j = *i + 2; j < len; j++) {
+                if (s[j] == '"' || s[j] == '\'') {
+                        const char *q = memchr(s + j + 1, s[j], len - j - 1);
+                        if (!q)
+                                return false;
+                        j = (size_t) (q - s);
+                } else if (subset && at(s, len, j, "<!--")) {
+                        if (!skip_past(s, len, &j, "-->"))
+                                return false;
+                        j--;
+                } else if (subset && at(s, len, j, "<?")) {
+                        if (!skip_past(s, len, &j, "?>"))
+                                return false;
+                        j--;
+                } else if (s[j] == '[' || s[j] == ']') {
+                        subset = s[j] == '[';
+                } else if (s[j] == '>' && !subset) {
+                        *i = j + 1;
+                        return true;
+                }
+        }
+        return false;
+}
+
+/* Where each element is, in document order. The input is well-formed (libxml2 parsed it)
+ * and declares no entities (vr_xml_parse), so each element is where its tags are written;
+ * what this scanner does not expect makes it give up, and the caller writes the whole
+ * document anew. */
 static bool scan_source(Source *src) {
         g_autoptr(GArray) open = g_array_new(FALSE, FALSE, sizeof(guint));
         const char *s = src->s;
@@ -334,10 +432,8 @@ static bool scan_source(Source *src) {
                         if (!skip_past(s, len, &i, "?>"))
                                 return false;
                 } else if (at(s, len, i, "<!")) {
-                        const char *gt = memchr(s + i, '>', len - i);
-                        if (!gt || memchr(s + i, '[', (size_t) (gt - s) - i))
+                        if (!skip_doctype(s, len, &i))
                                 return false;
-                        i = (size_t) (gt - s) + 1;
                 } else if (at(s, len, i, "</")) {
                         const char *gt = memchr(s + i, '>', len - i);
                         ElemSpan *e;
@@ -749,16 +845,24 @@ static void serialize_node(GString *out, const Source *src, const xmlNode *n, co
         case XML_ENTITY_REF_NODE:
                 g_string_append_printf(out, "&%s;", (const char *) n->name);
                 break;
+        case XML_DTD_NODE: {
+                /* Only when the prolog is written anew (the input is not UTF-8, or the
+                 * caller wants another declaration). It declares no entities, as
+                 * vr_xml_parse() refuses those, but an ATTLIST may give an attribute a
+                 * default: dropping it would change the domain. */
+                g_autoptr(xmlBuffer) b = xmlBufferCreate();
+                xmlNodeDump(b, n->doc, (xmlNode *) n, 0, 0);
+                append_lines(out, (const char *) xmlBufferContent(b), nl);
+                break;
+        }
         default:
-                break; /* DTD nodes: libvirt domain XML has none */
+                break;
         }
 }
 
 /* Top-level nodes written anew: like libxml2 and libvirt, each on its own line. */
 static void serialize_top(GString *out, const xmlNode *first, const xmlNode *stop, const VrXmlStyle *style) {
         for (const xmlNode *n = first; n != stop; n = n->next) {
-                if (n->type == XML_DTD_NODE)
-                        continue;
                 serialize_node(out, NULL, n, style, style->quote);
                 g_string_append(out, newline_of(style));
         }

@@ -13,6 +13,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlChar, xmlFree)
 #define VR_XML_MAX_SIZE (10 * 1024 * 1024) /* libvirt's own limit on domain XML */
 
 /* Parse a document; the error names `what` (a file name or "<stdin>") and the line.
+ * Entity declarations and references (but &lt; &gt; &amp; &apos; &quot; and &#N;) are
+ * refused: libvirt writes none, and their text would not be in the document.
  * Each element is stamped with its place in document order, so that vr_xml_serialize()
  * can find its bytes in the input again. */
 xmlDoc *vr_xml_parse(const char *buf, size_t len, const char *what, GError **error);
