@@ -360,17 +360,21 @@ static const char odd_doc[] =
         "</domain>\n"
         "<!-- trailing -->\n";
 
-/* Parse odd_doc, let edit change it, and return what the serializer makes of it. */
-static char *reserialize(void (*edit)(xmlNode *root)) {
+/* Parse text, let edit change it, and return what the serializer makes of it. */
+static char *reserialize_text(const char *text, void (*edit)(xmlNode *root)) {
         g_autoptr(GError) err = NULL;
-        g_autoptr(xmlDoc) doc = vr_xml_parse(odd_doc, strlen(odd_doc), "odd", &err);
+        g_autoptr(xmlDoc) doc = vr_xml_parse(text, strlen(text), "odd", &err);
         g_auto(VrXmlStyle) style = {0};
 
         g_assert_no_error(err);
-        vr_xml_style_detect(odd_doc, strlen(odd_doc), &style);
+        vr_xml_style_detect(text, strlen(text), &style);
         if (edit)
                 edit(xmlDocGetRootElement(doc));
         return vr_xml_serialize(doc, &style, NULL);
+}
+
+static char *reserialize(void (*edit)(xmlNode *root)) {
+        return reserialize_text(odd_doc, edit);
 }
 
 /* odd_doc with each `from` replaced by `to`. */
@@ -467,6 +471,106 @@ static void test_pci_address(void) {
         g_assert_null(vr_xml_pci_address(NULL));
 }
 
+static char *with_line_ends(const char *s, const char *nl) {
+        g_autoptr(GString) g = g_string_new(s);
+
+        g_string_replace(g, "\n", nl, 0);
+        return g_string_free(g_steal_pointer(&g), FALSE);
+}
+
+static void edit_add_lines(xmlNode *root) {
+        xmlNode *d = vr_xml_new("description", NULL);
+
+        xmlNodeAddContent(d, BAD_CAST "two\nlines");
+        vr_xml_insert(root, vr_xml_child(root, NULL, "name"), d);
+        vr_xml_set_prop(vr_xml_child(root, NULL, "vcpu"), "cpuset", "2");
+}
+
+/* libxml2 reads CRLF and CR as LF: new lines are written with the input's own line end
+ * (its most common one), and kept lines keep theirs. */
+static void test_serialize_line_ends(void) {
+        static const char in[] = "<domain type='kvm'>\n  <name>a</name>\n  <vcpu>1</vcpu>\n</domain>\n";
+        static const char want[] = "<domain type='kvm'>\n  <name>a</name>\n  <description>two\nlines</description>\n"
+                                   "  <vcpu cpuset='2'>1</vcpu>\n</domain>\n";
+        static const char *const nls[] = {"\n", "\r\n", "\r"};
+        /* Mostly LF: the CRLF line stays so, new lines are LF. */
+        static const char mixed[] = "<domain type='kvm'>\r\n  <name>a</name>\n  <vcpu>1</vcpu>\n</domain>\n";
+        g_autofree char *mixed_out = reserialize_text(mixed, edit_add_lines);
+        g_autofree char *mixed_want = g_strconcat("<domain type='kvm'>\r", want + strlen("<domain type='kvm'>"), NULL);
+
+        for (size_t i = 0; i < G_N_ELEMENTS(nls); i++) {
+                g_autofree char *text = with_line_ends(in, nls[i]);
+                g_autofree char *expect = with_line_ends(want, nls[i]);
+                g_autofree char *out = reserialize_text(text, edit_add_lines);
+                g_assert_cmpstr(out, ==, expect);
+        }
+        g_assert_cmpstr(mixed_out, ==, mixed_want);
+}
+
+static void edit_replace_and_attrs(xmlNode *root) {
+        xmlNode *drv = vr_xml_child(root, NULL, "driver");
+
+        vr_xml_replace(vr_xml_child(root, NULL, "source"), vr_xml_new("source", "dev", "a", "mode", "bridge", NULL));
+        vr_xml_replace(vr_xml_child(root, NULL, "model"), vr_xml_new("model", "type", "virtio", NULL));
+        vr_xml_set_prop(drv, "name", "vhost");
+        vr_xml_unset_prop(drv, "queues");
+        vr_xml_set_prop(drv, "rx_queue_size", "1024");
+        vr_xml_unset_prop(vr_xml_child(root, NULL, "x"), "b");
+        vr_xml_unset_prop(vr_xml_child(root, NULL, "y"), "b");
+        vr_xml_unset_prop(vr_xml_child(root, NULL, "z"), "a");
+}
+
+/* A changed element keeps its end tag also when the rewrite replaced it by a new one, and
+ * attributes wrapped over lines stay on their lines as others come and go. */
+static void test_serialize_keeps_wrapping(void) {
+        static const char in[] = "<interface>\n"
+                                 "  <source dev='a'\n          mode='vepa'></source>\n"
+                                 "  <model></model>\n"
+                                 "  <driver name='qemu'\n          queues='4'\n          event_idx='off'></driver>\n"
+                                 "  <x a='1'\n     b='2' c='3'/>\n"
+                                 "  <y a='1' b='2'\n     c='3'/>\n"
+                                 "  <z a='1'\n     b='2'/>\n"
+                                 "</interface>\n";
+        static const char want[] = "<interface>\n"
+                                   "  <source dev='a'\n          mode='bridge'></source>\n"
+                                   "  <model type='virtio'></model>\n"
+                                   "  <driver name='vhost'\n          event_idx='off'\n"
+                                   "          rx_queue_size='1024'></driver>\n"
+                                   "  <x a='1'\n     c='3'/>\n"
+                                   "  <y a='1'\n     c='3'/>\n"
+                                   "  <z\n     b='2'/>\n"
+                                   "</interface>\n";
+        g_autofree char *out = reserialize_text(in, edit_replace_and_attrs);
+
+        g_assert_cmpstr(out, ==, want);
+}
+
+static void edit_vcpu(xmlNode *root) {
+        vr_xml_set_text(vr_xml_child(root, NULL, "vcpu"), "2");
+}
+
+/* An entity stands for text that is not in the document: refused, with where and what was
+ * expected. A DOCTYPE without entities is kept as written. */
+static void test_parse_refuses_entities(void) {
+        static const char declared[] = "<!DOCTYPE d [\n<!ENTITY x SYSTEM 'file:///etc/hostname'>\n]>\n<d>&x;</d>";
+        static const char undeclared[] = "<?xml version='1.0'?>\n<!DOCTYPE d SYSTEM 'd.dtd'>\n<d>\n<e a='&y;'/></d>";
+        static const char subset[] = "<!DOCTYPE domain [\n  <!-- ] > -->\n  <!ATTLIST vcpu p CDATA 'a]>'>\n]>\n"
+                                     "<domain>\n  <vcpu>1</vcpu>\n</domain>\n";
+        g_autoptr(GError) e1 = NULL;
+        g_autoptr(GError) e2 = NULL;
+        g_autoptr(xmlDoc) d1 = vr_xml_parse(declared, strlen(declared), "t.xml", &e1);
+        g_autoptr(xmlDoc) d2 = vr_xml_parse(undeclared, strlen(undeclared), "t.xml", &e2);
+        g_autofree char *kept = reserialize_text(subset, edit_vcpu);
+        g_autoptr(GString) want = g_string_new(subset);
+
+        g_assert_null(d1);
+        g_assert_cmpstr(e1->message, ==, "t.xml:1: <!DOCTYPE> declares entity 'x': expected a libvirt domain XML, which declares no entities (libvirt writes no DOCTYPE)");
+        g_assert_null(d2);
+        g_assert_cmpstr(e2->message, ==, "t.xml:4: entity reference '&y;': expected a libvirt domain XML, whose only references are &lt; &gt; &amp; &apos; &quot; and character references");
+        g_string_replace(want, "<vcpu>1</vcpu>", "<vcpu>2</vcpu>", 1);
+        g_assert_cmpstr(kept, ==, want->str);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/units/duration", test_duration);
@@ -485,5 +589,8 @@ int main(int argc, char **argv) {
         g_test_add_func("/uuid/v5", test_uuid_v5);
         g_test_add_func("/xml/serialize-keeps-layout", test_serialize_keeps_layout);
         g_test_add_func("/xml/pci-address", test_pci_address);
+        g_test_add_func("/xml/serialize-line-ends", test_serialize_line_ends);
+        g_test_add_func("/xml/serialize-keeps-wrapping", test_serialize_keeps_wrapping);
+        g_test_add_func("/xml/parse-refuses-entities", test_parse_refuses_entities);
         return g_test_run();
 }

@@ -26,6 +26,69 @@ static void collect_error(void *data, xmlErrorPtr err) {
         g_string_append_printf(ctx->msg, "line %d: %s", err->line, m);
 }
 
+/* The line of the DOCTYPE, which libxml2 does not keep: line ends counted as the parser
+ * counts them (CRLF, CR, LF). */
+static long doctype_line(const char *buf, size_t len) {
+        const char *d = g_strstr_len(buf, (gssize) len, "<!DOCTYPE");
+        long line = 1;
+
+        for (const char *c = buf; d && c < d; c++)
+                line += *c == '\n' || (*c == '\r' && c[1] != '\n');
+        return line;
+}
+
+/* The first entity reference below n, in text or an attribute value; *ret_line: where. */
+static const xmlNode *find_entity_ref(const xmlNode *n, long *ret_line) {
+        for (; n; n = n->next) {
+                const xmlNode *r = NULL;
+                if (n->type == XML_ENTITY_REF_NODE) {
+                        *ret_line = xmlGetLineNo(n);
+                        return n;
+                }
+                if (n->type != XML_ELEMENT_NODE)
+                        continue;
+                for (const xmlAttr *a = n->properties; a; a = a->next) {
+                        for (r = a->children; r && r->type != XML_ENTITY_REF_NODE; r = r->next)
+                                ;
+                        if (r) {
+                                *ret_line = xmlGetLineNo(n);
+                                return r;
+                        }
+                }
+                if ((r = find_entity_ref(n->children, ret_line)))
+                        return r;
+        }
+        return NULL;
+}
+
+/* Entities are refused, not kept: a reference stands for text that is not in the document
+ * (an external one names a file of whichever host reads it), so virt-router would judge
+ * the policy on other text than libvirt, and a rewritten document that keeps the reference
+ * needs the DOCTYPE kept with it. libvirt never writes a DOCTYPE. */
+static bool check_no_entities(const xmlDoc *doc, const char *buf, size_t len, const char *what,
+                              GError **error) {
+        const xmlNode *ref;
+        long line = 0;
+
+        for (const xmlNode *d = doc->intSubset ? doc->intSubset->children : NULL; d; d = d->next) {
+                if (d->type != XML_ENTITY_DECL)
+                        continue;
+                g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                            "%s:%ld: <!DOCTYPE> declares entity '%s': expected a libvirt domain XML, which declares no entities (libvirt writes no DOCTYPE)",
+                            what, doctype_line(buf, len), (const char *) d->name);
+                return false;
+        }
+        /* Undeclared, with an external DTD that might declare it: libxml2 only warns. */
+        ref = find_entity_ref(doc->children, &line);
+        if (ref) {
+                g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                            "%s:%ld: entity reference '&%s;': expected a libvirt domain XML, whose only references are &lt; &gt; &amp; &apos; &quot; and character references",
+                            what, line, (const char *) ref->name);
+                return false;
+        }
+        return true;
+}
+
 xmlDoc *vr_xml_parse(const char *buf, size_t len, const char *what, GError **error) {
         g_autoptr(GString) msg = g_string_new(NULL);
         ParseCtx ctx = {msg};
@@ -53,6 +116,10 @@ xmlDoc *vr_xml_parse(const char *buf, size_t len, const char *what, GError **err
         if (!doc || !xmlDocGetRootElement(doc)) {
                 g_set_error(error, VR_ERROR, VR_ERROR_INVALID, "%s: not well-formed XML: %s",
                             what, msg->len ? msg->str : "no root element");
+                xmlFreeDoc(doc);
+                return NULL;
+        }
+        if (!check_no_entities(doc, buf, len, what, error)) {
                 xmlFreeDoc(doc);
                 return NULL;
         }
@@ -86,6 +153,28 @@ static void count_quotes(const char *buf, size_t from, size_t to, size_t *single
         }
 }
 
+/* Mixed line ends stay as they are where the input is kept; new lines take the most
+ * common one, LF on a tie. A lone CR (old Mac files) is as legal a line end as CRLF. */
+static const char *detect_newline(const char *buf, size_t len) {
+        size_t lf = 0, crlf = 0, cr = 0;
+
+        for (size_t i = 0; i < len; i++) {
+                if (buf[i] == '\n') {
+                        lf++;
+                } else if (buf[i] == '\r' && i + 1 < len && buf[i + 1] == '\n') {
+                        crlf++;
+                        i++;
+                } else if (buf[i] == '\r') {
+                        cr++;
+                }
+        }
+        if (crlf > lf && crlf >= cr)
+                return "\r\n";
+        if (cr > lf && cr > crlf)
+                return "\r";
+        return "\n";
+}
+
 void vr_xml_style_detect(const char *buf, size_t len, VrXmlStyle *ret) {
         size_t dl = decl_len(buf, len), s = 0, d = 0, ms_ = 0, md = 0;
         const char *m = g_strstr_len(buf, (gssize) len, "<metadata");
@@ -95,6 +184,7 @@ void vr_xml_style_detect(const char *buf, size_t len, VrXmlStyle *ret) {
         ret->decl = dl ? g_strndup(buf, dl) : NULL;
         ret->src = buf;
         ret->src_len = len;
+        ret->newline = detect_newline(buf, len);
         count_quotes(buf, 0, mstart, &s, &d);
         count_quotes(buf, mend, len, &s, &d);
         ret->quote = s > d ? '\'' : '"';
@@ -106,8 +196,22 @@ void vr_xml_style_clear(VrXmlStyle *s) {
         g_clear_pointer(&s->decl, g_free);
 }
 
-/* quote: the attribute's quote character, or 0 for element text. */
-static void escape_text(GString *out, const char *s, char quote) {
+static const char *newline_of(const VrXmlStyle *style) {
+        return style->newline ? style->newline : "\n";
+}
+
+/* s with each "\n" (the tree's only line end) written as the document's line end. */
+static void append_lines(GString *out, const char *s, const char *nl) {
+        for (const char *e; (e = strchr(s, '\n')); s = e + 1) {
+                g_string_append_len(out, s, e - s);
+                g_string_append(out, nl);
+        }
+        g_string_append(out, s);
+}
+
+/* quote: the attribute's quote character, or 0 for element text, whose line ends are
+ * written as nl. */
+static void escape_text(GString *out, const char *s, char quote, const char *nl) {
         for (; *s; s++) {
                 switch (*s) {
                 case '&': g_string_append(out, "&amp;"); break;
@@ -121,6 +225,8 @@ static void escape_text(GString *out, const char *s, char quote) {
                         /* A raw newline or tab in an attribute would be normalised away. */
                         if (quote)
                                 g_string_append_printf(out, "&#%d;", *s);
+                        else if (*s == '\n')
+                                g_string_append(out, nl);
                         else
                                 g_string_append_c(out, *s);
                         break;
@@ -136,21 +242,20 @@ static void append_qname(GString *out, const xmlNs *ns, const xmlChar *name) {
 }
 
 static void append_ns(GString *out, const xmlNs *ns, char quote) {
-        g_string_append(out, ns->prefix ? " xmlns:" : " xmlns");
+        g_string_append(out, ns->prefix ? "xmlns:" : "xmlns");
         if (ns->prefix)
                 g_string_append(out, (const char *) ns->prefix);
         g_string_append_printf(out, "=%c", quote);
-        escape_text(out, (const char *) ns->href, quote);
+        escape_text(out, (const char *) ns->href, quote, NULL);
         g_string_append_c(out, quote);
 }
 
 static void append_attr(GString *out, const xmlAttr *a, char quote) {
         g_autoptr(xmlChar) v = xmlNodeGetContent((const xmlNode *) a);
 
-        g_string_append_c(out, ' ');
         append_qname(out, a->ns, a->name);
         g_string_append_printf(out, "=%c", quote);
-        escape_text(out, v ? (const char *) v : "", quote);
+        escape_text(out, v ? (const char *) v : "", quote, NULL);
         g_string_append_c(out, quote);
 }
 
@@ -201,6 +306,7 @@ static void source_clear(Source *src) {
         g_clear_pointer(&src->pristine, xmlFreeDoc);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Source, source_clear)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlBuffer, xmlBufferFree)
 
 static bool is_space(char c) {
         return c == ' ' || c == '\t' || c == '\n' || c == '\r';
@@ -272,9 +378,39 @@ static bool scan_start_tag(Source *src, size_t *i, GArray *open) {
         return true;
 }
 
-/* Where each element is, in document order. The input is well-formed (libxml2 parsed it);
- * what this scanner does not expect (a DOCTYPE with an internal subset, whose entities may
- * hold elements) makes it give up, and the caller writes the whole document anew. */
+/* *i from "<!DOCTYPE" to just after it, internal subset and all: quoted literals,
+ * comments and PIs may hold ']' and '>'. */
+static bool skip_doctype(const char *s, size_t len, size_t *i) {
+        bool subset = false;
+
+        for (size_t j = *i + 2; j < len; j++) {
+                if (s[j] == '"' || s[j] == '\'') {
+                        const char *q = memchr(s + j + 1, s[j], len - j - 1);
+                        if (!q)
+                                return false;
+                        j = (size_t) (q - s);
+                } else if (subset && at(s, len, j, "<!--")) {
+                        if (!skip_past(s, len, &j, "-->"))
+                                return false;
+                        j--;
+                } else if (subset && at(s, len, j, "<?")) {
+                        if (!skip_past(s, len, &j, "?>"))
+                                return false;
+                        j--;
+                } else if (s[j] == '[' || s[j] == ']') {
+                        subset = s[j] == '[';
+                } else if (s[j] == '>' && !subset) {
+                        *i = j + 1;
+                        return true;
+                }
+        }
+        return false;
+}
+
+/* Where each element is, in document order. The input is well-formed (libxml2 parsed it)
+ * and declares no entities (vr_xml_parse), so each element is where its tags are written;
+ * what this scanner does not expect makes it give up, and the caller writes the whole
+ * document anew. */
 static bool scan_source(Source *src) {
         g_autoptr(GArray) open = g_array_new(FALSE, FALSE, sizeof(guint));
         const char *s = src->s;
@@ -296,10 +432,8 @@ static bool scan_source(Source *src) {
                         if (!skip_past(s, len, &i, "?>"))
                                 return false;
                 } else if (at(s, len, i, "<!")) {
-                        const char *gt = memchr(s + i, '>', len - i);
-                        if (!gt || memchr(s + i, '[', (size_t) (gt - s) - i))
+                        if (!skip_doctype(s, len, &i))
                                 return false;
-                        i = (size_t) (gt - s) + 1;
                 } else if (at(s, len, i, "</")) {
                         const char *gt = memchr(s + i, '>', len - i);
                         ElemSpan *e;
@@ -544,16 +678,43 @@ static const xmlAttr *attr_named(const xmlNode *n, const char *qname, size_t len
         return NULL;
 }
 
+static bool has_newline(const char *s, size_t from, size_t to) {
+        return memchr(s + from, '\n', to - from) || memchr(s + from, '\r', to - from);
+}
+
+/* The whitespace for an attribute added to the element at span e: one attribute per line
+ * (each after the first starts a line) gives the new one a line of its own, indented as
+ * the last; any other layout, a space. */
+static void append_new_attr_space(GString *out, const Source *src, const ElemSpan *e) {
+        const AttrSpan *last = NULL;
+
+        for (guint i = 1; i < e->n_attrs; i++) {
+                last = &g_array_index(src->attrs, AttrSpan, e->attr0 + i);
+                if (!has_newline(src->s, last->start, last->name))
+                        last = NULL;
+                if (!last)
+                        break;
+        }
+        if (last)
+                g_string_append_len(out, src->s + last->start, (gssize) (last->name - last->start));
+        else
+                g_string_append_c(out, ' ');
+}
+
 /* "<qname" and the attributes of a changed element that was parsed (p, at span e): each
  * attribute still there keeps its place, the whitespace before it and its quote, and its
- * bytes when its value is unchanged; new ones follow, written anew. */
+ * bytes when its value is unchanged; new ones follow, written anew, laid out as the others
+ * (append_new_attr_space). An attribute that shared a line with a removed one that started
+ * it takes that one's line break, so the line stays a line, not joined to the one before. */
 static void append_kept_start(GString *out, const Source *src, const ElemSpan *e, const xmlNode *n,
                               const xmlNode *p, char quote) {
         g_autoptr(GHashTable) written = g_hash_table_new(NULL, NULL);
+        const AttrSpan *removed = NULL; /* the first of the removed ones just before */
 
         g_string_append_len(out, src->s + e->start, (gssize) (e->name_end - e->start));
         for (guint i = 0; i < e->n_attrs; i++) {
                 const AttrSpan *a = &g_array_index(src->attrs, AttrSpan, e->attr0 + i);
+                const AttrSpan *ws = a;
                 const char *name = src->s + a->name;
                 size_t name_len = a->name_end - a->name;
                 g_autoptr(xmlChar) now = NULL, was = NULL;
@@ -572,23 +733,37 @@ static void append_kept_start(GString *out, const Source *src, const ElemSpan *e
                         now = at ? xmlNodeGetContent((const xmlNode *) at) : NULL;
                         was = pat ? xmlNodeGetContent((const xmlNode *) pat) : NULL;
                 }
-                if (!kept)
-                        continue; /* removed */
-                g_hash_table_add(written, (gpointer) kept);
-                if (xmlStrEqual(now, was)) {
-                        g_string_append_len(out, src->s + a->start, (gssize) (a->end - a->start));
+                if (!kept) {
+                        if (!removed)
+                                removed = a;
                         continue;
                 }
-                g_string_append_len(out, src->s + a->start, (gssize) (a->value - a->start));
-                escape_text(out, now ? (const char *) now : "", q);
+                if (removed && has_newline(src->s, removed->start, removed->name) &&
+                    !has_newline(src->s, a->start, a->name))
+                        ws = removed;
+                removed = NULL;
+                g_hash_table_add(written, (gpointer) kept);
+                g_string_append_len(out, src->s + ws->start, (gssize) (ws->name - ws->start));
+                if (xmlStrEqual(now, was)) {
+                        g_string_append_len(out, src->s + a->name, (gssize) (a->end - a->name));
+                        continue;
+                }
+                g_string_append_len(out, src->s + a->name, (gssize) (a->value - a->name));
+                escape_text(out, now ? (const char *) now : "", q, NULL);
                 g_string_append_c(out, q);
         }
-        for (const xmlNs *ns = n->nsDef; ns; ns = ns->next)
-                if (!g_hash_table_contains(written, ns))
-                        append_ns(out, ns, quote);
-        for (const xmlAttr *a = n->properties; a; a = a->next)
-                if (!g_hash_table_contains(written, a))
-                        append_attr(out, a, quote);
+        for (const xmlNs *ns = n->nsDef; ns; ns = ns->next) {
+                if (g_hash_table_contains(written, ns))
+                        continue;
+                append_new_attr_space(out, src, e);
+                append_ns(out, ns, quote);
+        }
+        for (const xmlAttr *a = n->properties; a; a = a->next) {
+                if (g_hash_table_contains(written, a))
+                        continue;
+                append_new_attr_space(out, src, e);
+                append_attr(out, a, quote);
+        }
 }
 
 static void serialize_element(GString *out, const Source *src, const xmlNode *n, const VrXmlStyle *style,
@@ -605,10 +780,14 @@ static void serialize_element(GString *out, const Source *src, const xmlNode *n,
         } else {
                 g_string_append_c(out, '<');
                 append_qname(out, n->ns, n->name);
-                for (const xmlNs *ns = n->nsDef; ns; ns = ns->next)
+                for (const xmlNs *ns = n->nsDef; ns; ns = ns->next) {
+                        g_string_append_c(out, ' ');
                         append_ns(out, ns, quote);
-                for (const xmlAttr *a = n->properties; a; a = a->next)
+                }
+                for (const xmlAttr *a = n->properties; a; a = a->next) {
+                        g_string_append_c(out, ' ');
                         append_attr(out, a, quote);
+                }
         }
         /* An empty element written <x></x> stays so (KubeVirt writes every empty one that
          * way); one that lost all its children closes as <x/>. */
@@ -639,43 +818,58 @@ static void serialize_element(GString *out, const Source *src, const xmlNode *n,
 /* src NULL: everything written anew. */
 static void serialize_node(GString *out, const Source *src, const xmlNode *n, const VrXmlStyle *style,
                            char quote) {
+        const char *nl = newline_of(style);
+
         switch (n->type) {
         case XML_ELEMENT_NODE:
                 serialize_element(out, src, n, style, quote);
                 break;
         case XML_TEXT_NODE:
-                escape_text(out, (const char *) n->content, 0);
+                escape_text(out, (const char *) n->content, 0, nl);
                 break;
         case XML_CDATA_SECTION_NODE:
-                g_string_append_printf(out, "<![CDATA[%s]]>", (const char *) n->content);
+                g_string_append(out, "<![CDATA[");
+                append_lines(out, (const char *) n->content, nl);
+                g_string_append(out, "]]>");
                 break;
         case XML_COMMENT_NODE:
-                g_string_append_printf(out, "<!--%s-->", (const char *) n->content);
+                g_string_append(out, "<!--");
+                append_lines(out, (const char *) n->content, nl);
+                g_string_append(out, "-->");
                 break;
         case XML_PI_NODE:
-                g_string_append_printf(out, "<?%s%s%s?>", (const char *) n->name,
-                                       n->content ? " " : "", n->content ? (const char *) n->content : "");
+                g_string_append_printf(out, "<?%s%s", (const char *) n->name, n->content ? " " : "");
+                append_lines(out, n->content ? (const char *) n->content : "", nl);
+                g_string_append(out, "?>");
                 break;
         case XML_ENTITY_REF_NODE:
                 g_string_append_printf(out, "&%s;", (const char *) n->name);
                 break;
+        case XML_DTD_NODE: {
+                /* Only when the prolog is written anew (the input is not UTF-8, or the
+                 * caller wants another declaration). It declares no entities, as
+                 * vr_xml_parse() refuses those, but an ATTLIST may give an attribute a
+                 * default: dropping it would change the domain. */
+                g_autoptr(xmlBuffer) b = xmlBufferCreate();
+                xmlNodeDump(b, n->doc, (xmlNode *) n, 0, 0);
+                append_lines(out, (const char *) xmlBufferContent(b), nl);
+                break;
+        }
         default:
-                break; /* DTD nodes: libvirt domain XML has none */
+                break;
         }
 }
 
 /* Top-level nodes written anew: like libxml2 and libvirt, each on its own line. */
 static void serialize_top(GString *out, const xmlNode *first, const xmlNode *stop, const VrXmlStyle *style) {
         for (const xmlNode *n = first; n != stop; n = n->next) {
-                if (n->type == XML_DTD_NODE)
-                        continue;
                 serialize_node(out, NULL, n, style, style->quote);
-                g_string_append_c(out, '\n');
+                g_string_append(out, newline_of(style));
         }
 }
 
 char *vr_xml_serialize(xmlDoc *doc, const VrXmlStyle *style, size_t *ret_len) {
-        static const VrXmlStyle plain = {NULL, '"', '"', NULL, 0};
+        static const VrXmlStyle plain = {NULL, '"', '"', NULL, 0, "\n"};
         g_auto(Source) src = {0};
         const xmlNode *root = xmlDocGetRootElement(doc), *proot = NULL;
         GString *out = g_string_new(NULL);
@@ -686,7 +880,7 @@ char *vr_xml_serialize(xmlDoc *doc, const VrXmlStyle *style, size_t *ret_len) {
                 proot = pristine_of(&src, root, NULL);
         if (!proot) {
                 if (style->decl)
-                        g_string_append_printf(out, "%s\n", style->decl);
+                        g_string_append_printf(out, "%s%s", style->decl, newline_of(style));
                 serialize_top(out, doc->children, NULL, style);
         } else {
                 const xmlNode *pdoc = (const xmlNode *) src.pristine;
@@ -703,14 +897,14 @@ char *vr_xml_serialize(xmlDoc *doc, const VrXmlStyle *style, size_t *ret_len) {
                         append_run_bytes(out, &src, pprolog);
                 } else {
                         if (style->decl)
-                                g_string_append_printf(out, "%s\n", style->decl);
+                                g_string_append_printf(out, "%s%s", style->decl, newline_of(style));
                         serialize_top(out, prolog.first, root, style);
                 }
                 serialize_node(out, &src, root, style, style->quote);
                 if (runs_equal(&src, epilog, pepilog)) {
                         append_run_bytes(out, &src, pepilog);
                 } else {
-                        g_string_append_c(out, '\n');
+                        g_string_append(out, newline_of(style));
                         serialize_top(out, epilog.first, NULL, style);
                 }
         }
@@ -890,6 +1084,11 @@ void vr_xml_insert(xmlNode *parent, xmlNode *after, xmlNode *child) {
 void vr_xml_replace(xmlNode *old_node, xmlNode *new_node) {
         const char *ws = leading_ws(old_node);
 
+        /* The new element takes over the old one's document-order stamp (vr_xml_parse), so
+         * the serializer writes it as the old one changed: its start tag's layout and
+         * unchanged attributes, and its end tag (<x></x> stays so), as in the input. */
+        if (old_node->type == XML_ELEMENT_NODE && new_node->type == XML_ELEMENT_NODE && !new_node->content)
+                new_node->content = old_node->content;
         xmlSetTreeDoc(new_node, old_node->doc);
         xmlReplaceNode(old_node, new_node);
         xmlFreeNode(old_node);

@@ -13,6 +13,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlChar, xmlFree)
 #define VR_XML_MAX_SIZE (10 * 1024 * 1024) /* libvirt's own limit on domain XML */
 
 /* Parse a document; the error names `what` (a file name or "<stdin>") and the line.
+ * Entity declarations and references (but &lt; &gt; &amp; &apos; &quot; and &#N;) are
+ * refused: libvirt writes none, and their text would not be in the document.
  * Each element is stamped with its place in document order, so that vr_xml_serialize()
  * can find its bytes in the input again. */
 xmlDoc *vr_xml_parse(const char *buf, size_t len, const char *what, GError **error);
@@ -26,6 +28,9 @@ typedef struct {
         char metadata_quote; /* inside <metadata> */
         const char *src;     /* the input the document was parsed from (borrowed), or NULL */
         size_t src_len;
+        /* The line end the input uses most, "\r\n", "\r" or "\n" (NULL: "\n"), for new
+         * lines: the parser reads each as "\n", so the tree cannot tell. */
+        const char *newline;
 } VrXmlStyle;
 
 /* Also keeps buf in ret->src: buf must outlive the vr_xml_serialize() calls with ret. */
@@ -35,7 +40,8 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VrXmlStyle, vr_xml_style_clear)
 /* With style->src (doc parsed from it by vr_xml_parse), every element that is as parsed
  * is copied from the input byte for byte, and so is every unchanged attribute, end tag,
  * text, comment and the prolog and epilog of a changed one: only what changed is written
- * anew. style NULL: the whole document written anew, no declaration, double quotes. */
+ * anew, with style->newline. style NULL: the whole document written anew, no
+ * declaration, double quotes, LF. */
 char *vr_xml_serialize(xmlDoc *doc, const VrXmlStyle *style, size_t *ret_len);
 
 bool vr_xml_is(const xmlNode *n, const char *ns, const char *name);
@@ -59,7 +65,9 @@ bool vr_xml_set_text(xmlNode *n, const char *text);
 /* Insert `child` (a new, unlinked subtree) into parent after `after` (NULL: as last
  * element child), indented like its siblings; the subtree itself is indented to match. */
 void vr_xml_insert(xmlNode *parent, xmlNode *after, xmlNode *child);
-/* Replace old by new in place (same indentation); frees old. */
+/* Replace old by new in place (same indentation); frees old. new takes over old's place
+ * in document order: the serializer keeps what it can of old's bytes (start tag layout,
+ * unchanged attributes, <x></x>). */
 void vr_xml_replace(xmlNode *old_node, xmlNode *new_node);
 /* Drop whitespace-only text below n, so vr_xml_insert/replace lay it out afresh. */
 void vr_xml_strip_blanks(xmlNode *n);
