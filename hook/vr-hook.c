@@ -56,11 +56,12 @@ static GPtrArray *read_devices(xmlDoc *doc, const VrPolicy *p, const char *root)
         GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify) vr_hook_device_free);
         xmlNode *devices = vr_xml_child(xmlDocGetRootElement(doc), NULL, "devices");
         g_autoptr(GHashTable) lxc_ports = g_hash_table_new(g_direct_hash, g_direct_equal); /* node -> port */
+        g_autoptr(VrLxcIndex) lxc = p->dom.type == VR_DOMAIN_LXC ? vr_rewrite_lxc_index_new(devices) : NULL;
 
         /* A container's devices carry no alias (libvirt drops them): match by source. */
         for (guint i = 0; p->dom.type == VR_DOMAIN_LXC && i < p->ports->len; i++) {
                 const VrPort *port = p->ports->pdata[i];
-                xmlNode *d = vr_rewrite_find_lxc_port(devices, port, NULL, lxc_ports);
+                xmlNode *d = vr_rewrite_find_lxc_port(lxc, port, NULL, lxc_ports);
                 if (d)
                         g_hash_table_insert(lxc_ports, d, (gpointer) port->name);
         }
