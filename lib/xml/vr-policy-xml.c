@@ -20,6 +20,16 @@
 #define DL_MIN_RUNTIME_NS 1024ULL
 #define DL_MIN_PERIOD_NS 100000ULL
 #define DL_MAX_PERIOD_NS 4000000000ULL
+/* A guarantee's rate becomes `tc ... police pkts_rate RATE` on the host (hook/vr-hook-plan.c)
+ * and in the guest (guest/init-tc.c). The kernel's act_police takes it as a 64-bit
+ * attribute (TCA_POLICE_PKTRATE64) on kernels that have it, but its width is not
+ * something to lean on across kernels and tc versions: bounded by a u32, which is also
+ * 29 times the packet rate of a 100 Gbit/s link. Its delay reaches no kernel as such
+ * (the derivation caps the period it makes of it, vr-guarantee.c): bounded by what the
+ * unit parser reads exactly, 2^63-1 ns, like every duration. */
+#define GUARANTEE_MAX_PPS 4294967295ULL
+/* A bit rate as a 64-bit count (tc's rate64): what the unit parser reads at most. */
+#define GUARANTEE_MAX_BPS 9223372036854775807ULL
 
 static char *enum_expected(const char *const *table, int skip_first) {
         g_autofree char *list = g_strjoinv(", ", (char **) table + skip_first);
@@ -230,9 +240,15 @@ static bool read_int(Ctx *c, const Val *v, int64_t min, int64_t max, const char 
 }
 
 static bool read_duration(Ctx *c, const Val *v, uint64_t *ret) {
+        int r;
+
         if (!v->value)
                 return false;
-        if (vr_parse_duration(v->value, ret) < 0) {
+        if ((r = vr_parse_duration(v->value, ret)) == -ERANGE) {
+                val_error(c, v, "out of range: expected a duration from 1ns to 9223372036s");
+                return false;
+        }
+        if (r < 0) {
                 val_error(c, v, "expected a duration with a unit: ns, us, ms or s (e.g. '300us')");
                 return false;
         }
@@ -701,7 +717,8 @@ static void parse_guarantee(Ctx *c, VrPolicy *p, const xmlNode *el) {
         g_auto(Val) delay = get_val(c, el, "delay", "delay");
         g_auto(Val) bw = get_val(c, el, "bandwidth", "bandwidth");
         VrGuarantee *g = &p->guarantee;
-        int n;
+        uint64_t v;
+        int n, r;
 
         if (el)
                 check_attrs(c, el, attrs);
@@ -719,16 +736,24 @@ static void parse_guarantee(Ctx *c, VrPolicy *p, const xmlNode *el) {
         val_copy(&c->g_burst, &burst);
         if (!rate.value)
                 el_error(c, el, "has no 'rate': expected a packet rate such as '800kpps'");
-        else if (vr_parse_pkt_rate(rate.value, &g->rate_pps) < 0 || g->rate_pps == 0)
+        else if ((r = vr_parse_pkt_rate(rate.value, &v)) == -EINVAL)
                 val_error(c, &rate, "expected a packet rate above zero with a unit: pps, kpps or Mpps (e.g. '800kpps')");
+        else if (r < 0 || v == 0 || v > GUARANTEE_MAX_PPS)
+                val_error(c, &rate, "out of range: expected 1pps to %llupps (tc police pkts_rate)", GUARANTEE_MAX_PPS);
+        else
+                g->rate_pps = v;
         if (!delay.value)
                 el_error(c, el, "has no 'delay': expected a delay bound such as '2ms'");
         else if (read_duration(c, &delay, &g->delay_ns) && g->delay_ns == 0)
                 val_error(c, &delay, "expected a delay bound above zero");
         if (read_int(c, &burst, 1, 1000000, "a burst in packets", &n))
                 g->burst = (uint64_t) n;
-        if (bw.value && (vr_parse_bit_rate(bw.value, &g->bandwidth_bps) < 0 || g->bandwidth_bps == 0))
+        if (bw.value && (r = vr_parse_bit_rate(bw.value, &v)) == -EINVAL)
                 val_error(c, &bw, "expected a bit rate above zero such as '100Mbit/s' or '1Gbit/s'");
+        else if (bw.value && (r < 0 || v == 0 || v > GUARANTEE_MAX_BPS))
+                val_error(c, &bw, "out of range: expected 1bit/s to %llubit/s", GUARANTEE_MAX_BPS);
+        else if (bw.value)
+                g->bandwidth_bps = v;
 }
 
 static bool parse_ip(const char *s, int *family, guint8 bytes[16]) {
