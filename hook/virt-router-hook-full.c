@@ -88,7 +88,7 @@ int main(int argc, char **argv) {
         if (!conf) {
                 g_autofree char *msg = NULL;
                 /* A broken host config must not stop domains that are no routers. */
-                if (!g_strstr_len(xml, (gssize) len, VR_NS_PREFIX))
+                if (!memmem(xml, len, VR_NS_PREFIX, strlen(VR_NS_PREFIX)) && !memchr(xml, '\0', len))
                         return 0;
                 msg = g_strdup_printf("domain '%s': %s", argv[1], err->message);
                 report_error(argv[2], msg);

@@ -606,12 +606,17 @@ int vr_hook_plan_text(const VrHookRequest *req, char **ret, GError **error) {
 
 int vr_hook_run(const VrHookRequest *req, char **ret_stdout, GError **error) {
         g_auto(Hook) h = {0};
+        g_autofree char *what = g_strdup_printf("domain '%s': domain XML", req->domain);
         int r;
 
         *ret_stdout = NULL;
+        /* Refused before anything else, as the front refuses it: a search that stops at
+         * a NUL would see no policy after one, and let a router by unchecked. */
+        if (!vr_xml_check_text(req->xml, req->xml_len, what, error))
+                return -1;
         /* The common case costs nothing: no policy in the XML and no rule that could
          * bind the domain to a profile. */
-        if (!g_strstr_len(req->xml, (gssize) req->xml_len, VR_NS_PREFIX) && req->conf->rules->len == 0)
+        if (!memmem(req->xml, req->xml_len, VR_NS_PREFIX, strlen(VR_NS_PREFIX)) && req->conf->rules->len == 0)
                 return 0;
         if (g_str_equal(req->op, "attach"))
                 return 0;
