@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Issue 15 kind 5: the cost of ports. Generates router domains (KVM macvtap ports, each
 # with an address) of 1000, 2000, 4000, 8000 ports, the limit (VR_MAX_PORTS, 8192) and
-# 10000 (over it: refused at once), and times on a fake root (wall seconds, median of
-# RUNS, default 3): `virt-router apply`, `virt-router check` of the applied domain, and
+# 10000 (over it: refused at once), and times on a fake root (CPU seconds, user and
+# system, median of RUNS, default 3: wall time on a shared machine measures its load): `virt-router apply`, `virt-router check` of the applied domain, and
 # the hook's prepare and migrate on it. Prints a table with the ratio per doubling
 # (time at N over time at N/2): about 2 is linear, 4 quadratic. Not a test: figures.
 # Usage: tests/bench/bench-scale.sh [TYPE]   (TYPE kvm (default) or lxc; lxc has no migrate)
@@ -28,18 +28,14 @@ printf '[host]\nrouter-cpus=1-3\nhousekeeping-cpus=0\n' >"$tmp/host.conf"
 export VIRT_ROUTER_ROOT=$root VIRT_ROUTER_STATE_DIR=$tmp/state VIRT_ROUTER_CONFIG=$tmp/host.conf
 export VIRT_ROUTER_NO_TUNER=1 VIRT_ROUTER_LOG=stderr
 
-# timed IN OUT CMD...: median wall seconds of RUNS runs; "refused" is noted in $refused
+# timed IN OUT CMD...: median CPU seconds (user + system) of RUNS runs
 timed() {
 	local in=$1 out=$2 t all=()
 	shift 2
-	refused=0
 	for _ in $(seq "$RUNS"); do
 		rm -rf "$VIRT_ROUTER_STATE_DIR"
-		local s e
-		s=$(date +%s.%N)
-		"$@" <"$in" >"$out" 2>"$tmp/err" || refused=1
-		e=$(date +%s.%N)
-		all+=("$(awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f", e - s }')")
+		t=$({ TIMEFORMAT='%3U %3S'; time "$@" <"$in" >"$out" 2>"$tmp/err"; } 2>&1) || true
+		all+=("$(awk -v t="$t" 'BEGIN { split(t, a, " "); printf "%.3f", a[1] + a[2] }')")
 	done
 	t=$(printf '%s\n' "${all[@]}" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
 	echo "$t"
@@ -62,15 +58,16 @@ for n in $SIZES; do
 		prepare) t=$(timed "$tmp/applied.xml" /dev/null "$HOOK" scale prepare begin -) ;;
 		migrate) t=$(timed "$tmp/applied.xml" /dev/null "$HOOK" scale migrate begin -) ;;
 		esac
-		# per doubling: from the size half as large, or scaled from the last one
+		# per doubling: over the largest size at most half as large, scaled to a doubling
 		ratio=-
-		if [[ -n ${prev[$c]:-} ]]; then
-			read -r pn pt <<<"${prev[$c]}"
+		for pn in $SIZES; do
+			((pn * 2 <= n)) || continue
+			pt=${prev[$c-$pn]}
 			ratio=$(awk -v t="$t" -v pt="$pt" -v n="$n" -v pn="$pn" \
-				'BEGIN { if (pt <= 0 || n == pn) print "-"; else printf "%.2f", (t / pt) ^ (log(2) / log(n / pn)) }')
-		fi
+				'BEGIN { if (pt <= 0) print "-"; else printf "%.2f", (t / pt) ^ (log(2) / log(n / pn)) }')
+		done
 		printf ' %9s %6s' "$t" "$ratio"
-		prev[$c]="$n $t"
+		prev[$c-$n]=$t
 		if [[ $c == apply ]] && grep -q "expected at most" "$tmp/err"; then
 			ref=" (refused: $(grep -o 'has [0-9]* <vr:port> elements: expected at most [0-9]*' "$tmp/err" | head -1))"
 			cp "$tmp/in.xml" "$tmp/applied.xml" # check and the hook see the domain as given
@@ -78,5 +75,5 @@ for n in $SIZES; do
 	done
 	echo "$ref"
 done
-echo "(wall seconds, median of $RUNS; x2: time ratio per doubling of ports, 2 = linear, 4 = quadratic;"
+echo "(CPU seconds, user + system, median of $RUNS; x2: ratio per doubling of ports, 2 = linear, 4 = quadratic;"
 echo " $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg))"
