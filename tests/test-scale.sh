@@ -72,7 +72,7 @@ fi
 declare -A secs
 for type in kvm lxc; do
 	for n in $small $limit; do
-		scale_domain $type $n >"$tmp/$type$n.xml"
+		scale_domain "$type" "$n" >"$tmp/$type$n.xml"
 		in=$tmp/$type$n.xml out=$tmp/$type$n.applied.xml
 		cpu "secs[$type-apply-$n]" run "$VR" apply --config "$tmp/host.conf" --sysroot "$root" -
 		[[ $rc -eq 0 ]] || fail "$type: apply of $n ports (exit $rc): $(head -1 "$tmp/err")"
