@@ -138,6 +138,10 @@ static const char *parse_rate_directive(char **tok, int ntok, struct rate *r) {
                 return "expected PORT rate RATE burst PACKETS";
         if (!parse_rate(tok[3], r))
                 return "rate: expected a number with pps or bit (e.g. 800000pps, 100000000bit)";
+        if (r->pps && r->value > UINT32_MAX) { /* the host's bound too (lib/xml/vr-policy-xml.c) */
+                r->value = 0;
+                return "rate: at most 4294967295pps (tc police pkts_rate)";
+        }
         if (!parse_uint(tok[5], UINT32_MAX, &burst) || burst == 0) {
                 r->value = 0;
                 return "burst: expected a number of packets above 0";

@@ -104,8 +104,9 @@ int main(int argc, char **argv) {
                 /* A broken host config must not stop domains that are no routers, but a
                  * domain one of its rules binds is a router whose policy cannot be
                  * known: it fails like one with a bad policy. Where the file is no key
-                 * file at all, Nova's instances are taken as bound (rules exist for them). */
-                if (!g_strstr_len(xml, (gssize) len, VR_NS_PREFIX)) {
+                 * file at all, Nova's instances are taken as bound (rules exist for them).
+                 * Text with a NUL byte is no domain XML: refused below, like any. */
+                if (!memmem(xml, len, VR_NS_PREFIX, strlen(VR_NS_PREFIX)) && !memchr(xml, '\0', len)) {
                         g_autoptr(xmlDoc) doc = vr_xml_parse(xml, len, argv[1], NULL);
                         g_autofree char *flavor = vr_domain_nova_flavor(doc);
                         int bound = vr_host_conf_could_bind(config, argv[1], flavor);

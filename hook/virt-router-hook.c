@@ -122,6 +122,12 @@ int main(int argc, char **argv) {
         xml = read_all(STDIN_FILENO, &len);
         if (!xml)
                 return report(argc, argv, "out of memory reading the domain XML");
+        /* libvirt hands hooks its XML as a C string: a NUL byte cannot come from it, and
+         * UTF-16 or UTF-32 has one in every ASCII character, so the namespace would go
+         * unseen. Refused here and in the full hook (vr_xml_check_text) alike. */
+        if (memchr(xml, '\0', len))
+                return report(argc, argv, "domain '%s': domain XML: a NUL byte at offset %zu: expected a domain XML in UTF-8, which has none (UTF-16 and UTF-32 are not read)",
+                              argv[1], (size_t) ((char *) memchr(xml, '\0', len) - xml));
         if (!memmem(xml, len, NS_MARK, strlen(NS_MARK)) && !config_has_rules())
                 return 0; /* no router: nothing to do, nothing printed */
         fd = memfd_create("domain-xml", MFD_CLOEXEC);

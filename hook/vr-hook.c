@@ -58,11 +58,12 @@ static GPtrArray *read_devices(xmlDoc *doc, const VrPolicy *p, const char *root,
         g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func((GDestroyNotify) vr_hook_device_free);
         xmlNode *devices = vr_xml_child(xmlDocGetRootElement(doc), NULL, "devices");
         g_autoptr(GHashTable) lxc_ports = g_hash_table_new(g_direct_hash, g_direct_equal); /* node -> port */
+        g_autoptr(VrLxcIndex) lxc = p->dom.type == VR_DOMAIN_LXC ? vr_rewrite_lxc_index_new(devices) : NULL;
 
         /* A container's devices carry no alias (libvirt drops them): match by source. */
         for (guint i = 0; p->dom.type == VR_DOMAIN_LXC && i < p->ports->len; i++) {
                 const VrPort *port = p->ports->pdata[i];
-                xmlNode *d = vr_rewrite_find_lxc_port(devices, port, NULL, lxc_ports);
+                xmlNode *d = vr_rewrite_find_lxc_port(lxc, port, NULL, lxc_ports);
                 if (d)
                         g_hash_table_insert(lxc_ports, d, (gpointer) port->name);
         }
@@ -647,12 +648,17 @@ int vr_hook_plan_text(const VrHookRequest *req, char **ret, GError **error) {
 
 int vr_hook_run(const VrHookRequest *req, char **ret_stdout, GError **error) {
         g_auto(Hook) h = {0};
+        g_autofree char *what = g_strdup_printf("domain '%s': domain XML", req->domain);
         int r;
 
         *ret_stdout = NULL;
+        /* Refused before anything else, as the front refuses it: a search that stops at
+         * a NUL would see no policy after one, and let a router by unchecked. */
+        if (!vr_xml_check_text(req->xml, req->xml_len, what, error))
+                return -1;
         /* The common case costs nothing: no policy in the XML and no rule that could
          * bind the domain to a profile. */
-        if (!g_strstr_len(req->xml, (gssize) req->xml_len, VR_NS_PREFIX) && req->conf->rules->len == 0)
+        if (!memmem(req->xml, req->xml_len, VR_NS_PREFIX, strlen(VR_NS_PREFIX)) && req->conf->rules->len == 0)
                 return 0;
         if (g_str_equal(req->op, "attach"))
                 return 0;

@@ -66,6 +66,13 @@ printf '[host]\nrouter-cpus=nope\n' > "$tmp/bad.conf"
 expect_rc 1 "bad host config exits 1" "$VIRT_ROUTER" apply --config "$tmp/bad.conf" "$data/xml/kvm-macvtap-basic.xml"
 contains "$tmp/err" "bad.conf: [host] router-cpus='nope'" "host config error names file and key"
 expect_rc 1 "truncated XML exits 1" "$VIRT_ROUTER" apply --config "$conf" "$data/xml/err-truncated.xml"
+# UTF-16 and a NUL byte (issue 15): refused as the hook refuses them, not decoded
+iconv -f UTF-8 -t UTF-16 "$data/xml/kvm-macvtap-basic.xml" > "$tmp/utf16.xml"
+expect_rc 1 "apply of a UTF-16 domain exits 1" "$VIRT_ROUTER" apply --config "$conf" "$tmp/utf16.xml"
+contains "$tmp/err" "utf16.xml: a NUL byte at offset 3: expected a domain XML in UTF-8" "UTF-16 refused with the reason"
+{ head -c 20 "$data/xml/kvm-macvtap-basic.xml"; printf '\0'; tail -c +21 "$data/xml/kvm-macvtap-basic.xml"; } > "$tmp/nul.xml"
+expect_rc 1 "check of a domain with a NUL byte exits 1" "$VIRT_ROUTER" check --config "$conf" "$tmp/nul.xml"
+contains "$tmp/err" "nul.xml: a NUL byte at offset 20" "the NUL byte's offset is named"
 expect_rc 2 "two input files is a usage error" "$VIRT_ROUTER" apply a.xml b.xml
 
 # apply --domain, against libvirt's test driver (in the client library: no daemon; every

@@ -153,6 +153,34 @@ hook vr1 prepare "$tmp/trunc.xml"
 expect "truncated XML fails prepare with a message" 1 "not well-formed XML"
 hook vr1 release "$tmp/trunc.xml"
 expect "truncated XML does not fail release (libvirt cannot stop a release)" 0
+# A NUL byte and UTF-16 (issue 15): libvirt hands hooks its XML as a C string in UTF-8, so
+# neither comes from it. The front (which reads bytes) and the full hook (which the front
+# hands it to) refuse both alike, where the full hook used to stop its search at the NUL
+# and exit 0 with nothing checked or reserved, and the front let UTF-16 by unseen.
+FULL=$top_builddir/virt-router-hook-full
+{ head -c 40 "$tmp/vr1.xml"; printf '\0'; tail -c +41 "$tmp/vr1.xml"; } >"$tmp/nul.xml"
+iconv -f UTF-8 -t UTF-16 "$tmp/vr1.xml" >"$tmp/utf16.xml"
+sed "1s/^/<?xml version='1.0' encoding='ISO-8859-1'?>\n/" "$tmp/vr1.xml" >"$tmp/latin1.xml"
+for bin in "$HOOK" "$FULL"; do
+	b=${bin##*/}
+	for input in nul utf16; do
+		"$bin" vr1 prepare begin - <"$tmp/$input.xml" >"$tmp/out" 2>"$tmp/err"
+		rc=$? err=$(cat "$tmp/err")
+		expect "$b: $input input fails prepare" 1 "domain 'vr1': domain XML: a NUL byte at offset"
+		"$bin" vr1 release end - <"$tmp/$input.xml" >"$tmp/out" 2>"$tmp/err"
+		rc=$? err=$(cat "$tmp/err")
+		expect "$b: $input input does not fail release" 0 "a NUL byte"
+	done
+	# without [rule] groups, the case where the full hook's search stopped at the NUL
+	printf '[host]\nrouter-cpus=1-3\nhousekeeping-cpus=0\n' >"$tmp/norules.conf"
+	VIRT_ROUTER_CONFIG=$tmp/norules.conf "$bin" vr1 prepare begin - <"$tmp/nul.xml" >"$tmp/out" 2>"$tmp/err"
+	rc=$? err=$(cat "$tmp/err")
+	expect "$b: nul input fails prepare with a host config without rules" 1 "a NUL byte at offset 40"
+	"$bin" vr1 prepare begin - <"$tmp/latin1.xml" >"$tmp/out" 2>"$tmp/err"
+	rc=$? err=$(cat "$tmp/err")
+	expect "$b: a declared ISO-8859-1 encoding fails prepare" 1 "encoding 'ISO-8859-1' declared: expected a domain XML in UTF-8"
+	[[ -z $(ledger_domains) ]] && pass "$b: nothing reserved for refused input" || fail "$b: nothing reserved for refused input ($(ledger_domains))"
+done
 sed "s/urn:virt-router:1/urn:virt-router:2/" "$tmp/vr1.xml" >"$tmp/v2.xml"
 hook vr1 prepare "$tmp/v2.xml"
 expect "unknown namespace version" 1 "is in namespace 'urn:virt-router:2': expected urn:virt-router:1"

@@ -29,6 +29,9 @@ static void test_duration(void) {
                 {" 1ms", -EINVAL, 0}, {"1 ms", -EINVAL, 0}, {"1MS", -EINVAL, 0},
                 {"0x10ms", -EINVAL, 0}, {"1e3us", -EINVAL, 0}, {"0.5ns", -ERANGE, 0},
                 {"99999999999999999999s", -ERANGE, 0}, {"1.2.3ms", -EINVAL, 0},
+                /* 2^63 ns and more: refused, not clamped to 2^63 (issue 15) */
+                {"10000000000s", -ERANGE, 0}, {"9223372036854775808ns", -ERANGE, 0},
+                {"9223372036s", 0, 9223372036000000000ULL},
         };
         for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
                 uint64_t v = 42;
@@ -56,6 +59,14 @@ static void test_rates(void) {
         g_assert_cmpint(vr_parse_bit_rate("500kbps", &v), ==, 0);
         g_assert_cmpuint(v, ==, 500000);
         g_assert_cmpint(vr_parse_bit_rate("100MB/s", &v), ==, -EINVAL);
+        /* 2^63 and more: refused and v untouched, where it used to read 2^63 (issue 15) */
+        v = 42;
+        g_assert_cmpint(vr_parse_pkt_rate("18000000000000Mpps", &v), ==, -ERANGE);
+        g_assert_cmpint(vr_parse_pkt_rate("9223372036854775808pps", &v), ==, -ERANGE);
+        g_assert_cmpint(vr_parse_bit_rate("9300000000Gbit/s", &v), ==, -ERANGE);
+        g_assert_cmpuint(v, ==, 42);
+        g_assert_cmpint(vr_parse_pkt_rate("4294967297pps", &v), ==, 0); /* in range here: the policy bounds it */
+        g_assert_cmpuint(v, ==, 4294967297ULL);
 }
 
 static void test_format(void) {

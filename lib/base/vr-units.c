@@ -39,7 +39,9 @@ static int parse_with_suffix(const char *s, const UnitSuffix *units, uint64_t *r
         for (const UnitSuffix *u = units; u->suffix; u++) {
                 if (strcmp(p, u->suffix) == 0) {
                         double r = v * u->factor;
-                        if (!isfinite(r) || r >= 18446744073709551615.0)
+                        /* llround() returns a long long: from 2^63 on it would clamp (or
+                         * be undefined), so 18000000000000Mpps read as 2^63. Refused. */
+                        if (!isfinite(r) || r >= 9223372036854775808.0)
                                 return -ERANGE;
                         if (r > 0 && r < 1)
                                 return -ERANGE; /* finer than the base unit */

@@ -1,5 +1,7 @@
 /* Parsers for the units users write in policies and host configs. All return 0 or a
- * negative errno (-EINVAL syntax, -ERANGE out of range) and leave ret_* untouched on error. */
+ * negative errno (-EINVAL syntax, -ERANGE out of range: finer than the base unit, or
+ * 2^63 base units or more) and leave ret_* untouched on error. Callers bound values
+ * further by what their consumer accepts. */
 #pragma once
 
 #include <stdbool.h>

@@ -62,6 +62,11 @@ static void route_free(gpointer p) {
         g_free(r);
 }
 
+struct VrPortIndex {
+        GHashTable *by_name; /* port name -> the first VrPort of that name */
+        guint indexed;       /* ports[0..indexed) are in it */
+};
+
 void vr_policy_free(VrPolicy *p) {
         if (!p)
                 return;
@@ -72,6 +77,9 @@ void vr_policy_free(VrPolicy *p) {
         vr_cpuset_free(p->housekeeping);
         g_ptr_array_unref(p->sched);
         g_ptr_array_unref(p->ports);
+        if (p->port_index)
+                g_hash_table_unref(p->port_index->by_name);
+        g_free(p->port_index);
         g_ptr_array_unref(p->addresses);
         g_ptr_array_unref(p->routes);
         g_free(p);
@@ -83,16 +91,23 @@ VrPolicy *vr_policy_new(void) {
         p->ports = g_ptr_array_new_with_free_func(port_free);
         p->addresses = g_ptr_array_new_with_free_func(address_free);
         p->routes = g_ptr_array_new_with_free_func(route_free);
+        p->port_index = g_new0(struct VrPortIndex, 1);
+        p->port_index->by_name = g_hash_table_new(g_str_hash, g_str_equal);
         return p;
 }
 
+/* Callers look ports up once per port, address, route and device: a scan of the ports
+ * each time made thousands of ports cost seconds. The index catches up with ports
+ * appended since the last lookup, so it holds through parsing and from_json alike. */
 const VrPort *vr_policy_port(const VrPolicy *p, const char *name) {
-        for (guint i = 0; i < p->ports->len; i++) {
-                const VrPort *port = p->ports->pdata[i];
-                if (g_str_equal(port->name, name))
-                        return port;
+        struct VrPortIndex *ix = p->port_index;
+
+        for (; ix->indexed < p->ports->len; ix->indexed++) {
+                VrPort *port = p->ports->pdata[ix->indexed];
+                if (port->name && !g_hash_table_contains(ix->by_name, port->name))
+                        g_hash_table_insert(ix->by_name, port->name, port);
         }
-        return NULL;
+        return name ? g_hash_table_lookup(ix->by_name, name) : NULL;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -42,6 +42,17 @@ extern const char *const vr_backend_names[]; /* index 0 unused ("default") */
 extern const char *const vr_macvtap_mode_names[];
 extern const char *const vr_strip_names[];
 
+/* How many of each a policy may give, refused at parse with the count and the limit
+ * (docs/virt-router.xml.5). Ports: a KVM/QEMU port is a PCI function, and libvirt gives
+ * each NIC a slot of its own: 256 buses of 32 slots (libvirt's <address bus='0x00-0xff'
+ * slot='0x00-0x1f'>) is every slot a guest can have; a container is held to the same.
+ * Addresses and routes: an IPv4 and an IPv6 address and a route of each family for every
+ * port. Beyond any router's need, and small enough that every step stays well under a
+ * second (make bench-scale). */
+#define VR_MAX_PORTS 8192
+#define VR_MAX_ADDRESSES (2 * VR_MAX_PORTS)
+#define VR_MAX_ROUTES (2 * VR_MAX_PORTS)
+
 typedef struct {
         char *name;
         VrDomainType type;
@@ -115,6 +126,7 @@ typedef struct {
         GPtrArray *addresses;   /* VrAddress */
         GPtrArray *routes;      /* VrRoute */
         guint strip;            /* VrStrip mask */
+        struct VrPortIndex *port_index; /* vr_policy_port's lookup, kept up to date as ports are added */
 } VrPolicy;
 
 VrPolicy *vr_policy_new(void);
@@ -122,6 +134,7 @@ void vr_policy_free(VrPolicy *p);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VrPolicy, vr_policy_free)
 void vr_domain_clear(VrDomain *d);
 
+/* The first port of this name, or NULL; a hash lookup (ports are only ever appended). */
 const VrPort *vr_policy_port(const VrPolicy *p, const char *name);
 /* Port modes and types as shown to users: "vf", "macvtap", ... */
 int vr_enum_from_string(const char *const *table, const char *s);

@@ -234,16 +234,6 @@ static void link_copy(xmlNode *orig, xmlNode *copy) {
         }
 }
 
-static xmlNode *by_alias(xmlNode *devices, const char *alias) {
-        xmlNode *found = NULL;
-        for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
-                g_autofree char *a = vr_rewrite_is_router_device(d) ? vr_rewrite_device_alias(d) : NULL;
-                if (g_strcmp0(a, alias) == 0)
-                        found = d; /* the last, as the rewrite takes it */
-        }
-        return found;
-}
-
 /* Each port's device in the rewritten copy, found as the hook finds it later, and the
  * device of the definition apply made it from (whichever way apply chose that one), or
  * for a port whose device apply replaced, the one that has its alias now. Devices of the
@@ -254,18 +244,22 @@ static void ports_facts(xmlDoc *doc, xmlDoc *copy, const VrPlan *plan, GPtrArray
         g_autoptr(GHashTable) claimed = g_hash_table_new(g_direct_hash, g_direct_equal);
         g_autoptr(GHashTable) kept = g_hash_table_new(g_direct_hash, g_direct_equal);
         bool lxc = plan->policy->dom.type == VR_DOMAIN_LXC;
+        /* Indexes, not scans per port: the last device of an alias, as the rewrite takes it. */
+        g_autoptr(GHashTable) by_alias = lxc ? NULL : vr_rewrite_alias_index(devices, true);
+        g_autoptr(GHashTable) cby_alias = lxc ? NULL : vr_rewrite_alias_index(cdevices, true);
+        g_autoptr(VrLxcIndex) clxc = lxc ? vr_rewrite_lxc_index_new(cdevices) : NULL;
 
         for (xmlNode *c = vr_xml_first(cdevices); c; c = vr_xml_next(c))
                 if (c->_private)
                         g_hash_table_add(kept, c->_private);
         for (guint i = 0; i < plan->ifaces->len; i++) {
                 const VrPlanIface *pi = plan->ifaces->pdata[i];
-                xmlNode *c = lxc ? vr_rewrite_find_lxc_port(cdevices, pi->port, pi->netdev, claimed)
-                                 : by_alias(cdevices, pi->alias);
+                xmlNode *c = lxc ? vr_rewrite_find_lxc_port(clxc, pi->port, pi->netdev, claimed)
+                                 : g_hash_table_lookup(cby_alias, pi->alias);
                 xmlNode *d = c ? c->_private : NULL;
                 if (c)
                         g_hash_table_add(claimed, c);
-                if (!d && !lxc && (d = by_alias(devices, pi->alias)))
+                if (!d && !lxc && (d = g_hash_table_lookup(by_alias, pi->alias)))
                         g_hash_table_add(kept, d); /* reported as the port's, not as removed */
                 port_facts(pi->port->name, d, lxc, have);
                 port_facts(pi->port->name, c, lxc, want);
@@ -290,19 +284,23 @@ static void ports_facts(xmlDoc *doc, xmlDoc *copy, const VrPlan *plan, GPtrArray
 /* ------------------------------------------------------------------------ */
 /* The guest's configuration (fw_cfg)                                        */
 
-static bool is_vf_port(const VrPlan *plan, const char *name) {
-        for (guint i = 0; i < plan->ifaces->len; i++) {
+/* Port names whose first interface in the plan is a VF's (hostdev or network pool). */
+static GHashTable *vf_ports(const VrPlan *plan) {
+        GHashTable *h = g_hash_table_new(g_str_hash, g_str_equal);
+
+        for (guint i = plan->ifaces->len; i-- > 0;) { /* backwards: the first one stays */
                 const VrPlanIface *pi = plan->ifaces->pdata[i];
-                if (g_str_equal(pi->port->name, name))
-                        return pi->kind == VR_IFACE_HOSTDEV || pi->kind == VR_IFACE_NETWORK;
+                g_hash_table_insert(h, pi->port->name,
+                                    GINT_TO_POINTER(pi->kind == VR_IFACE_HOSTDEV || pi->kind == VR_IFACE_NETWORK));
         }
-        return false;
+        return h;
 }
 
 static void guest_config_fact(xmlNode *root, const VrPlan *plan, GPtrArray *facts) {
         xmlNode *entry = NULL;
         g_autofree char *text = NULL;
         g_auto(GStrv) lines = NULL;
+        g_autoptr(GHashTable) vf = vf_ports(plan);
         Fact *f;
 
         for (xmlNode *n = vr_xml_first(root); n && !entry; n = vr_xml_next(n)) {
@@ -323,7 +321,7 @@ static void guest_config_fact(xmlNode *root, const VrPlan *plan, GPtrArray *fact
         for (char **l = lines; l && *l; l++) {
                 g_auto(GStrv) tok = g_strsplit(*l, " ", 4);
                 if (g_strv_length(tok) >= 4 && g_str_equal(tok[0], "port") && g_str_equal(tok[2], "mac") &&
-                    is_vf_port(plan, tok[1])) {
+                    GPOINTER_TO_INT(g_hash_table_lookup(vf, tok[1]))) {
                         g_free(*l);
                         *l = g_strdup_printf("port %s", tok[1]);
                 }

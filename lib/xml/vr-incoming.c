@@ -9,21 +9,6 @@
 #include "vr-reserve.h"
 #include "vr-xml.h"
 
-/* The router device apply marked for this port (KVM: alias ua-vr-PORT). */
-static xmlNode *port_device(xmlNode *devices, const char *port) {
-        g_autofree char *want = g_strconcat(VR_ALIAS_PREFIX, port, NULL);
-
-        for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
-                g_autofree char *alias = NULL;
-                if (!vr_rewrite_is_router_device(d))
-                        continue;
-                alias = vr_rewrite_device_alias(d);
-                if (g_str_equal(alias, want))
-                        return d;
-        }
-        return NULL;
-}
-
 static bool set_pci(xmlNode *addr, const char *pci) {
         unsigned dom, bus, slot, fn;
         g_autofree char *d = NULL, *b = NULL, *s = NULL, *f = NULL;
@@ -50,11 +35,14 @@ static bool same_pci(xmlNode *addr, const char *pci) {
 
 static bool host_ports(xmlNode *root, const VrPlan *plan) {
         xmlNode *devices = vr_xml_child(root, NULL, "devices");
+        /* The router device apply marked for each port (KVM: alias ua-vr-PORT), the first
+         * of an alias, looked up rather than scanned for per port. */
+        g_autoptr(GHashTable) by_alias = vr_rewrite_alias_index(devices, false);
         bool changed = false;
 
         for (guint i = 0; plan->manage_ports && i < plan->ifaces->len; i++) {
                 const VrPlanIface *pi = plan->ifaces->pdata[i];
-                xmlNode *dev = port_device(devices, pi->port->name);
+                xmlNode *dev = g_hash_table_lookup(by_alias, pi->alias);
                 xmlNode *src = dev ? vr_xml_child(dev, NULL, "source") : NULL;
                 xmlNode *addr = src ? vr_xml_child(src, NULL, "address") : NULL;
 

@@ -20,6 +20,16 @@
 #define DL_MIN_RUNTIME_NS 1024ULL
 #define DL_MIN_PERIOD_NS 100000ULL
 #define DL_MAX_PERIOD_NS 4000000000ULL
+/* A guarantee's rate becomes `tc ... police pkts_rate RATE` on the host (hook/vr-hook-plan.c)
+ * and in the guest (guest/init-tc.c). The kernel's act_police takes it as a 64-bit
+ * attribute (TCA_POLICE_PKTRATE64) on kernels that have it, but its width is not
+ * something to lean on across kernels and tc versions: bounded by a u32, which is also
+ * 29 times the packet rate of a 100 Gbit/s link. Its delay reaches no kernel as such
+ * (the derivation caps the period it makes of it, vr-guarantee.c): bounded by what the
+ * unit parser reads exactly, 2^63-1 ns, like every duration. */
+#define GUARANTEE_MAX_PPS 4294967295ULL
+/* A bit rate as a 64-bit count (tc's rate64): what the unit parser reads at most. */
+#define GUARANTEE_MAX_BPS 9223372036854775807ULL
 
 static char *enum_expected(const char *const *table, int skip_first) {
         g_autofree char *list = g_strjoinv(", ", (char **) table + skip_first);
@@ -61,6 +71,10 @@ typedef struct {
          * read: the derivation runs when only the guarantee's other attributes erred. */
         guint g_errors;
         bool g_readable;
+        /* Lookups that would otherwise scan every address once per address or route. */
+        GHashTable *addr_seen; /* GBytes (family, address) -> the VrAddress that has it */
+        GHashTable *subnets;   /* GBytes (family, prefix, network) -> 1 + index of its first address */
+        bool prefix_used[2][129]; /* [family 4/6][prefix]: the prefix lengths in subnets */
 } Ctx;
 
 static void ctx_clear(Ctx *c) {
@@ -68,6 +82,8 @@ static void ctx_clear(Ctx *c) {
                        &c->g_rate, &c->g_delay, &c->g_burst};
         for (size_t i = 0; i < G_N_ELEMENTS(vals); i++)
                 val_clear(vals[i]);
+        g_clear_pointer(&c->addr_seen, g_hash_table_unref);
+        g_clear_pointer(&c->subnets, g_hash_table_unref);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Ctx, ctx_clear)
 
@@ -278,9 +294,15 @@ static bool read_int(Ctx *c, const Val *v, int64_t min, int64_t max, const char 
 }
 
 static bool read_duration(Ctx *c, const Val *v, uint64_t *ret) {
+        int r;
+
         if (!v->value)
                 return false;
-        if (vr_parse_duration(v->value, ret) < 0) {
+        if ((r = vr_parse_duration(v->value, ret)) == -ERANGE) {
+                val_error(c, v, "out of range: expected a duration from 1ns to 9223372036s");
+                return false;
+        }
+        if (r < 0) {
                 val_error(c, v, "expected a duration with a unit: ns, us, ms or s (e.g. '300us')");
                 return false;
         }
@@ -650,8 +672,8 @@ static void parse_port(Ctx *c, VrPolicy *p, const xmlNode *el) {
                 return;
 
         port = g_new0(VrPort, 1);
-        g_ptr_array_add(p->ports, port);
         port->name = g_strdup(name.value);
+        g_ptr_array_add(p->ports, port);
         port->mode = (VrPortMode) i;
         port->line = vr_xml_line(el);
         port->trust = port->spoofchk = VR_TRI_UNSET;
@@ -759,7 +781,8 @@ static void parse_guarantee(Ctx *c, VrPolicy *p, const xmlNode *el) {
         VrGuarantee *g = &p->guarantee;
         guint errors_before = c->errors->len;
         bool ok = true;
-        int n;
+        uint64_t v;
+        int n, r;
 
         if (el)
                 check_attrs(c, el, attrs);
@@ -778,9 +801,14 @@ static void parse_guarantee(Ctx *c, VrPolicy *p, const xmlNode *el) {
         if (!rate.value) {
                 el_error(c, el, "has no 'rate': expected a packet rate such as '800kpps'");
                 ok = false;
-        } else if (vr_parse_pkt_rate(rate.value, &g->rate_pps) < 0 || g->rate_pps == 0) {
+        } else if ((r = vr_parse_pkt_rate(rate.value, &v)) == -EINVAL) {
                 val_error(c, &rate, "expected a packet rate above zero with a unit: pps, kpps or Mpps (e.g. '800kpps')");
                 ok = false;
+        } else if (r < 0 || v == 0 || v > GUARANTEE_MAX_PPS) {
+                val_error(c, &rate, "out of range: expected 1pps to %llupps (tc police pkts_rate)", GUARANTEE_MAX_PPS);
+                ok = false;
+        } else {
+                g->rate_pps = v;
         }
         if (!delay.value) {
                 el_error(c, el, "has no 'delay': expected a delay bound such as '2ms'");
@@ -795,8 +823,12 @@ static void parse_guarantee(Ctx *c, VrPolicy *p, const xmlNode *el) {
                 g->burst = (uint64_t) n;
         else if (burst.value)
                 ok = false;
-        if (bw.value && (vr_parse_bit_rate(bw.value, &g->bandwidth_bps) < 0 || g->bandwidth_bps == 0))
+        if (bw.value && (r = vr_parse_bit_rate(bw.value, &v)) == -EINVAL)
                 val_error(c, &bw, "expected a bit rate above zero such as '100Mbit/s' or '1Gbit/s'");
+        else if (bw.value && (r < 0 || v == 0 || v > GUARANTEE_MAX_BPS))
+                val_error(c, &bw, "out of range: expected 1bit/s to %llubit/s", GUARANTEE_MAX_BPS);
+        else if (bw.value)
+                g->bandwidth_bps = v;
         c->g_errors = c->errors->len - errors_before;
         c->g_readable = ok;
 }
@@ -828,11 +860,43 @@ static bool parse_cidr(const char *s, char **ret_addr, int *family, int *prefix,
         return true;
 }
 
-static bool same_subnet(const guint8 *a, const guint8 *b, int prefix) {
-        int full = prefix / 8, rest = prefix % 8;
-        if (memcmp(a, b, (size_t) full) != 0)
-                return false;
-        return rest == 0 || ((a[full] ^ b[full]) & (0xff << (8 - rest))) == 0;
+/* A hash key of an address (prefix < 0) or of the network of a prefix. */
+static GBytes *address_key(int family, int prefix, const guint8 bytes[16]) {
+        guint8 k[18] = {(guint8) family, (guint8) (prefix < 0 ? 255 : prefix)};
+
+        memcpy(k + 2, bytes, 16);
+        if (prefix >= 0) {
+                for (int bit = prefix; bit < 128; bit++)
+                        k[2 + bit / 8] &= (guint8) ~(0x80 >> (bit % 8));
+        }
+        return g_bytes_new(k, sizeof(k));
+}
+
+/* The first address (in document order) whose subnet holds a next hop: one lookup per
+ * prefix length in use instead of a scan of the addresses for every route. */
+static const VrAddress *address_holding(Ctx *c, const VrPolicy *p, int family, const guint8 via[16]) {
+        guint best = 0;
+
+        if (!c->subnets) {
+                c->subnets = g_hash_table_new_full(g_bytes_hash, g_bytes_equal, (GDestroyNotify) g_bytes_unref, NULL);
+                for (guint i = p->addresses->len; i-- > 0;) { /* backwards: the first one stays */
+                        const VrAddress *a = p->addresses->pdata[i];
+                        g_hash_table_replace(c->subnets, address_key(a->family, a->prefix, a->bytes),
+                                             GUINT_TO_POINTER(i + 1));
+                        c->prefix_used[a->family == 6][a->prefix] = true;
+                }
+        }
+        for (int len = 0; len <= (family == 6 ? 128 : 32); len++) {
+                g_autoptr(GBytes) key = NULL;
+                guint at;
+                if (!c->prefix_used[family == 6][len])
+                        continue;
+                key = address_key(family, len, via);
+                at = GPOINTER_TO_UINT(g_hash_table_lookup(c->subnets, key));
+                if (at && (!best || at < best))
+                        best = at;
+        }
+        return best ? p->addresses->pdata[best - 1] : NULL;
 }
 
 static void parse_address(Ctx *c, VrPolicy *p, const xmlNode *el) {
@@ -840,6 +904,8 @@ static void parse_address(Ctx *c, VrPolicy *p, const xmlNode *el) {
         g_auto(Val) port = get_val(c, el, "port", NULL);
         g_auto(Val) ip = get_val(c, el, "ip", NULL);
         g_autofree VrAddress *a = g_new0(VrAddress, 1);
+        g_autoptr(GBytes) key = NULL;
+        const VrAddress *o;
 
         check_attrs(c, el, attrs);
         if (!port.value || !ip.value) {
@@ -854,16 +920,15 @@ static void parse_address(Ctx *c, VrPolicy *p, const xmlNode *el) {
                 val_error(c, &ip, "expected an IPv4 or IPv6 address with prefix length, e.g. 192.0.2.1/24 or 2001:db8::1/64");
                 return;
         }
-        for (guint i = 0; i < p->addresses->len; i++) {
-                VrAddress *o = p->addresses->pdata[i];
-                if (o->family == a->family && memcmp(o->bytes, a->bytes, 16) == 0) {
-                        val_error(c, &ip, "this address is already given to port '%s': expected each address once", o->port);
-                        g_free(a->addr);
-                        return;
-                }
+        key = address_key(a->family, -1, a->bytes);
+        if ((o = g_hash_table_lookup(c->addr_seen, key))) {
+                val_error(c, &ip, "this address is already given to port '%s': expected each address once", o->port);
+                g_free(a->addr);
+                return;
         }
         a->port = g_strdup(port.value);
         a->ip = g_strdup(ip.value);
+        g_hash_table_insert(c->addr_seen, g_steal_pointer(&key), a);
         g_ptr_array_add(p->addresses, g_steal_pointer(&a));
 }
 
@@ -875,6 +940,7 @@ static void parse_route(Ctx *c, VrPolicy *p, const xmlNode *el) {
         int via_family = 0;
         g_autofree char *to_addr = NULL;
         int to_family = 0, to_prefix = 0;
+        const VrAddress *a;
         VrRoute *r;
 
         check_attrs(c, el, attrs);
@@ -904,11 +970,8 @@ static void parse_route(Ctx *c, VrPolicy *p, const xmlNode *el) {
         r->to_prefix = to_prefix;
         r->family = to_family;
         r->via = g_strdup(via.value);
-        for (guint i = 0; i < p->addresses->len && !r->port; i++) {
-                VrAddress *a = p->addresses->pdata[i];
-                if (a->family == via_family && same_subnet(a->bytes, via_bytes, a->prefix))
-                        r->port = g_strdup(a->port);
-        }
+        if ((a = address_holding(c, p, via_family, via_bytes)))
+                r->port = g_strdup(a->port);
         g_ptr_array_add(p->routes, r);
         if (!r->port)
                 val_error(c, &via, "no <vr:address> of this router has a subnet holding this next hop: expected an address on a directly connected network");
@@ -1068,6 +1131,30 @@ static void check_guarantee(Ctx *c, VrPolicy *p, const xmlNode *where) {
         }
 }
 
+/* Refuse a policy with more ports, addresses or routes than VR_MAX_* (vr-policy.h) before
+ * reading any of them: nothing is parsed, planned or written for it. */
+static bool check_counts(Ctx *c, xmlNode *router) {
+        static const struct {
+                const char *name;
+                guint max;
+        } limits[] = {{"port", VR_MAX_PORTS}, {"address", VR_MAX_ADDRESSES}, {"route", VR_MAX_ROUTES}};
+        guint count[G_N_ELEMENTS(limits)] = {0};
+        bool ok = true;
+
+        for (xmlNode *n = vr_xml_first(router); n; n = vr_xml_next(n))
+                for (size_t i = 0; i < G_N_ELEMENTS(limits); i++)
+                        if (vr_xml_is(n, VR_NS, limits[i].name))
+                                count[i]++;
+        for (size_t i = 0; i < G_N_ELEMENTS(limits); i++) {
+                if (count[i] <= limits[i].max)
+                        continue;
+                el_error(c, router, "has %u <vr:%s> elements: expected at most %u (see virt-router.xml(5), LIMITS)",
+                         count[i], limits[i].name, limits[i].max);
+                ok = false;
+        }
+        return ok;
+}
+
 static void parse_router(Ctx *c, VrPolicy *p, xmlNode *router) {
         static const char *const attrs[] = {"profile", "mode", NULL};
         static const char *const once[] = {"cpu", "guarantee", "strip", NULL};
@@ -1095,6 +1182,8 @@ static void parse_router(Ctx *c, VrPolicy *p, xmlNode *router) {
                 }
         }
 
+        if (!check_counts(c, router))
+                return;
         /* First pass: single elements and ports, since addresses and routes refer to ports. */
         for (xmlNode *n = router->children; n; n = n->next) {
                 const char *name;
@@ -1186,7 +1275,8 @@ int vr_policy_parse(xmlDoc *doc, const char *what, const VrHostConf *conf, VrPol
         g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(ctx_error_free);
         g_autofree char *name = NULL, *flavor = NULL;
         xmlNode *root = xmlDocGetRootElement(doc), *router = NULL;
-        g_auto(Ctx) c = {.what = what, .conf = conf, .errors = errors};
+        g_auto(Ctx) c = {.what = what, .conf = conf, .errors = errors,
+                         .addr_seen = g_hash_table_new_full(g_bytes_hash, g_bytes_equal, (GDestroyNotify) g_bytes_unref, NULL)};
         const VrRule *rule = NULL;
 
         *ret = NULL;

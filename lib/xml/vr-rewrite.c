@@ -415,32 +415,151 @@ static bool libvirt_named(const xmlNode *d) {
                strspn(name + 3, "0123456789") == strlen(name + 3);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Finding devices by key: one pass over the devices builds the indexes, so that a port
+ * costs a lookup, not a scan of every device (thousands of ports took seconds).        */
+
+/* key -> GQueue of devices in document order. A lookup drops the claimed devices at the
+ * head (claimed ones stay claimed), so the first unclaimed device in document order is
+ * found in constant time amortised, as the scans it replaces found it. */
+static GHashTable *dev_index_new(void) {
+        return g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_queue_free);
+}
+
+static void dev_index_add(GHashTable *ix, const char *key, xmlNode *d) {
+        GQueue *q;
+
+        if (!key)
+                return;
+        if (!(q = g_hash_table_lookup(ix, key)))
+                g_hash_table_insert(ix, g_strdup(key), (q = g_queue_new()));
+        g_queue_push_tail(q, d);
+}
+
+static xmlNode *dev_index_head(GHashTable *ix, const char *key, GHashTable *claimed) {
+        GQueue *q = key ? g_hash_table_lookup(ix, key) : NULL;
+
+        while (q && !g_queue_is_empty(q) && claimed && g_hash_table_contains(claimed, g_queue_peek_head(q)))
+                g_queue_pop_head(q);
+        return q ? g_queue_peek_head(q) : NULL;
+}
+
+/* An address as a key: the family and its bytes, so that libvirt's respelling of an IPv6
+ * address matches. NULL for no address. */
+static char *ip_key(const char *addr) {
+        guint8 b[16] = {0};
+
+        if (addr && inet_pton(AF_INET, addr, b) == 1)
+                return g_strdup_printf("4/%u.%u.%u.%u", b[0], b[1], b[2], b[3]);
+        if (addr && inet_pton(AF_INET6, addr, b) == 1) {
+                char text[INET6_ADDRSTRLEN];
+                return g_strdup_printf("6/%s", inet_ntop(AF_INET6, b, text, sizeof(text)));
+        }
+        return NULL;
+}
+
+static char *policy_ip_key(const VrAddress *a) {
+        char text[INET6_ADDRSTRLEN];
+
+        if (!inet_ntop(a->family == 6 ? AF_INET6 : AF_INET, a->bytes, text, sizeof(text)))
+                return NULL;
+        return ip_key(text);
+}
+
+/* A container's devices, indexed by every mark a port is found by (lxc_match and
+ * vr_rewrite_find_lxc_port). */
+struct VrLxcIndex {
+        GHashTable *pos;      /* device -> 1 + its place among the devices */
+        GHashTable *alias;    /* <alias name> */
+        GHashTable *name;     /* a macvlan's <guest dev> */
+        GHashTable *netdev;   /* a VF netdev's <source><interface> */
+        GHashTable *ip;       /* ip_key of each <ip address> */
+        GHashTable *dev;      /* a macvlan without a name of its own (or libvirt's ethN), by <source dev> */
+        GHashTable *orphan;   /* "" -> apply's devices of ports the policy no longer has */
+};
+
+void vr_rewrite_lxc_index_free(VrLxcIndex *ix) {
+        if (!ix)
+                return;
+        g_hash_table_unref(ix->pos);
+        g_hash_table_unref(ix->alias);
+        g_hash_table_unref(ix->name);
+        g_hash_table_unref(ix->netdev);
+        g_hash_table_unref(ix->ip);
+        g_hash_table_unref(ix->dev);
+        g_hash_table_unref(ix->orphan);
+        g_free(ix);
+}
+
+static bool lxc_orphan(const xmlNode *d, const VrPlan *plan);
+
+/* plan NULL: no orphans (only vr_rewrite_find_lxc_port's marks are wanted). */
+static VrLxcIndex *lxc_index_new(xmlNode *devices, const VrPlan *plan) {
+        VrLxcIndex *ix = g_new0(VrLxcIndex, 1);
+        guint n = 0;
+
+        ix->pos = g_hash_table_new(g_direct_hash, g_direct_equal);
+        ix->alias = dev_index_new();
+        ix->name = dev_index_new();
+        ix->netdev = dev_index_new();
+        ix->ip = dev_index_new();
+        ix->dev = dev_index_new();
+        ix->orphan = dev_index_new();
+        for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
+                g_autofree char *alias = NULL, *name = NULL, *netdev = NULL, *dev = NULL;
+                xmlNode *src = vr_xml_child(d, NULL, "source");
+                bool macvlan = is_lxc_macvlan(d);
+                if (!macvlan && !is_lxc_netdev(d))
+                        continue;
+                g_hash_table_insert(ix->pos, d, GUINT_TO_POINTER(++n));
+                alias = vr_rewrite_device_alias(d);
+                dev_index_add(ix->alias, alias, d);
+                if (macvlan) {
+                        name = guest_name(d);
+                        dev_index_add(ix->name, name, d);
+                        dev = vr_xml_prop(src, "dev");
+                        if (!name || libvirt_named(d))
+                                dev_index_add(ix->dev, dev, d);
+                        if (plan && lxc_orphan(d, plan))
+                                dev_index_add(ix->orphan, "", d);
+                } else {
+                        netdev = vr_xml_text(vr_xml_child(src, NULL, "interface"));
+                        dev_index_add(ix->netdev, netdev, d);
+                }
+                for (xmlNode *c = vr_xml_first(d); c; c = vr_xml_next(c)) {
+                        g_autofree char *addr = vr_xml_is(c, NULL, "ip") ? vr_xml_prop(c, "address") : NULL;
+                        g_autofree char *key = ip_key(addr);
+                        dev_index_add(ix->ip, key, d);
+                }
+        }
+        return ix;
+}
+
+VrLxcIndex *vr_rewrite_lxc_index_new(xmlNode *devices) {
+        return lxc_index_new(devices, NULL);
+}
+
+/* Of two candidates, the one earlier in the document. */
+static xmlNode *earlier(const VrLxcIndex *ix, xmlNode *a, xmlNode *b) {
+        if (!a || !b)
+                return a ? a : b;
+        return GPOINTER_TO_UINT(g_hash_table_lookup(ix->pos, a)) <= GPOINTER_TO_UINT(g_hash_table_lookup(ix->pos, b))
+                       ? a : b;
+}
+
 /* libvirt's LXC driver drops user aliases, so a container's port is known by the name
  * apply gives its device inside (<guest dev='PORT'/>), or by the VF netdev handed to it;
  * failing those, as apply wrote ports before it named them: a macvlan on the port's dev
  * without a name of its own (or, running, the ethN libvirt gave it). */
-xmlNode *vr_rewrite_find_lxc_port(xmlNode *devices, const VrPort *port, const char *vf_netdev,
-                                  GHashTable *claimed) {
-        for (int pass = 0; pass < 3; pass++) {
-                for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
-                        g_autofree char *name = guest_name(d);
-                        g_autofree char *netdev = NULL, *dev = NULL;
-                        if (claimed && g_hash_table_contains(claimed, d))
-                                continue;
-                        if (pass == 0 && is_lxc_macvlan(d) && g_strcmp0(name, port->name) == 0)
-                                return d;
-                        if (pass == 1 && port->mode == VR_PORT_VF && vf_netdev && is_lxc_netdev(d)) {
-                                netdev = vr_xml_text(vr_xml_child(vr_xml_child(d, NULL, "source"), NULL, "interface"));
-                                if (g_strcmp0(netdev, vf_netdev) == 0)
-                                        return d;
-                        }
-                        if (pass == 2 && port->mode != VR_PORT_VF && is_lxc_macvlan(d) && (!name || libvirt_named(d))) {
-                                dev = vr_xml_prop(vr_xml_child(d, NULL, "source"), "dev");
-                                if (g_strcmp0(dev, port->dev) == 0)
-                                        return d;
-                        }
-                }
-        }
+xmlNode *vr_rewrite_find_lxc_port(VrLxcIndex *ix, const VrPort *port, const char *vf_netdev, GHashTable *claimed) {
+        xmlNode *d;
+
+        if ((d = dev_index_head(ix->name, port->name, claimed)))
+                return d;
+        if (port->mode == VR_PORT_VF && vf_netdev && (d = dev_index_head(ix->netdev, vf_netdev, claimed)))
+                return d;
+        if (port->mode != VR_PORT_VF && port->dev)
+                return dev_index_head(ix->dev, port->dev, claimed);
         return NULL;
 }
 
@@ -488,18 +607,46 @@ static bool lxc_orphan(const xmlNode *d, const VrPlan *plan) {
  * this router's PFs or vf= ports, or one with an address the policy gives a port that
  * has another device now (two would clash in the container). The user's own devices
  * stay. */
-static bool lxc_stale(const xmlNode *d, const VrPlan *plan) {
+static bool lxc_stale(const xmlNode *d, const VrPlan *plan, GHashTable *port_ips) {
         g_autofree char *netdev = NULL;
 
         if (lxc_marked(d, plan->policy->dom.name))
                 return true;
-        for (guint i = 0; i < plan->ifaces->len; i++)
-                if ((is_lxc_macvlan(d) || is_lxc_netdev(d)) && has_port_address(d, plan->ifaces->pdata[i]))
-                        return true;
+        if (is_lxc_macvlan(d) || is_lxc_netdev(d)) {
+                for (xmlNode *c = vr_xml_first(d); c; c = vr_xml_next(c)) {
+                        g_autofree char *addr = vr_xml_is(c, NULL, "ip") ? vr_xml_prop(c, "address") : NULL;
+                        g_autofree char *key = ip_key(addr);
+                        if (key && g_hash_table_contains(port_ips, key))
+                                return true;
+                }
+        }
         if (!is_lxc_netdev(d) || !plan->vf_netdevs)
                 return false;
         netdev = vr_xml_text(vr_xml_child(vr_xml_child(d, NULL, "source"), NULL, "interface"));
         return netdev && g_hash_table_contains(plan->vf_netdevs, netdev);
+}
+
+/* The device of one port in one pass of lxc_match, or NULL. */
+static xmlNode *lxc_match_one(VrLxcIndex *ix, const VrPlanIface *pi, int pass, GHashTable *claimed) {
+        xmlNode *hit = NULL;
+
+        switch (pass) {
+        case 0:
+                return dev_index_head(ix->alias, pi->alias, claimed);
+        case 1:
+                return earlier(ix, dev_index_head(ix->name, pi->port->name, claimed),
+                               dev_index_head(ix->netdev, pi->netdev, claimed));
+        case 2:
+                for (guint i = 0; i < pi->ips->len; i++) {
+                        g_autofree char *key = policy_ip_key(pi->ips->pdata[i]);
+                        hit = earlier(ix, hit, dev_index_head(ix->ip, key, claimed));
+                }
+                return hit;
+        case 3:
+                return pi->kind == VR_IFACE_DIRECT ? dev_index_head(ix->dev, pi->port->dev, claimed) : NULL;
+        default:
+                return pi->kind == VR_IFACE_DIRECT ? dev_index_head(ix->orphan, "", claimed) : NULL;
+        }
 }
 
 /* Each port of a container and its device, found in passes from the surest mark to the
@@ -507,33 +654,18 @@ static bool lxc_stale(const xmlNode *d, const VrPlan *plan) {
  * the alias (a document apply wrote but libvirt never read), the name inside or the VF
  * netdev, one of the port's addresses (a port whose dev, VF or name changed), a macvlan
  * on its dev without a name (as apply wrote them before), a device apply made for a port
- * the policy no longer has (a renamed port). */
+ * the policy no longer has (a renamed port). Within a pass, ports in policy order each
+ * take the first unclaimed device in document order that matches. */
 static void lxc_match(xmlNode *devices, const VrPlan *plan, GHashTable *found, GHashTable *claimed) {
+        g_autoptr(VrLxcIndex) ix = lxc_index_new(devices, plan);
+
         for (int pass = 0; pass < 5; pass++) {
                 for (guint i = 0; i < plan->ifaces->len; i++) {
                         const VrPlanIface *pi = plan->ifaces->pdata[i];
-                        xmlNode *hit = NULL;
+                        xmlNode *hit;
                         if (g_hash_table_contains(found, pi))
                                 continue;
-                        for (xmlNode *d = vr_xml_first(devices); !hit && d; d = vr_xml_next(d)) {
-                                g_autofree char *alias = NULL, *name = NULL, *netdev = NULL, *dev = NULL;
-                                xmlNode *src = vr_xml_child(d, NULL, "source");
-                                if (g_hash_table_contains(claimed, d) || (!is_lxc_macvlan(d) && !is_lxc_netdev(d)))
-                                        continue;
-                                alias = vr_rewrite_device_alias(d);
-                                name = is_lxc_macvlan(d) ? guest_name(d) : NULL;
-                                netdev = is_lxc_netdev(d) ? vr_xml_text(vr_xml_child(src, NULL, "interface")) : NULL;
-                                dev = is_lxc_macvlan(d) ? vr_xml_prop(src, "dev") : NULL;
-                                if ((pass == 0 && g_strcmp0(alias, pi->alias) == 0) ||
-                                    (pass == 1 && name && g_str_equal(name, pi->port->name)) ||
-                                    (pass == 1 && netdev && g_strcmp0(netdev, pi->netdev) == 0) ||
-                                    (pass == 2 && has_port_address(d, pi)) ||
-                                    (pass == 3 && pi->kind == VR_IFACE_DIRECT && (!name || libvirt_named(d)) &&
-                                     g_strcmp0(dev, pi->port->dev) == 0) ||
-                                    (pass == 4 && pi->kind == VR_IFACE_DIRECT && lxc_orphan(d, plan)))
-                                        hit = d;
-                        }
-                        if (hit) {
+                        if ((hit = lxc_match_one(ix, pi, pass, claimed))) {
                                 g_hash_table_insert(found, (gpointer) pi, hit);
                                 g_hash_table_add(claimed, hit);
                         }
@@ -546,23 +678,30 @@ static void lxc_match(xmlNode *devices, const VrPlan *plan, GHashTable *found, G
  * <interface type='hostdev'> of the port's VF. It becomes the port (keeping its MAC and
  * PCI slot) rather than staying beside a second NIC on the same device. User-aliased
  * devices are the user's. */
-static xmlNode *find_unmarked(xmlNode *devices, const VrPlanIface *pi, GHashTable *claimed) {
+static GHashTable *unmarked_index(xmlNode *devices) {
+        GHashTable *ix = dev_index_new();
+
         for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
-                g_autofree char *src = NULL;
-                if (!vr_xml_is(d, NULL, "interface") || vr_xml_child(d, NULL, "alias") ||
-                    g_hash_table_contains(claimed, d))
+                g_autofree char *key = NULL, *src = NULL;
+                if (!vr_xml_is(d, NULL, "interface") || vr_xml_child(d, NULL, "alias"))
                         continue;
-                if (pi->kind == VR_IFACE_DIRECT && prop_is(d, "type", "direct")) {
-                        src = vr_xml_prop(vr_xml_child(d, NULL, "source"), "dev");
-                        if (g_strcmp0(src, pi->port->dev) == 0)
-                                return d;
-                } else if (pi->kind == VR_IFACE_HOSTDEV && prop_is(d, "type", "hostdev")) {
-                        src = vr_xml_source_pci(d);
-                        if (g_strcmp0(src, pi->pci) == 0)
-                                return d;
-                }
+                if (prop_is(d, "type", "direct") && (src = vr_xml_prop(vr_xml_child(d, NULL, "source"), "dev")))
+                        key = g_strconcat("direct ", src, NULL);
+                else if (prop_is(d, "type", "hostdev") && (src = vr_xml_source_pci(d)))
+                        key = g_strconcat("hostdev ", src, NULL);
+                dev_index_add(ix, key, d);
         }
-        return NULL;
+        return ix;
+}
+
+static xmlNode *find_unmarked(GHashTable *unmarked, const VrPlanIface *pi, GHashTable *claimed) {
+        g_autofree char *key = NULL;
+
+        if (pi->kind == VR_IFACE_DIRECT && pi->port->dev)
+                key = g_strconcat("direct ", pi->port->dev, NULL);
+        else if (pi->kind == VR_IFACE_HOSTDEV && pi->pci)
+                key = g_strconcat("hostdev ", pi->pci, NULL);
+        return dev_index_head(unmarked, key, claimed);
 }
 
 /* Mark an adopted device with the port's alias, where libvirt writes it (before the
@@ -621,16 +760,12 @@ static void carry_over(xmlNode *have, xmlNode *want, const VrPlanIface *pi) {
                 vr_xml_insert(want, NULL, xmlCopyNode(addr, 1)); /* after <alias>, as libvirt writes it */
 }
 
-static gboolean is_value(gpointer key, gpointer value, gpointer node) {
-        (void) key;
-        return value == node;
-}
-
 static void rewrite_ports(xmlNode *root, const VrPlan *plan) {
         xmlNode *devices = vr_xml_child(root, NULL, "devices");
         g_autoptr(GHashTable) existing = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         g_autoptr(GHashTable) claimed = g_hash_table_new(g_direct_hash, g_direct_equal);
         g_autoptr(GHashTable) found = g_hash_table_new(g_direct_hash, g_direct_equal); /* LXC: pi -> device */
+        g_autoptr(GHashTable) unmarked = NULL;
         bool lxc = plan->policy->dom.type == VR_DOMAIN_LXC;
         xmlNode *anchor = NULL;
 
@@ -648,16 +783,20 @@ static void rewrite_ports(xmlNode *root, const VrPlan *plan) {
         }
         if (lxc)
                 lxc_match(devices, plan, found, claimed);
+        else
+                unmarked = unmarked_index(devices);
         for (guint i = 0; i < plan->ifaces->len; i++) {
                 const VrPlanIface *pi = plan->ifaces->pdata[i];
                 xmlNode *want = build_device(pi, lxc);
                 xmlNode *have = lxc ? g_hash_table_lookup(found, pi) : g_hash_table_lookup(existing, pi->alias);
 
-                if (!have && !lxc && (have = find_unmarked(devices, pi, claimed)))
+                if (!have && !lxc && (have = find_unmarked(unmarked, pi, claimed)))
                         adopt_device(have, want);
                 if (have) {
+                        g_autofree char *alias = vr_rewrite_device_alias(have);
                         g_hash_table_add(claimed, have);
-                        g_hash_table_foreach_remove(existing, is_value, have);
+                        if (alias && g_hash_table_lookup(existing, alias) == have)
+                                g_hash_table_remove(existing, alias);
                 }
 
                 if (have && same_kind(have, want)) {
@@ -688,10 +827,21 @@ static void rewrite_ports(xmlNode *root, const VrPlan *plan) {
                 while (g_hash_table_iter_next(&it, NULL, &node))
                         vr_xml_remove(node);
         }
-        for (xmlNode *d = vr_xml_first(devices), *next; lxc && d; d = next) {
-                next = vr_xml_next(d);
-                if (!g_hash_table_contains(claimed, d) && lxc_stale(d, plan))
-                        vr_xml_remove(d);
+        if (lxc) {
+                g_autoptr(GHashTable) port_ips = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+                for (guint i = 0; i < plan->ifaces->len; i++) {
+                        const VrPlanIface *pi = plan->ifaces->pdata[i];
+                        for (guint j = 0; j < pi->ips->len; j++) {
+                                char *key = policy_ip_key(pi->ips->pdata[j]);
+                                if (key)
+                                        g_hash_table_add(port_ips, key);
+                        }
+                }
+                for (xmlNode *d = vr_xml_first(devices), *next; d; d = next) {
+                        next = vr_xml_next(d);
+                        if (!g_hash_table_contains(claimed, d) && lxc_stale(d, plan, port_ips))
+                                vr_xml_remove(d);
+                }
         }
 }
 
@@ -894,13 +1044,20 @@ static void strip_devices(xmlNode *root, guint strip) {
 /* The guest's configuration (KVM/QEMU): addresses, routes, policer, shaper,  */
 /* read by the guest's init from fw_cfg, so a change needs no image rebuild.  */
 
-static char *device_mac(xmlNode *devices, const char *alias) {
+GHashTable *vr_rewrite_alias_index(xmlNode *devices, bool last) {
+        GHashTable *ix = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+
         for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
-                g_autofree char *a = vr_rewrite_device_alias(d);
-                if (g_strcmp0(a, alias) == 0)
-                        return vr_xml_prop(vr_xml_child(d, NULL, "mac"), "address");
+                char *alias;
+                if (!vr_rewrite_is_router_device(d))
+                        continue;
+                alias = vr_rewrite_device_alias(d);
+                if (last || !g_hash_table_contains(ix, alias))
+                        g_hash_table_insert(ix, alias, d);
+                else
+                        g_free(alias);
         }
-        return NULL;
+        return ix;
 }
 
 static char *guest_config(xmlNode *root, const VrPlan *plan) {
@@ -910,11 +1067,13 @@ static char *guest_config(xmlNode *root, const VrPlan *plan) {
          * commas, which QEMU then splits at: no commas anywhere (names, addresses and
          * rates have none; the comment must not either). */
         GString *c = g_string_new("# virt-router guest configuration from the router policy\n");
+        g_autoptr(GHashTable) by_alias = vr_rewrite_alias_index(devices, false);
 
         g_string_append_printf(c, "version 1\nname %s\n", p->dom.name);
         for (guint i = 0; i < plan->ifaces->len; i++) {
                 const VrPlanIface *pi = plan->ifaces->pdata[i];
-                g_autofree char *mac = device_mac(devices, pi->alias);
+                xmlNode *dev = g_hash_table_lookup(by_alias, pi->alias);
+                g_autofree char *mac = dev ? vr_xml_prop(vr_xml_child(dev, NULL, "mac"), "address") : NULL;
                 if (mac)
                         g_string_append_printf(c, "port %s mac %s\n", pi->port->name, mac);
                 else
@@ -991,14 +1150,16 @@ GHashTable *vr_rewrite_current_vfs(xmlDoc *doc) {
         return h;
 }
 
-/* The port that names this VF with vf=, if any. */
-static const VrPort *port_named_vf(const VrPolicy *policy, const char *pci) {
+/* The VFs ports name with vf=: PCI address -> the first port naming it. */
+static GHashTable *vfs_named(const VrPolicy *policy) {
+        GHashTable *h = g_hash_table_new(g_str_hash, g_str_equal);
+
         for (guint i = 0; i < policy->ports->len; i++) {
                 const VrPort *port = policy->ports->pdata[i];
-                if (port->mode == VR_PORT_VF && g_strcmp0(port->vf, pci) == 0)
-                        return port;
+                if (port->mode == VR_PORT_VF && port->vf && !g_hash_table_contains(h, port->vf))
+                        g_hash_table_insert(h, port->vf, (gpointer) port);
         }
-        return NULL;
+        return h;
 }
 
 /* VFs that devices of a KVM domain other than its ports hold: a <hostdev> of the VF, or
@@ -1007,6 +1168,7 @@ static const VrPort *port_named_vf(const VrPolicy *policy, const char *pci) {
  * names with vf=, which that port adopts as virt-install wrote it. */
 static GHashTable *other_vfs(xmlNode *devices, const VrPolicy *policy) {
         GHashTable *h = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        g_autoptr(GHashTable) named = vfs_named(policy);
 
         for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
                 g_autofree char *pci = NULL;
@@ -1015,7 +1177,7 @@ static GHashTable *other_vfs(xmlNode *devices, const VrPolicy *policy) {
                         continue;
                 if (vr_rewrite_is_router_device(d) || !(pci = vr_xml_source_pci(d)))
                         continue;
-                if (port_named_vf(policy, pci) && vr_xml_is(d, NULL, "interface") && !vr_xml_child(d, NULL, "alias"))
+                if (g_hash_table_contains(named, pci) && vr_xml_is(d, NULL, "interface") && !vr_xml_child(d, NULL, "alias"))
                         continue;
                 if (!g_hash_table_contains(h, pci))
                         g_hash_table_insert(h, g_steal_pointer(&pci), device_label(d));
@@ -1087,6 +1249,7 @@ static GHashTable *lxc_other_vfs(xmlNode *devices, const VrPolicy *policy, const
 static GHashTable *lxc_current_vfs(xmlNode *devices, const VrPolicy *policy, const VrHostFacts *facts) {
         GHashTable *h = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         g_autoptr(GHashTable) taken = g_hash_table_new(g_direct_hash, g_direct_equal);
+        g_autoptr(GHashTable) named = vfs_named(policy);
 
         for (int pass = 0; pass < 2; pass++) {
                 for (guint i = 0; i < policy->ports->len; i++) {
@@ -1105,7 +1268,7 @@ static GHashTable *lxc_current_vfs(xmlNode *devices, const VrPolicy *policy, con
                                 for (guint k = 0; netdev && !pci && k < vfs->len; k++)
                                         if (g_strcmp0(g_hash_table_lookup(facts->netdevs, vfs->pdata[k]), netdev) == 0)
                                                 pci = vfs->pdata[k];
-                                if (!pci || port_named_vf(policy, pci))
+                                if (!pci || g_hash_table_contains(named, pci))
                                         continue;
                                 g_hash_table_add(taken, d);
                                 g_hash_table_insert(h, g_strdup(port->name), g_strdup(pci));
@@ -1144,13 +1307,15 @@ static void lxc_name_conflicts(xmlDoc *doc, const VrPlan *plan, const char *what
         g_autoptr(GHashTable) numbers = g_hash_table_new(g_direct_hash, g_direct_equal); /* device -> N+1 of ethN */
         g_autoptr(GPtrArray) devs = g_ptr_array_new();
         g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(VrLxcIndex) ix = NULL;
         int unnamed = 0;
 
         rewrite_ports(xmlDocGetRootElement(copy), plan);
         devices = vr_xml_child(xmlDocGetRootElement(copy), NULL, "devices");
+        ix = vr_rewrite_lxc_index_new(devices);
         for (guint i = 0; i < plan->ifaces->len; i++) {
                 const VrPlanIface *pi = plan->ifaces->pdata[i];
-                xmlNode *d = vr_rewrite_find_lxc_port(devices, pi->port, pi->netdev, ports);
+                xmlNode *d = vr_rewrite_find_lxc_port(ix, pi->port, pi->netdev, ports);
                 if (d)
                         g_hash_table_insert(ports, d, (gpointer) pi);
         }

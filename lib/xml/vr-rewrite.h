@@ -14,10 +14,18 @@
 /* Edit doc in place to match the plan. Everything the plan does not name is kept. */
 void vr_rewrite_doc(xmlDoc *doc, const VrPlan *plan);
 
+/* A container's devices indexed by how its ports are found, built in one pass. */
+typedef struct VrLxcIndex VrLxcIndex;
+VrLxcIndex *vr_rewrite_lxc_index_new(xmlNode *devices);
+void vr_rewrite_lxc_index_free(VrLxcIndex *ix);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VrLxcIndex, vr_rewrite_lxc_index_free)
 /* A container's device for a port (LXC keeps no aliases): the macvlan on port->dev,
- * or the hostdev of vf_netdev; devices in `claimed` (may be NULL) are skipped. */
-xmlNode *vr_rewrite_find_lxc_port(xmlNode *devices, const VrPort *port, const char *vf_netdev,
-                                  GHashTable *claimed);
+ * or the hostdev of vf_netdev; devices in `claimed` (may be NULL) are skipped. A
+ * lookup, not a scan: callers find thousands of ports. */
+xmlNode *vr_rewrite_find_lxc_port(VrLxcIndex *ix, const VrPort *port, const char *vf_netdev, GHashTable *claimed);
+/* Router devices (vr_rewrite_is_router_device) by alias: the first of an alias, or with
+ * `last` the last one. Caller unrefs. */
+GHashTable *vr_rewrite_alias_index(xmlNode *devices, bool last);
 /* The device's <alias name>, or NULL. */
 char *vr_rewrite_device_alias(xmlNode *dev);
 /* An <interface> or <hostdev> that apply marked as a port (alias ua-vr-PORT). */

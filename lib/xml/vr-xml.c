@@ -89,6 +89,18 @@ static bool check_no_entities(const xmlDoc *doc, const char *buf, size_t len, co
         return true;
 }
 
+bool vr_xml_check_text(const char *buf, size_t len, const char *what, GError **error) {
+        const char *nul = memchr(buf, '\0', len);
+
+        if (nul) {
+                g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                            "%s: a NUL byte at offset %zu: expected a domain XML in UTF-8, which has none (UTF-16 and UTF-32 are not read)",
+                            what, (size_t) (nul - buf));
+                return false;
+        }
+        return true;
+}
+
 xmlDoc *vr_xml_parse(const char *buf, size_t len, const char *what, GError **error) {
         g_autoptr(GString) msg = g_string_new(NULL);
         ParseCtx ctx = {msg};
@@ -106,6 +118,10 @@ xmlDoc *vr_xml_parse(const char *buf, size_t len, const char *what, GError **err
                             "%s: empty input: expected a libvirt domain XML", what);
                 return NULL;
         }
+        /* libxml2 would stop at a NUL (not well-formed) or decode UTF-16: refused alike,
+         * so that the hook's front, which reads bytes, and this parser agree. */
+        if (!vr_xml_check_text(buf, len, what, error))
+                return NULL;
         pctx = xmlNewParserCtxt();
         if (!pctx)
                 g_error("out of memory");
@@ -116,6 +132,14 @@ xmlDoc *vr_xml_parse(const char *buf, size_t len, const char *what, GError **err
         if (!doc || !xmlDocGetRootElement(doc)) {
                 g_set_error(error, VR_ERROR, VR_ERROR_INVALID, "%s: not well-formed XML: %s",
                             what, msg->len ? msg->str : "no root element");
+                xmlFreeDoc(doc);
+                return NULL;
+        }
+        if (doc->encoding && g_ascii_strcasecmp((const char *) doc->encoding, "UTF-8") != 0 &&
+            g_ascii_strcasecmp((const char *) doc->encoding, "US-ASCII") != 0) {
+                g_set_error(error, VR_ERROR, VR_ERROR_INVALID,
+                            "%s: encoding '%s' declared: expected a domain XML in UTF-8, as libvirt writes it",
+                            what, (const char *) doc->encoding);
                 xmlFreeDoc(doc);
                 return NULL;
         }

@@ -18,6 +18,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlChar, xmlFree)
  * Each element is stamped with its place in document order, so that vr_xml_serialize()
  * can find its bytes in the input again. */
 xmlDoc *vr_xml_parse(const char *buf, size_t len, const char *what, GError **error);
+/* Whether buf is text a domain XML can be: no NUL byte (libvirt hands hooks its XML as a C
+ * string, so a NUL cannot come from it, and UTF-16 and UTF-32 have them in every ASCII
+ * character). false with VR_ERROR_INVALID naming the offset. vr_xml_parse checks it, and
+ * refuses a declared encoding other than UTF-8 (libvirt writes UTF-8 and no declaration). */
+bool vr_xml_check_text(const char *buf, size_t len, const char *what, GError **error);
 /* How the input was written, so that output differs only where we changed something:
  * the input itself, its own XML declaration, and the attribute quote it used for what is
  * written anew (libvirt writes its elements with ', but dumps <metadata> contents through
