@@ -13,6 +13,7 @@
 
 #include "vr-error.h"
 #include "vr-launch.h"
+#include "vr-proc.h"
 #include "vr-state.h"
 #include "vr-sysfs.h"
 
@@ -144,16 +145,6 @@ int vr_tuner_launch(const VrLaunchOptions *o, GError **error) {
         return 0;
 }
 
-static int pidfd_open_(pid_t pid) {
-#ifdef SYS_pidfd_open
-        int fd = (int) syscall(SYS_pidfd_open, pid, 0);
-        return fd < 0 ? -errno : fd;
-#else
-        (void) pid;
-        return -ENOSYS;
-#endif
-}
-
 static int pidfd_send_signal_(int fd, int sig) {
 #ifdef SYS_pidfd_send_signal
         return syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) < 0 ? -errno : 0;
@@ -176,7 +167,7 @@ int vr_tuner_stop(const char *root, const char *state_dir, const char *domain) {
          * was opened; the check after it then proves that process is the tuner, and a
          * signal through it reaches that process or none (ESRCH once it has exited),
          * never one that took the pid between check and kill. */
-        fd = pidfd_open_(id.pid);
+        fd = vr_pidfd_open(id.pid);
         if (fd < 0 && fd != -ENOSYS)
                 return fd == -EINVAL ? -ESRCH : fd;
         if (!vr_proc_id_alive(root, &id)) {

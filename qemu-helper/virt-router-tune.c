@@ -23,6 +23,7 @@
 #include "vr-error.h"
 #include "vr-hostconf.h"
 #include "vr-log.h"
+#include "vr-proc.h"
 #include "vr-state.h"
 #include "vr-sysfs.h"
 #include "vr-tune-spec.h"
@@ -202,16 +203,6 @@ static void raise_priority(VrTuner *t, int requested) {
                        vr_tuner_domain(t), prio, g_strerror(errno));
 }
 
-static int pidfd_open_(pid_t pid) {
-#ifdef SYS_pidfd_open
-        int fd = (int) syscall(SYS_pidfd_open, pid, 0);
-        return fd < 0 ? -errno : fd;
-#else
-        (void) pid;
-        return -ENOSYS;
-#endif
-}
-
 static int run(const Options *o, VrTuner *t) {
         int conn = -1, pidfd, sfd, r = 0;
         sigset_t mask;
@@ -255,7 +246,7 @@ static int run(const Options *o, VrTuner *t) {
         sigaddset(&mask, SIGHUP);
         sigprocmask(SIG_BLOCK, &mask, NULL);
         sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-        pidfd = pidfd_open_(vr_tuner_pid(t));
+        pidfd = vr_pidfd_open(vr_tuner_pid(t));
 
         while (running) {
                 struct pollfd fds[3] = {

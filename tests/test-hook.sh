@@ -638,16 +638,13 @@ ledger_cpus() { python3 -c 'import json,sys; print(" ".join("%s=%s" % (d["domain
 VIRT_ROUTER_CONFIG=$rwconf hook instance-00000001 release "$rwxml"
 VIRT_ROUTER_CONFIG=$rwconf hook instance-00000002 release "$tmp/rw2.xml"
 rm -f "$state/ledger"
-cat >"$tmp/pool3.conf" <<CONF
-[host]
-router-cpus=1-3
-housekeeping-cpus=0
-[profile edge]
-placement=dedicated
-[rule nova-routers]
-nova-flavor=vr.*
-profile=edge
-CONF
+# pool_conf FILE CPUS: a host config binding Nova's vr.* flavors to a dedicated profile
+# without cpus=, on the pool CPUS (CPU 0 for housekeeping)
+pool_conf() {
+	printf '[host]\nrouter-cpus=%s\nhousekeeping-cpus=0\n[profile edge]\nplacement=dedicated\n[rule nova-routers]\nnova-flavor=vr.*\nprofile=edge\n' \
+		"$2" >"$1"
+}
+pool_conf "$tmp/pool3.conf" 1-3
 for n in 1 2 3 4; do
 	sed -e "s/instance-00000001/instance-0000010$n/" -e '/<vcpupin/d' "$rwxml" >"$tmp/pool$n.xml"
 	VIRT_ROUTER_CONFIG=$tmp/pool3.conf hook "instance-0000010$n" prepare "$tmp/pool$n.xml"
@@ -699,16 +696,7 @@ done
 # Incoming rule-bound instances and the CPUs other routers hold (pool 2-4 here): a pin
 # another router holds moves to a free CPU of the pool; a vCPU pinned to a range is no
 # CPU of its own; a full pool refuses the migration with the numbers.
-cat >"$tmp/pool24.conf" <<CONF
-[host]
-router-cpus=2-4
-housekeeping-cpus=0
-[profile edge]
-placement=dedicated
-[rule nova-routers]
-nova-flavor=vr.*
-profile=edge
-CONF
+pool_conf "$tmp/pool24.conf" 2-4
 inst() { # NAME VCPUS PINS...: a rule-bound Nova instance, each vCPU pinned as given
 	local name=$1 vcpus=$2 pins="" i=0
 	shift 2

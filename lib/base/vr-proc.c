@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "vr-proc.h"
 #include "vr-sysfs.h"
@@ -232,4 +234,14 @@ pid_t vr_libvirt_pid(const char *root, const char *driver, const char *domain) {
                         return (pid_t) g_ascii_strtoll(s, NULL, 10);
         }
         return 0;
+}
+
+int vr_pidfd_open(pid_t pid) {
+#ifdef SYS_pidfd_open
+        int fd = (int) syscall(SYS_pidfd_open, pid, 0);
+        return fd < 0 ? -errno : fd;
+#else
+        (void) pid;
+        return -ENOSYS;
+#endif
 }

@@ -79,3 +79,8 @@ int vr_cgroup_mounts_read(const char *root, VrCgroupMounts *ret) _must_check_;
  * driver NULL: qemu, then lxc), 0 if there is none, or DOMAIN cannot be a file name
  * (vr_name_problem). */
 pid_t vr_libvirt_pid(const char *root, const char *driver, const char *domain);
+
+/* pidfd_open(2) of PID (glibc 2.36 in bookworm has no wrapper): a descriptor that keeps
+ * naming this process, whatever later reuses its pid. The fd, or -errno (-ENOSYS
+ * before Linux 5.3). */
+int vr_pidfd_open(pid_t pid);

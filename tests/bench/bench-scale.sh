@@ -20,13 +20,7 @@ SIZES=${SIZES:-1000 2000 4000 8000 8192 10000}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 root=$tmp/root
-cp -a "$top/tests/data/sysroot/sriov" "$root"
-chmod -R u+w "$root"
-mkdir -p "$root/proc/sys/kernel" "$root/sys/devices/system/cpu" "$root/run/libvirt/qemu"
-echo 0-3 >"$root/sys/devices/system/cpu/online"
-printf '[host]\nrouter-cpus=1-3\nhousekeeping-cpus=0\n' >"$tmp/host.conf"
-export VIRT_ROUTER_ROOT=$root VIRT_ROUTER_STATE_DIR=$tmp/state VIRT_ROUTER_CONFIG=$tmp/host.conf
-export VIRT_ROUTER_NO_TUNER=1 VIRT_ROUTER_LOG=stderr
+scale_root "$tmp"
 
 # timed IN OUT CMD...: median CPU seconds (user + system) of RUNS runs
 timed() {

@@ -20,3 +20,16 @@ scale_domain() {
 		print "  <devices>\n  </devices>\n</domain>"
 	}'
 }
+
+# scale_root DIR: a fake host under DIR/root (the SR-IOV sysfs of tests/data, CPUs 0-3)
+# and its host config DIR/host.conf, exported for the hook and the CLI as the tests do.
+scale_root() {
+	local top=${top_srcdir:-$top}
+	cp -a "$top/tests/data/sysroot/sriov" "$1/root"
+	chmod -R u+w "$1/root"
+	mkdir -p "$1/root/proc/sys/kernel" "$1/root/sys/devices/system/cpu" "$1/root/run/libvirt/qemu"
+	echo 0-3 >"$1/root/sys/devices/system/cpu/online"
+	printf '[host]\nrouter-cpus=1-3\nhousekeeping-cpus=0\n' >"$1/host.conf"
+	export VIRT_ROUTER_ROOT=$1/root VIRT_ROUTER_STATE_DIR=$1/state VIRT_ROUTER_CONFIG=$1/host.conf
+	export VIRT_ROUTER_NO_TUNER=1 VIRT_ROUTER_LOG=stderr
+}
