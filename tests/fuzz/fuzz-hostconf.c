@@ -66,10 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         GHashTableIter it;
         gpointer key;
 
-        if (!g_file_set_contents(conf_path, (const char *) data, (gssize) size, &err)) {
-                fprintf(stderr, "vr-fuzz: %s\n", err->message);
-                exit(1);
-        }
+        vr_fuzz_write_file(conf_path, data, size);
         c = vr_host_conf_load(conf_path, &err);
         if (!c) {
                 if (!err || !err->message || !*err->message)
@@ -79,8 +76,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         check_cpuset("router-cpus", c->router_cpus);
         check_cpuset("housekeeping-cpus", c->housekeeping_cpus);
 
-        if (!g_file_set_contents(copy_path, (const char *) data, (gssize) size, &err) ||
-            !vr_host_conf_store_calibration(copy_path, &c->cost, &err))
+        vr_fuzz_write_file(copy_path, data, size);
+        if (!vr_host_conf_store_calibration(copy_path, &c->cost, &err))
                 VR_FUZZ_FAIL("calibrate cannot store into a config that loads: %s", err->message);
         stored = vr_host_conf_load(copy_path, &err);
         if (!stored)

@@ -40,10 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         g_autoptr(GError) err = NULL;
         g_autofree char *t1 = NULL, *t2 = NULL;
 
-        if (!g_file_set_contents(ledger_path, (const char *) data, (gssize) size, &err)) {
-                fprintf(stderr, "vr-fuzz: %s\n", err->message);
-                exit(1);
-        }
+        vr_fuzz_write_file(ledger_path, data, size);
         l = vr_ledger_open(root, state_dir, 0, &err);
         if (!l) {
                 if (!err || !err->message || !*err->message)

@@ -46,6 +46,16 @@ static inline void vr_fuzz_rm_tmp(void) {
                 nftw(vr_fuzz_tmp, vr_fuzz_rm_one, 8, FTW_DEPTH | FTW_PHYS);
 }
 
+/* The input as a file, plainly written: g_file_set_contents() syncs an existing file to
+ * disk each time, which would cost more than the input's parse. */
+static inline void vr_fuzz_write_file(const char *path, const uint8_t *data, size_t size) {
+        FILE *f = fopen(path, "wb");
+        if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f) != 0) {
+                perror(path);
+                exit(1);
+        }
+}
+
 /* A private directory for the harnesses that need files (host config, ledger), removed
  * at exit (a crash leaves it for the post-mortem). */
 static inline char *vr_fuzz_tmpdir(const char *what) {
