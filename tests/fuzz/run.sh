@@ -73,10 +73,11 @@ build_lib() {
 	done
 	if ((${#todo[@]})); then
 		echo "fuzz: compiling ${#todo[@]} library sources with $cc"
-		export cc objdir san
+		export objdir
+		# shellcheck disable=SC2016 # expanded by the inner bash, per source
 		printf '%s\n' "${todo[@]}" | xargs -P "$(nproc)" -I{} bash -c '
-			c={}; o=$objdir/$(basename "$(dirname "$c")")-$(basename "${c%.c}").o
-			"$@" -c "$c" -o "$o"' _ "$cc" "${cflags[@]}" "${pkg_cflags[@]}" -fsanitize=fuzzer-no-link $san
+			c=$1; shift; o=$objdir/$(basename "$(dirname "$c")")-$(basename "${c%.c}").o
+			"$@" -c "$c" -o "$o"' _ {} "$cc" "${cflags[@]}" "${pkg_cflags[@]}" -fsanitize=fuzzer-no-link "$san"
 		changed=1
 	fi
 	if ((changed)) || [[ ! -f $lib ]]; then
@@ -89,7 +90,7 @@ build_harness() {
 	local name=$1 bin=$out/fuzz-$1
 	if [[ ! -f $bin || $fuzzdir/fuzz-$name.c -nt $bin || $fuzzdir/vr-fuzz.h -nt $bin || $out/libvr-fuzz.a -nt $bin ]]; then
 		echo "fuzz: building fuzz-$name"
-		"$cc" "${cflags[@]}" "${pkg_cflags[@]}" -fsanitize=fuzzer $san "$fuzzdir/fuzz-$name.c" \
+		"$cc" "${cflags[@]}" "${pkg_cflags[@]}" -fsanitize=fuzzer "$san" "$fuzzdir/fuzz-$name.c" \
 			"$out/libvr-fuzz.a" "${pkg_libs[@]}" -lm -o "$bin"
 	fi
 }
