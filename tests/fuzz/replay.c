@@ -1,5 +1,6 @@
-/* A libFuzzer harness without libFuzzer: each input of its committed corpus (or the
- * files and directories given) once, through the harness and its oracle. make check
+/* A libFuzzer harness without libFuzzer: each input of its committed corpus and of the
+ * faults fixed (or the files and directories given) once, through the harness and its
+ * oracle. make check
  * builds it with the project's compiler, so the corpora are regression tests on every
  * build, under the sanitizer pass too, with no clang needed; `make fuzz` is libFuzzer. */
 #include "config.h"
@@ -52,9 +53,25 @@ static void replay_path(const char *path) {
                 replay_file(names->pdata[i]);
 }
 
+/* tests/fuzz/fixed/NAME-*: the inputs of faults fixed, kept apart from the corpus, which
+ * a merge minimises by coverage and could drop them from. */
+static void replay_fixed(const char *fixed) {
+        g_autoptr(GDir) dir = g_dir_open(fixed, 0, NULL);
+        g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+        const char *n;
+
+        while (dir && (n = g_dir_read_name(dir)))
+                if (g_str_has_prefix(n, VR_FUZZ_NAME "-"))
+                        g_ptr_array_add(names, g_build_filename(fixed, n, NULL));
+        g_ptr_array_sort(names, (GCompareFunc) g_strcmp0);
+        for (guint i = 0; i < names->len; i++)
+                replay_file(names->pdata[i]);
+}
+
 int main(int argc, char **argv) {
         const char *top = g_getenv("top_srcdir");
         g_autofree char *corpus = g_build_filename(top ? top : ".", "tests", "fuzz", "corpus", VR_FUZZ_NAME, NULL);
+        g_autofree char *fixed = g_build_filename(top ? top : ".", "tests", "fuzz", "fixed", NULL);
 
         LLVMFuzzerInitialize(&argc, &argv);
         if (argc > 1) {
@@ -62,6 +79,7 @@ int main(int argc, char **argv) {
                         replay_path(argv[i]);
         } else if (g_file_test(corpus, G_FILE_TEST_IS_DIR)) {
                 replay_path(corpus);
+                replay_fixed(fixed);
         } else {
                 fprintf(stderr, "replay: no corpus %s (set top_srcdir)\n", corpus);
                 return 99;
