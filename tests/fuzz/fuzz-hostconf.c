@@ -92,7 +92,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 VR_FUZZ_FAIL("storing the calibration changed another setting");
         if (c->cost.vcpu_ns != stored->cost.vcpu_ns || c->cost.backend_ns != stored->cost.backend_ns ||
             c->cost.vcpu_idle_ppm != stored->cost.vcpu_idle_ppm ||
-            c->cost.backend_idle_ppm != stored->cost.backend_idle_ppm || c->cost.margin_ppm != stored->cost.margin_ppm ||
+            c->cost.backend_idle_ppm != stored->cost.backend_idle_ppm ||
+            c->cost.margin_ppm != stored->cost.margin_ppm ||
             (c->cost.tick_ns > stored->cost.tick_ns ? c->cost.tick_ns - stored->cost.tick_ns
                                                      : stored->cost.tick_ns - c->cost.tick_ns) > 500 ||
             g_strcmp0(c->cost.measured_on, stored->cost.measured_on) || !stored->cost.measured)

@@ -111,7 +111,9 @@ seed() {
 	mkdir -p "$dir"
 	case $name in
 	apply)
-		for f in "$src"/tests/data/{xml,render,drift,spec}/*.xml; do cp "$f" "$dir/$(basename "$(dirname "$f")")-$(basename "$f")"; done
+		for f in "$src"/tests/data/{xml,render,drift,spec}/*.xml; do
+			cp "$f" "$dir/$(basename "$(dirname "$f")")-$(basename "$f")"
+		done
 		;;
 	hostconf)
 		for f in "$src"/tests/data/{xml,render,drift,tune,hook-plan,guarantee,hook}/*.conf; do
