@@ -96,9 +96,14 @@ build_harness() {
 }
 
 # The host config, ledger and calibration writers sync what they write (atomic
-# replace): on tmpfs that costs nothing, on a disk it would bound the harness.
-if [[ -z ${TMPDIR:-} && -d /dev/shm && -w /dev/shm ]]; then
-	export TMPDIR=/dev/shm
+# replace): on tmpfs that costs nothing, on a disk it would bound the harness. One
+# directory for the run, removed at its end: a harness that faults cannot remove its own.
+if [[ -z ${TMPDIR:-} ]]; then
+	shm=/dev/shm
+	[[ -d $shm && -w $shm ]] || shm=/tmp
+	TMPDIR=$(mktemp -d "$shm/vr-fuzz.XXXXXX")
+	export TMPDIR
+	trap 'rm -rf "$TMPDIR"' EXIT
 fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
