@@ -12,6 +12,8 @@ set -euo pipefail
 builddir=${1:?usage: check-layers.sh BUILDDIR [LAYER=ARCHIVE ...]}
 shift
 : "${CC:=cc}"
+# CC may carry flags, as make allows (the sanitizer build's CC='gcc -fsanitize=...').
+read -ra cc <<<"$CC"
 
 declare -A archive=(
 	[base]=lib/base/.libs/libvrbase.a
@@ -54,7 +56,7 @@ path_of() {
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 echo 'int main(void) { return 0; }' >"$tmp/main.c"
-"$CC" -c -o "$tmp/main.o" "$tmp/main.c"
+"${cc[@]}" -c -o "$tmp/main.o" "$tmp/main.c"
 
 failed=0
 for layer in base model plan xml host prog tuner hook bench; do
@@ -63,7 +65,7 @@ for layer in base model plan xml host prog tuner hook bench; do
 		deps+=("$(path_of "$d")")
 	done
 	# shellcheck disable=SC2086 # the *_LIBS are lists of flags
-	if ! "$CC" -o "$tmp/$layer" "$tmp/main.o" -Wl,--whole-archive "$(path_of "$layer")" -Wl,--no-whole-archive \
+	if ! "${cc[@]}" -o "$tmp/$layer" "$tmp/main.o" -Wl,--whole-archive "$(path_of "$layer")" -Wl,--no-whole-archive \
 		"${deps[@]}" ${ext[$layer]:-} ${GLIB_LIBS:-} -lm 2>"$tmp/err"; then
 		echo "check-layers: layer '$layer' calls outside what it may use (${below[$layer]:-nothing but libc and GLib}):" >&2
 		grep -E 'undefined reference' "$tmp/err" | sed 's/^.*undefined reference to/  undefined:/' | sort -u >&2 ||

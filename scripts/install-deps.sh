@@ -16,6 +16,12 @@ PACKAGES=(
 	virtinst
 	# test tools: virt-xml-validate/xmllint, veths, leak checks, guest images
 	libxml2-utils iproute2 valgrind debootstrap
+	# the sanitizer pass of scripts/check: gcc's ASan and UBSan runtimes (gcc-12 pulls
+	# them in today; named so that a leaner compiler package cannot drop them)
+	libasan8 libubsan1
+	# make fuzz: clang and libFuzzer, whose runtime (libclang_rt.fuzzer) is only a
+	# Recommends of clang-14, which --no-install-recommends below skips
+	clang-14 libclang-rt-14-dev
 	# tests and the demo: traffic generators, JSON checks, namespaces
 	python3 util-linux e2fsprogs zstd cpio gnuplot-nox
 	# man pages are rendered and checked; pgrep/pkill; modprobe for macvtap

@@ -301,7 +301,8 @@ static int run_bench(long count, int policy, const cpu_set_t *cpus, long timeout
                 }
                 f = NULL;
         }
-        qsort(ok_lat, (size_t)n_ok, sizeof(*ok_lat), cmp_ll);
+        if (n_ok > 1) /* never qsort(NULL, 0): undefined, and UBSan stops there */
+                qsort(ok_lat, (size_t)n_ok, sizeof(*ok_lat), cmp_ll);
         {
                 long long med = -1, p99 = -1, max = -1;
 

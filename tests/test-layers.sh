@@ -36,7 +36,8 @@ plant() {
 	local layer=$1 arch=$2 fn=$3
 	cp "$top_builddir/$arch" "$tmp/$layer.a"
 	printf 'void %s(void);\nvoid vr_planted_%s(void) { %s(); }\n' "$fn" "$layer" "$fn" >"$tmp/planted-$layer.c"
-	"$CC" -fPIC -c -o "$tmp/planted-$layer.o" "$tmp/planted-$layer.c"
+	# shellcheck disable=SC2086 # CC may carry flags (the sanitizer build's)
+	$CC -fPIC -c -o "$tmp/planted-$layer.o" "$tmp/planted-$layer.c"
 	ar r "$tmp/$layer.a" "$tmp/planted-$layer.o" 2>/dev/null
 	if out=$(bash "$check" "$top_builddir" "$layer=$tmp/$layer.a" 2>&1); then
 		bad "$layer calling $fn passed the check"

@@ -164,7 +164,9 @@ static const char *const calibration_keys[] = {
 
 static bool load_calibration_group(VrHostConf *c, GKeyFile *kf, const char *path, GError **error) {
         g_auto(GStrv) keys = g_key_file_get_keys(kf, "calibration", NULL, NULL);
-        unsigned costs = 0;
+        /* Which costs the file gives, not how many lines: GKeyFile lists a key written
+         * twice twice, and two vcpu-packet-cost lines are no calibrated backend. */
+        bool vcpu = false, backend = false;
 
         for (char **k = keys; k && *k; k++) {
                 g_autofree char *v = g_key_file_get_string(kf, "calibration", *k, NULL);
@@ -181,7 +183,7 @@ static bool load_calibration_group(VrHostConf *c, GKeyFile *kf, const char *path
                         if (vr_parse_duration(v, dst) < 0 || *dst > 1000000000)
                                 return conf_fail(error, path, "calibration", *k, v,
                                                  "CPU time per packet such as '1500ns' or '12us'");
-                        costs++;
+                        *(**k == 'v' ? &vcpu : &backend) = true;
                 } else if (g_str_equal(*k, "vcpu-idle") || g_str_equal(*k, "backend-idle") ||
                            g_str_equal(*k, "margin")) {
                         uint32_t *dst = g_str_equal(*k, "margin") ? &c->cost.margin_ppm
@@ -197,7 +199,7 @@ static bool load_calibration_group(VrHostConf *c, GKeyFile *kf, const char *path
                         c->cost.measured_on = g_steal_pointer(&v);
                 }
         }
-        c->cost.measured = costs == 2;
+        c->cost.measured = vcpu && backend;
         return true;
 }
 

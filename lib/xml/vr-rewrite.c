@@ -1454,7 +1454,11 @@ int vr_rewrite_xml(const char *buf, size_t len, const VrRewriteOptions *opts, ch
                 vr_xml_style_detect(buf, len, &style);
                 *ret_out = vr_xml_serialize(doc, &style, ret_len);
         } else {
-                *ret_out = g_strndup(buf, len);
+                /* The input's bytes, all of them: g_strndup() would stop at a NUL that
+                 * libxml2 left in the epilog and pad the rest with zeros. */
+                *ret_out = g_malloc(len + 1);
+                memcpy(*ret_out, buf, len);
+                (*ret_out)[len] = '\0';
                 *ret_len = len;
         }
         return r;

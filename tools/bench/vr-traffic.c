@@ -99,7 +99,10 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 void vr_stats_sort(double *v, size_t n) {
-        qsort(v, n, sizeof(double), cmp_double);
+        /* qsort's array must be valid even when empty (C11 7.22.5): a step with no
+         * samples passes NULL, which UBSan stops at. */
+        if (n > 1)
+                qsort(v, n, sizeof(double), cmp_double);
 }
 
 double vr_stats_percentile(const double *v, size_t n, double p) {
