@@ -344,6 +344,13 @@ static void merge_device(xmlNode *have, xmlNode *want, bool policy_mac, bool own
                 h = vr_xml_child(have, NULL, name);
                 if (h && g_str_equal(name, "mac") && !policy_mac)
                         continue; /* the MAC it has: ours from before, or libvirt's */
+                if (h && g_str_equal(name, "mac")) {
+                        /* The same MAC in other letters is the same MAC: kept as written, so
+                         * a second apply does not respell what the first kept. */
+                        g_autofree char *hm = vr_xml_prop(h, "address"), *wm = vr_xml_prop(w, "address");
+                        if (hm && wm && g_ascii_strcasecmp(hm, wm) == 0)
+                                continue;
+                }
                 if (!h && g_str_equal(name, "mac")) {
                         insert_before(have, vr_xml_first(have), xmlCopyNode(w, 1)); /* first, as libvirt writes it */
                 } else if (!h) {
@@ -766,6 +773,7 @@ static void rewrite_ports(xmlNode *root, const VrPlan *plan) {
         g_autoptr(GHashTable) claimed = g_hash_table_new(g_direct_hash, g_direct_equal);
         g_autoptr(GHashTable) found = g_hash_table_new(g_direct_hash, g_direct_equal); /* LXC: pi -> device */
         g_autoptr(GHashTable) unmarked = NULL;
+        g_autoptr(GPtrArray) marked = g_ptr_array_new(); /* every router device, duplicates too */
         bool lxc = plan->policy->dom.type == VR_DOMAIN_LXC;
         xmlNode *anchor = NULL;
 
@@ -778,8 +786,10 @@ static void rewrite_ports(xmlNode *root, const VrPlan *plan) {
         for (xmlNode *d = vr_xml_first(devices); d; d = vr_xml_next(d)) {
                 if (vr_xml_is(d, NULL, "interface") || vr_rewrite_is_router_device(d) || (lxc && is_lxc_netdev(d)))
                         anchor = d;
-                if (vr_rewrite_is_router_device(d))
+                if (vr_rewrite_is_router_device(d)) {
                         g_hash_table_insert(existing, vr_rewrite_device_alias(d), d);
+                        g_ptr_array_add(marked, d);
+                }
         }
         if (lxc)
                 lxc_match(devices, plan, found, claimed);
@@ -818,15 +828,13 @@ static void rewrite_ports(xmlNode *root, const VrPlan *plan) {
                 }
                 g_hash_table_remove(existing, pi->alias);
         }
-        /* Router devices whose port left the policy: ours (marked by alias, or in a
-         * container by apply's name and MAC), so removed. */
-        {
-                GHashTableIter it;
-                gpointer node;
-                g_hash_table_iter_init(&it, existing);
-                while (g_hash_table_iter_next(&it, NULL, &node))
-                        vr_xml_remove(node);
-        }
+        /* Router devices whose port left the policy, and a second device with a port's
+         * alias (only a file can hold one: libvirt refuses duplicate aliases): ours, marked
+         * by alias, so removed. A device a port took is claimed (and may be freed by now:
+         * only unclaimed ones are touched). */
+        for (guint i = 0; i < marked->len; i++)
+                if (!g_hash_table_contains(claimed, marked->pdata[i]))
+                        vr_xml_remove(marked->pdata[i]);
         if (lxc) {
                 g_autoptr(GHashTable) port_ips = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
                 for (guint i = 0; i < plan->ifaces->len; i++) {
