@@ -125,11 +125,16 @@ int main(int argc, char **argv) {
         /* libvirt hands hooks its XML as a C string: a NUL byte cannot come from it, and
          * UTF-16 or UTF-32 has one in every ASCII character, so the namespace would go
          * unseen. Refused here and in the full hook (vr_xml_check_text) alike. */
-        if (memchr(xml, '\0', len))
+        if (memchr(xml, '\0', len)) {
+                size_t at = (size_t) ((char *) memchr(xml, '\0', len) - xml);
+                free(xml);
                 return report(argc, argv, "domain '%s': domain XML: a NUL byte at offset %zu: expected a domain XML in UTF-8, which has none (UTF-16 and UTF-32 are not read)",
-                              argv[1], (size_t) ((char *) memchr(xml, '\0', len) - xml));
-        if (!memmem(xml, len, NS_MARK, strlen(NS_MARK)) && !config_has_rules())
+                              argv[1], at);
+        }
+        if (!memmem(xml, len, NS_MARK, strlen(NS_MARK)) && !config_has_rules()) {
+                free(xml);
                 return 0; /* no router: nothing to do, nothing printed */
+        }
         fd = memfd_create("domain-xml", MFD_CLOEXEC);
         if (fd < 0 || (len && write(fd, xml, len) != (ssize_t) len) || lseek(fd, 0, SEEK_SET) < 0 ||
             dup2(fd, STDIN_FILENO) < 0)
