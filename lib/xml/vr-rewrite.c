@@ -1132,6 +1132,29 @@ static void rewrite_guest_config(xmlNode *root, const VrPlan *plan) {
         vr_xml_set_text(entry, text);
 }
 
+/* libvirt 9 hands the guest configuration to QEMU as one argument, -fw_cfg
+ * name=ENTRY,string=TEXT, and Linux refuses an exec with an argument of more than
+ * MAX_ARG_STRLEN (32 pages: 131072 bytes with its NUL). A router whose configuration is
+ * larger would not start: refused here, naming the size. */
+#define GUEST_CONFIG_MAX (131072 - 1 - (sizeof("name=" VR_GUEST_CONFIG_ENTRY ",string=") - 1))
+
+static bool guest_config_fits(xmlDoc *doc, const VrPlan *plan, const char *what, GError **error) {
+        xmlNode *root = xmlDocGetRootElement(doc);
+        g_autoptr(xmlChar) text = NULL;
+        xmlNode *entry = NULL;
+        size_t len;
+
+        for (xmlNode *n = vr_xml_first(root); n && !entry; n = vr_xml_next(n))
+                if (vr_xml_is(n, NULL, "sysinfo") && prop_is(n, "type", "fwcfg"))
+                        entry = find_by_attr(n, "entry", "name", VR_GUEST_CONFIG_ENTRY);
+        if (!entry || !(text = xmlNodeGetContent(entry)) || (len = strlen((const char *) text)) <= GUEST_CONFIG_MAX)
+                return true;
+        g_set_error(error, VR_ERROR, VR_ERROR_CONFLICT,
+                    "%s: domain '%s': the guest configuration for %u ports is %zu bytes: expected at most %zu (QEMU gets it as one -fw_cfg argument, and Linux refuses an argument over 128 KiB): fewer ports, addresses or routes",
+                    what, plan->policy->dom.name, plan->ifaces->len, len, (size_t) GUEST_CONFIG_MAX);
+        return false;
+}
+
 void vr_rewrite_doc(xmlDoc *doc, const VrPlan *plan) {
         xmlNode *root = xmlDocGetRootElement(doc);
 
@@ -1440,6 +1463,8 @@ int vr_rewrite_parsed(xmlDoc *doc, const VrRewriteOptions *opts, VrPolicy **ret_
                 return -1;
         before = vr_xml_serialize(doc, NULL, NULL);
         vr_rewrite_doc(doc, plan);
+        if (!guest_config_fits(doc, plan, opts->what, error))
+                return -1;
         after = vr_xml_serialize(doc, NULL, NULL);
         r = g_str_equal(before, after) ? VR_REWRITE_UNCHANGED : VR_REWRITE_CHANGED;
         if (ret_policy)

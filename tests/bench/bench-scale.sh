@@ -63,7 +63,7 @@ for n in $SIZES; do
 		printf ' %9s %6s' "$t" "$ratio"
 		prev[$c-$n]=$t
 		if [[ $c == apply ]] && grep -q "expected at most" "$tmp/err"; then
-			ref=" (refused: $(grep -o 'has [0-9]* <vr:port> elements: expected at most [0-9]*' "$tmp/err" | head -1))"
+			ref=" (refused: $(grep -o 'has [0-9]* <vr:port> elements: expected at most [0-9]*\|guest configuration for [0-9]* ports is [0-9]* bytes: expected at most [0-9]*' "$tmp/err" | head -1))"
 			cp "$tmp/in.xml" "$tmp/applied.xml" # check and the hook see the domain as given
 		fi
 	done
