@@ -1,6 +1,5 @@
 #include "config.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #include "vr-incoming.h"
@@ -8,24 +7,6 @@
 #include "vr-policy-xml.h"
 #include "vr-reserve.h"
 #include "vr-xml.h"
-
-static bool set_pci(xmlNode *addr, const char *pci) {
-        unsigned dom, bus, slot, fn;
-        g_autofree char *d = NULL, *b = NULL, *s = NULL, *f = NULL;
-        bool changed = false;
-
-        if (sscanf(pci, "%x:%x:%x.%x", &dom, &bus, &slot, &fn) != 4)
-                return false;
-        d = g_strdup_printf("0x%04x", dom);
-        b = g_strdup_printf("0x%02x", bus);
-        s = g_strdup_printf("0x%02x", slot);
-        f = g_strdup_printf("0x%x", fn);
-        changed |= vr_xml_set_prop(addr, "domain", d);
-        changed |= vr_xml_set_prop(addr, "bus", b);
-        changed |= vr_xml_set_prop(addr, "slot", s);
-        changed |= vr_xml_set_prop(addr, "function", f);
-        return changed;
-}
 
 static bool same_pci(xmlNode *addr, const char *pci) {
         g_autofree char *have = vr_xml_pci_address(addr);
@@ -51,7 +32,7 @@ static bool host_ports(xmlNode *root, const VrPlan *plan) {
                 if (!src)
                         continue;
                 if (pi->kind == VR_IFACE_HOSTDEV && pi->pci && addr && !same_pci(addr, pi->pci))
-                        changed |= set_pci(addr, pi->pci);
+                        changed |= vr_xml_set_pci_address(addr, pi->pci);
                 else if (pi->kind == VR_IFACE_DIRECT && pi->port->dev)
                         changed |= vr_xml_set_prop(src, "dev", pi->port->dev);
         }

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "vr-pci.h"
@@ -46,4 +47,22 @@ char *vr_xml_pci_address(const xmlNode *addr) {
 
 char *vr_xml_source_pci(const xmlNode *dev) {
         return vr_xml_pci_address(vr_xml_child(vr_xml_child(dev, NULL, "source"), NULL, "address"));
+}
+
+bool vr_xml_set_pci_address(xmlNode *addr, const char *pci) {
+        unsigned dom, bus, slot, fn;
+        g_autofree char *d = NULL, *b = NULL, *s = NULL, *f = NULL;
+        bool changed = false;
+
+        if (sscanf(pci, "%x:%x:%x.%x", &dom, &bus, &slot, &fn) != 4)
+                return false;
+        d = g_strdup_printf("0x%04x", dom);
+        b = g_strdup_printf("0x%02x", bus);
+        s = g_strdup_printf("0x%02x", slot);
+        f = g_strdup_printf("0x%x", fn);
+        changed |= vr_xml_set_prop(addr, "domain", d);
+        changed |= vr_xml_set_prop(addr, "bus", b);
+        changed |= vr_xml_set_prop(addr, "slot", s);
+        changed |= vr_xml_set_prop(addr, "function", f);
+        return changed;
 }

@@ -144,13 +144,9 @@ bool vr_rewrite_is_router_device(xmlNode *dev) {
 }
 
 static xmlNode *pci_address_node(const char *pci) {
-        g_auto(GStrv) p = g_strsplit_set(pci, ":.", 4);
-        g_autofree char *d = g_strdup_printf("0x%s", p[0]);
-        g_autofree char *b = g_strdup_printf("0x%s", p[1]);
-        g_autofree char *s = g_strdup_printf("0x%s", p[2]);
-        g_autofree char *f = g_strdup_printf("0x%s", p[3]);
-        return vr_xml_new("address", "type", "pci", "domain", d, "bus", b, "slot", s,
-                          "function", f, NULL);
+        xmlNode *addr = vr_xml_new("address", "type", "pci", NULL);
+        vr_xml_set_pci_address(addr, pci);
+        return addr;
 }
 
 static void add(xmlNode *parent, xmlNode *child) {
