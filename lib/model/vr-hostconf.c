@@ -471,6 +471,14 @@ const char *vr_profile_get(const VrProfile *p, const char *key) {
         return p ? g_hash_table_lookup(p->values, key) : NULL;
 }
 
+/* A rule's globs against a domain: each glob given must match (a missing value matches
+ * no glob). */
+static bool rule_globs_match(const char *flavor_glob, const char *name_glob, const char *domain_name,
+                             const char *nova_flavor) {
+        return (!flavor_glob || (nova_flavor && g_pattern_match_simple(flavor_glob, nova_flavor))) &&
+               (!name_glob || (domain_name && g_pattern_match_simple(name_glob, domain_name)));
+}
+
 int vr_host_conf_could_bind(const char *path, const char *name, const char *flavor) {
         g_autoptr(GKeyFile) kf = g_key_file_new();
         g_auto(GStrv) groups = NULL;
@@ -490,11 +498,8 @@ int vr_host_conf_could_bind(const char *path, const char *name, const char *flav
                 nm = g_key_file_get_string(kf, *g, "name", NULL);
                 if (!fl && !nm)
                         continue; /* refused by the loader anyway: it matches nothing */
-                if (fl && (!flavor || !g_pattern_match_simple(fl, flavor)))
-                        continue;
-                if (nm && (!name || !g_pattern_match_simple(nm, name)))
-                        continue;
-                return 1;
+                if (rule_globs_match(fl, nm, name, flavor))
+                        return 1;
         }
         return 0;
 }
@@ -503,11 +508,8 @@ const VrRule *vr_host_conf_match_rule(const VrHostConf *c, const char *domain_na
                                       const char *nova_flavor) {
         for (guint i = 0; i < c->rules->len; i++) {
                 const VrRule *r = c->rules->pdata[i];
-                if (r->nova_flavor && (!nova_flavor || !g_pattern_match_simple(r->nova_flavor, nova_flavor)))
-                        continue;
-                if (r->domain_name && (!domain_name || !g_pattern_match_simple(r->domain_name, domain_name)))
-                        continue;
-                return r;
+                if (rule_globs_match(r->nova_flavor, r->domain_name, domain_name, nova_flavor))
+                        return r;
         }
         return NULL;
 }
