@@ -232,19 +232,9 @@ static bool check_against_policy(const char *case_name, const struct config *cfg
 
 /* The entry's text in a domain, NULL if it has none. */
 static char *guest_config_text(xmlDoc *doc) {
-        for (xmlNode *s = vr_xml_first(xmlDocGetRootElement(doc)); s; s = vr_xml_next(s)) {
-                g_autofree char *type = vr_xml_prop(s, "type");
-                if (!vr_xml_is(s, NULL, "sysinfo") || g_strcmp0(type, "fwcfg") != 0)
-                        continue;
-                for (xmlNode *e = vr_xml_first(s); e; e = vr_xml_next(e)) {
-                        g_autofree char *name = vr_xml_prop(e, "name");
-                        if (vr_xml_is(e, NULL, "entry") && g_strcmp0(name, VR_GUEST_CONFIG_ENTRY) == 0) {
-                                g_autoptr(xmlChar) text = xmlNodeGetContent(e);
-                                return g_strdup((const char *) text);
-                        }
-                }
-        }
-        return NULL;
+        xmlNode *e = vr_rewrite_guest_config_entry(xmlDocGetRootElement(doc), NULL);
+        g_autoptr(xmlChar) text = e ? xmlNodeGetContent(e) : NULL;
+        return text ? g_strdup((const char *) text) : NULL;
 }
 
 /* "xml/NAME" or "render/NAME": the rewrite's output, through the guest's parser. */

@@ -303,16 +303,7 @@ static void guest_config_fact(xmlNode *root, const VrPlan *plan, GPtrArray *fact
         g_autoptr(GHashTable) vf = vf_ports(plan);
         Fact *f;
 
-        for (xmlNode *n = vr_xml_first(root); n && !entry; n = vr_xml_next(n)) {
-                g_autofree char *type = vr_xml_prop(n, "type");
-                if (!vr_xml_is(n, NULL, "sysinfo") || g_strcmp0(type, "fwcfg") != 0)
-                        continue;
-                for (xmlNode *e = vr_xml_first(n); e && !entry; e = vr_xml_next(e)) {
-                        g_autofree char *name = vr_xml_prop(e, "name");
-                        if (vr_xml_is(e, NULL, "entry") && g_strcmp0(name, VR_GUEST_CONFIG_ENTRY) == 0)
-                                entry = e;
-                }
-        }
+        entry = vr_rewrite_guest_config_entry(root, NULL);
         text = vr_xml_text(entry);
         /* A VF port's MAC is libvirt's, given at define after render or apply wrote the
          * configuration without it; the guest then finds the VF by PCI order. Not a

@@ -1104,15 +1104,24 @@ static char *guest_config(xmlNode *root, const VrPlan *plan) {
         return g_string_free(c, FALSE);
 }
 
+xmlNode *vr_rewrite_guest_config_entry(xmlNode *root, xmlNode **ret_sysinfo) {
+        xmlNode *first = NULL, *entry = NULL;
+
+        for (xmlNode *n = vr_xml_first(root); n && !entry; n = vr_xml_next(n)) {
+                if (!vr_xml_is(n, NULL, "sysinfo") || !prop_is(n, "type", "fwcfg"))
+                        continue;
+                first = first ? first : n;
+                entry = find_by_attr(n, "entry", "name", VR_GUEST_CONFIG_ENTRY);
+        }
+        if (ret_sysinfo)
+                *ret_sysinfo = first;
+        return entry;
+}
+
 static void rewrite_guest_config(xmlNode *root, const VrPlan *plan) {
         g_autofree char *text = guest_config(root, plan);
-        xmlNode *sysinfo = NULL, *entry = NULL;
+        xmlNode *sysinfo = NULL, *entry = vr_rewrite_guest_config_entry(root, &sysinfo);
 
-        for (xmlNode *n = vr_xml_first(root); n && !sysinfo; n = vr_xml_next(n)) {
-                g_autofree char *type = vr_xml_prop(n, "type");
-                if (vr_xml_is(n, NULL, "sysinfo") && g_strcmp0(type, "fwcfg") == 0)
-                        sysinfo = n;
-        }
         if (!sysinfo) {
                 xmlNode *os = vr_xml_child(root, NULL, "os"), *before = NULL;
                 for (xmlNode *n = vr_xml_first(root); n && n != os; n = vr_xml_next(n))
@@ -1120,7 +1129,6 @@ static void rewrite_guest_config(xmlNode *root, const VrPlan *plan) {
                 sysinfo = vr_xml_new("sysinfo", "type", "fwcfg", NULL);
                 vr_xml_insert(root, os ? before : NULL, sysinfo);
         }
-        entry = find_by_attr(sysinfo, "entry", "name", VR_GUEST_CONFIG_ENTRY);
         if (!entry) {
                 entry = vr_xml_new("entry", "name", VR_GUEST_CONFIG_ENTRY, NULL);
                 vr_xml_insert(sysinfo, NULL, entry);
@@ -1135,14 +1143,10 @@ static void rewrite_guest_config(xmlNode *root, const VrPlan *plan) {
 #define GUEST_CONFIG_MAX (131072 - 1 - (sizeof("name=" VR_GUEST_CONFIG_ENTRY ",string=") - 1))
 
 static bool guest_config_fits(xmlDoc *doc, const VrPlan *plan, const char *what, GError **error) {
-        xmlNode *root = xmlDocGetRootElement(doc);
+        xmlNode *entry = vr_rewrite_guest_config_entry(xmlDocGetRootElement(doc), NULL);
         g_autoptr(xmlChar) text = NULL;
-        xmlNode *entry = NULL;
         size_t len;
 
-        for (xmlNode *n = vr_xml_first(root); n && !entry; n = vr_xml_next(n))
-                if (vr_xml_is(n, NULL, "sysinfo") && prop_is(n, "type", "fwcfg"))
-                        entry = find_by_attr(n, "entry", "name", VR_GUEST_CONFIG_ENTRY);
         if (!entry || !(text = xmlNodeGetContent(entry)) || (len = strlen((const char *) text)) <= GUEST_CONFIG_MAX)
                 return true;
         g_set_error(error, VR_ERROR, VR_ERROR_CONFLICT,

@@ -11,6 +11,11 @@
 /* The <sysinfo type='fwcfg'> entry that carries the guest's configuration. */
 #define VR_GUEST_CONFIG_ENTRY "opt/org.virt-router/config"
 
+/* The <sysinfo type='fwcfg'> entry VR_GUEST_CONFIG_ENTRY of a domain (root: its
+ * <domain>), NULL if it has none; *ret_sysinfo (may be NULL) gets the first fwcfg
+ * <sysinfo>, NULL if none. */
+xmlNode *vr_rewrite_guest_config_entry(xmlNode *root, xmlNode **ret_sysinfo);
+
 /* Edit doc in place to match the plan. Everything the plan does not name is kept. */
 void vr_rewrite_doc(xmlDoc *doc, const VrPlan *plan);
 
