@@ -10,7 +10,8 @@
 #     VR3 with the same guarantee must be refused at start, with the numbers;
 #  4. offer VR1 its guaranteed rate and VR2 GUA_OVER times it, GUA_REPEAT runs, and
 #     measure at the sinks: forwarded rate, p99 delay, and the token bucket the output
-#     needs at the guaranteed rate.
+#     needs at the guaranteed rate;
+#  5. the peer (GUA_PEER=1): the same, with libvirt's <cputune> written by hand instead.
 #
 #   sudo tests/bench/bench-guarantee.sh          (make bench-guarantee)
 #
@@ -18,7 +19,9 @@
 # delay bound, both outputs fit the profile's bucket, and VR3 was refused; exit 1
 # otherwise. Knobs: GUA_CAL_LOADS ("2k 4k 8k 12k"), GUA_RATES (candidates, "20k 15k 12k
 # 10k 8k 6k 5k 4k 3k 2k"), GUA_DELAYS ("40ms 60ms 80ms 100ms 150ms"), GUA_OVER (5),
-# GUA_REPEAT (5), GUA_DURATION (4s), GUA_OUT (build/bench/guarantee).
+# GUA_REPEAT (5), GUA_DURATION (4s), GUA_OUT (build/bench/guarantee), GUA_PEER (1: step 5
+# runs the same traffic through the same routers with libvirt's own knobs, the peer:
+# <shares>4096</shares> by hand in VR1's <cputune>, and prints both side by side).
 set -euo pipefail
 
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -153,5 +156,28 @@ verdict=$(awk -F, -v R="$R" -v D="$D_MS" -v B="$BURST" -v T="$TOTAL" -v over="$O
 	}' "$OUT/guarantee-summary.csv")
 echo
 echo "$verdict" | sed 's/^/   /'
-echo "   results: $OUT/guarantee.csv, $OUT/guarantee-summary.csv, $OUT/calibrate.txt"
+
+if [[ ${GUA_PEER:-1} == 1 ]]; then
+	echo "== 5. the peer: the same traffic through the same routers with libvirt's own knobs"
+	echo "   (no virt-router CPU policy or guarantee; <shares>4096</shares> written by hand into VR1's <cputune>, VR2 1024; both pinned to CPU 1)"
+	for n in 1 2; do vr_router_stop "vr-gua-$n"; done
+	vr_router_define 1 vr-gua-lv-1 "$CPU" "" "" "<shares>4096</shares>"
+	vr_router_define 2 vr-gua-lv-2 "$CPU" "" ""
+	for n in 1 2; do
+		for ns in vrs vrk; do ip -n "$ns$VR_RT_TAG$n" neigh flush all 2>/dev/null || true; done
+		vr_router_start "vr-gua-lv-$n"
+	done
+	"$VR_BUILDDIR/virt-router" bench --no-plot -o "$OUT/peer" "$OUT/guarantee.conf" | sed 's/^/   /'
+	# Both summaries, side by side: VR1's kept fraction and p99, VR2's forwarded rate.
+	awk -F, 'FNR == 1 { f++ } FNR > 1 && $2 == "VR1" { k[f] = $9; p[f] = $12; s[f] = $5; o[f] = $4 } FNR > 1 && $2 == "VR2" { v[f] = $7; vs[f] = $5 }
+		END {
+			printf "%-30s %-22s %-22s\n", "", "virt-router guarantee", "libvirt <cputune>"
+			printf "%-30s %-22s %-22s\n", "VR1 offered / sent (pps)", o[1] " / " s[1], o[2] " / " s[2]
+			printf "%-30s %-22.4f %-22.4f\n", "VR1 kept (forwarded/sent)", k[1], k[2]
+			printf "%-30s %-22.2f %-22.2f\n", "VR1 p99 delay (ms)", p[1], p[2]
+			printf "%-30s %-22s %-22s\n", "VR2 sent / forwarded (pps)", vs[1] " / " v[1], vs[2] " / " v[2]
+			printf "VR1 p99 with the guarantee: %.2fx the peer'"'"'s (one run; make bench-peer pairs 8 rounds)\n", p[2] > 0 ? p[1] / p[2] : 0
+		}' "$OUT/guarantee-summary.csv" "$OUT/peer/guarantee-summary.csv" | sed 's/^/   /'
+fi
+echo "   results: $OUT/guarantee.csv, $OUT/guarantee-summary.csv, $OUT/calibrate.txt$([[ ${GUA_PEER:-1} == 1 ]] && echo ", $OUT/peer/")"
 grep -q "RESULT pass" <<<"$verdict"

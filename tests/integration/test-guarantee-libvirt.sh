@@ -41,6 +41,8 @@ else
 fi
 grep -q "stored in .*\[calibration\]" "$out/run.log" && pass "calibrate stored the packet cost" || fail "calibrate stored nothing"
 grep -q "do not fit on CPU 1: it needs" "$out/run.log" && pass "refusal names CPU 1 and the numbers" || fail "no refusal message with numbers"
+grep -q "VR1 p99 with the guarantee: [0-9.]*x the peer's" "$out/run.log" && [[ -s $out/peer/guarantee-summary.csv ]] &&
+	pass "the peer (libvirt's <cputune> by hand) ran the same traffic, side by side" || fail "no peer comparison in the bench's output"
 [[ -s $out/guarantee.csv && $(awk -F, 'NR == 2 { print NF }' "$out/guarantee.csv") == 10 ]] &&
 	pass "bench wrote guarantee.csv (header and a row of 10 fields)" || fail "guarantee.csv: $(cat "$out/guarantee.csv" 2>/dev/null)"
 vr_test_summary

@@ -12,9 +12,11 @@
 #
 #   vr_routers_preflight WHO WHY    skip (exit 77) without root, the build or the guest image
 #   vr_routers_init TAG CONF_TEXT   temp dir, host config, hook (this build), libvirtd
-#   vr_router_define I NAME POLICY_CPU_XML [EXTRA_POLICY_XML [QUEUE]]   namespaces, render,
-#                                   define (QUEUE: macvtap queue length, default 50;
-#                                   empty: none given, the policy sizes it)
+#   vr_router_define I NAME POLICY_CPU_XML [EXTRA_POLICY_XML [QUEUE [CPUTUNE_XML]]]
+#                                   namespaces, render, define (QUEUE: macvtap queue
+#                                   length, default 50; empty: none given, the policy sizes
+#                                   it; CPUTUNE_XML: written by hand into the rendered
+#                                   <cputune>, as a user of libvirt alone writes it)
 #   vr_router_start NAME            virsh start; waits for VR-READY (sets VR_READY_MS)
 #   vr_router_stop NAME             virsh destroy (the hook releases)
 #   vr_router_scenario_group I NAME LOAD   a [router NAME] group for `virt-router bench`
@@ -54,7 +56,7 @@ vr_routers_init() {
 }
 
 vr_router_define() {
-	local i=$1 name=$2 cpu=$3 extra=${4:-} q=${5-50} s=vrs$VR_RT_TAG$1 k=vrk$VR_RT_TAG$1 w=vrw$VR_RT_TAG$1 l=vrl$VR_RT_TAG$1
+	local i=$1 name=$2 cpu=$3 extra=${4:-} q=${5-50} cputune=${6:-} s=vrs$VR_RT_TAG$1 k=vrk$VR_RT_TAG$1 w=vrw$VR_RT_TAG$1 l=vrl$VR_RT_TAG$1
 	# Recorded before anything is made, so cleanup removes the namespaces even when the
 	# render or define below fails.
 	VR_RT_IDX+=("$i")
@@ -76,6 +78,10 @@ XML
 		--policy "$VR_RT_TMP/policy-$name.xml" -c "$VR_RT_CONF" >"$VR_RT_TMP/$name.xml" || return 1
 	# The guest's console into a file: VR-READY and counters are read from it.
 	sed -i "0,/<serial type='pty'>/s||<serial type='pty'>\n      <log file='$VR_RT_TMP/$name.console' append='off'/>|" "$VR_RT_TMP/$name.xml"
+	if [[ -n $cputune ]]; then
+		grep -q '<cputune>' "$VR_RT_TMP/$name.xml" || { echo "vr_router_define: $name: no <cputune> rendered to add '$cputune' to" >&2; return 1; }
+		sed -i "0,/<cputune>/s||<cputune>\n    $cputune|" "$VR_RT_TMP/$name.xml"
+	fi
 	vr_rt_virsh define "$VR_RT_TMP/$name.xml" >/dev/null || return 1
 	VR_RT_NAMES+=("$name")
 }
