@@ -264,5 +264,34 @@ expect_rc 1 "virt-router-tune with a spec of an unknown key" "$VIRT_ROUTER_TUNE"
 contains "$tmp/err" "virt-router-tune: $tmp/key.spec.json: domain 'vr1': tuning spec: pdi: unknown key" "a spec the tuner refuses names the file and the domain"
 [ "$(wc -l <"$tmp/err")" -eq 1 ] && ok "the spec's error is one line" || bad "the spec's error is one line"
 
+# bench, with a stand-in for virt-router-traffic (no namespaces, no root): `recv` says it
+# is ready and reports what it received at once; `send` reports FAKE_SENT_PCT percent of
+# its --rate as sent.
+cat >"$tmp/fake-traffic" <<'SH'
+#!/bin/sh
+cmd=$1 rate=0
+shift
+while [ $# -gt 0 ]; do
+        [ "$1" = --rate ] && rate=$2
+        shift
+done
+case $cmd in
+recv) echo ready >&2
+      echo '{"received": 100, "latency_ms": {"p50": 1.5, "p90": 2, "p99": 3.25}}' ;;
+send) echo "{\"rate_pps\": $((rate * ${FAKE_SENT_PCT:-100} / 100))}" ;;
+esac
+SH
+chmod +x "$tmp/fake-traffic"
+printf '[bench]\nrepeat=2\nduration=100ms\n[router r1]\nsource-netns=s\nsink-netns=k\ndst=198.19.1.2\nload=0 1000 50000\n' >"$tmp/steps.conf"
+export VIRT_ROUTER_TRAFFIC="$tmp/fake-traffic"
+mkdir -p "$tmp/bench"
+expect_rc 0 "bench --no-plot" "$VIRT_ROUTER" bench --no-plot -o "$tmp/bench" "$tmp/steps.conf"
+if [ -f "$tmp/bench/steps-summary.csv" ] && [ -f "$tmp/bench/steps-samples.csv" ]; then ok "bench writes its CSV files"; else bad "bench writes its CSV files"; fi
+if [ ! -e "$tmp/bench/steps.gp" ] && [ ! -e "$tmp/bench/steps.png" ]; then ok "bench --no-plot writes neither .gp nor .png"; else bad "bench --no-plot writes neither .gp nor .png"; ls "$tmp/bench" | sed 's/^/  | /'; fi
+contains "$tmp/out" "plot:    (not drawn)" "bench --no-plot says the plot was not drawn"
+expect_rc 0 "bench with a plot (or a note that gnuplot is missing)" "$VIRT_ROUTER" bench -n plotted -o "$tmp/bench" "$tmp/steps.conf"
+if [ -s "$tmp/bench/plotted.gp" ]; then ok "bench without --no-plot writes the .gp"; else bad "bench without --no-plot writes the .gp"; fi
+unset VIRT_ROUTER_TRAFFIC
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -242,7 +242,7 @@ int vr_cmd_bench(int argc, char **argv) {
                 {"repeat", 'r', 0, G_OPTION_ARG_INT, &repeat, "Repetitions per step (overrides the scenario)", "N"},
                 {"duration", 't', 0, G_OPTION_ARG_STRING, &duration, "Seconds of traffic per run (overrides the scenario)", "TIME"},
                 {"generator", 'g', 0, G_OPTION_ARG_STRING, &generator, "builtin, trafgen or pktgen (overrides the scenario)", "GEN"},
-                {"no-plot", 0, 0, G_OPTION_ARG_NONE, &no_plot, "Do not run gnuplot", NULL},
+                {"no-plot", 0, 0, G_OPTION_ARG_NONE, &no_plot, "Write neither the gnuplot script nor the PNG", NULL},
                 {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the summary as JSON", NULL},
                 {NULL},
         };
@@ -329,12 +329,14 @@ int vr_cmd_bench(int argc, char **argv) {
         text = vr_bench_summary_csv(b, summary);
         if (!write_file(scsv, text, &err))
                 return fprintf(stderr, "virt-router bench: %s\n", err->message), 3;
-        script = vr_bench_gnuplot(b, scsv, png);
-        if (!write_file(gp, script, &err))
-                return fprintf(stderr, "virt-router bench: %s\n", err->message), 3;
+        /* --no-plot writes no gnuplot script either: a .gp beside the CSV would look like a
+         * plot that was asked for. */
         if (!no_plot) {
                 const char *gargv[] = {"gnuplot", gp, NULL};
                 int status;
+                script = vr_bench_gnuplot(b, scsv, png);
+                if (!write_file(gp, script, &err))
+                        return fprintf(stderr, "virt-router bench: %s\n", err->message), 3;
                 if (!g_spawn_sync(NULL, (char **)gargv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, &status, &err) ||
                     !g_spawn_check_wait_status(status, &err))
                         fprintf(stderr, "virt-router bench: no plot (gnuplot: %s); the data is in %s\n", err->message, scsv),
