@@ -291,6 +291,30 @@ if [ ! -e "$tmp/bench/steps.gp" ] && [ ! -e "$tmp/bench/steps.png" ]; then ok "b
 contains "$tmp/out" "plot:    (not drawn)" "bench --no-plot says the plot was not drawn"
 expect_rc 0 "bench with a plot (or a note that gnuplot is missing)" "$VIRT_ROUTER" bench -n plotted -o "$tmp/bench" "$tmp/steps.conf"
 if [ -s "$tmp/bench/plotted.gp" ]; then ok "bench without --no-plot writes the .gp"; else bad "bench without --no-plot writes the .gp"; fi
+# Sent under 98% of offered makes a step invalid (0 pps never is): said on stderr and in
+# the table, valid=0 in the summary's last column; --strict makes it exit status 5.
+if ! grep -q "INVALID\|invalid" "$tmp/out" "$tmp/err"; then ok "a bench whose steps are all valid warns of nothing"; else bad "a bench whose steps are all valid warns of nothing"; sed 's/^/  | /' "$tmp/err"; fi
+FAKE_SENT_PCT=98 expect_rc 0 "bench --strict with exactly 98% sent" "$VIRT_ROUTER" bench --strict --no-plot -o "$tmp/bench" "$tmp/steps.conf"
+if awk -F, 'NR > 1 && $20 != 1 { bad = 1 } END { exit bad }' "$tmp/bench/steps-summary.csv"; then ok "exactly 98% sent is valid"; else bad "exactly 98% sent is valid"; sed 's/^/  | /' "$tmp/bench/steps-summary.csv"; fi
+FAKE_SENT_PCT=50 expect_rc 0 "bench with steps that sent too little exits 0 without --strict" "$VIRT_ROUTER" bench --no-plot -o "$tmp/bench" "$tmp/steps.conf"
+contains "$tmp/err" "virt-router bench: step 2, router r1, 1000 pps offered: INVALID: sent 50% of offered, 2 of 2 runs under 98%: the generator could not send that fast" "each invalid step is named on stderr"
+contains "$tmp/err" "virt-router bench: 2 of 3 points invalid (sent under 98% of offered)" "the invalid steps are counted on stderr"
+contains "$tmp/out" "INVALID: sent 50% of offered" "the table marks an invalid step"
+if grep -q "step 1, router r1" "$tmp/err"; then bad "a step of 0 pps is valid"; else ok "a step of 0 pps is valid"; fi
+if [ "$(head -1 "$tmp/bench/steps-summary.csv" | cut -d, -f17-)" = "sent_fraction,sent_fraction_min,short_runs,valid" ] &&
+        [ "$(cut -d, -f1,20 "$tmp/bench/steps-summary.csv" | tr '\n' ' ')" = "step,valid 1,1 2,0 3,0 " ]; then
+        ok "the summary CSV ends in the validity columns"
+else
+        bad "the summary CSV ends in the validity columns"; sed 's/^/  | /' "$tmp/bench/steps-summary.csv"
+fi
+FAKE_SENT_PCT=50 expect_rc 5 "bench --strict with an invalid step exits 5" "$VIRT_ROUTER" bench --strict --no-plot -o "$tmp/bench" "$tmp/steps.conf"
+contains "$tmp/err" "exit status 5 (--strict)" "bench --strict says why it fails"
+FAKE_SENT_PCT=50 expect_rc 0 "bench --json with an invalid step" "$VIRT_ROUTER" bench --json --no-plot -o "$tmp/bench" "$tmp/steps.conf"
+if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); p=d["points"]; assert d["valid"] is False and d["invalid_points"]==2 and [x["valid"] for x in p]==[True,False,False] and p[1]["short_runs"]==2 and p[1]["sent_fraction"]==0.5 and p[0]["ratio"] is None and d["plot"] is None' "$tmp/out"; then
+        ok "bench --json carries validity"
+else
+        bad "bench --json carries validity"; sed 's/^/  | /' "$tmp/out"
+fi
 unset VIRT_ROUTER_TRAFFIC
 
 echo "$pass passed, $fail failed"
