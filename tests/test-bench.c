@@ -1,6 +1,8 @@
 /* The bench's pure parts: frames, statistics, generator commands, scenarios.
  * Data-driven: tests/data/bench/NAME.conf -> NAME.expected (the steps, the pktgen
- * writes, the trafgen configuration and the gnuplot script) or NAME.err. */
+ * writes, the trafgen configuration and the gnuplot script) or NAME.err. A case with
+ * NAME.samples.csv (runs as `virt-router bench` writes them) also shows the summary CSV
+ * and table made of them: which steps are valid. */
 #include "config.h"
 
 #include <math.h>
@@ -105,10 +107,114 @@ static void test_summary(void) {
         g_assert_true(isnan(s1->p99));
 }
 
+static void test_sent_enough(void) {
+        /* exactly 98% is enough, at any rate; a hair under is not */
+        g_assert_true(vr_bench_sent_enough(100, 98));
+        g_assert_true(vr_bench_sent_enough(1000, 980));
+        g_assert_true(vr_bench_sent_enough(136000, 133280));
+        g_assert_true(vr_bench_sent_enough(50, 49));
+        g_assert_false(vr_bench_sent_enough(136000, 133279.9));
+        g_assert_false(vr_bench_sent_enough(100, 97.999));
+        g_assert_true(vr_bench_sent_enough(1000, 1200)); /* more than asked is no problem */
+        /* nothing offered: always valid; an unknown sent rate never is */
+        g_assert_true(vr_bench_sent_enough(0, 0));
+        g_assert_true(vr_bench_sent_enough(0, NAN));
+        g_assert_false(vr_bench_sent_enough(1000, NAN));
+        g_assert_false(vr_bench_sent_enough(1000, 0));
+}
+
+/* One short run makes a step invalid, even when the mean is above 98%. */
+static void test_validity(void) {
+        g_autoptr(GError) err = NULL;
+        g_autoptr(VrBench) b = vr_bench_parse("[bench]\nrepeat=3\n[router A]\nsource-netns=s\nsink-netns=k\ndst=10.0.0.1\nload=0 1000 1000 1000\n",
+                                              "t", &err);
+        g_autoptr(GArray) samples = g_array_new(FALSE, TRUE, sizeof(VrBenchSample));
+        g_autoptr(GArray) sum = NULL;
+        g_autofree char *csv = NULL, *note = NULL;
+        double sent[4][3] = {{0, 0, 0}, {980, 980, 980}, {1000, 1000, 970}, {700, 720, 710}};
+        const VrBenchSummary *x;
+
+        g_assert_no_error(err);
+        for (guint s = 0; s < 4; s++)
+                for (guint r = 0; r < 3; r++) {
+                        VrBenchSample v = {.step = s, .rep = r, .offered_pps = vr_bench_load(b, 0, s), .sent_pps = sent[s][r],
+                                           .forwarded_pps = sent[s][r], .p50_ms = NAN, .p90_ms = NAN, .p99_ms = NAN,
+                                           .bucket_depth = NAN};
+                        g_array_append_val(samples, v);
+                }
+        sum = vr_bench_summarize(b, samples);
+        g_assert_cmpuint(sum->len, ==, 4);
+        x = &g_array_index(sum, VrBenchSummary, 0); /* 0 pps */
+        g_assert_true(x->valid);
+        g_assert_cmpuint(x->short_runs, ==, 0);
+        g_assert_true(isnan(x->sent_fraction));
+        g_assert_null(vr_bench_invalid_note(x));
+        x = &g_array_index(sum, VrBenchSummary, 1); /* exactly 98% */
+        g_assert_true(x->valid);
+        g_assert_cmpfloat_with_epsilon(x->sent_fraction, 0.98, 1e-9);
+        x = &g_array_index(sum, VrBenchSummary, 2); /* mean 99%, one run 97% */
+        g_assert_false(x->valid);
+        g_assert_cmpuint(x->short_runs, ==, 1);
+        g_assert_cmpfloat_with_epsilon(x->sent_fraction, 0.99, 1e-9);
+        g_assert_cmpfloat_with_epsilon(x->sent_fraction_min, 0.97, 1e-9);
+        note = vr_bench_invalid_note(x);
+        g_assert_cmpstr(note, ==, "INVALID: sent 99% of offered, 1 of 3 runs under 98% (lowest 97%)");
+        x = &g_array_index(sum, VrBenchSummary, 3);
+        g_assert_false(x->valid);
+        g_assert_cmpuint(x->short_runs, ==, 3);
+        /* No run at all is no measurement of an offered load. */
+        g_array_set_size(samples, 0);
+        g_array_unref(sum);
+        sum = vr_bench_summarize(b, samples);
+        g_assert_true(g_array_index(sum, VrBenchSummary, 0).valid);
+        g_assert_false(g_array_index(sum, VrBenchSummary, 1).valid);
+        /* The summary's first 16 columns are where scripts read them by number
+         * (the scripts of tests/bench, scripts/demo): new ones only after them. */
+        csv = vr_bench_summary_csv(b, sum);
+        g_assert_true(g_str_has_prefix(csv, "step,router,x_offered_pps,offered_pps,sent_pps,sent_ci95,forwarded_pps,"
+                                            "forwarded_ci95,ratio,ratio_ci95,p50_ms,p99_ms,p99_ci95,bucket_depth,"
+                                            "bucket_depth_max,n,sent_fraction,sent_fraction_min,short_runs,valid\n"));
+}
+
+/* Runs as vr_bench_samples_csv writes them, back into VrBenchSamples. */
+static bool read_samples(const VrBench *b, const char *text, GArray *out) {
+        g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+
+        for (guint i = 1; lines[i]; i++) {
+                g_auto(GStrv) f = NULL;
+                VrBenchSample x = {0};
+                double *num[] = {&x.sent_pps, &x.forwarded_pps, &x.p50_ms, &x.p90_ms, &x.p99_ms, &x.bucket_depth};
+                bool found = false;
+
+                if (!*lines[i])
+                        continue;
+                f = g_strsplit(lines[i], ",", -1);
+                if (g_strv_length(f) != 10) {
+                        fprintf(stderr, "samples line %u: %u fields, expected 10\n", i + 1, g_strv_length(f));
+                        return false;
+                }
+                x.step = (guint)g_ascii_strtoull(f[0], NULL, 10) - 1;
+                x.rep = (guint)g_ascii_strtoull(f[1], NULL, 10) - 1;
+                for (guint r = 0; r < b->routers->len; r++)
+                        if (g_str_equal(((VrBenchRouter *)b->routers->pdata[r])->name, f[2]))
+                                x.router = r, found = true;
+                if (!found) {
+                        fprintf(stderr, "samples line %u: no router '%s' in the scenario\n", i + 1, f[2]);
+                        return false;
+                }
+                x.offered_pps = g_ascii_strtoull(f[3], NULL, 10);
+                for (guint k = 0; k < G_N_ELEMENTS(num); k++)
+                        *num[k] = *f[4 + k] ? g_ascii_strtod(f[4 + k], NULL) : NAN;
+                g_array_append_val(out, x);
+        }
+        return true;
+}
+
 static bool run_case(const char *base) {
         g_autofree char *conf_path = vr_test_case_file("bench", base, ".conf");
         g_autofree char *exp = vr_test_case_file("bench", base, ".expected");
         g_autofree char *errp = vr_test_case_file("bench", base, ".err");
+        g_autofree char *samples_path = vr_test_case_file("bench", base, ".samples.csv");
         g_autofree char *data = NULL, *rel = vr_test_relative(conf_path);
         g_autoptr(GError) err = NULL;
         g_autoptr(VrBench) b = NULL;
@@ -146,6 +252,25 @@ static bool run_case(const char *base) {
                 g_string_append_printf(out, "-- trafgen\n%s", tg);
                 gp = vr_bench_gnuplot(b, "out-summary.csv", "out.png");
                 g_string_append_printf(out, "-- gnuplot\n%s", gp);
+                if (g_file_test(samples_path, G_FILE_TEST_EXISTS)) {
+                        g_autoptr(GArray) samples = g_array_new(FALSE, TRUE, sizeof(VrBenchSample));
+                        g_autoptr(GArray) sum = NULL;
+                        g_autofree char *text = NULL, *again = NULL, *csv = NULL, *table = NULL;
+
+                        g_assert_true(g_file_get_contents(samples_path, &text, NULL, NULL));
+                        if (!read_samples(b, text, samples))
+                                return false;
+                        /* The case's runs are in the bench's own format. */
+                        again = vr_bench_samples_csv(b, samples);
+                        if (!g_str_equal(again, text)) {
+                                fprintf(stderr, "%s.samples.csv is not as virt-router bench writes it:\n%s", base, again);
+                                return false;
+                        }
+                        sum = vr_bench_summarize(b, samples);
+                        csv = vr_bench_summary_csv(b, sum);
+                        table = vr_bench_summary_table(b, sum);
+                        g_string_append_printf(out, "-- summary\n%s-- table\n%s", csv, table);
+                }
         }
         return vr_test_check_result(base, exp, errp, out->str, err ? err->message : NULL);
 }
@@ -165,6 +290,8 @@ int main(int argc, char **argv) {
         g_test_add_func("/bench/frame", test_frame);
         g_test_add_func("/bench/stats", test_stats);
         g_test_add_func("/bench/summary", test_summary);
+        g_test_add_func("/bench/sent-enough", test_sent_enough);
+        g_test_add_func("/bench/validity", test_validity);
         g_test_add_func("/bench/cases", test_cases);
         return g_test_run();
 }

@@ -264,5 +264,58 @@ expect_rc 1 "virt-router-tune with a spec of an unknown key" "$VIRT_ROUTER_TUNE"
 contains "$tmp/err" "virt-router-tune: $tmp/key.spec.json: domain 'vr1': tuning spec: pdi: unknown key" "a spec the tuner refuses names the file and the domain"
 [ "$(wc -l <"$tmp/err")" -eq 1 ] && ok "the spec's error is one line" || bad "the spec's error is one line"
 
+# bench, with a stand-in for virt-router-traffic (no namespaces, no root): `recv` says it
+# is ready and reports what it received at once; `send` reports FAKE_SENT_PCT percent of
+# its --rate as sent.
+cat >"$tmp/fake-traffic" <<'SH'
+#!/bin/sh
+cmd=$1 rate=0
+shift
+while [ $# -gt 0 ]; do
+        [ "$1" = --rate ] && rate=$2
+        shift
+done
+case $cmd in
+recv) echo ready >&2
+      echo '{"received": 100, "latency_ms": {"p50": 1.5, "p90": 2, "p99": 3.25}}' ;;
+send) echo "{\"rate_pps\": $((rate * ${FAKE_SENT_PCT:-100} / 100))}" ;;
+esac
+SH
+chmod +x "$tmp/fake-traffic"
+printf '[bench]\nrepeat=2\nduration=100ms\n[router r1]\nsource-netns=s\nsink-netns=k\ndst=198.19.1.2\nload=0 1000 50000\n' >"$tmp/steps.conf"
+export VIRT_ROUTER_TRAFFIC="$tmp/fake-traffic"
+mkdir -p "$tmp/bench"
+expect_rc 0 "bench --no-plot" "$VIRT_ROUTER" bench --no-plot -o "$tmp/bench" "$tmp/steps.conf"
+if [ -f "$tmp/bench/steps-summary.csv" ] && [ -f "$tmp/bench/steps-samples.csv" ]; then ok "bench writes its CSV files"; else bad "bench writes its CSV files"; fi
+if [ ! -e "$tmp/bench/steps.gp" ] && [ ! -e "$tmp/bench/steps.png" ]; then ok "bench --no-plot writes neither .gp nor .png"; else bad "bench --no-plot writes neither .gp nor .png"; ls "$tmp/bench" | sed 's/^/  | /'; fi
+contains "$tmp/out" "plot:    (not drawn)" "bench --no-plot says the plot was not drawn"
+expect_rc 0 "bench with a plot (or a note that gnuplot is missing)" "$VIRT_ROUTER" bench -n plotted -o "$tmp/bench" "$tmp/steps.conf"
+if [ -s "$tmp/bench/plotted.gp" ]; then ok "bench without --no-plot writes the .gp"; else bad "bench without --no-plot writes the .gp"; fi
+# Sent under 98% of offered makes a step invalid (0 pps never is): said on stderr and in
+# the table, valid=0 in the summary's last column; --strict makes it exit status 5.
+if ! grep -q "INVALID\|invalid" "$tmp/out" "$tmp/err"; then ok "a bench whose steps are all valid warns of nothing"; else bad "a bench whose steps are all valid warns of nothing"; sed 's/^/  | /' "$tmp/err"; fi
+FAKE_SENT_PCT=98 expect_rc 0 "bench --strict with exactly 98% sent" "$VIRT_ROUTER" bench --strict --no-plot -o "$tmp/bench" "$tmp/steps.conf"
+if awk -F, 'NR > 1 && $20 != 1 { bad = 1 } END { exit bad }' "$tmp/bench/steps-summary.csv"; then ok "exactly 98% sent is valid"; else bad "exactly 98% sent is valid"; sed 's/^/  | /' "$tmp/bench/steps-summary.csv"; fi
+FAKE_SENT_PCT=50 expect_rc 0 "bench with steps that sent too little exits 0 without --strict" "$VIRT_ROUTER" bench --no-plot -o "$tmp/bench" "$tmp/steps.conf"
+contains "$tmp/err" "virt-router bench: step 2, router r1, 1000 pps offered: INVALID: sent 50% of offered, 2 of 2 runs under 98%: the generator could not send that fast" "each invalid step is named on stderr"
+contains "$tmp/err" "virt-router bench: 2 of 3 points invalid (sent under 98% of offered)" "the invalid steps are counted on stderr"
+contains "$tmp/out" "INVALID: sent 50% of offered" "the table marks an invalid step"
+if grep -q "step 1, router r1" "$tmp/err"; then bad "a step of 0 pps is valid"; else ok "a step of 0 pps is valid"; fi
+if [ "$(head -1 "$tmp/bench/steps-summary.csv" | cut -d, -f17-)" = "sent_fraction,sent_fraction_min,short_runs,valid" ] &&
+        [ "$(cut -d, -f1,20 "$tmp/bench/steps-summary.csv" | tr '\n' ' ')" = "step,valid 1,1 2,0 3,0 " ]; then
+        ok "the summary CSV ends in the validity columns"
+else
+        bad "the summary CSV ends in the validity columns"; sed 's/^/  | /' "$tmp/bench/steps-summary.csv"
+fi
+FAKE_SENT_PCT=50 expect_rc 5 "bench --strict with an invalid step exits 5" "$VIRT_ROUTER" bench --strict --no-plot -o "$tmp/bench" "$tmp/steps.conf"
+contains "$tmp/err" "exit status 5 (--strict)" "bench --strict says why it fails"
+FAKE_SENT_PCT=50 expect_rc 0 "bench --json with an invalid step" "$VIRT_ROUTER" bench --json --no-plot -o "$tmp/bench" "$tmp/steps.conf"
+if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); p=d["points"]; assert d["valid"] is False and d["invalid_points"]==2 and [x["valid"] for x in p]==[True,False,False] and p[1]["short_runs"]==2 and p[1]["sent_fraction"]==0.5 and p[0]["ratio"] is None and d["plot"] is None' "$tmp/out"; then
+        ok "bench --json carries validity"
+else
+        bad "bench --json carries validity"; sed 's/^/  | /' "$tmp/out"
+fi
+unset VIRT_ROUTER_TRAFFIC
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

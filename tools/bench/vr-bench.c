@@ -220,6 +220,11 @@ guint vr_bench_swept(const VrBench *b) {
         return 0;
 }
 
+bool vr_bench_sent_enough(uint64_t offered_pps, double sent_pps) {
+        /* In whole percent, so that exactly 98% of any rate is enough: 0.98 is no double. */
+        return offered_pps == 0 || sent_pps * 100 >= (double)offered_pps * VR_BENCH_SENT_MIN_PCT;
+}
+
 GArray *vr_bench_summarize(const VrBench *b, const GArray *samples) {
         GArray *out = g_array_new(FALSE, TRUE, sizeof(VrBenchSummary));
 
@@ -231,7 +236,8 @@ GArray *vr_bench_summarize(const VrBench *b, const GArray *samples) {
                         g_autoptr(GArray) p50 = g_array_new(FALSE, FALSE, sizeof(double));
                         g_autoptr(GArray) p99 = g_array_new(FALSE, FALSE, sizeof(double));
                         g_autoptr(GArray) bucket = g_array_new(FALSE, FALSE, sizeof(double));
-                        VrBenchSummary sum = {.step = s, .router = r, .offered_pps = vr_bench_load(b, r, s)};
+                        VrBenchSummary sum = {.step = s, .router = r, .offered_pps = vr_bench_load(b, r, s),
+                                              .sent_fraction_min = NAN};
                         double unused;
 
                         for (guint i = 0; i < samples->len; i++) {
@@ -241,6 +247,13 @@ GArray *vr_bench_summarize(const VrBench *b, const GArray *samples) {
                                         continue;
                                 g_array_append_val(sent, x->sent_pps);
                                 g_array_append_val(fwd, x->forwarded_pps);
+                                if (!vr_bench_sent_enough(x->offered_pps, x->sent_pps))
+                                        sum.short_runs++;
+                                if (x->offered_pps > 0 && !isnan(x->sent_pps)) {
+                                        q = x->sent_pps / (double)x->offered_pps;
+                                        if (isnan(sum.sent_fraction_min) || q < sum.sent_fraction_min)
+                                                sum.sent_fraction_min = q;
+                                }
                                 if (x->sent_pps > 0) {
                                         q = x->forwarded_pps / x->sent_pps;
                                         g_array_append_val(ratio, q);
@@ -261,6 +274,10 @@ GArray *vr_bench_summarize(const VrBench *b, const GArray *samples) {
                         vr_stats_mean_ci95((double *)bucket->data, bucket->len, &sum.bucket, &unused);
                         vr_stats_sort((double *)bucket->data, bucket->len);
                         sum.bucket_max = bucket->len ? vr_stats_percentile((double *)bucket->data, bucket->len, 100) : NAN;
+                        sum.sent_fraction = sum.offered_pps > 0 ? sum.sent / (double)sum.offered_pps : NAN;
+                        /* One short run is enough: a mean over runs would hide a generator
+                         * that delivered in some runs and not in others. */
+                        sum.valid = sum.offered_pps == 0 || (sum.n > 0 && sum.short_runs == 0);
                         g_array_append_val(out, sum);
                 }
         return out;
@@ -292,7 +309,8 @@ char *vr_bench_samples_csv(const VrBench *b, const GArray *samples) {
 
 char *vr_bench_summary_csv(const VrBench *b, const GArray *summary) {
         GString *s = g_string_new("step,router,x_offered_pps,offered_pps,sent_pps,sent_ci95,forwarded_pps,forwarded_ci95,"
-                                  "ratio,ratio_ci95,p50_ms,p99_ms,p99_ci95,bucket_depth,bucket_depth_max,n\n");
+                                  "ratio,ratio_ci95,p50_ms,p99_ms,p99_ci95,bucket_depth,bucket_depth_max,n,"
+                                  "sent_fraction,sent_fraction_min,short_runs,valid\n");
         guint swept = vr_bench_swept(b);
 
         for (guint i = 0; i < summary->len; i++) {
@@ -311,7 +329,55 @@ char *vr_bench_summary_csv(const VrBench *b, const GArray *summary) {
                 csv_num(s, x->p99_ci, 4);
                 csv_num(s, x->bucket, 1);
                 csv_num(s, x->bucket_max, 1);
-                g_string_append_printf(s, ",%u\n", x->n);
+                g_string_append_printf(s, ",%u", x->n);
+                /* New columns go last: scripts read the ones before by number. */
+                csv_num(s, x->sent_fraction, 4);
+                csv_num(s, x->sent_fraction_min, 4);
+                g_string_append_printf(s, ",%u,%d\n", x->short_runs, x->valid);
+        }
+        return g_string_free(s, FALSE);
+}
+
+/* Percent rounded down: a run at 97.99% must not read as 98%. */
+static double pct_down(double fraction) {
+        return floor(100 * fraction + 1e-6);
+}
+
+char *vr_bench_invalid_note(const VrBenchSummary *x) {
+        GString *s;
+
+        if (x->valid)
+                return NULL;
+        if (x->n == 0)
+                return g_strdup("INVALID: no run measured");
+        s = g_string_new("INVALID: ");
+        if (isnan(x->sent_fraction)) {
+                /* a generator that reported no rate: what it sent is unknown */
+                g_string_append_printf(s, "sent rate unknown in a run, %u of %u runs under %d%% or unknown", x->short_runs,
+                                       x->n, VR_BENCH_SENT_MIN_PCT);
+                return g_string_free(s, FALSE);
+        }
+        g_string_append_printf(s, "sent %.0f%% of offered, %u of %u runs under %d%%", pct_down(x->sent_fraction),
+                               x->short_runs, x->n, VR_BENCH_SENT_MIN_PCT);
+        if (!isnan(x->sent_fraction_min) && pct_down(x->sent_fraction_min) != pct_down(x->sent_fraction))
+                g_string_append_printf(s, " (lowest %.0f%%)", pct_down(x->sent_fraction_min));
+        return g_string_free(s, FALSE);
+}
+
+char *vr_bench_summary_table(const VrBench *b, const GArray *summary) {
+        GString *s = g_string_new(NULL);
+
+        g_string_append_printf(s, "%-5s %-12s %12s %12s %18s %14s %10s %10s\n", "step", "router", "offered", "sent",
+                               "forwarded (95% CI)", "fwd/sent", "p50 ms", "p99 ms");
+        for (guint i = 0; i < summary->len; i++) {
+                const VrBenchSummary *x = &g_array_index(summary, VrBenchSummary, i);
+                g_autofree char *f = g_strdup_printf("%.0f ±%.0f", x->forwarded, x->forwarded_ci);
+                g_autofree char *q = g_strdup_printf("%.1f%% ±%.1f", 100 * x->ratio, 100 * x->ratio_ci);
+                g_autofree char *note = vr_bench_invalid_note(x);
+
+                g_string_append_printf(s, "%-5u %-12s %12" PRIu64 " %12.0f %18s %14s %10.3f %10.3f%s%s\n", x->step + 1,
+                                       ((VrBenchRouter *)b->routers->pdata[x->router])->name, x->offered_pps, x->sent, f,
+                                       q, x->p50, x->p99, note ? "  " : "", note ? note : "");
         }
         return g_string_free(s, FALSE);
 }

@@ -49,6 +49,14 @@ typedef struct {
         double bucket_depth;           /* NAN when not measured */
 } VrBenchSample;
 
+/* A run whose generator sent less than this share of the offered load did not measure
+ * the router at that load (a generator that blocks or runs out of CPU offers less than
+ * the step says): the step is invalid. */
+#define VR_BENCH_SENT_MIN_PCT 98
+/* Whether sent_pps is enough for offered_pps: at least VR_BENCH_SENT_MIN_PCT percent of
+ * it, exactly 98% included. Offered 0 always is; an unknown sent rate (NAN) never is. */
+bool vr_bench_sent_enough(uint64_t offered_pps, double sent_pps);
+
 /* Results: raw samples in, summaries out. */
 typedef struct {
         guint step, router;
@@ -56,11 +64,20 @@ typedef struct {
         double sent, sent_ci, forwarded, forwarded_ci, ratio, ratio_ci;
         double p50, p99, p99_ci, bucket, bucket_max;
         guint n;
+        /* mean sent / offered and the lowest run's; NAN when nothing was offered */
+        double sent_fraction, sent_fraction_min;
+        guint short_runs; /* runs that sent too little (vr_bench_sent_enough) */
+        bool valid;       /* offered 0, or at least one run and none of them short */
 } VrBenchSummary;
 
 GArray *vr_bench_summarize(const VrBench *b, const GArray *samples); /* of VrBenchSummary */
 char *vr_bench_samples_csv(const VrBench *b, const GArray *samples);
 char *vr_bench_summary_csv(const VrBench *b, const GArray *summary);
+/* "INVALID: sent 71% of offered, 5 of 5 runs under 98% (lowest 69%)" for an invalid
+ * step, NULL for a valid one. */
+char *vr_bench_invalid_note(const VrBenchSummary *x);
+/* The summary as the table `virt-router bench` prints, invalid steps marked. */
+char *vr_bench_summary_table(const VrBench *b, const GArray *summary);
 /* gnuplot script drawing forwarded against offered load (the swept router's) with
  * confidence intervals, from the summary CSV at csv_path, into png_path. */
 char *vr_bench_gnuplot(const VrBench *b, const char *csv_path, const char *png_path);
