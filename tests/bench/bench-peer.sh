@@ -40,8 +40,8 @@
 # bench ran (PEER_STRICT=1: exit 1 when the goal is missed).
 #
 # Knobs: PEER_MODES ("none libvirt shares guarantee"), PEER_ROUNDS (8), PEER_SHARE
-# (0.63), PEER_OVER (2.5), PEER_DURATION (4s), PEER_CAP_REPEAT (3), PEER_PROBE ("40k 50k
-# 60k 70k 80k 90k 100k 120k"), PEER_QUEUE (macvtap queue of every port in every mode,
+# (0.63), PEER_OVER (2.5), PEER_DURATION (4s), PEER_CAP_REPEAT (3), PEER_PROBE ("20k 30k 40k 50k
+# 60k 70k 80k 90k 100k"), PEER_QUEUE (macvtap queue of every port in every mode,
 # 256), PEER_DELAY (the guarantee's delay bound; auto: the shortest of 5ms..200ms the
 # derivation accepts at VR1's rate), PEER_SEED, PEER_OUT
 # (build/bench/peer). Output: PEER_OUT/peer-samples.csv (every run), peer-summary.csv,
@@ -58,7 +58,7 @@ SHARE=${PEER_SHARE:-0.63}
 OVER=${PEER_OVER:-2.5}
 DURATION=${PEER_DURATION:-4s}
 CAP_REPEAT=${PEER_CAP_REPEAT:-3}
-PROBE=${PEER_PROBE:-40k 50k 60k 70k 80k 90k 100k 120k}
+PROBE=${PEER_PROBE:-20k 30k 40k 50k 60k 70k 80k 90k 100k}
 QUEUE=${PEER_QUEUE:-256}
 DELAY=${PEER_DELAY:-auto}
 SEED=${PEER_SEED:-$RANDOM}
