@@ -4,15 +4,23 @@
 #   - a domain that is no router (target: median <= 1 ms)
 #   - prepare of a router domain: parse, plan, host checks, ledger (target <= 3 ms)
 # beside a shell hook that only parses the same XML with xmllint.
-# Usage: tests/bench/bench-hook.sh [--json]   (run as root after a build)
+# The router domain (1 vCPU on dedicated CPU 1, host config router-cpus=1, two macvtap
+# ports on lo) is written by `virt-router apply`, so that prepare accepts it. Each
+# command runs once first with its messages on stderr: an exit but 0, or a message
+# other than prepare's "reserved", stops the bench with that message (exit 3); so does
+# a timed run that fails.
+# Usage: tests/bench/bench-hook.sh [--json]   (after a build)
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 HOOK=${HOOK:-$top/build/virt-router-hook}
+VIRT_ROUTER=${VIRT_ROUTER:-$(dirname "$HOOK")/virt-router}
 RUNS=${RUNS:-300}
 json=0
 [[ ${1:-} == --json ]] && json=1
-[[ -x $HOOK ]] || { echo "bench-hook: build first ($HOOK missing)" >&2; exit 2; }
-command -v xmllint >/dev/null || { echo "bench-hook: xmllint missing (libxml2-utils)" >&2; exit 2; }
+cannot() { echo "bench-hook: cannot run: $*" >&2; exit 3; }
+[[ -x $HOOK ]] || cannot "$HOOK missing: build first"
+[[ -x $VIRT_ROUTER ]] || cannot "$VIRT_ROUTER missing: build first"
+command -v xmllint >/dev/null || cannot "xmllint missing (libxml2-utils)"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -23,7 +31,7 @@ gen() { # POLICY
 		echo "  <name>bench</name>"
 		echo "  <uuid>0e6f5a2c-3b1a-4c1d-9e8f-7a6b5c4d3e2f</uuid>"
 		echo "  <memory unit='KiB'>2097152</memory>"
-		echo "  <vcpu placement='static'>2</vcpu>"
+		echo "  <vcpu placement='static'>1</vcpu>"
 		echo "  <metadata>"
 		echo "    <app:info xmlns:app='http://example.org/app/1'><app:owner>netops</app:owner></app:info>"
 		[[ -n $1 ]] && echo "$1"
@@ -33,8 +41,9 @@ gen() { # POLICY
 		echo "  <cpu mode='host-passthrough' check='none' migratable='on'/>"
 		echo "  <devices>"
 		echo "    <emulator>/usr/bin/qemu-system-x86_64</emulator>"
+		local letters=abcdefghijklmnopqrstuvwx i
 		for i in $(seq 0 23); do
-			printf "    <disk type='file' device='disk'>\n      <driver name='qemu' type='qcow2' cache='none' io='native'/>\n      <source file='/var/lib/libvirt/images/bench-disk%02d.qcow2'/>\n      <target dev='vd%s' bus='virtio'/>\n      <address type='pci' domain='0x0000' bus='0x%02x' slot='0x00' function='0x0'/>\n    </disk>\n" "$i" "$(printf "\\x$(printf %x $((97 + i)))")" "$((i + 4))"
+			printf "    <disk type='file' device='disk'>\n      <driver name='qemu' type='qcow2' cache='none' io='native'/>\n      <source file='/var/lib/libvirt/images/bench-disk%02d.qcow2'/>\n      <target dev='vd%s' bus='virtio'/>\n      <address type='pci' domain='0x0000' bus='0x%02x' slot='0x00' function='0x0'/>\n    </disk>\n" "$i" "${letters:i:1}" "$((i + 4))"
 		done
 		for i in $(seq 0 19); do
 			printf "    <controller type='pci' index='%d' model='pcie-root-port'>\n      <model name='pcie-root-port'/>\n      <target chassis='%d' port='0x%x'/>\n    </controller>\n" "$((i + 1))" "$((i + 1))" "$((16 + i))"
@@ -47,24 +56,56 @@ gen() { # POLICY
 	}
 }
 gen "" >"$tmp/plain.xml"
-gen "    <vr:router xmlns:vr='urn:virt-router:1'><vr:cpu placement='dedicated' cpus='1'/><vr:sched threads='vcpu vhost' class='fifo'/><vr:port name='wan' mode='macvtap' dev='lo'/><vr:port name='lan' mode='macvtap' dev='lo' queue='35'/></vr:router>" >"$tmp/router.xml"
 printf '[host]\nrouter-cpus=1\n' >"$tmp/host.conf"
+gen "    <vr:router xmlns:vr='urn:virt-router:1'><vr:cpu placement='dedicated' cpus='1'/><vr:sched threads='vcpu vhost' class='fifo'/><vr:port name='wan' mode='macvtap' dev='lo'/><vr:port name='lan' mode='macvtap' dev='lo' queue='35'/></vr:router>" >"$tmp/policy.xml"
+"$VIRT_ROUTER" apply --config "$tmp/host.conf" --sysroot / -o "$tmp/router.xml" "$tmp/policy.xml" 2>"$tmp/err" ||
+	cannot "virt-router apply refused the router domain: $(cat "$tmp/err")"
 printf '#!/bin/sh\nxmllint --xpath "//*[namespace-uri()=\\"urn:virt-router:1\\"]" - >/dev/null 2>&1\nexit 0\n' >"$tmp/shell-hook"
 chmod +x "$tmp/shell-hook"
 export VIRT_ROUTER_CONFIG=$tmp/host.conf VIRT_ROUTER_STATE_DIR=$tmp/state VIRT_ROUTER_NO_TUNER=1
+# Timed runs log as under libvirt (syslog); the checks below ask for stderr.
+unset VIRT_ROUTER_LOG
+
+# once WHAT EXPECT XML CMD...: one run as the timed ones, its messages on stderr. Stops
+# the bench if it exits non-zero or says anything but EXPECT (a regex for whole lines;
+# empty: nothing).
+once() {
+	local what=$1 expect=$2 xml=$3 rc=0 said
+	shift 3
+	VIRT_ROUTER_LOG=stderr "$@" <"$xml" >/dev/null 2>"$tmp/err" || rc=$?
+	said=$(cat "$tmp/err")
+	((rc == 0)) || cannot "$what: '$*' exited $rc: ${said:-no message on stderr}"
+	if [[ -n $expect ]]; then
+		said=$(grep -Evx -e "$expect" "$tmp/err" || true)
+	fi
+	[[ -z $said ]] || cannot "$what: '$*' exited 0 but said: $said"
+}
+ledger_has() { grep -q '"domain": "bench"' "$tmp/state/ledger" 2>/dev/null; }
+once "domain without policy" "" "$tmp/plain.xml" "$HOOK" bench prepare begin -
+once "prepare of the router domain" "virt-router-hook: domain 'bench': prepare: reserved dedicated CPUs 1, .*" \
+	"$tmp/router.xml" "$HOOK" bench prepare begin -
+ledger_has || cannot "prepare of the router domain: '$HOOK' exited 0 but reserved nothing ($tmp/state/ledger has no domain 'bench')"
+once "release of the router domain" "virt-router-hook: domain 'bench': release: reservations released" \
+	"$tmp/router.xml" "$HOOK" bench release end -
+! ledger_has || cannot "release of the router domain: '$HOOK' exited 0 but domain 'bench' is still in $tmp/state/ledger"
+once "shell hook" "" "$tmp/router.xml" "$tmp/shell-hook" bench prepare begin -
 
 # measure NAME XML CMD...: median/p90 in us of RUNS runs; prints them
 measure() {
-	local name=$1 xml=$2 i t0 t1
+	local name=$1 xml=$2 i t0 t1 rc
 	shift 2
 	: >"$tmp/$name.us"
 	for ((i = 0; i < RUNS; i++)); do
+		rc=0
 		t0=$(date +%s%N)
-		"$@" <"$xml" >/dev/null 2>&1 || true
+		"$@" <"$xml" >/dev/null 2>"$tmp/err" || rc=$?
 		t1=$(date +%s%N)
+		((rc == 0)) || cannot "run $((i + 1)): '$*' exited $rc: $(cat "$tmp/err")"
 		echo $(((t1 - t0) / 1000)) >>"$tmp/$name.us"
 		# keep the ledger as it was: each prepare reserves afresh
-		[[ $name == router-prepare ]] && "$HOOK" bench release end - <"$xml" >/dev/null 2>&1
+		if [[ $name == router-prepare ]]; then
+			"$HOOK" bench release end - <"$xml" >/dev/null 2>"$tmp/err" || cannot "run $((i + 1)): release exited $?: $(cat "$tmp/err")"
+		fi
 	done
 	sort -n "$tmp/$name.us" >"$tmp/$name.sorted"
 	echo "$(sed -n "$((RUNS / 2 + 1))p" "$tmp/$name.sorted") $(sed -n "$((RUNS * 9 / 10 + 1))p" "$tmp/$name.sorted")"
