@@ -3,7 +3,7 @@
 # process started with the domain XML on stdin, waited for), against a process start
 # timed in the same run. Not a test: it prints figures and checks them against targets.
 #
-# Four commands, each started the same way by one python3 driver (posix_spawn with
+# Five commands, each started the same way by one python3 driver (posix_spawn with
 # stdin opened on an XML file, stdout /dev/null, stderr kept for the failure message;
 # time.perf_counter_ns around spawn and wait), interleaved: every round runs each once,
 # in a random order, so that the load of this shared machine falls on all alike:
@@ -14,7 +14,10 @@
 #     writes it, so prepare accepts it: parse, plan, drift check, host checks, the
 #     ledger's reservation. A release (untimed) follows each, so every prepare reserves
 #     afresh;
-#   - a shell hook that parses the same router XML with xmllint.
+#   - two peers, what an operator writes instead: a python3 hook (xml.etree, standard
+#     library only) and a shell hook (xmllint), each finding <vr:router> in the same
+#     router XML, reading its CPUs and ports, and writing a small reservation record.
+#     They check nothing (no plan, drift, devices, admission), so they do less.
 # Before timing, each command runs once with its messages on stderr; any exit but 0 or
 # any message other than the expected one (prepare's "reserved") stops the bench with
 # that message, and so does a timed run that exits non-zero. Exit 3.
@@ -66,7 +69,8 @@ cannot() { echo "bench-hook: cannot run: $*" >&2; exit 3; }
 [[ -n ${ROUTER_XML:-} || -x $VIRT_ROUTER ]] || cannot "$VIRT_ROUTER missing: build first"
 [[ -z ${ROUTER_XML:-} || -r $ROUTER_XML ]] || cannot "ROUTER_XML=$ROUTER_XML is not readable"
 command -v xmllint >/dev/null || cannot "xmllint missing (libxml2-utils; scripts/install-deps.sh)"
-# The driver's interpreter (not a pyenv shim, a shell script that starts another).
+# The peer's interpreter as an operator's hook names it; the driver uses the same one
+# (not a pyenv shim, a shell script that would add its own start to the peer's time).
 PY=/usr/bin/python3
 [[ -x $PY ]] || PY=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || cannot "python3 missing"
 HOOK=$(realpath "$HOOK")
@@ -112,10 +116,49 @@ else
 		cannot "virt-router apply refused the router domain: $(cat "$tmp/err")"
 fi
 
-printf '#!/bin/sh\nxmllint --xpath "//*[namespace-uri()=\\"urn:virt-router:1\\"]" - >/dev/null 2>&1\nexit 0\n' >"$tmp/shell-hook"
-chmod +x "$tmp/shell-hook"
+cat >"$tmp/shell-hook" <<'EOF'
+#!/bin/sh
+# libvirt qemu hook: at prepare, record a router's CPUs and ports (its <vr:router>).
+[ "$2" = prepare ] || exit 0
+state=${ROUTER_HOOK_STATE:-/run/router-hook}
+vr='namespace-uri()="urn:virt-router:1"'
+# xmllint exits 10 when nothing matches: a domain without router policy
+policy=$(xmllint --xpath "//*[$vr and local-name()=\"cpu\"]/@cpus | //*[$vr and local-name()=\"port\"]/@*[local-name()=\"name\" or local-name()=\"dev\"]" -) || exit 0
+mkdir -p "$state" && printf 'domain="%s"\n%s\n' "$1" "$policy" >"$state/$1.tmp" && mv "$state/$1.tmp" "$state/$1.policy"
+EOF
+{
+	echo "#!$PY"
+	cat <<'EOF'
+"""libvirt qemu hook: at prepare, record a router's CPUs and ports (its <vr:router>)."""
+import json
+import os
+import sys
+import xml.etree.ElementTree as ET
+
+VR = "{urn:virt-router:1}"
+name, op = sys.argv[1], sys.argv[2]
+if op != "prepare":
+    sys.exit(0)
+router = ET.parse(sys.stdin.buffer).getroot().find("metadata/" + VR + "router")
+if router is None:
+    sys.exit(0)
+cpu = router.find(VR + "cpu")
+record = {
+    "domain": name,
+    "cpus": cpu.get("cpus") if cpu is not None else None,
+    "ports": [{"name": p.get("name"), "dev": p.get("dev")} for p in router.iter(VR + "port")],
+}
+state = os.environ.get("ROUTER_HOOK_STATE", "/run/router-hook")
+os.makedirs(state, exist_ok=True)
+with open(os.path.join(state, name + ".tmp"), "w") as f:
+    json.dump(record, f)
+os.replace(os.path.join(state, name + ".tmp"), os.path.join(state, name + ".json"))
+EOF
+} >"$tmp/python-hook"
+chmod +x "$tmp/shell-hook" "$tmp/python-hook"
 
 export VIRT_ROUTER_CONFIG=$tmp/host.conf VIRT_ROUTER_STATE_DIR=$tmp/state VIRT_ROUTER_NO_TUNER=1
+export ROUTER_HOOK_STATE=$tmp/peer-state
 # Timed runs log as under libvirt (syslog); the checks below ask for stderr.
 unset VIRT_ROUTER_LOG
 
@@ -141,7 +184,10 @@ ledger_has || cannot "prepare of the router domain: '$HOOK' exited 0 but reserve
 once "release of the router domain" "virt-router-hook: domain 'bench': release: reservations released" \
 	"$tmp/router.xml" "$HOOK" bench release end -
 ! ledger_has || cannot "release of the router domain: '$HOOK' exited 0 but domain 'bench' is still in $tmp/state/ledger"
-once "shell hook" "" "$tmp/router.xml" "$tmp/shell-hook" bench prepare begin -
+once "python3 peer" "" "$tmp/router.xml" "$tmp/python-hook" bench prepare begin -
+grep -q '"cpus": "1"' "$tmp/peer-state/bench.json" 2>/dev/null || cannot "python3 peer: no record of CPUs 1 in $tmp/peer-state/bench.json"
+once "shell peer" "" "$tmp/router.xml" "$tmp/shell-hook" bench prepare begin -
+grep -q 'cpus="1"' "$tmp/peer-state/bench.policy" 2>/dev/null || cannot "shell peer: no record of CPUs 1 in $tmp/peer-state/bench.policy"
 
 info="$(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs, $(basename "$PY") $("$PY" -c 'import platform; print(platform.python_version())')"
 "$PY" - "$json" "$RUNS" "$SEED" "$TARGET_NON_ROUTER" "$TARGET_PREPARE" "$HOOK" "$tmp" "$info" <<'PY'
@@ -165,7 +211,8 @@ cmds = [
     ("non_router", "virt-router-hook, domain without policy", [hook] + hook_args, plain, None),
     ("prepare", "virt-router-hook, prepare of a router", [hook] + hook_args, router,
      [hook, "bench", "release", "end", "-"]),
-    ("shell", "shell hook parsing with xmllint", [os.path.join(tmp, "shell-hook")] + hook_args, router, None),
+    ("python_peer", "python3 hook (xml.etree), prepare", [os.path.join(tmp, "python-hook")] + hook_args, router, None),
+    ("shell_peer", "shell hook (xmllint), prepare", [os.path.join(tmp, "shell-hook")] + hook_args, router, None),
 ]
 err = open(os.path.join(tmp, "timed.err"), "w+b")
 
@@ -220,7 +267,8 @@ for key, *_ in cmds:
 
 # Ratios of medians; 95% CI by a paired bootstrap: a resample draws whole rounds, so
 # the drift a round shared stays in both figures of the ratio.
-pairs = [("non_router", "true"), ("prepare", "true"), ("shell", "true")]
+pairs = [("non_router", "true"), ("prepare", "true"), ("python_peer", "true"), ("shell_peer", "true"),
+         ("prepare", "python_peer"), ("prepare", "shell_peer")]
 boot = {p: [] for p in pairs}
 brng = random.Random(seed + 1)
 for _ in range(2000):
@@ -256,6 +304,9 @@ else:
             if key + "_vs_true" in targets:
                 line += "  (target <= x%g)" % targets[key + "_vs_true"]
         print(line)
+    for peer, label in (("python_peer", "the python3 hook"), ("shell_peer", "the shell hook")):
+        r = ratios["prepare_vs_" + peer]
+        print("  virt-router-hook's prepare against %-16s x%.2f [%.2f, %.2f]" % (label + ":", r["ratio"], *r["ci95"]))
     print("  targets met" if not missed else "  targets NOT met: " + "; ".join(missed))
 sys.exit(1 if missed else 0)
 PY
