@@ -28,15 +28,15 @@
 # rounds, paired: a resample takes whole rounds).
 # Targets are ratios to /bin/true's median wall time in the same run, because a
 # process start alone ranges from ~0.3 ms to 2.1 ms on the machines here (0.6-1.7 ms in
-# our runs). Measured in eight runs of 500 rounds on a 2-CPU machine running packet
+# our runs). Measured in nine runs of 500 rounds on a 2-CPU machine running packet
 # benchmarks at the same time (load 1-4), the bench under SCHED_IDLE:
 #   - a domain without policy: <= TARGET_NON_ROUTER (1.3) x /bin/true. The front links
-#     only libc and reads the XML: x1.05-1.18 (CPU time x1.07-1.10 in the four runs
+#     only libc and reads the XML: x1.05-1.18 (CPU time x1.07-1.10 in the five runs
 #     that measured it). 1.3 leaves room for noise and fails if the front ever loads
 #     libxml2 (xmllint --version alone costs 3x /bin/true's CPU time here).
-#   - prepare of a router: <= TARGET_PREPARE (12) x /bin/true. x7.2-7.8 in six runs,
-#     x9.7 and x10.2 in two back to back that did not measure CPU time (x7.9-8.3 in
-#     the four that did; likely wall time lost to the load by the longer process,
+#   - prepare of a router: <= TARGET_PREPARE (12) x /bin/true. x5.8-7.8 in seven runs,
+#     x9.7 and x10.2 in two back to back that did not measure CPU time (x7.6-8.3 in
+#     the five that did; likely wall time lost to the load by the longer process,
 #     not more work). Most of it is the start of
 #     virt-router-hook-full after the front's: exec and the dynamic loading of its 18
 #     libraries (libsystemd brings gcrypt, lzma, zstd, lz4; libxml2 brings ICU and
