@@ -44,7 +44,8 @@
 # 60k 70k 80k 90k 100k"), PEER_QUEUE (macvtap queue of every port in every mode,
 # 256), PEER_DELAY (the guarantee's delay bound; auto: the shortest of 5ms..200ms the
 # derivation accepts at VR1's rate), PEER_SEED, PEER_OUT
-# (build/bench/peer). Output: PEER_OUT/peer-samples.csv (every run), peer-summary.csv,
+# (build/bench/peer), PEER_AFTER_START (a command run as CMD MODE DOMAIN N after each
+# router reports ready: for trying a lever by hand before building it). Output: PEER_OUT/peer-samples.csv (every run), peer-summary.csv,
 # peer-ratios.csv, peer.png, capacity.csv, report.txt.
 set -euo pipefail
 
@@ -209,7 +210,10 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	pos=0
 	for mode in $order; do
 		pos=$((pos + 1))
-		for n in 1 2; do vr_router_start "vr-peer-$mode-$n"; done
+		for n in 1 2; do
+			vr_router_start "vr-peer-$mode-$n"
+			[[ -z ${PEER_AFTER_START:-} ]] || $PEER_AFTER_START "$mode" "vr-peer-$mode-$n" "$n"
+		done
 		flush_neigh
 		if ((r == 1)); then
 			sleep 1 # the tuner places the threads as they appear
