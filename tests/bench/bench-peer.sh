@@ -41,7 +41,7 @@
 #
 # Knobs: PEER_MODES ("none libvirt shares guarantee"), PEER_ROUNDS (8), PEER_SHARE
 # (0.63), PEER_OVER (2.5), PEER_DURATION (4s), PEER_CAP_REPEAT (3), PEER_PROBE ("20k 30k 40k 50k
-# 60k 70k 80k 90k 100k"), PEER_QUEUE (macvtap queue of every port in every mode,
+# 60k 70k 80k 90k 100k 120k 140k"), PEER_QUEUE (macvtap queue of every port in every mode,
 # 256), PEER_DELAY (the guarantee's delay bound; auto: the shortest of 5ms..200ms the
 # derivation accepts at VR1's rate), PEER_SEED, PEER_OUT
 # (build/bench/peer), PEER_AFTER_START (a command run as CMD MODE DOMAIN N after each
@@ -59,7 +59,7 @@ SHARE=${PEER_SHARE:-0.63}
 OVER=${PEER_OVER:-2.5}
 DURATION=${PEER_DURATION:-4s}
 CAP_REPEAT=${PEER_CAP_REPEAT:-3}
-PROBE=${PEER_PROBE:-20k 30k 40k 50k 60k 70k 80k 90k 100k}
+PROBE=${PEER_PROBE:-20k 30k 40k 50k 60k 70k 80k 90k 100k 120k 140k}
 QUEUE=${PEER_QUEUE:-256}
 DELAY=${PEER_DELAY:-auto}
 SEED=${PEER_SEED:-$RANDOM}
@@ -74,7 +74,10 @@ for m in $MODES; do
 	esac
 done
 [[ " $MODES " == *" libvirt "* ]] || { echo "bench-peer: PEER_MODES must include libvirt, the mode every other is paired with" >&2; exit 2; }
-[[ $ROUNDS =~ ^[0-9]+$ ]] && ((ROUNDS >= 2)) || { echo "bench-peer: PEER_ROUNDS='$ROUNDS': expected at least 2" >&2; exit 2; }
+if [[ ! $ROUNDS =~ ^[0-9]+$ ]] || ((ROUNDS < 2)); then
+	echo "bench-peer: PEER_ROUNDS='$ROUNDS': expected at least 2 (paired ratios need two rounds)" >&2
+	exit 2
+fi
 
 # shellcheck source=tests/lib/libvirtd.sh
 . "$VR_TOP/tests/lib/libvirtd.sh"
