@@ -21,6 +21,10 @@
 #      side, warm only just after another move): milliseconds.  The tuner sets
 #      affinity and class first and moves the thread last, where its class allows
 #      (it is born in a group with RT budget, as here).  Target: class p99 <= 1 ms.
+#      The time each thread took to set its own name (QEMU's threads name
+#      themselves: before that no watcher can tell a vhost worker) is printed
+#      with the rest, the tuner's own part; on a busy host a new thread may wait
+#      milliseconds for a CPU before it names itself.
 #      In the same run, on the same pauses, its peer: tests/bench/peer-poll.py, a
 #      polling loop as a user writes it (every N ms list /proc/PID/task, give new
 #      "vhost-" threads their CPUs and FIFO), once per interval of
@@ -643,7 +647,11 @@ for ms in "${peer_intervals[@]}"; do
 done
 
 # ---- statistics: bootstrap intervals and the ratios tuner/peer -------------------
-samples=("b2b_class=$tmp/b2b.csv:latency_us" "lone_class=$tmp/lone.csv:latency_us")
+# Besides class and cgroup: how long each thread took to name itself (nothing can
+# know it for a vhost worker before), and the rest, the tuner's own part.
+samples=("b2b_class=$tmp/b2b.csv:latency_us" "lone_class=$tmp/lone.csv:latency_us"
+	"b2b_named=$tmp/b2b.csv:named_us" "b2b_after_named=$tmp/b2b.csv:latency_us-named_us"
+	"lone_named=$tmp/lone.csv:named_us" "lone_after_named=$tmp/lone.csv:latency_us-named_us")
 ratios=()
 if [[ -n "$expect_cgroup" ]]; then
 	samples+=("b2b_cgroup=$tmp/b2b.csv:cgroup_us" "lone_cgroup=$tmp/lone.csv:cgroup_us")
@@ -653,9 +661,11 @@ for ms in "${peer_intervals[@]}"; do
 	ratios+=(--ratio "lone_class/peer${ms}_class")
 done
 if ((nobudget_run)); then
-	samples+=("nobudget_class=$tmp/nobudget.csv:latency_us" "nobudget_cgroup=$tmp/nobudget.csv:cgroup_us")
+	samples+=("nobudget_class=$tmp/nobudget.csv:latency_us" "nobudget_cgroup=$tmp/nobudget.csv:cgroup_us"
+		"nobudget_after_named=$tmp/nobudget.csv:latency_us-named_us")
 fi
-echo "statistics (95% bootstrap intervals, $BENCH_RESAMPLES resamples; ratios tuner/peer of the class time):"
+echo "statistics (95% bootstrap intervals, $BENCH_RESAMPLES resamples; *_named: until the thread had set its own name;"
+echo "  *_after_named: class time less that, the tuner's own part; ratios tuner/peer of the class time):"
 python3 "$here/tune-stats.py" --resamples "$BENCH_RESAMPLES" --seed "$BENCH_SEED" --json "$tmp/stats.json" \
 	"${samples[@]}" "${ratios[@]}" | sed 's/^/  /' || cannot "tests/bench/tune-stats.py failed"
 if [[ -n "$keep_csv" ]]; then
@@ -703,6 +713,10 @@ done
 result=PASS
 ((${#reasons[@]} == 0)) || result=FAIL
 
+sample_of() { # SAMPLE_NAME KEY -> value or empty
+	python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))["samples"].get(sys.argv[2], {}).get(sys.argv[3]); print("" if v is None else v)' \
+		"$tmp/stats.json" "$1" "$2"
+}
 ratio_of() { # RATIO_NAME KEY -> value or empty
 	python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["ratios"].get(sys.argv[2]) or {}; v=r.get(sys.argv[3]); print("" if v is None else ("%.4f" % v if not isinstance(v, list) else "%.4f,%.4f" % tuple(v)))' \
 		"$tmp/stats.json" "$1" "$2"
@@ -712,6 +726,8 @@ summary+=" median_us=$b2b_median p99_us=$b2b_p99 max_us=$b2b_max"
 summary+=" cgroup_median_us=$b2b_cg_median cgroup_p99_us=$b2b_cg_p99"
 summary+=" lone_threads=$lone_count lone_timeouts=$lone_timeouts lone_median_us=$lone_median lone_p99_us=$lone_p99 lone_max_us=$lone_max"
 summary+=" lone_cgroup_median_us=$lone_cg_median lone_cgroup_p99_us=$lone_cg_p99 lone_cgroup_max_us=$lone_cg_max"
+summary+=" lone_named_p99_us=$(sample_of lone_named p99_us) lone_after_named_median_us=$(sample_of lone_after_named median_us)"
+summary+=" lone_after_named_p99_us=$(sample_of lone_after_named p99_us)"
 for ms in "${peer_intervals[@]}"; do
 	m=peer${ms}_median p=peer${ms}_p99
 	summary+=" peer${ms}_median_us=${!m} peer${ms}_p99_us=${!p} peer${ms}_idle_pct=${peer_pct[$ms]}"

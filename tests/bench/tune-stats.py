@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """tune-stats.py: latencies of bench-tune.sh's runs, and the tuner against its peer.
 
-Each SAMPLE is NAME=CSV:COLUMN, a column of fake-qemu's CSV in microseconds (-1, a
-timeout, is counted and left out). For each sample: count, median and p99 (nearest
+Each SAMPLE is NAME=CSV:COLUMN, a column of fake-qemu's CSV in microseconds, or
+NAME=CSV:COLUMN-OTHER, their difference per thread (-1, a timeout, in either is
+counted and left out). For each sample: count, median and p99 (nearest
 rank, as fake-qemu computes them) with 95% bootstrap intervals. For each --ratio
 A/B: the ratios of A's median and p99 to B's, with 95% intervals from resampling A
 and B independently (their threads are not paired: each process sees the same
@@ -47,10 +48,18 @@ def load(spec):
         sys.exit("tune-stats: sample '%s': expected NAME=CSV:COLUMN" % spec)
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
-    if rows and column not in rows[0]:
-        sys.exit("tune-stats: %s has no column '%s'" % (path, column))
-    values = [int(r[column]) for r in rows]
-    return name, [v for v in values if v >= 0], sum(1 for v in values if v < 0)
+    columns = column.split("-")
+    for c in columns:
+        if rows and c not in rows[0]:
+            sys.exit("tune-stats: %s has no column '%s'" % (path, c))
+    values, missing = [], 0
+    for r in rows:
+        v = [int(r[c]) for c in columns]
+        if min(v) < 0:
+            missing += 1
+        else:
+            values.append(v[0] - sum(v[1:]))
+    return name, values, missing
 
 
 def main():
