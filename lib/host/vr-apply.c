@@ -129,7 +129,16 @@ int vr_apply_action(const VrHostOps *ops, const char *root, const VrTuneHost *ho
         }
         if (to_deadline && a->affinity && (r = ops->set_affinity(ops, a->tid, a->affinity)) < 0)
                 return refused(error, explain(host, a, "affinity", r), r);
-        if (a->set_sched && (r = set_sched(ops, a)) < 0)
+        r = a->set_sched ? set_sched(ops, a) : 0;
+        if (r == -EPERM && move && to_rt) {
+                /* The group had budget when read, but not now (the thread was moved
+                 * meanwhile): into the RT group, and once more. */
+                if ((r = move_task(ops, root, host, VR_CGROUP_CPU, a->move_to, a, error)) < 0)
+                        return r;
+                move = false;
+                r = set_sched(ops, a);
+        }
+        if (r < 0)
                 return refused(error, explain(host, a, "scheduling class", r), r);
         if (!to_deadline && a->affinity && (r = ops->set_affinity(ops, a->tid, a->affinity)) < 0)
                 return refused(error, explain(host, a, "affinity", r), r);
