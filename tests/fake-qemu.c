@@ -33,9 +33,9 @@
  *   "BENCH count=N ok=K timeouts=T median_us=X p99_us=Y max_us=Z" and, with
  *   --expect-cgroup, " cgroup_ok=K cgroup_timeouts=T cgroup_median_us=X
  *   cgroup_p99_us=Y cgroup_max_us=Z"; exits 0 if there was no timeout, 1 otherwise.
- *   The CSV has one line per thread: index,tid,pause_us,named_us,latency_us,
- *   cgroup_us; named_us is the time until the thread had set its own name, as QEMU's
- *   threads do first: no watcher can know the thread for what it is before.
+ *   The CSV has one line per thread: index,tid,pause_us,started_us,latency_us,
+ *   cgroup_us; started_us is the time until the new thread first ran: it then names
+ *   itself, as QEMU's threads do, and no watcher can know it for what it is before.
  *
  * Exit status 2 on a usage error, 1 on any other error.
  */
@@ -196,7 +196,7 @@ struct probe {
         char name[32];
         pid_t tid;              /* out */
         long long pause_us;     /* the pause before this thread (lone arrivals) */
-        long long named_us;     /* out: to its own name set (the earliest a watcher can know it) */
+        long long started_us;   /* out: to the thread's first instruction (before it names itself) */
         long long latency_us;   /* out: to policy and affinity, -1 on timeout */
         long long cgroup_us;    /* out: to the cgroup, -1 on timeout or not checked */
 };
@@ -260,6 +260,7 @@ static void *probe_main(void *arg)
         struct probe *p = arg;
         int rc;
 
+        p->started_us = us_since(&p->t0);
         p->tid = gettid();
         p->latency_us = p->cgroup_us = -1;
         /* 20 us sleeps must not become 70 us (default timer slack is 50 us) */
@@ -267,7 +268,6 @@ static void *probe_main(void *arg)
         rc = pthread_setname_np(pthread_self(), p->name);
         if (rc != 0)
                 err("pthread_setname_np(\"%s\"): %s", p->name, strerror(rc));
-        p->named_us = us_since(&p->t0);
         for (;;) {
                 long long t = us_since(&p->t0);
                 /* every 20 us at first; later every 1% of the time waited, so that a
@@ -397,10 +397,10 @@ static int run_bench(const struct bench_opts *o)
                 cg_timeouts += o->cgroup && p->cgroup_us < 0;
         }
         if (f) {
-                fprintf(f, "index,tid,pause_us,named_us,latency_us,cgroup_us\n");
+                fprintf(f, "index,tid,pause_us,started_us,latency_us,cgroup_us\n");
                 for (long i = 0; i < done; i++)
                         fprintf(f, "%ld,%ld,%lld,%lld,%lld,%lld\n", i, (long)res[i].tid, res[i].pause_us,
-                                res[i].named_us, res[i].latency_us, res[i].cgroup_us);
+                                res[i].started_us, res[i].latency_us, res[i].cgroup_us);
                 if (fclose(f) != 0) {
                         f = NULL;
                         err("%s: %s", o->csv, strerror(errno));

@@ -3,7 +3,7 @@
 # would run instead.  Not a test: it prints figures, checks them against the
 # targets and exits 0 when all are met, 1 when one is not (with the reason), 2 on
 # a usage error, 3 when it cannot run here (not root, binaries or python3
-# missing, a step failed, the peer did not work).
+# missing, a step failed).
 #
 # The router: one vCPU, dedicated CPUs 0-1, vhost workers FIFO 10.  fake-qemu
 # creates "vhost-PID" threads one at a time; each polls its own policy, affinity
@@ -21,16 +21,18 @@
 #      side, warm only just after another move): milliseconds.  The tuner sets
 #      affinity and class first and moves the thread last, where its class allows
 #      (it is born in a group with RT budget, as here).  Target: class p99 <= 1 ms.
-#      The time each thread took to set its own name (QEMU's threads name
-#      themselves: before that no watcher can tell a vhost worker) is printed
-#      with the rest, the tuner's own part; on a busy host a new thread may wait
-#      milliseconds for a CPU before it names itself.
-#      In the same run, on the same pauses, its peer: tests/bench/peer-poll.py, a
-#      polling loop as a user writes it (every N ms list /proc/PID/task, give new
-#      "vhost-" threads their CPUs and FIFO), once per interval of
+#      The time each new thread waited to run at all is printed with the rest
+#      (QEMU's threads name themselves when they start: no watcher can tell a
+#      vhost worker before); on a busy host, or a VM whose idle vCPUs must be
+#      woken, that wait is most of a lone thread's time.
+#      Then in the same run, on the same pauses, its peer: tests/bench/peer-poll.py,
+#      a polling loop as a user writes it (every N ms list /proc/PID/task, give
+#      new "vhost-" threads their CPUs and FIFO), once per interval of
 #      BENCH_PEER_INTERVALS_MS (default 100: a typical loop; 10: an aggressive
-#      one), each watching its own fake-qemu.  Ratios tuner/peer of the class
-#      median and p99 with 95% bootstrap intervals (tests/bench/tune-stats.py).
+#      one), each watching its own fake-qemu, side by side (not beside the
+#      tuner's run: their waiting threads would take CPU time from it).
+#      Ratios tuner/peer of the class median and p99 with 95% bootstrap
+#      intervals (tests/bench/tune-stats.py).
 #   c) lone arrivals born without RT budget: BENCH_NOBUDGET_THREADS threads of a
 #      fake-qemu started in a cpu cgroup with cpu.rt_runtime_us 0, as libvirt's
 #      machine groups are.  There the kernel refuses FIFO until the thread is in
@@ -62,7 +64,8 @@
 #   BENCH_PEER_INTERVALS_MS poll intervals of the peers (default "100 10")
 #   BENCH_SEED           seed of the pauses and of the bootstrap (default 1)
 #   BENCH_RESAMPLES      bootstrap resamples (default 2000)
-#   BENCH_TIMEOUT_MS     a thread not tuned within this counts as a timeout (300)
+#   BENCH_TIMEOUT_MS     a thread not tuned within this counts as a timeout (1000;
+#                        a peer's timeouts are its figures, left out of its percentiles)
 #   BENCH_IDLE_SECONDS   length of d) (default 60)
 #   BENCH_STATE_DIR      parent of the tuner's state dir (default /run, as on a
 #                        real host: the tuner writes its state on every event)
@@ -84,7 +87,7 @@ BENCH_NOBUDGET_THREADS=${BENCH_NOBUDGET_THREADS:-100}
 BENCH_PEER_INTERVALS_MS=${BENCH_PEER_INTERVALS_MS:-100 10}
 BENCH_SEED=${BENCH_SEED:-1}
 BENCH_RESAMPLES=${BENCH_RESAMPLES:-2000}
-BENCH_TIMEOUT_MS=${BENCH_TIMEOUT_MS:-300}
+BENCH_TIMEOUT_MS=${BENCH_TIMEOUT_MS:-1000}
 BENCH_IDLE_SECONDS=${BENCH_IDLE_SECONDS:-60}
 BENCH_STATE_DIR=${BENCH_STATE_DIR:-/run}
 BENCH_TARGET_P99_US=${BENCH_TARGET_P99_US:-5000}
@@ -512,28 +515,18 @@ echo "  tuner after the run: $tuner_exit${leftovers:+, left behind: $leftovers}"
 echo "tune RSS: ${rss_kib:-?} KiB (target <= $BENCH_TARGET_RSS_KIB KiB)"
 echo "  peak VmHWM ${hwm_kib:-?} KiB; of the RSS: anonymous ${rss_anon_kib:-?} KiB, file-backed (shared libraries) ${rss_file_kib:-?} KiB"
 
-# ---- b) lone arrivals: the tuner and its peers, side by side -------------------
+# ---- b) lone arrivals: the tuner, then its peers on the same pauses ------------
+# One after the other: the peers' processes (their threads wait milliseconds for
+# their class, polling it) must not take CPU time from the tuner's measurement.
 start_fake_qemu lone --bench "$BENCH_LONE_THREADS" "${bench_args[@]}" "${lone_args[@]}" --csv "$tmp/lone.csv"
 lone_qemu=$fq_pid
 start_tuner lone
 lone_tuner=$tune_pid
-run_pids=("$lone_qemu")
-declare -A peer_qemu=()
-for ms in "${peer_intervals[@]}"; do
-	# The peers' threads need not join a cgroup: a user's loop moves none.
-	start_fake_qemu "peer$ms" --bench "$BENCH_LONE_THREADS" --vcpus 1 --tcg --expect-policy fifo \
-		--expect-cpus "$expect_cpus" --timeout-ms "$BENCH_TIMEOUT_MS" "${lone_args[@]}" --csv "$tmp/peer$ms.csv"
-	run_pids+=("$fq_pid")
-	peer_qemu[$ms]=$fq_pid
-	start_peer "peer$ms" "$ms"
-done
-log "lone arrivals: $BENCH_LONE_THREADS threads after pauses of $BENCH_LONE_PAUSE_MS ms; tuner $lone_tuner, peers every ${peer_intervals[*]} ms"
+log "lone arrivals: $BENCH_LONE_THREADS threads after pauses of $BENCH_LONE_PAUSE_MS ms; tuner $lone_tuner"
 go lone
-for ms in "${peer_intervals[@]}"; do
-	go "peer$ms"
-done
 pause_max=${BENCH_LONE_PAUSE_MS#*-}
-wait_runs $((BENCH_LONE_THREADS * (pause_max + BENCH_TIMEOUT_MS) / 1000 + 120)) "${run_pids[@]}"
+lone_limit=$((BENCH_LONE_THREADS * (pause_max + BENCH_TIMEOUT_MS) / 1000 + 120))
+wait_runs "$lone_limit" "$lone_qemu"
 lone_rc=0
 wait_exit "$lone_qemu" || lone_rc=$?
 bench_line lone "$lone_rc"
@@ -545,15 +538,33 @@ fi
 tuner_after "$lone_tuner"
 lone_tuner_exit=$tuner_exit lone_leftovers=$leftovers
 echo "  tuner after the run: $tuner_exit${leftovers:+, left behind: $leftovers}"
+# The peers side by side: their figures are milliseconds, each other's polls hardly count.
+run_pids=()
+declare -A peer_qemu=()
+for ms in "${peer_intervals[@]}"; do
+	# The peers' threads need not join a cgroup: a user's loop moves none.
+	start_fake_qemu "peer$ms" --bench "$BENCH_LONE_THREADS" --vcpus 1 --tcg --expect-policy fifo \
+		--expect-cpus "$expect_cpus" --timeout-ms "$BENCH_TIMEOUT_MS" "${lone_args[@]}" --csv "$tmp/peer$ms.csv"
+	run_pids+=("$fq_pid")
+	peer_qemu[$ms]=$fq_pid
+	start_peer "peer$ms" "$ms"
+done
+log "lone arrivals, the same pauses: peers polling every ${peer_intervals[*]} ms"
+for ms in "${peer_intervals[@]}"; do
+	go "peer$ms"
+done
+wait_runs "$lone_limit" "${run_pids[@]}"
 for ms in "${peer_intervals[@]}"; do
 	rc=0
 	wait_exit "${peer_qemu[$ms]}" || rc=$?
 	bench_line "peer$ms" "$rc"
 	read_bench "peer$ms"
 	c=peer${ms}_count t=peer${ms}_timeouts
+	# A peer's thread not tuned within BENCH_TIMEOUT_MS is the peer's figure, not a
+	# failure of the bench: counted, and left out of its percentiles (in its favour).
 	echo "  peer polling every $ms ms, ${!c} threads: class $(figures "peer$ms"), timeouts ${!t}"
-	if ((${!t} > 0)); then
-		cannot "the peer polling every $ms ms missed ${!t} threads (within $BENCH_TIMEOUT_MS ms): $(head -c 500 "$tmp/peer$ms.peer.log")"
+	if [[ -s "$tmp/peer$ms.peer.log" ]]; then
+		echo "    the peer said: $(head -c 300 "$tmp/peer$ms.peer.log")"
 	fi
 done
 
@@ -647,11 +658,11 @@ for ms in "${peer_intervals[@]}"; do
 done
 
 # ---- statistics: bootstrap intervals and the ratios tuner/peer -------------------
-# Besides class and cgroup: how long each thread took to name itself (nothing can
-# know it for a vhost worker before), and the rest, the tuner's own part.
+# Besides class and cgroup: how long each new thread waited to run at all (it then
+# names itself: nothing can know it for a vhost worker before), and the rest.
 samples=("b2b_class=$tmp/b2b.csv:latency_us" "lone_class=$tmp/lone.csv:latency_us"
-	"b2b_named=$tmp/b2b.csv:named_us" "b2b_after_named=$tmp/b2b.csv:latency_us-named_us"
-	"lone_named=$tmp/lone.csv:named_us" "lone_after_named=$tmp/lone.csv:latency_us-named_us")
+	"b2b_started=$tmp/b2b.csv:started_us" "b2b_after_start=$tmp/b2b.csv:latency_us-started_us"
+	"lone_started=$tmp/lone.csv:started_us" "lone_after_start=$tmp/lone.csv:latency_us-started_us")
 ratios=()
 if [[ -n "$expect_cgroup" ]]; then
 	samples+=("b2b_cgroup=$tmp/b2b.csv:cgroup_us" "lone_cgroup=$tmp/lone.csv:cgroup_us")
@@ -662,10 +673,10 @@ for ms in "${peer_intervals[@]}"; do
 done
 if ((nobudget_run)); then
 	samples+=("nobudget_class=$tmp/nobudget.csv:latency_us" "nobudget_cgroup=$tmp/nobudget.csv:cgroup_us"
-		"nobudget_after_named=$tmp/nobudget.csv:latency_us-named_us")
+		"nobudget_after_start=$tmp/nobudget.csv:latency_us-started_us")
 fi
-echo "statistics (95% bootstrap intervals, $BENCH_RESAMPLES resamples; *_named: until the thread had set its own name;"
-echo "  *_after_named: class time less that, the tuner's own part; ratios tuner/peer of the class time):"
+echo "statistics (95% bootstrap intervals, $BENCH_RESAMPLES resamples; *_started: until the new thread first ran;"
+echo "  *_after_start: class time less that: its naming and the tuner; ratios tuner/peer of the class time):"
 python3 "$here/tune-stats.py" --resamples "$BENCH_RESAMPLES" --seed "$BENCH_SEED" --json "$tmp/stats.json" \
 	"${samples[@]}" "${ratios[@]}" | sed 's/^/  /' || cannot "tests/bench/tune-stats.py failed"
 if [[ -n "$keep_csv" ]]; then
@@ -726,8 +737,8 @@ summary+=" median_us=$b2b_median p99_us=$b2b_p99 max_us=$b2b_max"
 summary+=" cgroup_median_us=$b2b_cg_median cgroup_p99_us=$b2b_cg_p99"
 summary+=" lone_threads=$lone_count lone_timeouts=$lone_timeouts lone_median_us=$lone_median lone_p99_us=$lone_p99 lone_max_us=$lone_max"
 summary+=" lone_cgroup_median_us=$lone_cg_median lone_cgroup_p99_us=$lone_cg_p99 lone_cgroup_max_us=$lone_cg_max"
-summary+=" lone_named_p99_us=$(sample_of lone_named p99_us) lone_after_named_median_us=$(sample_of lone_after_named median_us)"
-summary+=" lone_after_named_p99_us=$(sample_of lone_after_named p99_us)"
+summary+=" lone_started_p99_us=$(sample_of lone_started p99_us) lone_after_start_median_us=$(sample_of lone_after_start median_us)"
+summary+=" lone_after_start_p99_us=$(sample_of lone_after_start p99_us)"
 for ms in "${peer_intervals[@]}"; do
 	m=peer${ms}_median p=peer${ms}_p99
 	summary+=" peer${ms}_median_us=${!m} peer${ms}_p99_us=${!p} peer${ms}_idle_pct=${peer_pct[$ms]}"
