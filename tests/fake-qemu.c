@@ -16,13 +16,26 @@
  *
  * Bench mode:
  *   fake-qemu --bench COUNT --expect-policy POLICY [--expect-cpus LIST]
- *             [--timeout-ms T] [--csv FILE] [normal-mode options]
+ *             [--expect-cgroup PATH] [--arrivals back-to-back|lone]
+ *             [--pause-ms MIN-MAX] [--seed N] [--timeout-ms T] [--csv FILE]
+ *             [normal-mode options]
  *   After READY, reads one line from stdin ("go"), then creates COUNT "vhost-<pid>"
- *   threads one after the other. Each polls its own policy (and affinity) every
- *   ~20 us until they match, and records the time from just before pthread_create
- *   to the match (-1 on timeout). Prints
- *   "BENCH count=N ok=K timeouts=T median_us=X p99_us=Y max_us=Z" and exits 0 if
- *   there was no timeout, 1 otherwise.
+ *   threads, one at a time: back to back (the next as soon as the last is done), or
+ *   with --arrivals lone each after a pause drawn uniformly from MIN-MAX ms (default
+ *   20-220) counted from the moment the last one was done, so that each thread
+ *   arrives alone. The pauses come from a generator seeded with N (default 1): two
+ *   fake-qemus with the same seed see the same pauses. Each thread polls its own
+ *   policy and affinity, and with --expect-cgroup the cpu cgroup it is in (from
+ *   /proc/thread-self/cgroup), every ~20 us for the first millisecond and less often
+ *   later (at most 1% of the time waited), until all match or T ms have passed. It
+ *   records the time from just before pthread_create to the policy and affinity
+ *   matching, and to the cgroup matching (-1 on a timeout). Prints
+ *   "BENCH count=N ok=K timeouts=T median_us=X p99_us=Y max_us=Z" and, with
+ *   --expect-cgroup, " cgroup_ok=K cgroup_timeouts=T cgroup_median_us=X
+ *   cgroup_p99_us=Y cgroup_max_us=Z"; exits 0 if there was no timeout, 1 otherwise.
+ *   The CSV has one line per thread: index,tid,pause_us,started_us,latency_us,
+ *   cgroup_us; started_us is the time until the new thread first ran: it then names
+ *   itself, as QEMU's threads do, and no watcher can know it for what it is before.
  *
  * Exit status 2 on a usage error, 1 on any other error.
  */
@@ -178,10 +191,14 @@ struct probe {
         struct timespec t0;     /* CLOCK_MONOTONIC just before pthread_create */
         int policy;
         const cpu_set_t *cpus;  /* NULL: affinity not checked */
+        const char *cgroup;     /* cpu cgroup expected, NULL: not checked */
         long timeout_us;
         char name[32];
         pid_t tid;              /* out */
-        long long latency_us;   /* out, -1 on timeout */
+        long long pause_us;     /* the pause before this thread (lone arrivals) */
+        long long started_us;   /* out: to the thread's first instruction (before it names itself) */
+        long long latency_us;   /* out: to policy and affinity, -1 on timeout */
+        long long cgroup_us;    /* out: to the cgroup, -1 on timeout or not checked */
 };
 
 static long long us_since(const struct timespec *t0)
@@ -208,27 +225,63 @@ static int probe_matches(const struct probe *p)
         return CPU_EQUAL(&cur, p->cpus);
 }
 
+/* The calling thread's cgroup of the cpu controller (v1: the line whose controller
+ * list holds "cpu"; v2: the "0::" line) equals WANT. */
+static int in_cgroup(const char *want)
+{
+        char line[512];
+        int found = 0;
+        FILE *f = fopen("/proc/thread-self/cgroup", "re");
+
+        if (!f)
+                return 0;
+        while (!found && fgets(line, sizeof(line), f)) {
+                char *ctl = strchr(line, ':'), *path, *tok, *save = NULL;
+                int cpu = 0;
+
+                if (!ctl || !(path = strchr(ctl + 1, ':')))
+                        continue;
+                *path++ = '\0';
+                path[strcspn(path, "\n")] = '\0';
+                ctl++;
+                if (!*ctl)
+                        cpu = 1;        /* v2 */
+                for (tok = strtok_r(ctl, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+                        cpu |= strcmp(tok, "cpu") == 0;
+                if (cpu && strcmp(path, want) == 0)
+                        found = 1;
+        }
+        fclose(f);
+        return found;
+}
+
 static void *probe_main(void *arg)
 {
         struct probe *p = arg;
-        const struct timespec pause = { 0, 20000 };
         int rc;
 
+        p->started_us = us_since(&p->t0);
         p->tid = gettid();
+        p->latency_us = p->cgroup_us = -1;
         /* 20 us sleeps must not become 70 us (default timer slack is 50 us) */
         prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
         rc = pthread_setname_np(pthread_self(), p->name);
         if (rc != 0)
                 err("pthread_setname_np(\"%s\"): %s", p->name, strerror(rc));
         for (;;) {
-                if (probe_matches(p)) {
+                long long t = us_since(&p->t0);
+                /* every 20 us at first; later every 1% of the time waited, so that a
+                 * slow tuner's thread does not take a CPU from it while it waits */
+                struct timespec pause = { 0, 1000L * (t < 2000 ? 20 : t / 100) };
+
+                if (p->latency_us < 0 && probe_matches(p))
                         p->latency_us = us_since(&p->t0);
+                if (p->cgroup && p->cgroup_us < 0 && in_cgroup(p->cgroup))
+                        p->cgroup_us = us_since(&p->t0);
+                if (p->latency_us >= 0 && (!p->cgroup || p->cgroup_us >= 0))
                         return NULL;
-                }
-                if (us_since(&p->t0) >= p->timeout_us) {
-                        p->latency_us = -1;
+                if (t >= p->timeout_us)
                         return NULL;
-                }
                 nanosleep(&pause, NULL);
         }
 }
@@ -240,24 +293,67 @@ static int cmp_ll(const void *a, const void *b)
         return (x > y) - (x < y);
 }
 
-static int run_bench(long count, int policy, const cpu_set_t *cpus, long timeout_ms,
-                     const char *csv)
+/* splitmix64: the same pauses for the same seed, whatever the libc */
+static uint64_t next_random(uint64_t *state)
 {
-        struct probe *res = calloc((size_t)count, sizeof(*res));
-        long long *ok_lat = calloc((size_t)count, sizeof(*ok_lat));
+        uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31);
+}
+
+/* Median, p99 (nearest rank) and max of the N values >= 0 of V (sorted in place
+ * after they are gathered at its front); -1 for each when there is none. */
+static long summarize(long long *v, long n, long long *med, long long *p99, long long *max)
+{
+        long k = 0;
+
+        for (long i = 0; i < n; i++)
+                if (v[i] >= 0)
+                        v[k++] = v[i];
+        *med = *p99 = *max = -1;
+        if (k == 0)
+                return 0;
+        if (k > 1) /* never qsort(NULL, 0): undefined, and UBSan stops there */
+                qsort(v, (size_t)k, sizeof(*v), cmp_ll);
+        *med = v[(k - 1) / 2];
+        *p99 = v[(99 * k + 99) / 100 - 1];      /* nearest rank, ceil */
+        *max = v[k - 1];
+        return k;
+}
+
+struct bench_opts {
+        long count;
+        int policy;
+        const cpu_set_t *cpus;  /* NULL: affinity not checked */
+        const char *cgroup;     /* NULL: cgroup not checked */
+        int lone;               /* pauses between arrivals */
+        long pause_min_ms, pause_max_ms;
+        uint64_t seed;
+        long timeout_ms;
+        const char *csv;
+};
+
+static int run_bench(const struct bench_opts *o)
+{
+        struct probe *res = calloc((size_t)o->count, sizeof(*res));
+        long long *lat = calloc((size_t)o->count, sizeof(*lat));
+        long long *cg = calloc((size_t)o->count, sizeof(*cg));
+        uint64_t rng = o->seed;
         char line[256];
-        long n_ok = 0, timeouts = 0, done = 0;
+        long n_ok = 0, cg_ok = 0, timeouts = 0, cg_timeouts = 0, done = 0;
         int ret = 1;
         FILE *f = NULL;
 
-        if (!res || !ok_lat) {
+        if (!res || !lat || !cg) {
                 err("out of memory");
                 goto out;
         }
-        if (csv) {      /* open it now: a bad path fails before the run, not after */
-                f = fopen(csv, "w");
+        if (o->csv) {   /* open it now: a bad path fails before the run, not after */
+                f = fopen(o->csv, "w");
                 if (!f) {
-                        err("%s: %s", csv, strerror(errno));
+                        err("%s: %s", o->csv, strerror(errno));
                         goto out;
                 }
         }
@@ -265,14 +361,24 @@ static int run_bench(long count, int policy, const cpu_set_t *cpus, long timeout
                 err("expected a line (\"go\") on stdin, got end of file");
                 goto out;
         }
-        for (long i = 0; i < count; i++) {
+        for (long i = 0; i < o->count; i++) {
                 struct probe *p = &res[i];
                 pthread_t t;
                 int rc;
 
-                p->policy = policy;
-                p->cpus = cpus;
-                p->timeout_us = timeout_ms * 1000L;
+                if (o->lone) {
+                        uint64_t span = (uint64_t)(o->pause_max_ms - o->pause_min_ms) * 1000 + 1;
+                        long long us = o->pause_min_ms * 1000LL + (long long)(next_random(&rng) % span);
+                        struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+
+                        p->pause_us = us;
+                        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+                                ;
+                }
+                p->policy = o->policy;
+                p->cpus = o->cpus;
+                p->cgroup = o->cgroup;
+                p->timeout_us = o->timeout_ms * 1000L;
                 snprintf(p->name, sizeof(p->name), "vhost-%ld", (long)getpid());
                 clock_gettime(CLOCK_MONOTONIC, &p->t0);
                 rc = pthread_create(&t, NULL, probe_main, p);
@@ -285,44 +391,44 @@ static int run_bench(long count, int policy, const cpu_set_t *cpus, long timeout
                 }
                 pthread_join(t, NULL);
                 done++;
-                if (p->latency_us < 0)
-                        timeouts++;
-                else
-                        ok_lat[n_ok++] = p->latency_us;
+                lat[i] = p->latency_us;
+                cg[i] = p->cgroup_us;
+                timeouts += p->latency_us < 0;
+                cg_timeouts += o->cgroup && p->cgroup_us < 0;
         }
         if (f) {
-                fprintf(f, "index,tid,latency_us\n");
+                fprintf(f, "index,tid,pause_us,started_us,latency_us,cgroup_us\n");
                 for (long i = 0; i < done; i++)
-                        fprintf(f, "%ld,%ld,%lld\n", i, (long)res[i].tid, res[i].latency_us);
+                        fprintf(f, "%ld,%ld,%lld,%lld,%lld,%lld\n", i, (long)res[i].tid, res[i].pause_us,
+                                res[i].started_us, res[i].latency_us, res[i].cgroup_us);
                 if (fclose(f) != 0) {
                         f = NULL;
-                        err("%s: %s", csv, strerror(errno));
+                        err("%s: %s", o->csv, strerror(errno));
                         goto out;
                 }
                 f = NULL;
         }
-        if (n_ok > 1) /* never qsort(NULL, 0): undefined, and UBSan stops there */
-                qsort(ok_lat, (size_t)n_ok, sizeof(*ok_lat), cmp_ll);
         {
-                long long med = -1, p99 = -1, max = -1;
+                long long med, p99, max;
 
-                if (n_ok > 0) {
-                        long r99 = (99 * n_ok + 99) / 100;      /* nearest rank, ceil */
-
-                        med = ok_lat[(n_ok - 1) / 2];
-                        p99 = ok_lat[r99 - 1];
-                        max = ok_lat[n_ok - 1];
-                }
-                printf("BENCH count=%ld ok=%ld timeouts=%ld median_us=%lld p99_us=%lld max_us=%lld\n",
+                n_ok = summarize(lat, done, &med, &p99, &max);
+                printf("BENCH count=%ld ok=%ld timeouts=%ld median_us=%lld p99_us=%lld max_us=%lld",
                        done, n_ok, timeouts, med, p99, max);
+                if (o->cgroup) {
+                        cg_ok = summarize(cg, done, &med, &p99, &max);
+                        printf(" cgroup_ok=%ld cgroup_timeouts=%ld cgroup_median_us=%lld cgroup_p99_us=%lld cgroup_max_us=%lld",
+                               cg_ok, cg_timeouts, med, p99, max);
+                }
+                printf("\n");
                 fflush(stdout);
         }
-        ret = timeouts ? 1 : 0;
+        ret = timeouts || cg_timeouts ? 1 : 0;
 out:
         if (f)
                 fclose(f);
         free(res);
-        free(ok_lat);
+        free(lat);
+        free(cg);
         return ret;
 }
 
@@ -338,6 +444,22 @@ static int parse_long(const char *s, long min, long max, long *out)
         if (errno || end == s || *end || v < min || v > max)
                 return -1;
         *out = v;
+        return 0;
+}
+
+/* "MIN-MAX" (ms) -> both; -1 unless 0 <= MIN <= MAX <= 3600000 */
+static int parse_range(const char *s, long *min, long *max)
+{
+        char *end;
+
+        errno = 0;
+        *min = strtol(s, &end, 10);
+        if (errno || end == s || *end != '-' || *min < 0)
+                return -1;
+        s = end + 1;
+        *max = strtol(s, &end, 10);
+        if (errno || end == s || *end || *max < *min || *max > 3600000)
+                return -1;
         return 0;
 }
 
@@ -417,7 +539,9 @@ static void usage(FILE *out)
                 "Usage: %s [--vcpus N] [--tcg] [--vhost M] [--iothreads K] [--busy]\n"
                 "                 [--pidfile FILE] [--main-name NAME]\n"
                 "       %s --bench COUNT --expect-policy POLICY [--expect-cpus LIST]\n"
-                "                 [--timeout-ms T] [--csv FILE] [options above]\n"
+                "                 [--expect-cgroup PATH] [--arrivals back-to-back|lone]\n"
+                "                 [--pause-ms MIN-MAX] [--seed N] [--timeout-ms T]\n"
+                "                 [--csv FILE] [options above]\n"
                 "Names its threads like QEMU: \"CPU i/KVM\" (\"CPU i/TCG\" with --tcg),\n"
                 "\"vhost-<pid>\", \"IO iothreadK\". Defaults: 1 vCPU, 1 vhost, 0 iothreads\n"
                 "(0, 0, 0 with --bench). SIGUSR1 adds a vhost thread, SIGTERM exits 0.\n"
@@ -428,7 +552,8 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
         enum { O_VCPUS = 256, O_TCG, O_VHOST, O_IOTHREADS, O_BUSY, O_PIDFILE, O_BENCH,
-               O_POLICY, O_CPUS, O_TIMEOUT, O_CSV, O_MAINNAME, O_HELP };
+               O_POLICY, O_CPUS, O_TIMEOUT, O_CSV, O_MAINNAME, O_CGROUP, O_ARRIVALS, O_PAUSE,
+               O_SEED, O_HELP };
         static const struct option opts[] = {
                 { "vcpus", required_argument, NULL, O_VCPUS },
                 { "tcg", no_argument, NULL, O_TCG },
@@ -442,12 +567,18 @@ int main(int argc, char **argv)
                 { "expect-cpus", required_argument, NULL, O_CPUS },
                 { "timeout-ms", required_argument, NULL, O_TIMEOUT },
                 { "csv", required_argument, NULL, O_CSV },
+                { "expect-cgroup", required_argument, NULL, O_CGROUP },
+                { "arrivals", required_argument, NULL, O_ARRIVALS },
+                { "pause-ms", required_argument, NULL, O_PAUSE },
+                { "seed", required_argument, NULL, O_SEED },
                 { "help", no_argument, NULL, O_HELP },
                 { NULL, 0, NULL, 0 },
         };
         long vcpus = -1, vhost = -1, iothreads = -1, bench = -1, timeout_ms = 1000;
         int tcg = 0, policy = -1, have_cpus = 0, c, ret = 0;
-        const char *pidfile = NULL, *csv = NULL, *main_name = NULL;
+        const char *pidfile = NULL, *csv = NULL, *main_name = NULL, *cgroup = NULL;
+        long pause_min = 20, pause_max = 220, seed = 1;
+        int lone = 0, have_arrivals = 0;
         static cpu_set_t cpus;
         sigset_t sigs;
         char name[32];
@@ -508,6 +639,32 @@ int main(int argc, char **argv)
                 case O_CSV:
                         csv = optarg;
                         break;
+                case O_CGROUP:
+                        if (optarg[0] != '/') {
+                                err("bad cgroup '%s': expected a path from the hierarchy's root, e.g. /virt-router-rt", optarg);
+                                goto bad;
+                        }
+                        cgroup = optarg;
+                        break;
+                case O_ARRIVALS:
+                        if (strcmp(optarg, "lone") != 0 && strcmp(optarg, "back-to-back") != 0) {
+                                err("unknown arrivals '%s' (back-to-back, lone)", optarg);
+                                goto bad;
+                        }
+                        lone = strcmp(optarg, "lone") == 0;
+                        have_arrivals = 1;
+                        break;
+                case O_PAUSE:
+                        if (parse_range(optarg, &pause_min, &pause_max) < 0) {
+                                err("bad pause range '%s' (MIN-MAX in ms, e.g. 20-220)", optarg);
+                                goto bad;
+                        }
+                        have_arrivals = 1;
+                        break;
+                case O_SEED:
+                        if (parse_long(optarg, 0, LONG_MAX, &seed) < 0)
+                                goto bad_num;
+                        break;
                 case O_HELP:
                         usage(stdout);
                         return 0;
@@ -519,8 +676,8 @@ int main(int argc, char **argv)
                 err("unexpected argument '%s'", argv[optind]);
                 goto bad;
         }
-        if (bench < 0 && (policy >= 0 || have_cpus || csv)) {
-                err("--expect-policy, --expect-cpus and --csv need --bench");
+        if (bench < 0 && (policy >= 0 || have_cpus || csv || cgroup || have_arrivals)) {
+                err("--expect-policy, --expect-cpus, --expect-cgroup, --arrivals, --pause-ms and --csv need --bench");
                 goto bad;
         }
         if (bench >= 0 && policy < 0) {
@@ -572,7 +729,14 @@ int main(int argc, char **argv)
         }
 
         if (bench >= 0) {
-                ret = run_bench(bench, policy, have_cpus ? &cpus : NULL, timeout_ms, csv);
+                struct bench_opts bo = {
+                        .count = bench, .policy = policy, .cpus = have_cpus ? &cpus : NULL,
+                        .cgroup = cgroup, .lone = lone, .pause_min_ms = pause_min,
+                        .pause_max_ms = pause_max, .seed = (uint64_t)seed,
+                        .timeout_ms = timeout_ms, .csv = csv,
+                };
+
+                ret = run_bench(&bo);
                 stop_workers();
                 return ret;
         }

@@ -116,6 +116,8 @@ static void test_cpuset(void) {
                 {"a", -EINVAL, NULL, 0}, {"3-1", -ERANGE, NULL, 0}, {"1-2-3", -EINVAL, NULL, 0},
                 {"-1", -EINVAL, NULL, 0}, {"+1", -EINVAL, NULL, 0}, {"1-+2", -EINVAL, NULL, 0},
                 {"8192", -ERANGE, NULL, 0}, {"1,,2", -EINVAL, NULL, 0},
+                /* across and at the ends of the 64-bit words the search skips */
+                {"63-64,127,128,4000,8191", 0, "63-64,127-128,4000,8191", 6}, {"0-8191", 0, "0-8191", 8192},
         };
         for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
                 g_autoptr(VrCpuSet) s = NULL;
@@ -145,6 +147,15 @@ static void test_cpuset_ops(void) {
         g_assert_cmpint(vr_cpuset_nth(a, 3), ==, 5);
         g_assert_cmpint(vr_cpuset_nth(a, 4), ==, -1);
         g_assert_cmpint(vr_cpuset_last(a), ==, 5);
+        g_clear_pointer(&a, vr_cpuset_free);
+        g_assert_cmpint(vr_cpuset_parse("63,64,4000,8191", &a), ==, 0);
+        g_assert_cmpint(vr_cpuset_nth(a, 1), ==, 64);
+        g_assert_cmpint(vr_cpuset_nth(a, 3), ==, 8191);
+        g_assert_cmpint(vr_cpuset_nth(a, 4), ==, -1);
+        g_assert_cmpint(vr_cpuset_last(a), ==, 8191);
+        g_assert_cmpint(vr_cpuset_last(c), ==, 1);
+        g_assert_cmpint(vr_cpuset_last(NULL), ==, -1);
+        g_assert_cmpint(vr_cpuset_nth(NULL, 0), ==, -1);
 }
 
 static void test_json(void) {

@@ -12,6 +12,7 @@
 #include "vr-hostops.h"
 #include "vr-sched.h"
 #include "vr-sysfs.h"
+#include "vr-units.h"
 
 static int set_sched(const VrHostOps *ops, const VrTuneAction *a) {
         struct vr_sched_attr attr = {0};
@@ -79,29 +80,69 @@ static int refused(GError **error, char *why, int r) {
         return r;
 }
 
+/* Whether the thread's cpu group (where it was when planned) gives real-time budget,
+ * so that the kernel lets it become FIFO/RR there (CONFIG_RT_GROUP_SCHED refuses an RT
+ * class in a group whose cpu.rt_runtime_us is 0, as libvirt's are). Unknown: no. */
+static bool rt_budget_where_it_is(const char *root, const VrTuneHost *host, const VrTuneAction *a) {
+        const VrCgroupBackend *cpu = host->cgroups.backend[VR_CGROUP_CPU];
+        g_autofree char *file = NULL, *value = NULL;
+        int64_t us;
+
+        if (!host->rt_group_sched)
+                return true;
+        if (!a->cgroup || !cpu || !cpu->rt_runtime_file)
+                return false;
+        file = vr_cgroup_path(&host->cgroups, VR_CGROUP_CPU, a->cgroup, cpu->rt_runtime_file);
+        return vr_read_line(root, file, &value) == 0 && vr_parse_int(value, -1, G_MAXINT64, &us) == 0 && us > 0;
+}
+
+/* The order of a thread's changes. Affinity and class come first, the cgroup moves
+ * last: on cgroup v1 a move of a thread waits for an RCU grace period when no other
+ * move happened just before (the threadgroup rwsem's writer side), milliseconds that
+ * would otherwise delay the part that matters. A move comes first only where the class
+ * needs it:
+ *   - a deadline thread's partition (cpuset) is its root domain: its affinity must
+ *     span that when the class is set, and its current cpuset may not allow the CPUs;
+ *   - a FIFO/RR thread in a group without real-time budget (libvirt's) is refused the
+ *     class there (EPERM): it joins the RT group first. Where it is has budget (the
+ *     root group, or no RT group scheduling), it becomes RT where it is and then moves:
+ *     the RT group has budget too, so the kernel lets an RT thread in.
+ * A deadline thread's affinity must already span its root domain when the class is
+ * set; leaving deadline, the class must go before a narrower pin. */
 int vr_apply_action(const VrHostOps *ops, const char *root, const VrTuneHost *host, const VrTuneAction *a,
                     GError **error) {
         bool to_deadline = a->set_sched && a->cls == VR_SCHED_DEADLINE;
+        bool to_rt = a->set_sched && (a->cls == VR_SCHED_FIFO || a->cls == VR_SCHED_RR);
+        bool move = a->move_to && host->cgroups.backend[VR_CGROUP_CPU];
         int r;
 
         ops = vr_host_ops_or_real(ops);
         if (a->error)
                 return refused(error, g_strdup(a->error), -EINVAL);
-        /* Into the partition first: its CPUs are the thread's root domain. */
         if (a->move_cpuset && host->cgroups.backend[VR_CGROUP_CPUSET] &&
             (r = move_task(ops, root, host, VR_CGROUP_CPUSET, a->move_cpuset, a, error)) < 0)
                 return r;
-        /* Into the RT group before becoming RT: a group without budget refuses it. */
-        if (a->move_to && host->cgroups.backend[VR_CGROUP_CPU] &&
-            (r = move_task(ops, root, host, VR_CGROUP_CPU, a->move_to, a, error)) < 0)
-                return r;
-        /* A deadline thread's affinity must already span its root domain when the
-         * class is set; leaving deadline, the class must go before a narrower pin. */
+        if (move && to_rt && !rt_budget_where_it_is(root, host, a)) {
+                if ((r = move_task(ops, root, host, VR_CGROUP_CPU, a->move_to, a, error)) < 0)
+                        return r;
+                move = false;
+        }
         if (to_deadline && a->affinity && (r = ops->set_affinity(ops, a->tid, a->affinity)) < 0)
                 return refused(error, explain(host, a, "affinity", r), r);
-        if (a->set_sched && (r = set_sched(ops, a)) < 0)
+        r = a->set_sched ? set_sched(ops, a) : 0;
+        if (r == -EPERM && move && to_rt) {
+                /* The group had budget when read, but not now (the thread was moved
+                 * meanwhile): into the RT group, and once more. */
+                if ((r = move_task(ops, root, host, VR_CGROUP_CPU, a->move_to, a, error)) < 0)
+                        return r;
+                move = false;
+                r = set_sched(ops, a);
+        }
+        if (r < 0)
                 return refused(error, explain(host, a, "scheduling class", r), r);
         if (!to_deadline && a->affinity && (r = ops->set_affinity(ops, a->tid, a->affinity)) < 0)
                 return refused(error, explain(host, a, "affinity", r), r);
+        if (move && (r = move_task(ops, root, host, VR_CGROUP_CPU, a->move_to, a, error)) < 0)
+                return r;
         return 0;
 }

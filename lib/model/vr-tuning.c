@@ -20,6 +20,7 @@ void vr_tune_action_free(gpointer p) {
         g_free(a->role);
         g_free(a->comm);
         vr_cpuset_free(a->affinity);
+        g_free(a->cgroup);
         g_free(a->move_to);
         g_free(a->move_cpuset);
         g_free(a->error);

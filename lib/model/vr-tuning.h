@@ -41,6 +41,7 @@ typedef struct {
         VrSchedClass cls;
         int priority, nice;
         uint64_t runtime_ns, deadline_ns, period_ns;
+        char *cgroup;         /* the thread's cpu cgroup when planned (relative to its mount), or NULL */
         char *move_to;        /* cpu cgroup (relative to its mount) to move into, or NULL */
         char *move_cpuset;    /* cpuset (a partition, relative to its mount) to move into, or NULL */
         char *error;          /* the plan cannot honour the policy for this thread: why */

@@ -244,6 +244,7 @@ VrTunePlan *vr_tune_plan(const VrPolicy *p, const VrHostConf *conf, const VrTune
                 a->kind = t->kind;
                 a->role = vr_thread_role(t);
                 a->comm = g_strdup(t->comm);
+                a->cgroup = g_strdup(t->cgroup);
                 a->affinity = affinity_for(p, t, n_vcpus);
                 g_ptr_array_add(plan->actions, a);
                 if (!rule)
