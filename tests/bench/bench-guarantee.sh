@@ -141,11 +141,12 @@ echo "== 4. VR1 at ${R} pps, VR2 at $OVER x that: $REPEAT runs of $DURATION"
 # forwarded,forwarded_ci,ratio,ratio_ci,p50,p99,p99_ci,bucket,bucket_max,n).
 printf 'rate_pps,burst,delay_ms,reserved_pct,vr1_forwarded_pct,vr1_p99_ms,vr1_bucket,vr2_forwarded_pps,vr2_bucket,vr3_refused\n' >"$OUT/guarantee.csv"
 verdict=$(awk -F, -v R="$R" -v D="$D_MS" -v B="$BURST" -v T="$TOTAL" -v over="$OVER" -v refused="$refused" -v csv="$OUT/guarantee.csv" '
-	NR > 1 && $2 == "VR1" { f1 = $7; p99 = $12; b1 = $15 }
-	NR > 1 && $2 == "VR2" { f2 = $7; b2 = $15 }
+	NR > 1 && $2 == "VR1" { f1 = $7; p99 = $12; b1 = $15; s1 = $5; v1 = $20 }
+	NR > 1 && $2 == "VR2" { f2 = $7; b2 = $15; s2 = $5; v2 = $20 }
 	END {
 		ok = 1
 		keep = f1 / R
+		printf "generators sent >= 98%% of what was offered (VR1 %.0f of %d, VR2 %.0f of %d pps): %s\n", s1, R, s2, over * R, (v1 != "0" && v2 != "0") ? "yes" : "NO"; ok = ok && v1 != "0" && v2 != "0"
 		printf "VR1 forwarded %.0f pps = %.1f%% of its guaranteed %d (>= 98%%): %s\n", f1, 100 * keep, R, (keep >= 0.98) ? "yes" : "NO"; ok = ok && (keep >= 0.98)
 		printf "VR1 p99 delay %.2f ms under the bound %.1f ms: %s\n", p99, D, (p99 < D) ? "yes" : "NO"; ok = ok && (p99 < D)
 		printf "VR1 output needs a bucket of %.1f packets at %d pps, profile burst %d: %s\n", b1, R, B, (b1 <= B) ? "yes" : "NO"; ok = ok && (b1 <= B)

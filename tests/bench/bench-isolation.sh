@@ -108,7 +108,7 @@ if [[ $VR1_LOAD == auto ]]; then
 fi
 
 echo "isolation: VR1 fixed at $VR1_LOAD pps, VR2 stepped over: $VR2_LOADS; modes: $MODES"
-echo "mode,vr2_offered_pps,vr2_sent_pps,vr2_forwarded_pps,vr1_offered_pps,vr1_forwarded_pps,vr1_ratio,vr1_ratio_ci95,vr1_p99_ms" >"$OUT/isolation.csv"
+echo "mode,vr2_offered_pps,vr2_sent_pps,vr2_forwarded_pps,vr1_offered_pps,vr1_forwarded_pps,vr1_ratio,vr1_ratio_ci95,vr1_p99_ms,vr1_sent_pps,valid" >"$OUT/isolation.csv"
 for mode in $MODES; do
 	echo "== mode $mode"
 	for n in 1 2; do
@@ -127,8 +127,10 @@ for mode in $MODES; do
 	} >"$OUT/$mode.conf"
 	"$VR_BUILDDIR/virt-router" bench -o "$OUT" "$OUT/$mode.conf"
 	# One row per step: VR2's load against VR1's ratio.
-	awk -F, -v mode="$mode" 'NR > 1 { k = $1; if ($2 == "VR2") { o[k] = $4; s[k] = $5; f[k] = $7 } else { vo[k] = $4; vf[k] = $7; r[k] = $9; c[k] = $10; p[k] = $12 } }
-		END { for (k = 1; k in r; k++) printf "%s,%s,%s,%s,%s,%s,%s,%s,%s\n", mode, o[k], s[k], f[k], vo[k], vf[k], r[k], c[k], p[k] }' \
+	# valid: both generators sent >= 98% of what was offered (the summary's last column).
+	awk -F, -v mode="$mode" 'NR > 1 { k = $1; if (!(k in ok)) ok[k] = 1; if ($20 == "0") ok[k] = 0
+			if ($2 == "VR2") { o[k] = $4; s[k] = $5; f[k] = $7 } else { vo[k] = $4; vs[k] = $5; vf[k] = $7; r[k] = $9; c[k] = $10; p[k] = $12 } }
+		END { for (k = 1; k in r; k++) printf "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%d\n", mode, o[k], s[k], f[k], vo[k], vf[k], r[k], c[k], p[k], vs[k], ok[k] }' \
 		"$OUT/$mode-summary.csv" >>"$OUT/isolation.csv"
 	for n in 1 2; do vr_router_stop "vr-iso-$n"; done
 done

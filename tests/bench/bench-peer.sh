@@ -17,6 +17,10 @@
 #   guarantee  virt-router's <vr:guarantee rate=VR1's rate delay=PEER_DELAY/> on VR1,
 #              with SCHED_DEADLINE for its vCPU and emulator threads derived from the
 #              guarantee and the calibration this bench measures first; VR2 plain
+#   deadline   (not in the default list) VR1's vCPU and emulator SCHED_DEADLINE with a
+#              fixed reservation: PEER_DL_VCPU (340us), PEER_DL_EMU (420us) per
+#              PEER_DL_PERIOD (1ms), what the guarantee derived in one run at 0.3; the
+#              same reservation whatever the calibration reads
 #   fifo       (a lever, not in the default list) VR1's vCPU and emulator SCHED_FIFO 10
 #
 # Method:
@@ -65,10 +69,11 @@ DELAY=${PEER_DELAY:-auto}
 SEED=${PEER_SEED:-$RANDOM}
 OUT=${PEER_OUT:-$VR_BUILDDIR/bench/peer}
 VR=$VR_BUILDDIR/virt-router
+DL_VCPU=${PEER_DL_VCPU:-340us} DL_EMU=${PEER_DL_EMU:-420us} DL_PERIOD=${PEER_DL_PERIOD:-1ms}
 
 for m in $MODES; do
-	case $m in none | libvirt | shares | guarantee | fifo) ;; *)
-		echo "bench-peer: PEER_MODES: unknown mode '$m' (expected none, libvirt, shares, guarantee, fifo)" >&2
+	case $m in none | libvirt | shares | guarantee | deadline | fifo) ;; *)
+		echo "bench-peer: PEER_MODES: unknown mode '$m' (expected none, libvirt, shares, guarantee, deadline, fifo)" >&2
 		exit 2
 		;;
 	esac
@@ -178,6 +183,7 @@ policy() {
 	shares:1) echo "<vr:cpu $BASE shares='4096'/>||" ;;
 	shares:2) echo "<vr:cpu $BASE shares='1024'/>||" ;;
 	guarantee:1) echo "<vr:cpu $BASE/><vr:sched threads='vcpu emulator' class='deadline'/>|<vr:guarantee rate='${R1}pps' delay='$DELAY'/>|" ;;
+	deadline:1) echo "<vr:cpu $BASE/><vr:sched threads='vcpu' class='deadline' runtime='$DL_VCPU' period='$DL_PERIOD'/><vr:sched threads='emulator' class='deadline' runtime='$DL_EMU' period='$DL_PERIOD'/>||" ;;
 	fifo:1) echo "<vr:cpu $BASE/><vr:sched threads='vcpu emulator' class='fifo' priority='10'/>||" ;;
 	*) echo "<vr:cpu $BASE/>||" ;;
 	esac

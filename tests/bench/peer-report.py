@@ -25,9 +25,10 @@ T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8
         10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110,
         18: 2.101, 19: 2.093, 20: 2.086, 25: 2.060, 30: 2.042}
 MIN_SENT = 0.98  # a step whose sent rate is under this fraction of offered is invalid
-ORDER = ["none", "libvirt", "shares", "guarantee", "fifo"]
+ORDER = ["none", "libvirt", "shares", "guarantee", "deadline", "fifo"]
 LABEL = {"none": "no policy (pinned only)", "libvirt": "libvirt <cputune> by hand",
-         "shares": "virt-router shares", "guarantee": "virt-router guarantee", "fifo": "virt-router FIFO"}
+         "shares": "virt-router shares", "guarantee": "virt-router guarantee",
+         "deadline": "virt-router deadline (fixed)", "fifo": "virt-router FIFO"}
 
 
 def t975(df):
