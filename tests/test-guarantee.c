@@ -4,7 +4,7 @@
  * plan derived, then admitted to (or refused by) a ledger the routers before it fill,
  * in file order. The lines must equal NAME.expected. Keys of a router group: type
  * (kvm/qemu), vcpus, threads (the deadline rule's; empty: no rule), runtime, period
- * (explicit reservation), ports (macvtap ports), cpus, rate, burst, delay. */
+ * (explicit reservation), ports (macvtap ports), cpus, housekeeping, rate, burst, delay. */
 #include "config.h"
 
 #include <math.h>
@@ -27,6 +27,7 @@ static char *domain_xml(GKeyFile *kf, const char *group, const char *name) {
         g_autofree char *runtime = g_key_file_get_string(kf, group, "runtime", NULL);
         g_autofree char *period = g_key_file_get_string(kf, group, "period", NULL);
         g_autofree char *cpus = g_key_file_get_string(kf, group, "cpus", NULL);
+        g_autofree char *housekeeping = g_key_file_get_string(kf, group, "housekeeping", NULL);
         g_autofree char *rate = g_key_file_get_string(kf, group, "rate", NULL);
         g_autofree char *burst = g_key_file_get_string(kf, group, "burst", NULL);
         g_autofree char *delay = g_key_file_get_string(kf, group, "delay", NULL);
@@ -37,7 +38,9 @@ static char *domain_xml(GKeyFile *kf, const char *group, const char *name) {
                                "<vr:router xmlns:vr='urn:virt-router:1' mode='best-effort'>\n",
                                type ? type : "qemu", name, vcpus);
         if (cpus)
-                g_string_append_printf(x, "<vr:cpu placement='shared' cpus='%s'/>\n", cpus);
+                g_string_append_printf(x, "<vr:cpu placement='shared' cpus='%s'%s%s%s/>\n", cpus,
+                                       housekeeping ? " housekeeping='" : "", housekeeping ? housekeeping : "",
+                                       housekeeping ? "'" : "");
         if (threads && *threads) {
                 g_string_append_printf(x, "<vr:sched threads='%s' class='deadline'", threads);
                 if (runtime)

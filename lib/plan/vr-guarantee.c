@@ -89,31 +89,6 @@ static void check_util(const VrPolicy *p, const VrHostConf *conf, const char *wh
                     conf->cost.margin_ppm / 1e4, conf->deadline_cap_ppm / 1e4, from);
 }
 
-/* The router's threads together on the CPUs it is pinned to (vCPUs and housekeeping):
- * what admission at virsh start holds against the cap, were it alone there. Each thread
- * may fit and the sum not (two TCG threads on one CPU at 55% and 76%): check says so
- * now, not the hook at start. Unpinned routers are judged at admission only. */
-static void check_total(const VrPolicy *p, const VrHostConf *conf, double total, GPtrArray *problems) {
-        g_autoptr(VrCpuSet) on = NULL;
-        g_autofree char *list = NULL, *from = NULL;
-        unsigned n;
-
-        if (!p->cpus)
-                return;
-        on = vr_cpuset_copy(p->cpus);
-        for (unsigned i = 0; p->housekeeping && i < vr_cpuset_count(p->housekeeping); i++)
-                vr_cpuset_set(on, (unsigned) vr_cpuset_nth(p->housekeeping, i));
-        n = vr_cpuset_count(on);
-        if (total * 1e6 <= (double) conf->deadline_cap_ppm * n)
-                return;
-        list = vr_cpuset_format(on);
-        from = conf->path ? g_strdup_printf(" of %s", conf->path) : g_strdup(" (built in)");
-        add_problem(problems, "rate",
-                    "%" G_GUINT64_FORMAT " pps needs %.1f%% of a CPU for the router's reserved threads together, more than the %.0f%% routers may hold on its CPU%s %s ([host] deadline-cap%s x %u CPU%s): lower the rate, or give the router more CPUs",
-                    p->guarantee.rate_pps, total * 100, conf->deadline_cap_ppm / 1e4 * n, n > 1 ? "s" : "", list, from, n,
-                    n > 1 ? "s" : "");
-}
-
 /* Seconds as milliseconds for "expected at least": rounded up to the microsecond, so
  * that the value shown, given back, is enough. */
 static double ms_at_least(double s) {
@@ -155,8 +130,6 @@ bool vr_guarantee_plan_check(const VrPolicy *p, const VrHostConf *conf, VrGuaran
                 check_util(p, conf, "vCPU", uv, c->vcpu_ns, c->vcpu_idle_ppm, problems);
         if (r.backend.reserved)
                 check_util(p, conf, "backend (vhost or QEMU main)", ub, c->backend_ns, c->backend_idle_ppm, problems);
-        if (problems->len == before)
-                check_total(p, conf, r.vcpu.threads * uv + (r.backend.reserved ? r.backend.threads * ub : 0), problems);
         /* The burst and delay bounds below follow from the share of a CPU the threads
          * hold: there is none to judge them by while the rate cannot be had. */
         if (problems->len > before)

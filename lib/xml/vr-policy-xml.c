@@ -1090,6 +1090,8 @@ static void check_sched(Ctx *c, VrPolicy *p, const xmlNode *where) {
         }
 }
 
+static void check_deadline_total(Ctx *c, VrPolicy *p, const xmlNode *where);
+
 /* Where a problem's value came from: the element's attribute or the profile's key. */
 static const Val *guarantee_val(Ctx *c, const char *attr) {
         return g_str_equal(attr, "rate") ? &c->g_rate : g_str_equal(attr, "burst") ? &c->g_burst : &c->g_delay;
@@ -1232,6 +1234,46 @@ static void parse_router(Ctx *c, VrPolicy *p, xmlNode *router) {
         check_cpus(c, p, cpu_el ? cpu_el : router);
         check_sched(c, p, router);
         check_guarantee(c, p, guarantee_el);
+        check_deadline_total(c, p, router);
+}
+
+/* The router's deadline reservations together, derived and explicit, against the cap
+ * on the CPUs it is pinned to: what the hook's admission holds at virsh start (the
+ * total spread evenly over <vr:cpu cpus>, vr_deadline_demand), were the router alone
+ * there. Each thread may fit and the sum not (two TCG threads at 55% and 76% on CPU 1):
+ * check and apply say so now, not the hook at start. A container's NAPI threads are not
+ * counted (nor by the hook). */
+static void check_deadline_total(Ctx *c, VrPolicy *p, const xmlNode *where) {
+        g_autoptr(GHashTable) demand = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        g_autofree char *why = NULL, *list = NULL, *from = NULL;
+        uint64_t total = 0, cap;
+        bool derived_only = true;
+        unsigned n;
+
+        if (!p->cpus || c->errors->len || p->dom.type == VR_DOMAIN_LXC)
+                return;
+        if (!vr_deadline_demand(p, c->conf, demand, &total, &why, NULL))
+                return;
+        n = vr_cpuset_count(p->cpus);
+        cap = (uint64_t) c->conf->deadline_cap_ppm * n;
+        if (!total || total <= cap)
+                return;
+        for (guint i = 0; i < p->sched->len; i++) {
+                const VrSchedRule *r = p->sched->pdata[i];
+                if (r->cls == VR_SCHED_DEADLINE && !r->derive)
+                        derived_only = false;
+        }
+        list = vr_cpuset_format(p->cpus);
+        from = c->conf->path ? g_strdup_printf(" of %s", c->conf->path) : g_strdup(" (built in)");
+#define TOTAL_FMT "the router's deadline reservations together need %.1f%% of a CPU on CPU%s %s (%s), more than the %.1f%% routers may hold there ([host] deadline-cap%s: %.1f%% x %u CPU%s): %s"
+#define TOTAL_ARGS total / 1e4, n > 1 ? "s" : "", list, why, cap / 1e4, from, c->conf->deadline_cap_ppm / 1e4, n, \
+                   n > 1 ? "s" : ""
+        if (derived_only && p->guarantee.set)
+                val_error(c, &c->g_rate, TOTAL_FMT, TOTAL_ARGS, "expected a lower rate, or more CPUs in <vr:cpu cpus>");
+        else
+                el_error(c, where, TOTAL_FMT, TOTAL_ARGS, "expected shorter runtimes or a lower rate, or more CPUs in <vr:cpu cpus>");
+#undef TOTAL_FMT
+#undef TOTAL_ARGS
 }
 
 /* Every element in a virt-router namespace anywhere in <metadata>; complain about
@@ -1316,6 +1358,7 @@ int vr_policy_parse(xmlDoc *doc, const char *what, const VrHostConf *conf, VrPol
                 check_cpus(&c, p, NULL);
                 check_sched(&c, p, NULL);
                 check_guarantee(&c, p, NULL);
+                check_deadline_total(&c, p, NULL);
         }
         if (errors->len) {
                 g_autofree char *msg = ctx_errors_join(errors);

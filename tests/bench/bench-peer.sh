@@ -43,13 +43,15 @@
 # loses nothing in any mode. The report prints whether each part holds; exit 0 when the
 # bench ran (PEER_STRICT=1: exit 1 when the goal is missed).
 #
-# Knobs: PEER_MODES ("none libvirt shares guarantee"), PEER_ROUNDS (8), PEER_SHARE
+# Knobs: PEER_VR1 and PEER_VR2 (pps: fixed rates instead of PEER_SHARE and PEER_OVER
+# times the capacity, which moved from 30k to 100k pps between runs here), PEER_MODES ("none libvirt shares guarantee"), PEER_ROUNDS (8), PEER_SHARE
 # (0.63), PEER_OVER (2.5), PEER_DURATION (4s), PEER_CAP_REPEAT (3), PEER_PROBE ("20k 30k 40k 50k
 # 60k 70k 80k 90k 100k 120k 140k"), PEER_QUEUE (macvtap queue of every port in every mode,
 # 256), PEER_DELAY (the guarantee's delay bound; auto: the shortest of 5ms..200ms the
 # derivation accepts at VR1's rate), PEER_SEED, PEER_OUT
 # (build/bench/peer), PEER_AFTER_START (a command run as CMD MODE DOMAIN N after each
-# router reports ready: for trying a lever by hand before building it). Output: PEER_OUT/peer-samples.csv (every run), peer-summary.csv,
+# router reports ready, and as CMD end when the bench exits: for trying a lever by hand
+# before building it, such as tests/bench/peer-partition.sh). Output: PEER_OUT/peer-samples.csv (every run), peer-summary.csv,
 # peer-ratios.csv, peer.png, capacity.csv, report.txt.
 set -euo pipefail
 
@@ -83,6 +85,22 @@ if [[ ! $ROUNDS =~ ^[0-9]+$ ]] || ((ROUNDS < 2)); then
 	echo "bench-peer: PEER_ROUNDS='$ROUNDS': expected at least 2 (paired ratios need two rounds)" >&2
 	exit 2
 fi
+if [[ ! $CAP_REPEAT =~ ^[0-9]+$ ]] || ((CAP_REPEAT < 1)); then
+	echo "bench-peer: PEER_CAP_REPEAT='$CAP_REPEAT': expected a number of repetitions, at least 1" >&2
+	exit 2
+fi
+for v in SHARE OVER; do
+	if [[ ! ${!v} =~ ^[0-9]*\.?[0-9]+$ ]] || awk -v x="${!v}" 'BEGIN { exit !(x <= 0) }'; then
+		echo "bench-peer: PEER_$v='${!v}': expected a positive number (a fraction of the capacity)" >&2
+		exit 2
+	fi
+done
+for v in PEER_VR1 PEER_VR2; do
+	if [[ -n ${!v:-} && ! ${!v} =~ ^[1-9][0-9]*$ ]]; then
+		echo "bench-peer: $v='${!v}': expected packets per second, a positive integer" >&2
+		exit 2
+	fi
+done
 
 # shellcheck source=tests/lib/libvirtd.sh
 . "$VR_TOP/tests/lib/libvirtd.sh"
@@ -93,10 +111,21 @@ fi
 vr_routers_preflight bench-peer "libvirtd, namespaces, macvtap, SCHED_DEADLINE"
 command -v python3 >/dev/null || { echo "bench-peer: python3 missing (scripts/install-deps.sh installs it)" >&2; exit 77; }
 
-trap vr_routers_cleanup EXIT
+peer_cleanup() {
+	[[ -z ${PEER_AFTER_START:-} ]] || $PEER_AFTER_START end || true
+	vr_routers_cleanup
+}
+trap peer_cleanup EXIT
 trap 'echo "bench-peer: interrupted" >&2; exit 130' INT TERM
+# Only a directory this bench made is emptied (PEER_OUT=docs/peer would remove the
+# committed results).
+if [[ -d $OUT && -n $(ls -A "$OUT") && ! -e $OUT/.bench-peer ]]; then
+	echo "bench-peer: PEER_OUT=$OUT holds files bench-peer did not write: give an empty or new directory" >&2
+	exit 2
+fi
 rm -rf "$OUT"
 mkdir -p "$OUT/runs"
+: >"$OUT/.bench-peer"
 vr_routers_init "p$$" "[host]
 router-cpus=1
 housekeeping-cpus=0
@@ -125,23 +154,28 @@ for ((k = 1; k <= CAP_REPEAT; k++)); do
 		{ cat "$OUT/runs/capacity-$k.log" >&2; exit 1; }
 	[[ $k == "$CAP_REPEAT" ]] || vr_router_stop vr-peer-cap
 	# summary: step,router,x,offered,sent,sent_ci,forwarded,...
+	# A repetition whose first step already lost (or was not delivered) says only that
+	# the capacity is below the probe: it is printed and left out of the median.
 	awk -F, -v k="$k" 'NR > 1 && !stop {
 			if ($5 < 0.98 * $4) { stop = 1; next }   # not delivered: no conclusion past here
 			if ($7 >= 0.99 * $5) m = $4; else { stop = 1; over = $7 }
 		} NR > 1 { last = $7 }
-		END { printf "%d,%d,%d\n", k, m, over ? over : last }' "$OUT/runs/capacity-$k-summary.csv" >>"$OUT/capacity.csv"
+		END { if (m) printf "%d,%d,%d\n", k, m, over ? over : last }' "$OUT/runs/capacity-$k-summary.csv" >>"$OUT/capacity.csv"
+	[[ $(tail -1 "$OUT/capacity.csv") == "$k,"* ]] ||
+		echo "   repetition $k: no lossless step (the first lost or was not delivered): left out"
 	awk -F, 'NR > 1 { printf "%.0fk>%.0fk ", $4 / 1000, $7 / 1000 }' "$OUT/runs/capacity-$k-summary.csv" |
 		sed "s/^/   repetition $k, offered>forwarded: /"
 	echo
 done
+(($(wc -l <"$OUT/capacity.csv") > 1)) || { echo "bench-peer: no repetition of the capacity probe had a lossless step: lower PEER_PROBE's first step" >&2; exit 1; }
 read -r CAP CAP_MIN CAP_MAX < <(awk -F, 'NR > 1 { v[++n] = $2 } END {
 	for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
 	printf "%d %d %d\n", (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2, v[1], v[n] }' "$OUT/capacity.csv")
-R1=$(awk -v c="$CAP" -v s="$SHARE" 'BEGIN { printf "%d", int(c * s / 1000) * 1000 }')
-R2=$(awk -v c="$CAP" -v o="$OVER" 'BEGIN { printf "%d", int(c * o / 1000) * 1000 }')
+R1=${PEER_VR1:-$(awk -v c="$CAP" -v s="$SHARE" 'BEGIN { printf "%d", int(c * s / 1000) * 1000 }')}
+R2=${PEER_VR2:-$(awk -v c="$CAP" -v o="$OVER" 'BEGIN { printf "%d", int(c * o / 1000) * 1000 }')}
 ((R1 >= 2000)) || { echo "bench-peer: one router forwarded at most $CAP pps alone on CPU 1: too little to compare" >&2; exit 1; }
 echo "   capacity: median $CAP pps over $CAP_REPEAT repetitions (min $CAP_MIN, max $CAP_MAX)"
-echo "   VR1 offered $R1 pps ($SHARE of it); VR2 idle, then $R2 pps ($OVER x)"
+echo "   VR1 offered $R1 pps (${PEER_VR1:+PEER_VR1, not }$SHARE of it); VR2 idle, then $R2 pps (${PEER_VR2:+PEER_VR2, not }$OVER x)"
 
 if [[ " $MODES " == *" guarantee "* ]]; then
 	echo "== 2. calibrate: VR1 alone on CPU 1 at 1/4..4/4 of $R1 pps"
@@ -246,6 +280,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 echo "== 5. report"
+strict=()
+[[ ${PEER_STRICT:-0} != 1 ]] || strict=(--strict)
 python3 "$VR_TOP/tests/bench/peer-report.py" --out "$OUT" --capacity "$CAP" --capacity-min "$CAP_MIN" \
-	--capacity-max "$CAP_MAX" --share "$SHARE" --over "$OVER" --duration "$DURATION" --seed "$SEED" \
-	--delay "$DELAY" --queue "$QUEUE" ${PEER_STRICT:+--strict} | tee "$OUT/report.txt"
+	--capacity-max "$CAP_MAX" --share "${PEER_VR1:+$R1 pps (PEER_VR1), not }$SHARE" --over "${PEER_VR2:+$R2 pps (PEER_VR2), not }$OVER" --duration "$DURATION" --seed "$SEED" \
+	--delay "$DELAY" --queue "$QUEUE" "${strict[@]}" | tee "$OUT/report.txt"
