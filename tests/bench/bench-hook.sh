@@ -45,6 +45,8 @@
 #     (perf: 63% kernel, mostly exec and page faults, 26% ld.so, under 6% parsing and
 #     planning). 12 is the highest ratio measured plus a fifth: it still fails if
 #     prepare's cost grows by 60% at an ordinary load (x7.5 to x12).
+# On a quiet machine (load 0.1-0.4, the run docs/peer.md quotes): no policy CPU x1.09,
+# prepare CPU x7.95 (wall x7.38).
 # Both are judged on the ratio's point estimate; the CI is printed beside it.
 #
 # Usage: tests/bench/bench-hook.sh [--json]      (after a build; any user: nothing on
