@@ -482,6 +482,20 @@ figures() {
 	echo "median ${!m} us, p99 ${!p} us, max ${!x} us"
 }
 
+
+# After a run: wait for its fake-qemu, read its figures and print them. NAME LABEL
+# TARGET_US: the run's name (b2b, lone), its label, its p99 target.
+finish_run() {
+	local name=$1 qemu=$2 label=$3 target=$4 rc=0 count timeouts cg_timeouts
+	wait_exit "$qemu" || rc=$?
+	bench_line "$name" "$rc"
+	read_bench "$name"
+	count=${name}_count timeouts=${name}_timeouts cg_timeouts=${name}_cg_timeouts
+	echo "$label, ${!count} threads: class $(figures "$name"), timeouts ${!timeouts} (target p99 <= $target us)"
+	if [[ -n "$expect_cgroup" ]]; then
+		echo "  cgroup move: $(figures "${name}_cg"), timeouts ${!cg_timeouts}"
+	fi
+}
 # ---- a) back to back -----------------------------------------------------------
 start_fake_qemu b2b --bench "$BENCH_THREADS" "${bench_args[@]}" --csv "$tmp/b2b.csv"
 b2b_qemu=$fq_pid
@@ -493,14 +507,7 @@ tuner_watch=$b2b_tuner
 go b2b
 wait_runs $((BENCH_THREADS * BENCH_TIMEOUT_MS / 1000 + 120)) "$b2b_qemu"
 tuner_watch=
-b2b_rc=0
-wait_exit "$b2b_qemu" || b2b_rc=$?
-bench_line b2b "$b2b_rc"
-read_bench b2b
-echo "back to back, $b2b_count threads: class $(figures b2b), timeouts $b2b_timeouts (target p99 <= $BENCH_TARGET_P99_US us)"
-if [[ -n "$expect_cgroup" ]]; then
-	echo "  cgroup move: $(figures b2b_cg), timeouts $b2b_cg_timeouts"
-fi
+finish_run b2b "$b2b_qemu" "back to back" "$BENCH_TARGET_P99_US"
 # What the tuner did with each thread, from its log ("vhost0 (tid N, ...): CPUs 1,
 # class fifo"): every bench thread is the only vhost thread alive, so all should
 # be vhost0 on the planned CPU.
@@ -527,14 +534,7 @@ go lone
 pause_max=${BENCH_LONE_PAUSE_MS#*-}
 lone_limit=$((BENCH_LONE_THREADS * (pause_max + BENCH_TIMEOUT_MS) / 1000 + 120))
 wait_runs "$lone_limit" "$lone_qemu"
-lone_rc=0
-wait_exit "$lone_qemu" || lone_rc=$?
-bench_line lone "$lone_rc"
-read_bench lone
-echo "lone arrivals, $lone_count threads: class $(figures lone), timeouts $lone_timeouts (target p99 <= $BENCH_TARGET_LONE_P99_US us)"
-if [[ -n "$expect_cgroup" ]]; then
-	echo "  cgroup move: $(figures lone_cg), timeouts $lone_cg_timeouts"
-fi
+finish_run lone "$lone_qemu" "lone arrivals" "$BENCH_TARGET_LONE_P99_US"
 tuner_after "$lone_tuner"
 lone_tuner_exit=$tuner_exit lone_leftovers=$leftovers
 echo "  tuner after the run: $tuner_exit${leftovers:+, left behind: $leftovers}"
