@@ -163,6 +163,7 @@ echo '/dev/vda / ext4 rw,errors=remount-ro 0 1' >"$CHROOT/etc/fstab"
 rm -f "$CHROOT/etc/resolv.conf"
 # empty: systemd makes one on first boot (runs use snapshot=on, so every boot is a first)
 : >"$CHROOT/etc/machine-id"
+rm -f "$CHROOT/var/lib/dbus/machine-id"
 chroot "$CHROOT" passwd -d root >/dev/null
 # autologin on the serial console, for a person at the lab's console
 mkdir -p "$CHROOT/etc/systemd/system/serial-getty@ttyS0.service.d"
