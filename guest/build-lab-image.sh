@@ -230,8 +230,10 @@ mke2fs -q -t ext4 -L vr-lab -d "$CHROOT" "$OUT/lab.img.tmp" "${size_mb}M" >"$OUT
 cp "$CHROOT/boot/vmlinuz-$KVER" "$OUT/vmlinuz.tmp"
 cp "$CHROOT/boot/initrd.img-$KVER" "$OUT/initrd.img.tmp"
 # systemd.unified_cgroup_hierarchy=1: bookworm's systemd defaults to it already; said
-# here so the lab stays on cgroup v2 whatever the default becomes
-echo "console=ttyS0 root=/dev/vda rw systemd.unified_cgroup_hierarchy=1 panic=-1" >"$OUT/cmdline"
+# here so the lab stays on cgroup v2 whatever the default becomes. intel_iommu=on:
+# Debian's kernel leaves VT-d off by default (CONFIG_INTEL_IOMMU_DEFAULT_ON unset), and
+# the lab's VFs need it under -device intel-iommu; without that device it does nothing.
+echo "console=ttyS0 root=/dev/vda rw systemd.unified_cgroup_hierarchy=1 intel_iommu=on panic=-1" >"$OUT/cmdline"
 
 download=$(cat "$CHROOT/.vr-download" 2>/dev/null || echo 0)
 {
