@@ -354,6 +354,16 @@ static bool instance_cpus(Hook *h, VrLedger *ledger, GError **error) {
         return true;
 }
 
+/* Whether the XML plan gives a hostdev port the VF at PCI (the ones prepare binds). */
+static bool plan_hostdev(const VrPlan *plan, const char *pci) {
+        for (guint i = 0; i < plan->ifaces->len; i++) {
+                const VrPlanIface *pi = plan->ifaces->pdata[i];
+                if (pi->kind == VR_IFACE_HOSTDEV && g_strcmp0(pi->pci, pci) == 0)
+                        return true;
+        }
+        return false;
+}
+
 static bool op_prepare(Hook *h, GError **error) {
         const VrPolicy *p = h->policy;
         const char *root = h->req->root;
@@ -399,6 +409,23 @@ static bool op_prepare(Hook *h, GError **error) {
                                 return fail_or_degrade(h, error, g_error_new(VR_ERROR, VR_ERROR_HOST,
                                         "domain '%s': port '%s': VF %s has no IOMMU group: VFIO needs VT-d/AMD-Vi (boot with intel_iommu=on or amd_iommu=on)",
                                         p->dom.name, port->name, pi->pci));
+                }
+        }
+        /* A VF the hook binds (managed='no') needs the vfio-pci driver loaded: without it
+         * the kernel takes the driver_override and the drivers_probe and binds nothing, so
+         * the VF would leave its driver for none (seen in the lab on 6.12). Refused in
+         * every mode, before anything is written: going on would unbind the VF. */
+        for (guint i = 0; i < h->devices->len; i++) {
+                const VrHookDevice *d = h->devices->pdata[i];
+                g_autofree char *drv = NULL;
+                if (!d->pci || d->managed || g_strcmp0(d->driver, "vfio-pci") == 0 || !plan_hostdev(plan, d->pci))
+                        continue;
+                drv = vr_root_path(root, "sys/bus/pci/drivers/vfio-pci");
+                if (!g_file_test(drv, G_FILE_TEST_IS_DIR)) {
+                        g_set_error(error, VR_ERROR, VR_ERROR_HOST,
+                                    "domain '%s': port '%s': VF %s cannot be bound to vfio-pci: the vfio-pci driver is not loaded (no %s): expected it loaded before a managed='no' VF starts (modprobe vfio-pci, or list it in /etc/modules-load.d)",
+                                    p->dom.name, d->port, d->pci, drv);
+                        return false;
                 }
         }
         if (!check_drift(h, plan, error))

@@ -207,6 +207,27 @@ expect "a VF router reserves its VF" 0
 hook vfb prepare "$tmp/vfb.xml"
 expect "a VF in use is refused" 1 "VF 0000:04:02.0 is in use by running router 'vfa'"
 hook vfa release "$tmp/vfa.xml"
+# A VF the hook binds (managed='no') while vfio-pci is not loaded: the kernel takes
+# driver_override and drivers_probe and binds nothing, so the VF would lose its driver
+# for none (found by tests/lab/test-lab-vf.sh on 6.12). Refused before any write.
+domain vfn "      <vr:port name='wan' mode='vf' pf='eth3'/>" "$(hostdev 0000:04:02.0)"
+applied vfn
+sed -i "s/managed='yes'/managed='no'/" "$tmp/vfn.xml"
+vfdir=$root/sys/bus/pci/devices/0000:04:02.0
+mv "$root/sys/bus/pci/drivers/vfio-pci" "$tmp/vfio-pci.away"
+hook vfn prepare "$tmp/vfn.xml"
+expect "managed='no' VF without vfio-pci loaded: refused" 1 "VF 0000:04:02.0 cannot be bound to vfio-pci: the vfio-pci driver is not loaded"
+[[ ! -e $vfdir/driver_override && -z $(ledger_domains) ]] && pass "nothing written, nothing reserved for it" ||
+	fail "driver_override written or VF reserved ($(ledger_domains)) though vfio-pci is absent"
+mv "$tmp/vfio-pci.away" "$root/sys/bus/pci/drivers/vfio-pci"
+: >"$vfdir/driver_override"
+: >"$root/sys/bus/pci/drivers/iavf/unbind"
+: >"$root/sys/bus/pci/drivers_probe"
+hook vfn prepare "$tmp/vfn.xml"
+expect "managed='no' VF with vfio-pci loaded: bound" 0 "VF 0000:04:02.0 bound to vfio-pci"
+[[ $(cat "$vfdir/driver_override") == vfio-pci ]] && pass "its driver_override is vfio-pci" || fail "driver_override: '$(cat "$vfdir/driver_override")'"
+hook vfn release "$tmp/vfn.xml"
+rm -f "$vfdir/driver_override" "$root/sys/bus/pci/drivers/iavf/unbind" "$root/sys/bus/pci/drivers_probe"
 
 cp "$state/ledger" "$tmp/ledger.good" 2>/dev/null || true
 echo '{"version": 1, "domains": [' >"$state/ledger"

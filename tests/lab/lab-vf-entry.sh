@@ -154,13 +154,27 @@ hook() { # OP
 	VIRT_ROUTER_STATE_DIR=$T/state VIRT_ROUTER_CONFIG=$T/host.conf VIRT_ROUTER_NO_TUNER=1 VIRT_ROUTER_LOG=stderr \
 		"$B/virt-router-hook" vflab "$1" begin - <"$T/unmanaged.xml" >"$T/hook.out" 2>"$T/hook.err"
 }
+# vfio-pci is a module that nothing has loaded yet: prepare must refuse, naming the
+# cause, and leave the VF on its driver (it used to unbind it for no driver at all)
+if [ "$vfio_loaded" = no ]; then
+	hook prepare
+	rc=$?
+	sed 's/^/# hook: /' "$T/hook.err"
+	drv=$(driver_of "$vf0" || echo none)
+	if [ $rc -ne 0 ] && grep -q 'the vfio-pci driver is not loaded' "$T/hook.err" && [ "$drv" = igbvf ]; then
+		pass "virt-router-hook prepare without vfio-pci loaded: refused with the cause, VF $vf0 still on igbvf"
+	else
+		fail "virt-router-hook prepare without vfio-pci loaded (exit $rc): VF $vf0 driver '$drv'; expected a refusal naming vfio-pci and igbvf kept"
+	fi
+	modprobe vfio-pci
+fi
 hook prepare
 rc=$?
 sed 's/^/# hook: /' "$T/hook.err"
 drv=$(driver_of "$vf0" || echo none)
 group=$(link_base "/sys/bus/pci/devices/$vf0/iommu_group" || echo none)
 if [ $rc -eq 0 ] && [ "$drv" = vfio-pci ] && [ -c "/dev/vfio/$group" ]; then
-	pass "virt-router-hook prepare: IOMMU group $group checked, VF $vf0 bound to vfio-pci through driver_override, /dev/vfio/$group exists"
+	pass "virt-router-hook prepare: IOMMU group $group checked, VF $vf0 moved from igbvf to vfio-pci through driver_override, /dev/vfio/$group exists"
 else
 	fail "virt-router-hook prepare (exit $rc): VF $vf0 driver is '$drv' (expected vfio-pci), /dev/vfio/$group $(test -c "/dev/vfio/$group" && echo exists || echo missing)"
 fi
