@@ -101,6 +101,7 @@ info "sriov_numvfs $(cat "$PFDEV/sriov_numvfs"); lspci: $(lspci -nn -s "${vf0#00
 [ -n "$(driver_of "$vf1")" ] || modprobe igbvf
 vf1_netdev() { [ "$(driver_of "$vf1")" = igbvf ] && [ -n "$(ls "/sys/bus/pci/devices/$vf1/net" 2>/dev/null)" ]; }
 if wait_for 20 vf1_netdev; then
+	sleep 1 # udev renames it (eth1 -> enp0s1v1)
 	pass "igbvf binds VF $vf1: netdev $(ls "/sys/bus/pci/devices/$vf1/net")"
 else
 	fail "igbvf does not bind VF $vf1 (driver: $(driver_of "$vf1" || echo none))"
