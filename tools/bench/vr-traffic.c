@@ -202,7 +202,10 @@ int vr_pktgen_write(const char *root, const VrGenSpec *g, GError **error) {
                 const char *sp = strchr(line, ' ');
                 g_autofree char *file = g_strndup(line, (gsize)(sp - line));
                 g_autofree char *rel = g_strdup_printf("/proc/net/pktgen/%s", file);
-                int r = vr_write_file(root, rel, sp + 1);
+                /* One command a write, newline-terminated as echo writes it: pgctrl drops the
+                 * last byte as its newline, so a bare "start" is "star" (EINVAL on 6.12). */
+                g_autofree char *cmd = g_strdup_printf("%s\n", sp + 1);
+                int r = vr_write_file(root, rel, cmd);
 
                 if (r < 0) {
                         g_set_error(error, VR_ERROR, VR_ERROR_HOST, "pktgen: writing '%s' to %s%s: %s", sp + 1,
