@@ -115,4 +115,34 @@ if [ -n "$sent" ] && [ -n "$claimed" ] && [ "$sent" = "$claimed" ]; then
 else
 	fail "virt-router-traffic says sent ${claimed:-?}, pktgen's pkts-sofar says ${sent:-?}"
 fi
+# --- virt-router bench with generator=pktgen over the same veth --------------------
+# The "router" is the veth pair itself: the bench drives pktgen in vrpg-tx and counts in vrpg-rx.
+if [ -x "$B/virt-router" ]; then
+	cat >"$T/pg.conf" <<EOC
+[bench]
+generator=pktgen
+size=64
+flows=4
+repeat=2
+duration=1s
+[router veth]
+source-netns=vrpg-tx
+sink-netns=vrpg-rx
+dst=10.17.8.2
+load=5kpps..20kpps/2
+EOC
+	mkdir -p "$T/bench"
+	VIRT_ROUTER_TRAFFIC=$VRT "$B/virt-router" bench --strict --no-plot -o "$T/bench" "$T/pg.conf" >"$T/bench.out" 2>"$T/bench.err"
+	rc=$?
+	sed 's/^/# bench: /' "$T/bench.out"
+	sed 's/^/# bench stderr: /' "$T/bench.err" | tail -n 15
+	sed 's/^/# bench summary: /' "$T/bench/pg-summary.csv" 2>/dev/null
+	if [ $rc -eq 0 ] && [ -s "$T/bench/pg-summary.csv" ]; then
+		pass "virt-router bench generator=pktgen (veth as the router, 5k and 20k pps, 2 x 1 s): exit 0 with --strict, every step valid"
+	else
+		fail "virt-router bench generator=pktgen: exit $rc"
+	fi
+else
+	echo "SKIP: virt-router bench: no virt-router in the shared build"
+fi
 finish
