@@ -317,5 +317,23 @@ else
 fi
 unset VIRT_ROUTER_TRAFFIC
 
+# The real virt-router-traffic recv on loopback (no root): the empty datagram that
+# resolves the peer's MAC is not counted (the lab's pktgen run counted 40001 of 40000).
+TRAFFIC=$(dirname "$VIRT_ROUTER")/virt-router-traffic
+if [ -x "$TRAFFIC" ] && command -v python3 >/dev/null; then
+        port=$((20000 + $$ % 20000))
+        "$TRAFFIC" recv --addr 127.0.0.1 --port "$port" --duration 1500ms > "$tmp/recv.json" 2> "$tmp/recv.err" &
+        rpid=$!
+        n=0
+        while ! grep -q ready "$tmp/recv.err" 2>/dev/null && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+        python3 -c 'import socket,sys; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); a=("127.0.0.1",int(sys.argv[1])); s.sendto(b"",a); [s.sendto(bytes(18),a) for _ in range(3)]' "$port"
+        wait "$rpid"
+        if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["received"]==3 and d["untimed"]==3, d' "$tmp/recv.json"; then
+                ok "recv counts 3 datagrams, not the empty one"
+        else
+                bad "recv counts 3 datagrams, not the empty one"; sed 's/^/  | /' "$tmp/recv.json" "$tmp/recv.err"
+        fi
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

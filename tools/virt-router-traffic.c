@@ -375,6 +375,10 @@ static int cmd_recv(const Opts *o) {
                                         memcpy(&ts, CMSG_DATA(c), sizeof(ts));
                                         at = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec - offset;
                                 }
+                        /* The empty datagram frame_setup sends to resolve the peer's MAC
+                         * is not traffic (every generator's frame carries a payload). */
+                        if (msgs[i].msg_len == 0)
+                                continue;
                         g_array_append_val(arr, at);
                         if (!vr_payload_parse(bufs[i], msgs[i].msg_len, &p)) {
                                 foreign++; /* trafgen/pktgen frames: counted, no delay */
