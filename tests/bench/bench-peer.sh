@@ -156,11 +156,8 @@ for ((k = 1; k <= CAP_REPEAT; k++)); do
 	# summary: step,router,x,offered,sent,sent_ci,forwarded,...
 	# A repetition whose first step already lost (or was not delivered) says only that
 	# the capacity is below the probe: it is printed and left out of the median.
-	awk -F, -v k="$k" 'NR > 1 && !stop {
-			if ($5 < 0.98 * $4) { stop = 1; next }   # not delivered: no conclusion past here
-			if ($7 >= 0.99 * $5) m = $4; else { stop = 1; over = $7 }
-		} NR > 1 { last = $7 }
-		END { if (m) printf "%d,%d,%d\n", k, m, over ? over : last }' "$OUT/runs/capacity-$k-summary.csv" >>"$OUT/capacity.csv"
+	read -r cap over < <(vr_capacity_of "$OUT/runs/capacity-$k-summary.csv")
+	((cap == 0)) || echo "$k,$cap,$over" >>"$OUT/capacity.csv"
 	[[ $(tail -1 "$OUT/capacity.csv") == "$k,"* ]] ||
 		echo "   repetition $k: no lossless step (the first lost or was not delivered): left out"
 	awk -F, 'NR > 1 { printf "%.0fk>%.0fk ", $4 / 1000, $7 / 1000 }' "$OUT/runs/capacity-$k-summary.csv" |
@@ -248,8 +245,8 @@ echo "== 4. $ROUNDS rounds, every mode once per round in a shuffled order (seed 
 echo "round,position,mode,step,router,offered_pps,sent_pps,forwarded_pps,p50_ms,p90_ms,p99_ms" >"$OUT/peer-samples.csv"
 t0=$SECONDS
 for ((r = 1; r <= ROUNDS; r++)); do
-	# shellcheck disable=SC2086
-	order=$(python3 -c 'import random, sys; m = sys.argv[2:]; random.Random(sys.argv[1]).shuffle(m); print(" ".join(m))' "$SEED-$r" $MODES)
+	# shellcheck disable=SC2086 # the modes, one word each
+	order=$(vr_shuffle "$SEED-$r" $MODES)
 	pos=0
 	for mode in $order; do
 		pos=$((pos + 1))

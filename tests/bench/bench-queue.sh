@@ -80,15 +80,14 @@ scenario capacity "$PROBE" 3s >"$OUT/runs/capacity.conf"
 "$VR" bench --no-plot -o "$OUT/runs" "$OUT/runs/capacity.conf" >"$OUT/runs/capacity.log" 2>&1 ||
 	{ cat "$OUT/runs/capacity.log" >&2; exit 1; }
 vr_router_stop "vr-q-$default"
-CAP=$(awk -F, 'NR > 1 && !stop { if ($5 < 0.98 * $4) { stop = 1; next } if ($7 >= 0.99 * $5) m = $4; else stop = 1 } END { printf "%d", m }' \
-	"$OUT/runs/capacity-summary.csv")
+read -r CAP _ < <(vr_capacity_of "$OUT/runs/capacity-summary.csv")
 ((CAP >= 1000)) || { echo "bench-queue: capacity $CAP pps: too little to measure" >&2; exit 1; }
 LOAD=$(awk -v c="$CAP" -v o="$OVER" 'BEGIN { printf "%d", c * o }')
 echo "   capacity $CAP pps; offered $LOAD pps ($OVER x) in every configuration: ${configs[*]}"
 
 echo "round,config,offered_pps,sent_pps,forwarded_pps,p50_ms,p90_ms,p99_ms" >"$OUT/queue-samples.csv"
 for ((r = 1; r <= ROUNDS; r++)); do
-	order=$(python3 -c 'import random, sys; m = sys.argv[2:]; random.Random(sys.argv[1]).shuffle(m); print(" ".join(m))' "$SEED-$r" "${configs[@]}")
+	order=$(vr_shuffle "$SEED-$r" "${configs[@]}")
 	for c in $order; do
 		vr_router_start "vr-q-$c"
 		ip -n "vrs${VR_RT_TAG}1" neigh flush all 2>/dev/null || true

@@ -20,6 +20,8 @@
 #   vr_router_start NAME            virsh start; waits for VR-READY (sets VR_READY_MS)
 #   vr_router_stop NAME             virsh destroy (the hook releases)
 #   vr_router_scenario_group I NAME LOAD   a [router NAME] group for `virt-router bench`
+#   vr_capacity_of SUMMARY_CSV      "CAPACITY OVERLOADED" of a capacity probe
+#   vr_shuffle SEED WORD...         the words in an order shuffled by SEED
 #   vr_routers_cleanup              undefine all, remove hook, namespaces, links, temp dir
 #
 # Needs VR_TOP, VR_BUILDDIR (scripts/lib-build.sh or the test environment).
@@ -108,6 +110,24 @@ vr_router_stop() {
 vr_router_scenario_group() {
 	printf '[router %s]\nsource-netns=vrs%s%s\nsink-netns=vrk%s%s\ndst=198.19.%s.2\nload=%s\n' \
 		"$2" "$VR_RT_TAG" "$1" "$VR_RT_TAG" "$1" "$1" "$3"
+}
+
+# A capacity probe's verdict, from `virt-router bench`'s summary CSV of one router
+# stepped up: "CAPACITY OVERLOADED". CAPACITY is the last step before the first lossy one
+# (forwarded < 99% of sent), looking no further than the first step the generator did
+# not deliver (sent < 98% of offered); 0 when the first step already lost. OVERLOADED is
+# what it forwarded at that lossy step, else at the last step.
+vr_capacity_of() {
+	awk -F, 'NR > 1 && !stop {
+			if ($5 < 0.98 * $4) { stop = 1; next }   # not delivered: no conclusion past here
+			if ($7 >= 0.99 * $5) m = $4; else { stop = 1; over = $7 }
+		} NR > 1 { last = $7 }
+		END { printf "%d %d\n", m, over ? over : last }' "$1"
+}
+
+# The words after SEED in an order shuffled by SEED (the same seed, the same order).
+vr_shuffle() {
+	python3 -c 'import random, sys; m = sys.argv[2:]; random.Random(sys.argv[1]).shuffle(m); print(" ".join(m))' "$@"
 }
 
 vr_routers_cleanup() {
